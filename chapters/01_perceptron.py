@@ -1,0 +1,824 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# (ch-perceptron)=
+# # From the perceptron to logistic regression
+#
+# ```{admonition} Learning objectives
+# :class: tip
+# After this chapter you can
+# - train Rosenblatt's perceptron, state when it is guaranteed to converge, and show why it cannot learn XOR;
+# - derive the sigmoid posterior of linear discriminant analysis from Gaussian classes with a shared covariance;
+# - write the cross-entropy loss of logistic regression from maximum likelihood, in both label conventions;
+# - derive the gradient-descent update, implement it by hand and choose a learning rate that converges;
+# - compare batch, stochastic and mini-batch gradient descent by what each update costs and buys.
+# ```
+#
+# Every model in this book, up to the diffusion models of the last chapter, is
+# built from one unit: a weighted sum of inputs passed through a nonlinearity.
+# This chapter studies that unit alone. We meet it three times, in three
+# historical guises — as a model of a neuron, as a consequence of Gaussian
+# class populations, and as a probabilistic classifier fitted by maximum
+# likelihood — and then learn to train it with the algorithm that trains
+# everything else in the book: gradient descent.
+
+# %% tags=["hide-input"]
+# Setup: the same first cell in every chapter. On Colab it installs the book's
+# helper package `dlbook` with --no-deps, so Colab's own PyTorch is never
+# replaced; then it finds the device, picks the run profile and seeds everything.
+import importlib.util
+import subprocess
+import sys
+
+if "google.colab" in sys.modules and importlib.util.find_spec("dlbook") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                    "dlbook @ git+https://github.com/dlbook-org/dlbook", "mnist1d"], check=True)
+
+import dlbook
+import dlbook.plot
+
+session = dlbook.start(seed=0)
+dlbook.plot.use_style()
+device = session.device
+
+# %% [markdown]
+# The sizes of this chapter's experiments depend on the run profile (see
+# {ref}`ch-setup`). Everything here is small enough to run on a laptop; the
+# profiles differ in how much of Fashion-MNIST is used and for how long we train.
+
+# %%
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dlbook import data, plot
+
+cfg = dlbook.config(  # n_pairs / n_softmax: training images used (None: all)
+    smoke=dict(n_pairs=2_000, gd_steps=150, sgd_epochs=2, n_softmax=6_000, softmax_epochs=2),
+    cpu=dict(n_pairs=None, gd_steps=400, sgd_epochs=3, n_softmax=None, softmax_epochs=8),
+    gpu=dict(n_pairs=None, gd_steps=1_000, sgd_epochs=5, n_softmax=None, softmax_epochs=20),
+)
+cfg
+
+# %% [markdown]
+# ## The artificial neuron
+#
+# A neuron in the sense of this book computes a weighted sum of its inputs
+# $\mathbf{x} \in \mathbb{R}^p$, adds a bias, and passes the result through an
+# *activation function* $\sigma$:
+#
+# $$
+# f(\mathbf{x}) = \sigma\left(\mathbf{w}^\top \mathbf{x} + b\right)
+#               = \sigma\Big(\sum_{i=1}^p w_i x_i + b\Big).
+# $$ (eq-neuron)
+#
+# The idea goes back to McCulloch and Pitts {cite}`mcculloch1943logical`, who
+# modelled a nerve cell as a threshold unit; Rosenblatt
+# {cite}`rosenblatt1958perceptron` made it learn. The weights $w_i$ play the
+# role of synaptic strengths, the output that of a firing rate — a cartoon of
+# biology, but a very productive one. With the *step* activation
+# $\sigma(z) = 1$ if $z \ge 0$ and $0$ otherwise, the neuron is a linear
+# classifier: it answers 1 on one side of the hyperplane
+# $\mathbf{w}^\top\mathbf{x} + b = 0$ and 0 on the other.
+
+# %%
+def step(z: torch.Tensor) -> torch.Tensor:
+    """The threshold activation: 1 where z >= 0, else 0."""
+    return (z >= 0).float()
+
+
+def neuron(x: torch.Tensor, w: torch.Tensor, b: float, activation=step) -> torch.Tensor:
+    """One neuron applied to a batch: x (N, p), w (p,) -> (N,)."""
+    return activation(x @ w + b)
+
+
+x_demo = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+print("AND:", neuron(x_demo, torch.tensor([1.0, 1.0]), -1.5).tolist())
+print("OR: ", neuron(x_demo, torch.tensor([1.0, 1.0]), -0.5).tolist())
+
+# %% [markdown]
+# With hand-picked weights a single neuron computes the logical AND and OR of
+# two binary inputs. The interesting question is how to *find* the weights
+# from examples.
+#
+# ## Rosenblatt's perceptron
+#
+# Write the labels as $t_i \in \{-1, +1\}$ and absorb the bias into the weights
+# by appending a constant 1 to every input, $\tilde{\mathbf{x}} = (\mathbf{x}, 1)$,
+# $\tilde{\mathbf{w}} = (\mathbf{w}, b)$. An example is classified correctly
+# when $t_i\, \tilde{\mathbf{w}}^\top \tilde{\mathbf{x}}_i > 0$. The
+# perceptron visits the examples in turn and corrects each mistake:
+#
+# $$
+# \text{if } t_i\, \tilde{\mathbf{w}}^\top \tilde{\mathbf{x}}_i \le 0:
+# \qquad \tilde{\mathbf{w}} \leftarrow \tilde{\mathbf{w}} + t_i\, \tilde{\mathbf{x}}_i .
+# $$ (eq-perceptron-rule)
+#
+# The update moves the boundary towards classifying $\tilde{\mathbf{x}}_i$
+# correctly, since it raises $t_i \tilde{\mathbf{w}}^\top\tilde{\mathbf{x}}_i$
+# by $\|\tilde{\mathbf{x}}_i\|^2 > 0$. Here is the whole algorithm.
+
+# %%
+def perceptron(x: torch.Tensor, y: torch.Tensor, max_epochs: int = 100):
+    """Rosenblatt's perceptron on x (N, p) with labels y (N,) in {0, 1}.
+
+    Returns the augmented weights (p + 1,), the weights after every mistake
+    (a list), and the number of mistakes in each epoch.
+    """
+    xt = torch.cat([x, torch.ones(len(x), 1)], dim=1)  # (N, p + 1): append the constant input
+    t = 2.0 * y.float() - 1.0  # labels in {-1, +1}
+    w = torch.zeros(xt.shape[1])
+    snapshots, mistakes_per_epoch = [w.clone()], []
+    for _ in range(max_epochs):
+        mistakes = 0
+        for xi, ti in zip(xt, t):
+            if ti * (w @ xi) <= 0:  # misclassified (or on the boundary)
+                w = w + ti * xi
+                snapshots.append(w.clone())
+                mistakes += 1
+        mistakes_per_epoch.append(mistakes)
+        if mistakes == 0:  # a full pass without a mistake: done
+            break
+    return w, snapshots, mistakes_per_epoch
+
+
+x_sep, y_sep = data.linearly_separable(120, margin=0.15, seed=1)
+w_perc, snaps, mistakes = perceptron(x_sep, y_sep)
+print(f"epochs until a clean pass: {len(mistakes)}; mistakes per epoch: {mistakes}")
+
+# %% [markdown]
+# On linearly separable data the perceptron stops after a few passes. The
+# figure shows the decision boundary after the first few corrections and at the
+# end: each mistake tilts or shifts the line until no point is on the wrong side.
+
+# %% tags=["hide-input"]
+def perceptron_predict(w):
+    return lambda g: (g @ w[:2] + w[2] >= 0).long()
+
+
+shown = sorted({1, 2, 4, len(snaps) - 1})
+fig, axes = plot.subplots(1, len(shown), width=12, height=3.2, sharey=True)
+for ax, k in zip(axes, shown):
+    plot.decision_boundary(ax, perceptron_predict(snaps[k]), x_sep, y_sep, margin=0.2)
+    ax.set_title(f"after {k} update{'s' if k > 1 else ''}")
+plot.show(fig)
+
+# %% [markdown]
+# ### How many mistakes? Novikoff's bound
+#
+# Why must it stop? Suppose some unit vector $\mathbf{u}$ separates the data
+# with margin $\gamma > 0$, i.e. $t_i \mathbf{u}^\top\tilde{\mathbf{x}}_i \ge \gamma$
+# for all $i$, and let $R = \max_i \|\tilde{\mathbf{x}}_i\|$. Every mistake
+# raises $\mathbf{u}^\top\tilde{\mathbf{w}}$ by at least $\gamma$ and raises
+# $\|\tilde{\mathbf{w}}\|^2$ by at most $R^2$, so after $k$ mistakes
+# $k\gamma \le \mathbf{u}^\top\tilde{\mathbf{w}} \le \|\tilde{\mathbf{w}}\| \le \sqrt{k}R$.
+# Hence {cite}`novikoff1962convergence`
+#
+# $$
+# k \le \left(\frac{R}{\gamma}\right)^2 .
+# $$ (eq-novikoff)
+#
+# Our data were generated from a known separating line, which gives us a
+# $\mathbf{u}$ and therefore a concrete bound to test.
+
+# %%
+xt = torch.cat([x_sep, torch.ones(len(x_sep), 1)], dim=1)
+t = 2.0 * y_sep.float() - 1.0
+u = torch.tensor([1.0, -1.0, 0.2])  # the generator's line w_true, augmented
+u = u / u.norm()
+gamma = (t * (xt @ u)).min().item()
+R = xt.norm(dim=1).max().item()
+bound = (R / gamma) ** 2
+total_mistakes = len(snaps) - 1
+print(f"margin gamma = {gamma:.3f}, radius R = {R:.3f}")
+print(f"mistakes made: {total_mistakes}, Novikoff bound (R/gamma)^2 = {bound:.0f}")
+
+# %% tags=["remove-cell"]
+assert gamma > 0, "the generator's line must separate the data"
+assert mistakes[-1] == 0, "the perceptron must end with a clean pass on separable data"
+assert 0 < total_mistakes <= bound, "Novikoff's bound was violated: the update rule is wrong"
+assert (t * (xt @ w_perc) > 0).all(), "the final weights must classify every example correctly"
+
+# %% [markdown]
+# The bound holds with a lot of room to spare: it is a worst case over all
+# orders of presentation. Exercise 1 asks how the number of mistakes changes
+# with the margin.
+#
+# ### Where the perceptron fails: XOR
+#
+# The label of XOR is 1 when exactly one of two binary inputs is 1. No line
+# separates $\{(0,1), (1,0)\}$ from $\{(0,0), (1,1)\}$: adding the two
+# inequalities $w_1 + b > 0$ and $w_2 + b > 0$ gives $w_1 + w_2 + 2b > 0$,
+# while the other two demand $b \le 0$ and $w_1 + w_2 + b \le 0$, whose sum
+# contradicts it. Minsky and Papert's analysis of such limits
+# {cite}`minsky1969perceptrons` cooled the field for a decade. The perceptron
+# rule never settles here; it cycles for ever.
+
+# %%
+x_xor, y_xor = data.xor()
+_, _, mistakes_xor = perceptron(x_xor, y_xor, max_epochs=50)
+print(f"XOR: mistakes in the last 10 of {len(mistakes_xor)} epochs: {mistakes_xor[-10:]}")
+
+# %% tags=["remove-cell"]
+assert len(mistakes_xor) == 50 and min(mistakes_xor) >= 1, "no linear rule can classify XOR without a mistake"
+
+# %% tags=["hide-input"]
+fig, ax = plot.subplots(width=5.5, height=3)
+ax.plot(range(1, len(mistakes) + 1), mistakes, "o-", label="separable data (120 points)")
+ax.plot(range(1, len(mistakes_xor) + 1), mistakes_xor, "s-", ms=3, label="XOR (4 points)")
+ax.set_xlabel("epoch")
+ax.set_ylabel("mistakes in the epoch")
+ax.legend()
+plot.show(fig)
+
+# %% [markdown]
+# On separable data the mistakes reach zero and training stops; on XOR at
+# least one of the four points is always wrong. Chapter 3 fixes this with a
+# hidden layer; Exercise 2 fixes it with a hand-made feature.
+#
+# ## Linear discriminant analysis
+#
+# The sigmoid-shaped neuron appears again, this time as a consequence of a
+# probabilistic model rather than a design choice {cite}`fisher1936use`.
+# Suppose the two classes $y \in \{0, 1\}$ have Gaussian populations with
+# means $\boldsymbol{\mu}_0, \boldsymbol{\mu}_1$ and the *same* covariance
+# $\Sigma$:
+#
+# $$
+# p(\mathbf{x} \mid y) = \frac{1}{\sqrt{(2\pi)^p |\Sigma|}}
+#   \exp\left(-\tfrac12 (\mathbf{x} - \boldsymbol{\mu}_y)^\top \Sigma^{-1} (\mathbf{x} - \boldsymbol{\mu}_y)\right).
+# $$
+#
+# Bayes' rule divides the joint density of class 1 by the sum over both
+# classes. Dividing numerator and denominator by the numerator gives
+# $P(Y=1\mid\mathbf{x}) = 1 / (1 + e^{-a})$ with $a$ the log-odds, i.e. the
+# *logistic sigmoid* $\sigma(a) = 1/(1+e^{-a})$ of
+#
+# $$
+# a = \log\frac{p(\mathbf{x}\mid 1)\,P(Y=1)}{p(\mathbf{x}\mid 0)\,P(Y=0)} .
+# $$
+#
+# Expanding the two quadratic forms, the terms
+# $\mathbf{x}^\top\Sigma^{-1}\mathbf{x}$ cancel because the covariance is
+# shared, and what remains is linear in $\mathbf{x}$:
+#
+# $$
+# P(Y=1\mid\mathbf{x}) = \sigma(\mathbf{w}^\top\mathbf{x} + b), \qquad
+# \mathbf{w} = \Sigma^{-1}(\boldsymbol{\mu}_1 - \boldsymbol{\mu}_0), \qquad
+# b = \tfrac12\left(\boldsymbol{\mu}_0^\top\Sigma^{-1}\boldsymbol{\mu}_0
+#       - \boldsymbol{\mu}_1^\top\Sigma^{-1}\boldsymbol{\mu}_1\right)
+#     + \log\frac{P(Y=1)}{P(Y=0)} .
+# $$ (eq-lda)
+#
+# Let us check this numerically: the closed form {eq}`eq-lda` against Bayes'
+# rule evaluated with the Gaussian densities directly.
+
+# %%
+mu = torch.tensor([[0.0, 0.0], [2.0, 1.0]], dtype=torch.float64)  # (K=2, p=2) class means
+cov = torch.tensor([[1.0, 0.6], [0.6, 0.8]], dtype=torch.float64)  # (p, p) shared covariance
+prior = torch.tensor([0.4, 0.6], dtype=torch.float64)
+
+
+def lda_weights(mu, cov, prior):
+    """w (p,) and b of equation (eq-lda) for two Gaussian classes with a shared covariance."""
+    prec = torch.linalg.inv(cov)
+    w = prec @ (mu[1] - mu[0])
+    b = 0.5 * (mu[0] @ prec @ mu[0] - mu[1] @ prec @ mu[1]) + torch.log(prior[1] / prior[0])
+    return w, b
+
+
+w_lda, b_lda = lda_weights(mu, cov, prior)
+grid = torch.randn(1000, 2, dtype=torch.float64) * 2  # any points will do
+log_joint = torch.stack([torch.distributions.MultivariateNormal(mu[k], cov).log_prob(grid) + prior[k].log()
+                         for k in (0, 1)])  # (2, 1000)
+posterior_bayes = torch.softmax(log_joint, dim=0)[1]  # Bayes' rule, normalised over the classes
+posterior_lda = torch.sigmoid(grid @ w_lda + b_lda)
+print(f"max |Bayes - sigmoid(w.x + b)| = {(posterior_bayes - posterior_lda).abs().max():.2e}")
+
+# %% tags=["remove-cell"]
+assert torch.allclose(posterior_bayes, posterior_lda, atol=1e-12), "the LDA posterior must equal Bayes' rule"
+
+# %% [markdown]
+# The two agree to machine precision. In practice the means, the covariance
+# and the priors are unknown; LDA estimates them from data (class means, the
+# pooled within-class covariance, the class frequencies) and plugs them into
+# {eq}`eq-lda`. scikit-learn's `LinearDiscriminantAnalysis`
+# {cite}`pedregosa2011scikit` does exactly that, so our plug-in posterior
+# should match its `predict_proba`.
+
+# %%
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+x_lda, y_lda = data.gaussian_classes(400, mu, cov, priors=prior, seed=2)
+x64 = x_lda.double()
+prior_hat = torch.stack([(y_lda == k).double().mean() for k in (0, 1)])
+mu_hat = torch.stack([x64[y_lda == k].mean(0) for k in (0, 1)])
+cov_hat = sum(prior_hat[k] * torch.cov(x64[y_lda == k].T, correction=0) for k in (0, 1))  # pooled
+w_hat, b_hat = lda_weights(mu_hat, cov_hat, prior_hat)
+sk = LinearDiscriminantAnalysis(solver="lsqr").fit(x_lda.numpy(), y_lda.numpy())
+diff_sklearn = abs(sk.predict_proba(x_lda.numpy())[:, 1] - torch.sigmoid(x64 @ w_hat + b_hat).numpy()).max()
+print(f"max |scikit-learn - ours| = {diff_sklearn:.2e}")
+
+# %% tags=["remove-cell"]
+assert diff_sklearn < 1e-5, "our LDA estimate must reproduce scikit-learn's"
+
+# %% tags=["hide-input"]
+fig, ax = plot.subplots(width=5, height=4)
+plot.decision_boundary(ax, lambda g: torch.sigmoid(g.double() @ w_hat + b_hat), x_lda, y_lda, proba=True,
+                       names=["class 0", "class 1"])
+ax.set_title("LDA posterior $P(Y=1\\mid x)$; black: 0.5")
+ax.legend(loc="upper left")
+plot.show(fig)
+
+# %% [markdown]
+# The posterior changes along a single direction, $\mathbf{w}$, and the
+# boundary $P = 0.5$ is a straight line: the perceptron's model with a soft
+# sigmoid in place of the hard step.
+#
+# ## Logistic regression
+#
+# Logistic regression {cite}`cox1958regression` keeps the model
+# $P(Y=1\mid\mathbf{x}) = \sigma(\mathbf{w}^\top\mathbf{x}+b)$ and drops the
+# Gaussian assumptions behind it. Instead it picks the parameters under which
+# the observed labels are most probable. Writing
+# $\hat y_i = \sigma(\mathbf{w}^\top\mathbf{x}_i + b)$, the likelihood of
+# independent examples is $\prod_i \hat y_i^{\,y_i}(1-\hat y_i)^{1-y_i}$, and
+# maximising it is minimising its negative logarithm,
+#
+# $$
+# \mathcal{L}(\mathbf{w}, b) = \sum_i -y_i \log \hat y_i - (1-y_i)\log(1-\hat y_i) ,
+# $$ (eq-bce)
+#
+# the **cross-entropy** $H(p, q) = \mathbb{E}_p[-\log q]$ between the observed
+# label distribution $p$ and the model's $q$. With labels $t_i\in\{-1,+1\}$ the
+# same derivation, using $1-\sigma(z) = \sigma(-z)$, gives the **logistic loss**
+#
+# $$
+# \mathcal{L}(\mathbf{w}, b) = \sum_i \log\left(1 + e^{-t_i(\mathbf{w}^\top\mathbf{x}_i + b)}\right)
+#   = -\sum_i \log \sigma\big(t_i(\mathbf{w}^\top\mathbf{x}_i + b)\big).
+# $$ (eq-logistic-loss)
+#
+# Both are the same function of the parameters. The check below computes
+# {eq}`eq-logistic-loss` by hand and {eq}`eq-bce` with PyTorch's built-in.
+
+# %%
+z = torch.randn(1000, dtype=torch.float64) * 3  # logits w.x + b
+y01 = torch.randint(0, 2, (1000,)).double()
+t_pm = 2 * y01 - 1
+logistic_loss = F.softplus(-t_pm * z).mean()  # softplus(u) = log(1 + e^u), computed stably
+cross_entropy = F.binary_cross_entropy_with_logits(z, y01)
+print(f"logistic loss {logistic_loss:.6f} · cross-entropy {cross_entropy:.6f}")
+
+# %% tags=["remove-cell"]
+assert torch.allclose(logistic_loss, cross_entropy, rtol=1e-12), "the two conventions must give the same loss"
+
+# %% [markdown]
+# Seen as a function of the *margin* $m = t\,(\mathbf{w}^\top\mathbf{x}+b)$,
+# the logistic loss is a smooth, convex stand-in for the error count. The
+# perceptron implicitly minimises $\max(0, -m)$, which is flat at zero for every
+# correct example; the logistic loss keeps pushing correctly classified points
+# away from the boundary, and it has a gradient everywhere.
+
+# %% tags=["hide-input"]
+m = torch.linspace(-3, 3, 301)
+fig, ax = plot.subplots(width=5.5, height=3.2)
+ax.plot(m, (m <= 0).float(), label="zero-one (error count)")
+ax.plot(m, torch.relu(-m), label="perceptron: max(0, -m)")
+ax.plot(m, F.softplus(-m), label="logistic: log(1 + exp(-m))")
+ax.set_xlabel("margin $m = t\\,(w^T x + b)$")
+ax.set_ylabel("loss")
+ax.legend()
+plot.show(fig)
+
+# %% [markdown]
+# Unlike LDA, logistic regression has no closed-form solution. We need a
+# numerical method: gradient descent.
+#
+# ## Gradient descent
+#
+# Let $\mathcal{L}(\theta)$ be a differentiable loss of parameters
+# $\theta\in\mathbb{R}^d$. Around the current point $\theta_0$, replace the
+# loss by its first-order Taylor expansion plus a penalty on large steps:
+#
+# $$
+# \hat{\mathcal{L}}(\theta_0 + \epsilon) = \mathcal{L}(\theta_0)
+#   + \epsilon^\top \nabla_\theta\mathcal{L}(\theta_0) + \frac{1}{2\gamma}\|\epsilon\|^2 .
+# $$
+#
+# Setting its gradient in $\epsilon$ to zero,
+# $\nabla_\theta\mathcal{L}(\theta_0) + \epsilon/\gamma = 0$, gives the best
+# step $\epsilon = -\gamma\nabla_\theta\mathcal{L}(\theta_0)$, and iterating
+# gives the update rule of gradient descent {cite}`cauchy1847methode`:
+#
+# $$
+# \theta_{t+1} = \theta_t - \gamma\, \nabla_\theta \mathcal{L}(\theta_t).
+# $$ (eq-gd)
+#
+# The **learning rate** $\gamma$ says how far we trust the linear
+# approximation. On the quadratic $\mathcal{L}(\theta) = \frac{a}{2}\theta^2$
+# the update is $\theta_{t+1} = (1-\gamma a)\,\theta_t$, so everything depends
+# on the factor $1-\gamma a$: for $\gamma < 1/a$ the iterates shrink
+# monotonically, for $1/a < \gamma < 2/a$ they flip sign while shrinking
+# (oscillation), and for $\gamma > 2/a$ they grow (divergence).
+
+# %%
+def gradient_descent(grad, theta0: torch.Tensor, lr: float, steps: int) -> torch.Tensor:
+    """Iterate equation (eq-gd); returns the trajectory, shape (steps + 1, *theta0.shape)."""
+    path = [theta0.clone()]
+    for _ in range(steps):
+        path.append(path[-1] - lr * grad(path[-1]))
+    return torch.stack(path)
+
+
+a = 2.0  # curvature of L(theta) = a/2 * theta^2
+regimes = {"too small": 0.1, "good": 0.4, "oscillates": 0.95, "diverges": 1.05}
+paths_1d = {name: gradient_descent(lambda th: a * th, torch.tensor(1.0), lr, 12) for name, lr in regimes.items()}
+for name, p in paths_1d.items():
+    print(f"lr {regimes[name]:<5} ({name:>10}): theta_12 = {p[-1]:+.3e}")
+
+# %% tags=["remove-cell"]
+def classify(p):
+    shrinking = bool((p[1:].abs() < p[:-1].abs()).all())
+    flipping = bool((p[1:] * p[:-1] < 0).all())
+    return "diverges" if not shrinking else ("oscillates" if flipping else "converges")
+
+
+assert classify(paths_1d["too small"]) == classify(paths_1d["good"]) == "converges"
+assert classify(paths_1d["oscillates"]) == "oscillates"
+assert classify(paths_1d["diverges"]) == "diverges"
+assert paths_1d["good"][-1].abs() < paths_1d["too small"][-1].abs(), "a better rate must converge faster"
+
+# %% tags=["hide-input"]
+fig, axes = plot.subplots(1, 2, width=10, height=3.2)
+th = torch.linspace(-1.6, 1.6, 200)
+axes[0].plot(th, a / 2 * th**2, color="0.6", lw=1)
+for (name, p), c in zip(paths_1d.items(), plot.CLASS_COLORS):
+    p = p[:6].clamp(-1.6, 1.6)
+    axes[0].plot(p, a / 2 * p**2, "o-", color=c, ms=4, lw=1, label=f"lr {regimes[name]} ({name})")
+    axes[1].plot(paths_1d[name].abs(), "o-", color=c, ms=3, label=name)
+axes[0].set_xlabel(r"$\theta$")
+axes[0].set_ylabel(r"$\mathcal{L}(\theta)$")
+axes[0].legend(fontsize=7)
+axes[1].set_yscale("log")
+axes[1].set_xlabel("step $t$")
+axes[1].set_ylabel(r"$|\theta_t - \theta^*|$")
+plot.show(fig)
+
+# %% [markdown]
+# In several dimensions the same analysis applies along each eigenvector of
+# the Hessian: the rate must satisfy $\gamma < 2/\lambda_{\max}$ to converge,
+# and then progress along the flattest direction is governed by
+# $1-\gamma\lambda_{\min}$. An elongated ("ill-conditioned") quadratic shows
+# the dilemma: a rate small enough for the steep direction crawls along the
+# shallow one.
+
+# %%
+H = torch.tensor([[1.0, 0.0], [0.0, 10.0]])  # Hessian: eigenvalues 1 and 10, condition number 10
+loss_2d = lambda th: 0.5 * th @ H @ th  # noqa: E731  (the minimum is at the origin)
+rates_2d = {"too small": 0.03, "good": 0.17, "diverges": 0.205}  # 2 / lambda_max = 0.2
+paths_2d = {name: gradient_descent(lambda th: H @ th, torch.tensor([-2.0, 1.0]), lr, 25)
+            for name, lr in rates_2d.items()}
+for name, p in paths_2d.items():
+    print(f"lr {rates_2d[name]:<5} ({name:>9}): loss after 25 steps = {loss_2d(p[-1]):.3e}")
+
+# %% tags=["remove-cell"]
+final_2d = {name: loss_2d(p[-1]).item() for name, p in paths_2d.items()}
+assert final_2d["good"] < final_2d["too small"] < loss_2d(torch.tensor([-2.0, 1.0])) < final_2d["diverges"]
+
+# %% tags=["hide-input"]
+fig, axes = plot.subplots(1, 3, width=12, height=3.3, sharey=True)
+g1, g2 = torch.meshgrid(torch.linspace(-2.5, 2.5, 200), torch.linspace(-1.6, 1.6, 200), indexing="xy")
+zz = 0.5 * (H[0, 0] * g1**2 + H[1, 1] * g2**2)
+for ax, (name, p) in zip(axes, paths_2d.items()):
+    ax.contour(g1, g2, zz, levels=12, colors="0.75", linewidths=0.7)
+    p = p[:16]
+    ax.plot(p[:, 0].clamp(-2.5, 2.5), p[:, 1].clamp(-1.6, 1.6), "o-", ms=3, color="C1")
+    ax.set_title(f"lr = {rates_2d[name]} ({name})")
+    ax.set_xlabel(r"$\theta_1$ (curvature 1)")
+axes[0].set_ylabel(r"$\theta_2$ (curvature 10)")
+plot.show(fig)
+
+# %% [markdown]
+# ## Logistic regression by hand on Fashion-MNIST
+#
+# Time for real data. Fashion-MNIST {cite}`xiao2017fashion` has 70,000
+# greyscale 28×28 images of ten kinds of clothing. We take two classes that a
+# linear model can mostly tell apart, *sneaker* and *ankle boot*, and flatten
+# each image to a vector of $p = 784$ pixel intensities in $[0, 1]$.
+
+# %%
+train_set, test_set = data.load_fashion_mnist("train"), data.load_fashion_mnist("test")
+pos, neg = train_set.classes.index("Ankle boot"), train_set.classes.index("Sneaker")
+
+
+def binary_task(ds, n=None):
+    """Flattened sneaker (0) vs ankle-boot (1) images: x (N, 784) in [0, 1], y (N,) float."""
+    keep = (ds.y == pos) | (ds.y == neg)
+    sub = data.subset(data.ImageSet(ds.x[keep], ds.y[keep], ds.classes, ds.name), n)
+    return sub.x.reshape(len(sub), -1).float() / 255.0, (sub.y == pos).float()
+
+
+x_tr, y_tr = binary_task(train_set, cfg.n_pairs)
+x_te, y_te = binary_task(test_set)
+print(f"train {tuple(x_tr.shape)}, test {tuple(x_te.shape)}, fraction of ankle boots {y_tr.mean():.2f}")
+
+# %% [markdown]
+# The gradient of the mean cross-entropy {eq}`eq-bce` has a strikingly simple
+# form. With $\hat y_i = \sigma(z_i)$, $z_i = \mathbf{w}^\top\mathbf{x}_i+b$ and
+# $\sigma'(z) = \sigma(z)(1-\sigma(z))$, the chain rule gives
+# $\partial\ell_i/\partial z_i = \hat y_i - y_i$, so
+#
+# $$
+# \nabla_{\mathbf{w}}\mathcal{L} = \frac1N \sum_i (\hat y_i - y_i)\,\mathbf{x}_i
+#   = \frac1N X^\top(\hat{\mathbf{y}} - \mathbf{y}), \qquad
+# \frac{\partial\mathcal{L}}{\partial b} = \frac1N\sum_i (\hat y_i - y_i).
+# $$ (eq-logreg-grad)
+#
+# The prediction error weights each input. We code it by hand, without
+# autograd, and then compare it with what PyTorch's automatic differentiation
+# (the subject of the next chapter) computes for the same loss.
+
+# %%
+def logreg_loss_and_grad(w: torch.Tensor, b: torch.Tensor, x: torch.Tensor, y: torch.Tensor):
+    """Mean cross-entropy and its gradient (eq-logreg-grad): x (N, p), y (N,), w (p,), b ()."""
+    z = x @ w + b  # (N,) logits
+    err = torch.sigmoid(z) - y  # (N,) prediction errors
+    loss = F.binary_cross_entropy_with_logits(z, y)
+    return loss, x.T @ err / len(y), err.mean()
+
+
+w0, b0 = 0.01 * torch.randn(784, dtype=torch.float64), torch.tensor(0.1, dtype=torch.float64)
+_, gw, gb = logreg_loss_and_grad(w0, b0, x_tr.double(), y_tr.double())
+w_ad, b_ad = w0.clone().requires_grad_(), b0.clone().requires_grad_()
+F.binary_cross_entropy_with_logits(x_tr.double() @ w_ad + b_ad, y_tr.double()).backward()
+print(f"max |hand - autograd|: weights {(gw - w_ad.grad).abs().max():.1e}, bias {(gb - b_ad.grad).abs():.1e}")
+
+# %% tags=["remove-cell"]
+assert torch.allclose(gw, w_ad.grad, rtol=1e-10, atol=1e-14) and torch.allclose(gb, b_ad.grad, atol=1e-14)
+
+# %% [markdown]
+# The hand-written gradient is the gradient. Now full-batch gradient descent:
+# every step uses all training examples. Which learning rate? The curvature of
+# the mean cross-entropy is at most $L = \lambda_{\max}(\tilde X^\top \tilde X/N)/4$
+# (the sigmoid's slope never exceeds $1/4$; $\tilde X$ carries the constant
+# input of the bias), and the quadratic analysis above suggests that
+# $\gamma = 1/L$ is safe: every step must then lower the loss.
+
+# %%
+def accuracy(w, b, x, y) -> float:
+    return ((x @ w + b > 0).float() == y).float().mean().item()
+
+
+x_aug = torch.cat([x_tr, torch.ones(len(x_tr), 1)], dim=1)  # (N, 785)
+L_smooth = torch.linalg.eigvalsh(x_aug.T @ x_aug / len(x_aug)).max().item() / 4
+lr = 1 / L_smooth
+print(f"curvature bound L = {L_smooth:.2f}, learning rate 1/L = {lr:.4f}")
+w, b = torch.zeros(784), torch.zeros(())
+gd_losses = []
+t0 = time.perf_counter()
+for _ in range(cfg.gd_steps):
+    loss, gw, gb = logreg_loss_and_grad(w, b, x_tr, y_tr)
+    w, b = w - lr * gw, b - lr * gb  # equation (eq-gd)
+    gd_losses.append(loss.item())
+gd_time = time.perf_counter() - t0
+print(f"{cfg.gd_steps} full-batch steps in {gd_time:.1f} s; loss {gd_losses[0]:.3f} -> {gd_losses[-1]:.3f}")
+binary_acc = dlbook.report("sneaker vs ankle boot test accuracy", accuracy(w, b, x_te, y_te), fmt=".4f")
+
+# %% tags=["remove-cell"]
+assert gd_losses[-1] < 0.5 * gd_losses[0], "gradient descent must lower the loss"
+assert all(b_ <= a_ + 1e-6 for a_, b_ in zip(gd_losses, gd_losses[1:])), "with this rate every step helps"
+assert binary_acc > 0.9, "a linear model separates sneakers from ankle boots well above chance"
+
+# %% [markdown]
+# The loss falls at every step, as promised, and the test accuracy printed
+# above is far above the 50% of guessing — but the safe rate is slow: the loss
+# is still falling when we stop. Because the model is linear, its weights live in pixel space and
+# can be looked at as an image: red pixels push towards "ankle boot", blue
+# ones towards "sneaker".
+
+# %% tags=["hide-input"]
+fig, axes = plot.subplots(1, 2, width=8, height=3.3)
+lim = w.abs().max().item()
+im = axes[0].imshow(w.reshape(28, 28), cmap="RdBu_r", vmin=-lim, vmax=lim)
+axes[0].set_title("learned weights w (28 x 28)")
+axes[0].set_xticks([])
+axes[0].set_yticks([])
+axes[0].grid(False)
+fig.colorbar(im, ax=axes[0], shrink=0.8)
+axes[1].plot(range(1, len(gd_losses) + 1), gd_losses)
+axes[1].set_xlabel("gradient step")
+axes[1].set_ylabel("training cross-entropy")
+axes[1].set_yscale("log")
+plot.show(fig)
+
+# %% [markdown]
+# The weights are positive (red) above the sneaker's outline, where only the
+# shaft of a boot has material, and negative (blue) in the band that the body
+# of a sneaker fills.
+#
+# ## Batch, stochastic and mini-batch gradient descent
+#
+# Each full-batch step above touches all $N$ examples. Yet the loss is an
+# *average*, and the average gradient over a random **mini-batch** of $B$
+# examples is an unbiased estimate of the full gradient, at $B/N$ of the cost.
+# Stochastic gradient descent {cite}`robbins1951stochastic` takes $B=1$;
+# mini-batch gradient descent sits in between. At a fixed budget of examples
+# processed, small batches make many cheap, noisy updates; large batches make a
+# few accurate, expensive ones {cite}`bottou2018optimization`. We give every
+# variant the same learning rate $1/L$ and the same budget of `cfg.sgd_epochs`
+# passes over the data.
+
+# %%
+def train_minibatch(batch_size: int, lr: float, epochs: int, record_every: int):
+    """Logistic regression by mini-batch SGD; loss on the full training set every `record_every` examples."""
+    w, b = torch.zeros(784), torch.zeros(())
+    batches = data.Batches(x_tr, y_tr, batch_size=batch_size, seed=0)
+    seen, curve, n_updates, t0 = 0, [(0, logreg_loss_and_grad(w, b, x_tr, y_tr)[0].item())], 0, time.perf_counter()
+    for _ in range(epochs):
+        for xb, yb in batches:
+            _, gw, gb = logreg_loss_and_grad(w, b, xb, yb)
+            w, b = w - lr * gw, b - lr * gb
+            n_updates += 1
+            seen += len(yb)
+            if seen // record_every > (seen - len(yb)) // record_every:
+                curve.append((seen, logreg_loss_and_grad(w, b, x_tr, y_tr)[0].item()))
+    return curve, n_updates, time.perf_counter() - t0, accuracy(w, b, x_te, y_te)
+
+
+variants = {"SGD (B=1)": (1, lr), "mini-batch (B=32)": (32, lr), "full batch": (len(y_tr), lr)}  # lr = 1/L
+results = {}
+for name, (bs, lr_) in variants.items():
+    results[name] = train_minibatch(bs, lr_, cfg.sgd_epochs, record_every=max(len(y_tr) // 20, 1))
+    curve, n_up, secs, acc = results[name]
+    print(f"{name:>18}: {n_up:>6} updates, {1e6 * secs / n_up:7.0f} µs/update, "
+          f"{1e6 * secs / (n_up * bs):6.1f} µs/example, final loss {curve[-1][1]:.4f}, test accuracy {acc:.4f}")
+
+# %% tags=["remove-cell"]
+final = {name: r[0][-1][1] for name, r in results.items()}
+assert final["mini-batch (B=32)"] < final["full batch"], "at equal cost, mini-batches must beat one full batch"
+assert results["SGD (B=1)"][1] == cfg.sgd_epochs * len(y_tr), "B=1 makes one update per example"
+assert all(r[0][-1][1] < r[0][0][1] for r in results.values()), "every variant must lower the loss"
+
+# %% tags=["hide-input"]
+fig, ax = plot.subplots(width=6, height=3.5)
+for name, (curve, *_rest) in results.items():
+    ex, ls = zip(*curve)
+    ax.plot([e / len(y_tr) for e in ex], ls, "o-", ms=3, label=name)
+ax.set_xlabel("epochs (examples processed / N)")
+ax.set_ylabel("training cross-entropy")
+ax.set_yscale("log")
+ax.legend()
+plot.show(fig)
+
+# %% [markdown]
+# Per example processed, the small batches win by a wide margin: after one
+# pass they have made hundreds or thousands of updates where full-batch descent
+# has made one or a few. Per example, however, $B=1$ is by far the most
+# expensive in wall-clock time (the µs/example column): each tiny update pays
+# Python's and PyTorch's fixed overhead, and a GPU, which parallelises over the
+# batch, would sit idle. Mini-batches of tens to hundreds of examples combine most of the
+# statistical benefit of SGD with most of the hardware efficiency of large
+# batches, which is why every later chapter uses them.
+#
+# ## The same model with PyTorch's tools
+#
+# From here on the book trains models with PyTorch's building blocks and the
+# helper `dlbook.train.fit`. As a bridge, here is multinomial logistic
+# regression (the **softmax** generalisation to ten classes,
+# $P(Y=k\mid\mathbf{x}) \propto e^{\mathbf{w}_k^\top\mathbf{x}+b_k}$) on all of
+# Fashion-MNIST: `nn.Linear` holds $W$ and $\mathbf{b}$, `F.cross_entropy` is
+# the loss, autograd computes the gradient and `torch.optim.SGD` applies
+# {eq}`eq-gd`.
+
+# %%
+from dlbook.train import evaluate, fit
+
+sub = data.subset(train_set, cfg.n_softmax)
+x_all = data.to_float(sub.x).flatten(1).to(device)  # (N, 784)
+n_val = len(x_all) // 6
+train_b = data.Batches(x_all[n_val:], sub.y[n_val:].to(device), batch_size=128, seed=0)
+val_b = data.Batches(x_all[:n_val], sub.y[:n_val].to(device), batch_size=1024, shuffle=False)
+test_b = data.Batches(data.to_float(test_set.x).flatten(1).to(device), test_set.y.to(device), batch_size=1024,
+                      shuffle=False)
+
+softmax_reg = nn.Linear(784, 10).to(device)
+opt = torch.optim.SGD(softmax_reg.parameters(), lr=0.1, momentum=0.9)
+hist = fit(softmax_reg, train_b, epochs=cfg.softmax_epochs, optimizer=opt, val=val_b)
+print(f"{hist.total_s:.1f} s of training, {hist.examples_per_s[-1]:,.0f} examples/s")
+test_loss, test_acc = evaluate(softmax_reg, test_b)
+dlbook.report("10-class test accuracy", test_acc, fmt=".4f")
+
+# %% tags=["remove-cell"]
+assert hist.train_loss[-1] < hist.train_loss[0] and hist.val_acc[-1] > 0.6, "softmax regression must learn"
+assert test_acc > 0.6, "ten classes: chance is 0.1"
+
+# %% tags=["hide-input"]
+fig, axes = plot.subplots(1, 2, width=9, height=3.2)
+plot.history(axes, hist)
+plot.show(fig)
+
+# %% [markdown]
+# A linear model reaches the test accuracy printed above on ten classes
+# (chance: 10%). The remaining errors are mostly between shirts, T-shirts,
+# pullovers and coats — classes no hyperplane in pixel space separates well.
+# Doing better needs the hidden layers of chapter 3, and computing their
+# gradients needs the automatic differentiation of chapter 2.
+#
+# ## Summary
+#
+# - A neuron is a weighted sum followed by an activation, $\sigma(\mathbf{w}^\top\mathbf{x}+b)$.
+#   With a step activation it is a linear classifier.
+# - The perceptron rule {eq}`eq-perceptron-rule` finds a separating hyperplane
+#   whenever one exists, after at most $(R/\gamma)^2$ mistakes; on XOR none
+#   exists and it never stops.
+# - Gaussian classes with a shared covariance have a sigmoid-of-linear
+#   posterior (LDA, {eq}`eq-lda`). Logistic regression keeps that form and
+#   fits it by maximum likelihood, i.e. by minimising the cross-entropy
+#   {eq}`eq-bce`, equivalently the logistic loss {eq}`eq-logistic-loss`.
+# - Gradient descent {eq}`eq-gd` follows the negative gradient with a learning
+#   rate that must stay below $2/\lambda_{\max}$; too small is slow, too
+#   large oscillates or diverges.
+# - Mini-batch gradients are cheap, unbiased estimates of the full gradient:
+#   at equal cost they make far more progress than full-batch steps.
+#
+# ## Exercises
+#
+# **Exercise 1 (margin and mistakes).** Generate separable data sets with
+# margins 0.05, 0.1, 0.2 and 0.4 (`data.linearly_separable(..., margin=...)`).
+# For each, count the perceptron's mistakes and compute Novikoff's bound. How
+# does the number of mistakes change with the margin?
+
+# %% tags=["hide-cell"]
+# Solution to Exercise 1
+u_true = torch.tensor([1.0, -1.0, 0.2]) / torch.tensor([1.0, -1.0, 0.2]).norm()
+print(f"{'margin':>7} {'mistakes':>9} {'bound':>8}")
+counts = []
+for margin in (0.05, 0.1, 0.2, 0.4):
+    xm, ym = data.linearly_separable(200, margin=margin, seed=5)
+    _, snaps_m, _ = perceptron(xm, ym, max_epochs=1000)
+    xtm, tm = torch.cat([xm, torch.ones(len(xm), 1)], 1), 2.0 * ym - 1
+    bound_m = (xtm.norm(dim=1).max() / (tm * (xtm @ u_true)).min()) ** 2
+    counts.append(len(snaps_m) - 1)
+    print(f"{margin:>7} {counts[-1]:>9} {bound_m:>8.0f}")
+    assert counts[-1] <= bound_m
+assert counts[0] > counts[-1], "a wider margin should need fewer corrections"
+
+# %% [markdown]
+# Wider margins need fewer corrections, as the bound suggests, although the
+# actual counts stay far below it.
+#
+# **Exercise 2 (XOR with a feature).** Give the perceptron a third input,
+# $x_1 x_2$. Show that XOR becomes linearly separable and that the perceptron
+# now converges. Which weights does it find?
+
+# %% tags=["hide-cell"]
+# Solution to Exercise 2
+x_feat = torch.cat([x_xor, (x_xor[:, 0] * x_xor[:, 1])[:, None]], dim=1)  # (4, 3)
+w_feat, _, mistakes_feat = perceptron(x_feat, y_xor, max_epochs=100)
+print(f"mistakes per epoch: {mistakes_feat}; weights (w1, w2, w12, b) = {w_feat.tolist()}")
+assert mistakes_feat[-1] == 0
+assert (step(x_feat @ w_feat[:3] + w_feat[3]) == y_xor.float()).all()
+
+# %% [markdown]
+# With the product feature, $x_1 + x_2 - 2x_1x_2$ is exactly XOR, and the
+# perceptron finds an equivalent rule after a few epochs. A hidden layer
+# (chapter 3) learns such features instead of having them handed over.
+#
+# **Exercise 3 (the best learning rate).** For the quadratic with Hessian
+# eigenvalues $\lambda_{\min} = 1$ and $\lambda_{\max} = 10$ used above, the
+# error along each eigenvector is multiplied by $|1-\gamma\lambda|$ at every
+# step. Show that the worst factor $\max(|1-\gamma\lambda_{\min}|,
+# |1-\gamma\lambda_{\max}|)$ is smallest at $\gamma^\ast = 2/(\lambda_{\min}+\lambda_{\max})$,
+# and confirm it by running gradient descent for a range of rates.
+
+# %% tags=["hide-cell"]
+# Solution to Exercise 3: the two factors are equal where 1 - g*lmin = g*lmax - 1.
+lam_min, lam_max = 1.0, 10.0
+gamma_star = 2 / (lam_min + lam_max)
+rates = torch.linspace(0.02, 0.199, 200)
+after = torch.stack([loss_2d(gradient_descent(lambda th: H @ th, torch.tensor([-2.0, 1.0]), r.item(), 40)[-1])
+                     for r in rates])
+best = rates[after.argmin()].item()
+print(f"gamma* = {gamma_star:.4f}; best rate on the grid = {best:.4f}; "
+      f"contraction per step = {(lam_max - lam_min) / (lam_max + lam_min):.3f}")
+assert abs(best - gamma_star) < 0.01
+
+# %% [markdown]
+# The best rate balances the two directions: it overshoots along the steep one
+# exactly as much as it undershoots along the flat one. The contraction per
+# step, $(\kappa-1)/(\kappa+1)$ with $\kappa = \lambda_{\max}/\lambda_{\min}$,
+# shows why ill-conditioned problems are slow — a theme of chapter 4.
+#
+# ## References
+#
+# ```{bibliography}
+# :filter: docname in docnames
+# ```

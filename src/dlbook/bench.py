@@ -1,0 +1,121 @@
+"""Run chapters as plain scripts and record their wall time and key results.
+
+Usage::
+
+    python -m dlbook.bench chapters/01_perceptron.py [more chapters] \\
+        --profile smoke --json out.json [--markdown out.md]
+
+Each chapter runs in a fresh Python process, in its own directory (as
+Jupyter runs a notebook), with ``$DLBOOK_PROFILE`` set. Whatever the chapter
+passes to :func:`dlbook.report` is collected. The JSON file gets one record
+per chapter: chapter, profile, device, wall seconds, exit status, results,
+date, host and versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from dlbook.setup import PROFILES
+
+
+def run_chapter(path: str | os.PathLike, profile: str, *, timeout: float = 1800.0,
+                extra_env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run one chapter script under ``profile``; return its record (see module docs)."""
+    path = Path(path).resolve()
+    if not path.is_file() or path.suffix != ".py":
+        raise FileNotFoundError(f"{path} is not a chapter script (chapters/NN_slug.py)")
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; use one of {', '.join(PROFILES)}")
+    with tempfile.TemporaryDirectory() as tmp:
+        results_file = Path(tmp) / "results.jsonl"
+        env = dict(os.environ, DLBOOK_PROFILE=profile, DLBOOK_RESULTS=str(results_file),
+                   MPLBACKEND="Agg", DLBOOK_PROGRESS="0")
+        env.update(extra_env or {})
+        t0 = time.perf_counter()
+        try:
+            proc = subprocess.run([sys.executable, path.name], cwd=path.parent, env=env, capture_output=True,
+                                  text=True, timeout=timeout)
+            code, tail = proc.returncode, (proc.stdout + proc.stderr)[-2000:]
+        except subprocess.TimeoutExpired as err:
+            code, tail = -1, f"timed out after {timeout:.0f} s\n{err.stdout or ''}"[-2000:]
+        wall = time.perf_counter() - t0
+        results: dict[str, Any] = {}
+        if results_file.exists():
+            for line in results_file.read_text(encoding="utf-8").splitlines():
+                rec = json.loads(line)
+                results[rec["name"]] = rec["value"]
+    import torch
+
+    from dlbook import __version__
+
+    record = {
+        "chapter": path.stem,
+        "profile": profile,
+        "device": results.pop("device", "unknown"),
+        "wall_s": round(wall, 2),
+        "returncode": code,
+        "results": {k: v for k, v in results.items() if k != "profile"},
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "host": f"{platform.node()} ({platform.machine()}, {os.cpu_count()} cores)",
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "dlbook": __version__,
+    }
+    if code != 0:
+        record["error_tail"] = tail
+    return record
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def markdown_table(records: Sequence[dict[str, Any]]) -> str:
+    """A Markdown table of bench records, one row per chapter and profile."""
+    lines = ["| chapter | profile | device | wall (s) | results | date |", "|---|---|---|---:|---|---|"]
+    for r in records:
+        res = "; ".join(f"{k} = {_fmt(v)}" for k, v in r["results"].items()) or "—"
+        status = "" if r["returncode"] == 0 else " (FAILED)"
+        lines.append(f"| {r['chapter']}{status} | {r['profile']} | {r['device']} | {r['wall_s']:.1f} | {res} "
+                     f"| {r['date'][:10]} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dlbook.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("chapters", nargs="+", help="chapter scripts, e.g. chapters/01_perceptron.py")
+    parser.add_argument("--profile", default="smoke", choices=PROFILES)
+    parser.add_argument("--json", required=True, help="where to write the records (JSON list)")
+    parser.add_argument("--markdown", help="also write a Markdown table here")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per chapter")
+    args = parser.parse_args(argv)
+    records = []
+    for ch in args.chapters:
+        rec = run_chapter(ch, args.profile, timeout=args.timeout)
+        records.append(rec)
+        status = "ok" if rec["returncode"] == 0 else f"FAILED ({rec['returncode']})"
+        print(f"{rec['chapter']}: {rec['profile']} on {rec['device']}: {rec['wall_s']:.1f} s, {status}", flush=True)
+        if rec["returncode"] != 0:
+            print(rec["error_tail"], file=sys.stderr)
+    Path(args.json).write_text(json.dumps(records, indent=2) + "\n", encoding="utf-8")
+    if args.markdown:
+        Path(args.markdown).write_text(markdown_table(records), encoding="utf-8")
+    return 0 if all(r["returncode"] == 0 for r in records) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,177 @@
+"""Device detection, run profiles, per-profile configuration and seeding.
+
+Every chapter starts with :func:`start`, which finds the best device, picks a
+run profile (``smoke``, ``cpu`` or ``gpu``), seeds every random number
+generator and prints one banner line. Sizes then come from :func:`config`.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+PROFILES: tuple[str, ...] = ("smoke", "cpu", "gpu")
+"""The run profiles, from the cheapest to the full experiment."""
+
+PROFILE_ENV = "DLBOOK_PROFILE"
+
+COLAB_HINT = (
+    "No GPU found: this chapter runs its reduced `cpu` profile. For the full "
+    "experiment open it in Colab and choose Runtime > Change runtime type > GPU."
+)
+
+
+class ProfileError(ValueError):
+    """An unknown run profile or an inconsistent :func:`config` call."""
+
+
+def detect_device() -> torch.device:
+    """Return the best available device: CUDA, then Apple MPS, then the CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def device_name(device: torch.device) -> str:
+    """A human-readable name for ``device``, e.g. ``cuda (NVIDIA H100)``."""
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    if device.type == "mps":
+        return "mps (Apple GPU)"
+    return f"cpu ({torch.get_num_threads()} threads)"
+
+
+def choose_profile(device: torch.device | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """Pick the run profile.
+
+    ``$DLBOOK_PROFILE`` wins when it is set; otherwise a GPU (CUDA or MPS) gives
+    ``gpu`` and anything else ``cpu``.
+
+    Raises:
+        ProfileError: if ``$DLBOOK_PROFILE`` names no known profile.
+    """
+    environ = os.environ if environ is None else environ
+    forced = environ.get(PROFILE_ENV, "").strip().lower()
+    if forced:
+        if forced not in PROFILES:
+            raise ProfileError(
+                f"{PROFILE_ENV}={forced!r} is not a run profile; use one of {', '.join(PROFILES)} "
+                f"or unset it to let the device decide."
+            )
+        return forced
+    device = detect_device() if device is None else device
+    return "gpu" if device.type in ("cuda", "mps") else "cpu"
+
+
+def seed_everything(seed: int = 0) -> None:
+    """Seed Python, NumPy and PyTorch (all devices) so a run repeats exactly."""
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+class Config(dict):
+    """The sizes a chapter uses under the active profile, readable as attributes.
+
+    ``cfg.epochs`` and ``cfg["epochs"]`` are the same; ``cfg.profile`` names the
+    profile the values came from.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(
+                f"this config has no entry {name!r}; it has {', '.join(sorted(self))}"
+            ) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("a Config is read-only: change the values in the dlbook.config(...) call")
+
+
+def config(
+    smoke: Mapping[str, Any],
+    cpu: Mapping[str, Any],
+    gpu: Mapping[str, Any],
+    *,
+    profile: str | None = None,
+) -> Config:
+    """Return the sizes of the active profile.
+
+    Args:
+        smoke, cpu, gpu: one mapping per profile with the same keys, e.g.
+            ``dict(n_train=2_000, epochs=1)``.
+        profile: force a profile; by default :func:`choose_profile` decides.
+
+    Returns:
+        A :class:`Config` with the chosen mapping's entries plus ``profile``.
+
+    Raises:
+        ProfileError: if the three mappings have different keys, or the
+            profile is unknown.
+    """
+    table = {"smoke": dict(smoke), "cpu": dict(cpu), "gpu": dict(gpu)}
+    keys = {name: set(values) for name, values in table.items()}
+    if not keys["smoke"] == keys["cpu"] == keys["gpu"]:
+        every = set().union(*keys.values())
+        missing = {name: sorted(every - k) for name, k in keys.items() if every - k}
+        raise ProfileError(f"every profile must set the same keys; missing: {missing}")
+    if "profile" in keys["smoke"]:
+        raise ProfileError("'profile' is set by dlbook.config itself; choose another key name")
+    chosen = choose_profile() if profile is None else profile
+    if chosen not in PROFILES:
+        raise ProfileError(f"unknown profile {chosen!r}; use one of {', '.join(PROFILES)}")
+    cfg = Config(table[chosen])
+    dict.__setitem__(cfg, "profile", chosen)
+    return cfg
+
+
+@dataclass(frozen=True)
+class Session:
+    """What :func:`start` found: the device, its name and the run profile."""
+
+    device: torch.device
+    device_name: str
+    profile: str
+    seed: int
+
+    @property
+    def banner(self) -> str:
+        from dlbook import __version__
+
+        return f"device: {self.device_name} · profile: {self.profile} · dlbook {__version__}"
+
+
+def start(seed: int = 0, *, quiet: bool = False) -> Session:
+    """Set up a chapter: find the device, choose the profile, seed, print a banner.
+
+    Args:
+        seed: the seed for Python, NumPy and PyTorch.
+        quiet: do not print the banner.
+
+    Returns:
+        The :class:`Session`; ``session.device`` is where tensors should go.
+    """
+    from dlbook.report import report
+
+    device = detect_device()
+    session = Session(device, device_name(device), choose_profile(device), seed)
+    seed_everything(seed)
+    if not quiet:
+        print(session.banner)
+        if device.type == "cpu" and session.profile != "smoke":
+            print(COLAB_HINT)
+    report("device", session.device_name, show=False)
+    report("profile", session.profile, show=False)
+    return session

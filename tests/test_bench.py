@@ -1,0 +1,28 @@
+import json
+
+from dlbook import bench
+
+
+def test_bench_runs_a_chapter_script_and_records_results(tmp_path):
+    ch = tmp_path / "chapters"
+    ch.mkdir()
+    (ch / "99_demo.py").write_text(
+        "import dlbook\n"
+        "s = dlbook.start()\n"
+        "cfg = dlbook.config(smoke=dict(n=1), cpu=dict(n=2), gpu=dict(n=3))\n"
+        "dlbook.report('n', cfg.n)\n"
+        "dlbook.report('test accuracy', 0.5)\n"
+    )
+    (ch / "98_broken.py").write_text("raise RuntimeError('boom')\n")
+    out = tmp_path / "out.json"
+    code = bench.main([str(ch / "99_demo.py"), str(ch / "98_broken.py"), "--profile", "smoke", "--json", str(out),
+                       "--markdown", str(tmp_path / "out.md")])
+    assert code == 1  # one chapter failed
+    recs = json.loads(out.read_text())
+    ok, bad = recs
+    assert ok["chapter"] == "99_demo" and ok["profile"] == "smoke" and ok["returncode"] == 0
+    assert ok["results"] == {"n": 1, "test accuracy": 0.5}
+    assert ok["device"].startswith(("cpu", "cuda", "mps")) and ok["wall_s"] > 0
+    assert bad["returncode"] != 0 and "boom" in bad["error_tail"]
+    table = (tmp_path / "out.md").read_text()
+    assert "| 99_demo | smoke |" in table and "98_broken (FAILED)" in table

@@ -1,0 +1,115 @@
+"""The book's invariants: chapter pairs in sync, no committed outputs, the toc
+complete, one identical setup cell that installs dlbook from the one repository
+URL, and CI calling the README's test command."""
+
+import json
+import re
+from pathlib import Path
+
+import jupytext
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.py"))
+NOTEBOOKS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
+
+
+def _cells(path):
+    nb = jupytext.read(path)
+    return [(c.cell_type, c.source.strip(), tuple(c.metadata.get("tags", []))) for c in nb.cells]
+
+
+def test_there_are_chapters():
+    assert CHAPTERS, "no chapters/NN_slug.py found"
+
+
+@pytest.mark.parametrize("py", CHAPTERS, ids=lambda p: p.stem)
+def test_pair_exists_and_is_in_sync(py):
+    nb = py.with_suffix(".ipynb")
+    assert nb.exists(), f"{nb.name} is missing: run `make sync`"
+    assert _cells(py) == _cells(nb), f"{py.name} and {nb.name} differ: run `make sync`"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_has_a_partner_and_no_outputs(nb):
+    assert nb.with_suffix(".py").exists(), f"{nb.name} has no paired .py"
+    raw = json.loads(nb.read_text(encoding="utf-8"))
+    for cell in raw["cells"]:
+        if cell["cell_type"] == "code":
+            assert cell["outputs"] == [] and cell["execution_count"] is None, \
+                f"{nb.name} is committed with outputs: clear them (jupytext --sync keeps them out)"
+
+
+def test_py_header_keeps_only_the_kernelspec():
+    for py in CHAPTERS:
+        head = py.read_text(encoding="utf-8").split("# %%")[0]
+        assert "kernelspec" in head and "jupytext_version" not in head, f"{py.name}: metadata churn in header"
+
+
+def _toc_files():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                files.append(node["file"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(toc)
+    return files
+
+
+def test_toc_lists_exactly_the_chapters():
+    listed = {f for f in _toc_files() if f.startswith("chapters/")}
+    present = {f"chapters/{p.stem}" for p in CHAPTERS}
+    assert listed == present, f"only in toc: {listed - present}; not in toc: {present - listed}"
+
+
+def _repo_url():
+    cfg = yaml.safe_load((ROOT / "_config.yml").read_text())
+    return cfg["repository"]["url"]
+
+
+def test_every_chapter_starts_with_the_same_setup_cell():
+    firsts = []
+    for py in CHAPTERS:
+        code = [c for c in _cells(py) if c[0] == "code"]
+        firsts.append(code[0])
+    assert all(f == firsts[0] for f in firsts), "the first code cell differs between chapters"
+    src, tags = firsts[0][1], firsts[0][2]
+    assert f"git+{_repo_url()}" in src, "the setup cell must install dlbook from _config.yml's repository URL"
+    assert "--no-deps" in src, "the Colab install must never touch Colab's torch"
+    assert "dlbook.start(" in src
+    assert set(tags) & {"remove-cell", "hide-input"}
+
+
+def test_chapters_have_the_house_shape():
+    for py in CHAPTERS:
+        text = py.read_text(encoding="utf-8")
+        if py.stem.startswith("00_"):
+            continue
+        for heading in ("## Summary", "## Exercises", "## References"):
+            assert heading in text, f"{py.name} lacks '{heading}'"
+        assert ":class: tip" in text or "learning objectives" in text.lower(), f"{py.name}: no objectives"
+        assert "hide-cell" in text, f"{py.name}: exercises need hidden, executed solutions"
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    m = re.search(r"^make test$", readme, flags=re.M)
+    assert m, "README must show the test command `make test` on a line of its own"
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert re.search(r"^make test$", ci, flags=re.M)
+
+
+def test_colab_button_points_at_notebooks():
+    cfg = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert cfg["launch_buttons"]["colab_url"].startswith("https://colab.research.google.com")
+    assert "chapters/*.py" in cfg["exclude_patterns"], "the book must render the .ipynb, not the .py"
+    assert cfg["execute"]["execute_notebooks"] == "cache" and cfg["execute"]["stderr_output"] == "remove"

@@ -1,0 +1,65 @@
+import pytest
+import torch
+
+import dlbook
+from dlbook.setup import Config, ProfileError, choose_profile, config, detect_device, seed_everything
+
+
+def test_detect_device_is_cpu_or_accelerator():
+    assert detect_device().type in ("cpu", "cuda", "mps")
+
+
+def test_profile_follows_device_and_env():
+    assert choose_profile(torch.device("cpu"), environ={}) == "cpu"
+    assert choose_profile(torch.device("cuda"), environ={}) == "gpu"
+    assert choose_profile(torch.device("cuda"), environ={"DLBOOK_PROFILE": "smoke"}) == "smoke"
+    assert choose_profile(torch.device("cpu"), environ={"DLBOOK_PROFILE": " GPU "}) == "gpu"
+
+
+def test_unknown_profile_is_a_clear_error():
+    with pytest.raises(ProfileError, match="smoke, cpu, gpu"):
+        choose_profile(torch.device("cpu"), environ={"DLBOOK_PROFILE": "fast"})
+
+
+def test_config_picks_the_profile(monkeypatch):
+    monkeypatch.setenv("DLBOOK_PROFILE", "smoke")
+    cfg = config(smoke=dict(n=1, epochs=2), cpu=dict(n=10, epochs=3), gpu=dict(n=None, epochs=9))
+    assert isinstance(cfg, Config)
+    assert (cfg.n, cfg.epochs, cfg.profile) == (1, 2, "smoke")
+    assert config(smoke=dict(n=1), cpu=dict(n=10), gpu=dict(n=None), profile="gpu").n is None
+
+
+def test_config_rejects_inconsistent_keys_and_unknown_names():
+    with pytest.raises(ProfileError, match="missing"):
+        config(smoke=dict(n=1), cpu=dict(n=1, epochs=2), gpu=dict(n=1))
+    with pytest.raises(ProfileError, match="unknown profile"):
+        config(smoke=dict(n=1), cpu=dict(n=1), gpu=dict(n=1), profile="tpu")
+    cfg = config(smoke=dict(n=1), cpu=dict(n=1), gpu=dict(n=1), profile="cpu")
+    with pytest.raises(AttributeError, match="has no entry 'epochs'"):
+        _ = cfg.epochs
+    with pytest.raises(AttributeError, match="read-only"):
+        cfg.n = 3
+
+
+def test_seeding_repeats_exactly():
+    seed_everything(3)
+    a = torch.randn(5)
+    seed_everything(3)
+    assert torch.equal(a, torch.randn(5))
+    with pytest.raises(ValueError):
+        seed_everything(-1)
+
+
+def test_start_prints_one_banner_line(monkeypatch, capsys):
+    monkeypatch.setenv("DLBOOK_PROFILE", "smoke")
+    s = dlbook.start(seed=1)
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[0] == s.banner
+    assert "profile: smoke" in out[0] and f"dlbook {dlbook.__version__}" in out[0]
+
+
+def test_start_on_cpu_tells_how_to_get_a_gpu(monkeypatch, capsys):
+    monkeypatch.setenv("DLBOOK_PROFILE", "cpu")
+    monkeypatch.setattr("dlbook.setup.detect_device", lambda: torch.device("cpu"))
+    dlbook.start()
+    assert "Change runtime type" in capsys.readouterr().out

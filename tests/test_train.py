@@ -1,0 +1,89 @@
+import pytest
+import torch
+from torch import nn
+
+from dlbook.data import Batches
+from dlbook.train import History, evaluate, fit, load_checkpoint, save_checkpoint
+
+
+def _problem(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(256, 5, generator=g)
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).long()
+    return x, y
+
+
+def _model(seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Dropout(0.2), nn.Linear(16, 2))
+
+
+def test_fit_learns_and_records_history():
+    x, y = _problem()
+    model = _model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.2)
+    hist = fit(model, Batches(x, y, batch_size=32), epochs=5, optimizer=opt, val=Batches(x, y, batch_size=64,
+                                                                                        shuffle=False))
+    assert isinstance(hist, History) and hist.epoch == [1, 2, 3, 4, 5]
+    assert hist.train_loss[-1] < hist.train_loss[0]
+    assert hist.val_acc[-1] > 0.9
+    assert all(v > 0 for v in hist.examples_per_s) and hist.total_s > 0
+
+
+def test_one_batch_overfit():
+    x, y = _problem()
+    x, y = x[:8], y[:8]
+    model = _model()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    hist = fit(model, Batches(x, y, batch_size=8), epochs=150, optimizer=opt)
+    assert hist.train_loss[-1] < 0.05 * hist.train_loss[0]
+
+
+def test_evaluate_regression_has_no_accuracy():
+    model = nn.Linear(3, 1)
+    x, y = torch.randn(20, 3), torch.randn(20, 1)
+    loss, acc = evaluate(model, Batches(x, y, batch_size=8), loss_fn=nn.functional.mse_loss)
+    assert acc is None and loss > 0
+
+
+def test_fit_rejects_bad_arguments():
+    model = _model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = _problem()
+    with pytest.raises(ValueError, match="epochs"):
+        fit(model, Batches(x, y, batch_size=8), epochs=-1, optimizer=opt)
+    with pytest.raises(ValueError, match="scheduler_per"):
+        fit(model, Batches(x, y, batch_size=8), epochs=1, optimizer=opt, scheduler_per="step")
+
+
+def test_checkpoint_loads_with_weights_only(tmp_path):
+    model = _model()
+    opt = torch.optim.Adam(model.parameters())
+    save_checkpoint(tmp_path / "c.pt", model=model, optimizer=opt, epoch=3, history=History(epoch=[1]))
+    state = torch.load(tmp_path / "c.pt", weights_only=True)
+    assert state["epoch"] == 3
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint(tmp_path / "missing.pt", model=model)
+
+
+def _run(epochs, ckpt):
+    x, y = _problem()
+    model = _model(seed=1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=10, gamma=0.5)
+    hist = fit(model, Batches(x, y, batch_size=16, seed=7), epochs=epochs, optimizer=opt, scheduler=sched,
+               checkpoint=ckpt)
+    return model, hist
+
+
+def test_interrupted_and_resumed_run_ends_with_the_same_weights(tmp_path):
+    torch.manual_seed(123)
+    straight, h1 = _run(4, tmp_path / "straight.pt")
+    torch.manual_seed(123)
+    _run(2, tmp_path / "resumed.pt")                 # "interrupted" after epoch 2
+    torch.manual_seed(999)                            # a new session: different global RNG state
+    resumed, h2 = _run(4, tmp_path / "resumed.pt")   # picks up at epoch 3
+    assert h2.epoch == [1, 2, 3, 4]
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+    assert h1.train_loss == h2.train_loss
