@@ -9,13 +9,14 @@ FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 CHAPTERS := $(sort $(wildcard chapters/[0-9][0-9]_*.py))
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup data mathjax book test lint unit notebooks book-check sync bench clean
+.PHONY: help setup data mathjax book test lint unit notebooks book-check sync bench appendix clean
 
 help:
 	@echo "make book   set up, then build the HTML book (chapters run with the auto profile)"
 	@echo "make test   set up, then ruff, unit tests, pair checks, nbval (smoke) and a -W book build"
 	@echo "make sync   re-pair every chapters/*.py with its .ipynb (jupytext --sync)"
 	@echo "make bench  PROFILE=cpu: run every chapter as a script, write bench/<profile>.json"
+	@echo "make appendix  render bench/*.json into the book's appendix/runtimes.md"
 
 setup: $(STAMP) data mathjax
 
@@ -74,6 +75,9 @@ bench: setup
 	mkdir -p bench
 	$(BIN)/python -m dlbook.bench $(CHAPTERS) --profile $(PROFILE) --json bench/$(PROFILE).json \
 	  --markdown bench/$(PROFILE).md
+
+appendix: $(STAMP)
+	$(BIN)/python -m dlbook.bench $(sort $(wildcard bench/*.json)) --appendix appendix/runtimes.md
 
 clean:
 	rm -rf _build _mathjax .pytest_cache .ruff_cache

@@ -26,3 +26,27 @@ def test_bench_runs_a_chapter_script_and_records_results(tmp_path):
     assert bad["returncode"] != 0 and "boom" in bad["error_tail"]
     table = (tmp_path / "out.md").read_text()
     assert "| 99_demo | smoke |" in table and "98_broken (FAILED)" in table
+
+
+def _rec(chapter, profile, wall=1.0, **results):
+    return {"chapter": chapter, "profile": profile, "device": "cpu (2 threads)", "host": "box (x86_64, 2 cores)",
+            "wall_s": wall, "returncode": 0, "results": results, "date": "2026-11-24T00:00:00+00:00"}
+
+
+def test_appendix_renders_every_profile(tmp_path):
+    f = tmp_path / "smoke.json"
+    f.write_text(json.dumps([_rec("01_b", "smoke", acc=0.9), _rec("00_a", "smoke")]))
+    out = tmp_path / "page.md"
+    assert bench.main([str(f), "--appendix", str(out)]) == 0
+    page = out.read_text()
+    assert page.index("| 00_a |") < page.index("| 01_b |"), "rows sorted by chapter"
+    assert "acc = 0.9" in page and "## Profile `gpu`\n\nNot measured yet." in page
+
+
+def test_appendix_rejects_non_records(tmp_path):
+    import pytest
+
+    f = tmp_path / "x.json"
+    f.write_text(json.dumps({"not": "records"}))
+    with pytest.raises(ValueError, match="bench records"):
+        bench.load_records([f])

@@ -95,14 +95,69 @@ def markdown_table(records: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+APPENDIX_HEAD = """\
+(app-runtimes)=
+# Runtimes and results
+
+Every row below was measured by running a chapter as a plain script with
+`python -m dlbook.bench` (the chapter's `dlbook.report(...)` calls supply the
+results) and is rendered from the records committed under `bench/`; nothing
+here is typed by hand. To regenerate: `make bench PROFILE=cpu` (or `smoke`,
+`gpu`), then `make appendix`. Times are wall-clock seconds for the whole
+chapter, Python start-up included. The *machine* column says which computer
+produced each row; compare times only between rows from the same machine.
+"""
+
+
+def load_records(paths: Sequence[str | os.PathLike]) -> list[dict[str, Any]]:
+    """Read bench JSON files (each a list of records) into one list."""
+    records: list[dict[str, Any]] = []
+    for p in paths:
+        data = json.loads(Path(p).read_text(encoding="utf-8"))
+        if not isinstance(data, list) or not all(isinstance(r, dict) and "chapter" in r for r in data):
+            raise ValueError(f"{p} is not a list of bench records (write it with python -m dlbook.bench --json)")
+        records.extend(data)
+    return records
+
+
+def render_appendix(records: Sequence[dict[str, Any]]) -> str:
+    """The Markdown page of the book's appendix: one table per profile, rows sorted by chapter."""
+    if not records:
+        raise ValueError("no bench records to render")
+    out = [APPENDIX_HEAD]
+    for profile in PROFILES:
+        rows = sorted((r for r in records if r["profile"] == profile), key=lambda r: (r["chapter"], r["date"]))
+        if not rows:
+            out.append(f"\n## Profile `{profile}`\n\nNot measured yet.\n")
+            continue
+        out.append(f"\n## Profile `{profile}`\n")
+        out.append("| chapter | device | machine | wall (s) | results | date |")
+        out.append("|---|---|---|---:|---|---|")
+        for r in rows:
+            res = "; ".join(f"{k} = {_fmt(v)}" for k, v in r["results"].items()) or "—"
+            status = "" if r["returncode"] == 0 else " (FAILED)"
+            out.append(f"| {r['chapter']}{status} | {r['device']} | {r['host']} | {r['wall_s']:.1f} | {res} "
+                       f"| {r['date'][:10]} |")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dlbook.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("chapters", nargs="+", help="chapter scripts, e.g. chapters/01_perceptron.py")
+    parser.add_argument("paths", nargs="+", help="chapter scripts, e.g. chapters/01_perceptron.py "
+                                                 "(with --appendix: bench JSON files)")
     parser.add_argument("--profile", default="smoke", choices=PROFILES)
-    parser.add_argument("--json", required=True, help="where to write the records (JSON list)")
+    parser.add_argument("--json", help="where to write the records (JSON list)")
     parser.add_argument("--markdown", help="also write a Markdown table here")
+    parser.add_argument("--appendix", help="render the given bench JSON files into this Markdown page")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per chapter")
     args = parser.parse_args(argv)
+    if args.appendix:
+        Path(args.appendix).write_text(render_appendix(load_records(args.paths)), encoding="utf-8")
+        return 0
+    if not args.json:
+        parser.error("--json is required when running chapters")
+    args.chapters = args.paths
     records = []
     for ch in args.chapters:
         rec = run_chapter(ch, args.profile, timeout=args.timeout)
