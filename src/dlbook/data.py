@@ -212,9 +212,9 @@ def _torchvision_set(cls_name: str, split: str, download: bool | None) -> ImageS
                 ) from err
         else:
             raise DatasetNotFoundError(
-                f"{cls_name} ({split}) was not found in {root} (torchvision layout) and the network "
-                f"is unreachable. Run once with network access, or copy torchvision's {cls_name} "
-                f"files there (or set ${DATA_ENV})."
+                f"{cls_name} ({split}) is not in {root} and the network is unreachable.\n"
+                f"Run once with network access, or copy torchvision's {cls_name} files there "
+                f"(or point ${DATA_ENV} at a directory that has them)."
             ) from None
     x = torch.as_tensor(np.asarray(ds.data))
     y = torch.as_tensor(np.asarray(ds.targets), dtype=torch.int64)
@@ -259,7 +259,7 @@ def load_with_fallback(name: str, split: str = "train", *, download: bool | None
     try:
         return loaders[name](split, download=download)
     except DatasetNotFoundError as err:
-        print(f"NOTICE: {name} is not available here ({str(err).splitlines()[0]}).\n"
+        print(f"NOTICE: {str(err).splitlines()[0]}\n"
               f"NOTICE: the same code runs on Fashion-MNIST instead; every result below is "
               f"for Fashion-MNIST, not {name}.")
         return _fashion_as(name, split)
