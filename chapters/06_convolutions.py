@@ -1,0 +1,1071 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# (ch-convolutions)=
+# # Convolutions and pooling
+#
+# ```{admonition} Learning objectives
+# :class: tip
+# After this chapter you can
+# - derive a convolutional layer from a fully connected one by locality and weight sharing, and count the
+#   parameters of each;
+# - state the definitions of convolution and cross-correlation, with batch and channels, and compute output
+#   sizes from kernel, padding, stride and dilation;
+# - implement a convolution twice, with loops and as one matrix product (im2col), and match `F.conv2d`;
+# - use pooling (max, average, adaptive, global) and explain what it buys;
+# - measure translation equivariance and pooling's approximate invariance, and show where both stop.
+# ```
+#
+# The multilayer perceptrons of {ref}`ch-mlp` treat an image as a list of
+# numbers: shuffle the pixels the same way in every image and they learn just
+# as well. That is wasteful, because images are not arbitrary lists. Nearby
+# pixels are strongly related (*locality*), the same pattern means the same
+# thing wherever it appears (*stationarity*), and large patterns are made of
+# smaller ones (*compositionality*). A convolutional layer builds the first
+# two assumptions into the architecture and a stack of them the third
+# {cite}`fukushima1980neocognitron,lecun1989backpropagation`. This chapter
+# builds the layer from its definition, computes it three ways, looks at
+# what fixed filters do to a photograph, adds pooling, measures the
+# symmetries the layer has and does not have, and finally tests the
+# assumptions themselves on Fashion-MNIST.
+
+# %% tags=["hide-input"]
+# Setup: the same first cell in every chapter. On Colab it installs the book's
+# helper package `dlbook` with --no-deps, so Colab's own PyTorch is never
+# replaced; then it finds the device, picks the run profile and seeds everything.
+import importlib.util
+import subprocess
+import sys
+
+if "google.colab" in sys.modules and importlib.util.find_spec("dlbook") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                    "dlbook @ git+https://github.com/dlbook-org/dlbook", "mnist1d"], check=True)
+
+import dlbook
+import dlbook.plot
+
+session = dlbook.start(seed=0)
+dlbook.plot.use_style()
+device = session.device
+
+# %% [markdown]
+# Most of this chapter computes on single images and runs in seconds on any
+# machine. The profiles differ in the last section, which trains four
+# networks on Fashion-MNIST, and in how long we learn a filter.
+
+# %%
+import math
+import random
+import time
+from functools import partial
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dlbook import conv, data, plot
+from dlbook.source import show_source
+
+cfg = dlbook.config(  # n_train / n_test: Fashion-MNIST images used (None: all 60,000 / 10,000)
+    smoke=dict(n_train=2_000, n_test=1_000, epochs=2, filter_steps=150, time_repeats=3),
+    cpu=dict(n_train=30_000, n_test=None, epochs=6, filter_steps=300, time_repeats=10),
+    gpu=dict(n_train=None, n_test=None, epochs=12, filter_steps=1_000, time_repeats=50),
+)
+cfg
+
+# %% [markdown]
+# ## From fully connected to convolutional layers
+#
+# Take a colour image of $200 \times 200$ pixels, $200 \cdot 200 \cdot 3 =
+# 120{,}000$ numbers, and a first hidden layer that keeps the image's layout:
+# $K$ maps of $200 \times 200$ hidden units each. Three ways to wire it:
+#
+# - **fully connected**: every hidden unit sees every input value, with its own weights;
+# - **locally connected**: every hidden unit sees only an $F \times F \times 3$ patch around its own position,
+#   still with its own weights;
+# - **convolutional**: locally connected, and all units of one map *share* the same weights, so a map
+#   applies one filter at every position.
+#
+# With $H \times W \times C$ inputs, $K$ output maps of $H \times W$ units, and
+# one bias per unit (per map for the convolution), the parameter counts are
+#
+# $$
+# P_{\text{FC}} = (HWC)(HWK) + HWK, \qquad
+# P_{\text{LC}} = HWK\,(F^2 C + 1), \qquad
+# P_{\text{conv}} = K\,(F^2 C + 1).
+# $$ (eq-param-counts)
+#
+# Locality removes the factor $HW$ from each unit's fan-in; weight sharing
+# removes the factor $HW$ from the number of distinct units. PyTorch has no
+# locally connected layer, so we write one with `F.unfold`, which cuts the
+# padded input into its $F \times F$ patches (we meet it properly below).
+
+# %%
+class LocallyConnected2d(nn.Module):
+    """Like a 'same'-padded convolution, but every output position has its own filter."""
+
+    def __init__(self, in_ch: int, out_ch: int, size: tuple[int, int], kernel: int, device=None):
+        super().__init__()
+        self.kernel, self.size, self.out_ch = kernel, size, out_ch
+        n_pos = size[0] * size[1]
+        self.weight = nn.Parameter(torch.randn(n_pos, out_ch, in_ch * kernel**2, device=device) / kernel)
+        self.bias = nn.Parameter(torch.zeros(n_pos, out_ch, device=device))
+
+    def forward(self, x):  # (N, C, H, W)
+        patches = F.unfold(x, self.kernel, padding=self.kernel // 2)  # (N, C*F*F, H*W)
+        out = torch.einsum("pkc,ncp->nkp", self.weight, patches) + self.bias.T  # (N, K, H*W)
+        return out.reshape(len(x), self.out_ch, *self.size)
+
+# %% [markdown]
+# Now the three layers for $H = W = 200$, $C = 3$, $F = 5$ and $K = 16$
+# maps. The huge ones are created on PyTorch's `meta` device, which records
+# shapes but allocates no memory.
+
+# %%
+H = W = 200
+C, K, FS = 3, 16, 5
+layers = {
+    "fully connected": nn.Linear(H * W * C, H * W * K, device="meta"),
+    "locally connected": LocallyConnected2d(C, K, (H, W), FS, device="meta"),
+    "convolutional": nn.Conv2d(C, K, FS, padding=FS // 2),
+}
+formula = {"fully connected": (H * W * C) * (H * W * K) + H * W * K,
+           "locally connected": H * W * K * (FS**2 * C + 1), "convolutional": K * (FS**2 * C + 1)}
+counts = {name: sum(p.numel() for p in layer.parameters()) for name, layer in layers.items()}
+for name, n in counts.items():
+    print(f"{name:>17}: {n:>15,} parameters = {4 * n / 2**30:10.4f} GiB as float32")
+
+# %% tags=["remove-cell"]
+assert counts == formula, "the parameter counts must follow equation (eq-param-counts)"
+assert counts["fully connected"] > 1e3 * counts["locally connected"] > 1e7 * counts["convolutional"]
+lc_small = LocallyConnected2d(3, 4, (9, 9), 3)
+assert lc_small(torch.randn(2, 3, 9, 9)).shape == (2, 4, 9, 9)
+
+# %% [markdown]
+# The fully connected layer needs hundreds of gigabytes for its weights
+# alone; the locally connected layer still a couple of hundred megabytes;
+# the convolution about a thousand numbers — and its count does not depend on the
+# image size at all. The price of sharing is an assumption: a filter useful
+# at one place is useful everywhere. The seed of this idea is Hubel and
+# Wiesel's discovery of cells in the visual cortex that respond to oriented
+# edges within a small receptive field {cite}`hubel1962receptive`.
+#
+# ## Convolution and cross-correlation
+#
+# For a signal $x \in \mathbb{R}^n$ and a kernel $u \in \mathbb{R}^k$, the
+# discrete **convolution** and the **cross-correlation** are
+#
+# $$
+# (x * u)_i = \sum_{a} x_{i - a}\, u_a, \qquad
+# (x \star u)_i = \sum_{a=0}^{k-1} x_{i + a}\, u_a .
+# $$ (eq-conv-1d)
+#
+# Convolution flips the kernel, cross-correlation slides it as it is. Flipping
+# makes convolution commutative and associative, which matters in signal
+# processing; for a *learned* kernel it does not matter at all (the network
+# would just learn the flipped kernel), and every deep-learning library
+# computes cross-correlation and calls it convolution. NumPy has both.
+
+# %%
+x1 = torch.tensor([0.0, 1.0, 2.0, 4.0, 3.0, 1.0, 0.0], dtype=torch.float64)
+u1 = torch.tensor([1.0, 0.0, -2.0], dtype=torch.float64)  # not symmetric, so the flip shows
+np_conv = np.convolve(x1.numpy(), u1.numpy(), mode="valid")
+np_corr = np.correlate(x1.numpy(), u1.numpy(), mode="valid")
+torch_conv1d = F.conv1d(x1.view(1, 1, -1), u1.view(1, 1, -1)).flatten().numpy()
+print("numpy convolve   ", np_conv)
+print("numpy correlate  ", np_corr)
+print("torch F.conv1d   ", torch_conv1d)
+
+# %% tags=["remove-cell"]
+assert np.allclose(torch_conv1d, np_corr), "PyTorch's conv1d is a cross-correlation"
+assert np.allclose(np.convolve(x1.numpy(), u1.numpy()[::-1], mode="valid"), np_corr), "convolution flips the kernel"
+assert not np.allclose(np_conv, np_corr)
+
+# %% [markdown]
+# `F.conv1d` agrees with `np.correlate`, and convolving with the flipped
+# kernel gives the same numbers. The 2-D case is the same with two indices.
+# A convolutional *layer* adds a batch index $n$, $C_\text{in}$ input
+# channels that are summed over, and $C_\text{out}$ filters, one per output
+# channel. For input $X \in \mathbb{R}^{N \times C_\text{in} \times H \times W}$,
+# weights $w \in \mathbb{R}^{C_\text{out} \times C_\text{in} \times F_h \times F_w}$
+# and bias $b \in \mathbb{R}^{C_\text{out}}$, with indices starting at 0:
+#
+# $$
+# Y_{n,o,i,j} = b_o + \sum_{c=0}^{C_\text{in}-1} \sum_{\alpha=0}^{F_h-1} \sum_{\beta=0}^{F_w-1}
+#   w_{o,c,\alpha,\beta}\; X_{n,\,c,\; iS + \alpha,\; jS + \beta},
+# $$ (eq-conv-layer)
+#
+# where $S$ is the stride and $X$ is understood to be zero-padded by $P$
+# pixels on every side (both explained below). Here it is, literally, as
+# loops over the output: batch, output channel, row, column. The triple sum
+# over a receptive field is one elementwise product and a sum.
+
+# %%
+def conv2d_loops(x, weight, bias=None, stride=1, padding=0):
+    """Equation (eq-conv-layer) as loops: x (N, Cin, H, W), weight (Cout, Cin, Fh, Fw) -> (N, Cout, Ho, Wo)."""
+    n, _, h, w = x.shape
+    c_out, _, fh, fw = weight.shape
+    x = F.pad(x, (padding,) * 4)  # zeros around the image
+    h_out, w_out = (h + 2 * padding - fh) // stride + 1, (w + 2 * padding - fw) // stride + 1
+    y = torch.zeros(n, c_out, h_out, w_out, dtype=x.dtype)
+    for b in range(n):
+        for o in range(c_out):
+            for i in range(h_out):
+                for j in range(w_out):
+                    field = x[b, :, i * stride: i * stride + fh, j * stride: j * stride + fw]  # (Cin, Fh, Fw)
+                    y[b, o, i, j] = (weight[o] * field).sum() + (0 if bias is None else bias[o])
+    return y
+
+# %% [markdown]
+# Before trusting it we compare it with `F.conv2d` on a tiny random input,
+# in double precision, for a few strides and paddings.
+
+# %%
+g = torch.Generator().manual_seed(0)
+x_tiny = torch.randn(2, 3, 9, 8, generator=g, dtype=torch.float64)
+w_tiny, b_tiny = torch.randn(4, 3, 3, 2, generator=g, dtype=torch.float64), torch.randn(4, dtype=torch.float64)
+for stride, padding in [(1, 0), (1, 1), (2, 1), (3, 2)]:
+    ours = conv2d_loops(x_tiny, w_tiny, b_tiny, stride, padding)
+    ref = F.conv2d(x_tiny, w_tiny, b_tiny, stride=stride, padding=padding)
+    print(f"stride {stride}, padding {padding}: output {tuple(ours.shape)}, "
+          f"max |loops - F.conv2d| = {(ours - ref).abs().max():.1e}")
+    assert torch.allclose(ours, ref, atol=1e-12)
+
+# %% [markdown]
+# The loops compute exactly what PyTorch computes. A 2-D convolution in the
+# signal-processing sense (kernel flipped in both directions) relates to it
+# as in 1-D; SciPy's `convolve2d` confirms it.
+
+# %%
+from scipy.signal import convolve2d, correlate2d
+
+img_small, ker = x_tiny[0, 0].numpy(), w_tiny[0, 0].numpy()
+torch_2d = F.conv2d(x_tiny[:1, :1], w_tiny[:1, :1]).squeeze().numpy()
+print("|F.conv2d - correlate2d|          =", np.abs(torch_2d - correlate2d(img_small, ker, mode="valid")).max())
+print("|F.conv2d - convolve2d(flipped)|  =", np.abs(torch_2d - convolve2d(img_small, ker[::-1, ::-1], mode="valid")).max())
+
+# %% tags=["remove-cell"]
+assert np.allclose(torch_2d, correlate2d(img_small, ker, mode="valid"))
+assert np.allclose(torch_2d, convolve2d(img_small, ker[::-1, ::-1], mode="valid"))
+
+# %% [markdown]
+# ## Fixed filters on a photograph
+#
+# Before any learning, convolution with hand-made kernels is the workhorse
+# of classical image processing. Each kernel below is a small matrix that
+# says how to mix a pixel's neighbourhood:
+#
+# - the **identity** (a single 1 in the centre) changes nothing;
+# - the **box blur** averages a $5 \times 5$ neighbourhood; the **Gaussian blur** weights it by
+#   $e^{-(a^2+b^2)/2\sigma^2}$, normalized to sum 1, which blurs without the box's blockiness;
+# - **sharpen** is the identity plus a multiple of "centre minus neighbours", which exaggerates local
+#   differences;
+# - the **Laplacian** $\partial_x^2 + \partial_y^2$ responds to curvature: zero on flat and linear regions,
+#   a sign change at an edge;
+# - the **Sobel** kernels {cite}`sobel1968isotropic` estimate $\partial_x$ and $\partial_y$: a central
+#   difference in one direction, smoothed in the other. Their magnitude
+#   $\sqrt{G_x^2 + G_y^2}$ marks edges.
+#
+# The photograph is scikit-image's *camera* test image {cite}`vanderwalt2014scikit`,
+# which ships with the library, so it works offline.
+
+# %%
+from skimage import data as skdata
+
+
+def gaussian_kernel(size: int, sigma: float) -> torch.Tensor:
+    r = torch.arange(size) - size // 2
+    g1 = torch.exp(-(r.float() ** 2) / (2 * sigma**2))
+    return torch.outer(g1, g1) / g1.sum() ** 2  # (size, size), sums to 1
+
+
+def centered(k: torch.Tensor, size: int = 5) -> torch.Tensor:
+    """Zero-pad a small odd kernel to size x size, so all filters can be stacked."""
+    p = (size - k.shape[0]) // 2
+    return F.pad(k, (p, p, p, p))
+
+
+ident = torch.zeros(3, 3)
+ident[1, 1] = 1
+laplace = torch.tensor([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]])
+sobel_x = torch.tensor([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]])
+filters = {"identity": ident, "box blur 5x5": torch.full((5, 5), 1 / 25), "Gaussian blur": gaussian_kernel(5, 1.0),
+           "sharpen": ident - 0.5 * laplace, "Laplacian": laplace, "Sobel x": sobel_x, "Sobel y": sobel_x.T}
+bank = torch.stack([centered(k) for k in filters.values()])[:, None]  # (7, 1, 5, 5): one output channel each
+print(f"filter bank {tuple(bank.shape)}")
+
+# %% [markdown]
+# The seven kernels form one convolutional layer with one input and seven
+# output channels. We pad by reflecting the image at its border (instead of
+# with zeros, which would create a false dark frame and false edges) and
+# apply the whole bank in one call.
+
+# %%
+camera = torch.from_numpy(skdata.camera()).float()[None, None] / 255  # (1, 1, 512, 512) in [0, 1]
+responses = F.conv2d(F.pad(camera, (2, 2, 2, 2), mode="reflect"), bank)  # (1, 7, 512, 512)
+gx, gy = responses[0, 5], responses[0, 6]
+edges = torch.sqrt(gx**2 + gy**2)
+print(f"camera {tuple(camera.shape)}, responses {tuple(responses.shape)}")
+for name, r in zip(filters, responses[0]):
+    print(f"{name:>14}: mean {r.mean():+.3f}, std {r.std():.3f}")
+
+# %% tags=["remove-cell"]
+assert torch.allclose(responses[0, 0], camera[0, 0]), "the identity kernel must reproduce the image"
+for k in ("box blur 5x5", "Gaussian blur"):
+    assert abs(filters[k].sum() - 1) < 1e-6
+flat = torch.full((1, 1, 20, 20), 0.7)
+flat_resp = F.conv2d(F.pad(flat, (2,) * 4, mode="reflect"), bank)[0]
+assert torch.allclose(flat_resp[:4], flat[0].expand(4, 20, 20), atol=1e-6), "blurs and sharpen keep a flat image"
+assert flat_resp[4:].abs().max() < 1e-6, "derivative filters give zero on a flat image"
+assert responses[0, 1].std() < camera.std() and responses[0, 3].std() > camera.std(), "blur smooths, sharpen boosts"
+
+# %% tags=["hide-input"]
+fig, axes = plot.subplots(2, 4, width=12, height=6.2)
+shown = list(zip(filters, responses[0])) + [("Sobel magnitude", edges)]
+for ax, (name, r) in zip(axes.flat, shown):
+    if name in ("Laplacian", "Sobel x", "Sobel y"):
+        lim = float(r.abs().quantile(0.99))
+        ax.imshow(r, cmap="RdBu_r", vmin=-lim, vmax=lim)
+    elif name == "Sobel magnitude":
+        ax.imshow(r, cmap="gray_r", vmax=float(r.quantile(0.99)))
+    else:
+        ax.imshow(r, cmap="gray", vmin=0, vmax=1)
+    ax.set_title(name)
+    ax.set_axis_off()
+plot.show(fig)
+
+# %% [markdown]
+# The blurs wash out the grass and the coat's folds; sharpening makes them
+# crisper. The derivative filters are signed (red positive, blue negative):
+# Sobel x lights up at vertical edges such as the tripod's legs, Sobel y at
+# horizontal ones, and the magnitude (dark = strong) draws the outline of the
+# man and the camera. The Laplacian reacts to fine texture everywhere. All of
+# this is a single convolutional layer with fixed weights; a trained network
+# learns its own filters, and its first layer usually ends up with edge and
+# blob detectors much like these.
+#
+# A clean synthetic image shows more precisely what each filter does. Its
+# rows are all the same profile — dark, a step up at column 24, a flat
+# plateau, a linear ramp down from column 56 to 88, and a thin bright line
+# at column 104 — with a square added in the top half so
+# that the 2-D picture has corners. We plot one row (a horizontal cross
+# section) after each filter.
+
+# %%
+cols = torch.arange(128.0)
+profile = ((cols >= 24) & (cols < 56)).float()  # a step up at 24, down at 56
+profile += ((cols >= 56) & (cols < 88)) * (1 - (cols - 56) / 32)  # a linear ramp from 1 to 0
+profile += ((cols >= 104) & (cols < 106)).float()  # a thin line, 2 pixels wide
+synth = profile.repeat(64, 1)
+synth[8:24, 16:40] = 0.5  # a square, away from the row we plot
+synth = synth[None, None]  # (1, 1, 64, 128)
+synth_resp = F.conv2d(F.pad(synth, (2, 2, 2, 2), mode="replicate"), bank)[0]  # (7, 64, 128)
+row = 48
+print(f"Sobel x along row {row}: largest at column {synth_resp[5, row].argmax().item()}, "
+      f"value on the ramp {synth_resp[5, row, 72]:.3f} (slope -1/32 times 8)")
+
+# %% tags=["remove-cell"]
+sx = synth_resp[5, row]
+assert sx.argmax().item() in (23, 24), "Sobel x peaks at the step edge"
+assert sx[103:105].max() > 1 and sx[105:108].min() < -1, "a thin line gives a +/- pair"
+assert sx[60:84].sub(-1 / 32 * 8).abs().max() < 1e-5, "on the ramp Sobel x is 8 times the constant slope"
+assert synth_resp[4, row, 60:84].abs().max() < 1e-5, "the Laplacian vanishes on a linear ramp"
+assert synth_resp[4, row, 22] > 0 > synth_resp[4, row, 25] or synth_resp[4, row, 23] > 0 > synth_resp[4, row, 24]
+
+# %% tags=["hide-input"]
+fig, axes = plot.subplots(1, 2, width=12, height=3.6, gridspec_kw=dict(width_ratios=[1, 1.6]))
+axes[0].imshow(synth[0, 0], cmap="gray", vmin=0, vmax=1)
+axes[0].axhline(row, color="C1", lw=1.5)
+axes[0].set_title(f"synthetic image; red line: row {row}")
+axes[0].set_axis_off()
+for idx, name in [(0, "identity"), (2, "Gaussian blur"), (5, "Sobel x"), (4, "Laplacian")]:
+    axes[1].plot(synth_resp[idx, row], label=name, lw=1.6 if idx else 2.5)
+axes[1].set_xlabel("column (pixels)")
+axes[1].set_ylabel("response")
+axes[1].legend(ncol=2)
+axes[1].set_title("horizontal cross section")
+plot.show(fig)
+
+# %% [markdown]
+# Along the row, the Gaussian blur rounds the step and widens and lowers the
+# thin line. Sobel x is a scaled derivative: a positive spike at the step up,
+# a small constant negative value on the ramp (eight times the slope, as
+# printed above) and a positive-negative pair at the line. The Laplacian, a second
+# derivative, is zero on flat parts *and* on the ramp, and swings from
+# positive to negative at every edge: its zero crossings locate edges
+# precisely.
+#
+# ## Padding, stride and the size of the output
+#
+# Without padding, a kernel of size $F$ fits into an input of size $n$ in
+# $n - F + 1$ positions, so every layer shrinks the image, and border pixels
+# take part in fewer outputs than central ones. **Zero padding** by $P$
+# pixels on each side counters this; $P = (F-1)/2$ for odd $F$ keeps the size
+# ("same" padding). A **stride** $S$ moves the kernel $S$ pixels at a time
+# and downsamples the output by about $S$. **Dilation** $D$ spreads the
+# kernel's taps $D$ pixels apart, so it covers $D(F-1)+1$ pixels with $F$
+# weights. Counting positions gives the output size along each axis, and
+# counting weights the parameters of a layer {cite}`dumoulin2016guide`:
+#
+# $$
+# n_\text{out} = \left\lfloor \frac{n + 2P - D(F-1) - 1}{S} \right\rfloor + 1, \qquad
+# \#\text{params} = F^2\, C_\text{in}\, C_\text{out} + C_\text{out}.
+# $$ (eq-out-size)
+#
+# With $D = 1$ the first is the familiar $\lfloor (n - F + 2P)/S \rfloor + 1$.
+# The floor means that when $(n - F + 2P)$ is not a multiple of $S$, the last
+# few rows or columns are silently ignored. We check both formulas against
+# `nn.Conv2d` for many random settings.
+
+# %%
+rng = random.Random(0)
+n_checked = 0
+for _ in range(200):
+    n_in, f, s, p, d = rng.randint(5, 40), rng.choice([1, 3, 5, 7]), rng.randint(1, 4), rng.randint(0, 3), rng.randint(1, 2)
+    c_in, c_out = rng.randint(1, 8), rng.randint(1, 8)
+    if d * (f - 1) + 1 > n_in + 2 * p:
+        continue  # the kernel does not fit
+    layer = nn.Conv2d(c_in, c_out, f, stride=s, padding=p, dilation=d)
+    out_shape = layer(torch.zeros(1, c_in, n_in, n_in + 3)).shape
+    assert out_shape[2:] == (conv.conv_output_size(n_in, f, stride=s, padding=p, dilation=d),
+                             conv.conv_output_size(n_in + 3, f, stride=s, padding=p, dilation=d))
+    assert sum(q.numel() for q in layer.parameters()) == f**2 * c_in * c_out + c_out
+    n_checked += 1
+print(f"output size and parameter count match nn.Conv2d in all {n_checked} random settings")
+
+# %% [markdown]
+# `conv.conv_output_size` is the formula {eq}`eq-out-size`, kept in the
+# package for later chapters; the parameter count never depends on the image
+# size, stride or padding.
+#
+# ### Several input and output channels
+#
+# In {eq}`eq-conv-layer` each output channel has its own filter, and each
+# filter has one $F \times F$ slice per input channel whose responses are
+# *summed*. So a layer with $C_\text{in}$ inputs and $C_\text{out}$ outputs is
+# $C_\text{in} \cdot C_\text{out}$ single-channel convolutions, added up per
+# output. We verify this decomposition.
+
+# %%
+x_mc = torch.randn(2, 3, 10, 10, generator=g, dtype=torch.float64)  # (N, Cin=3, H, W)
+w_mc = torch.randn(4, 3, 3, 3, generator=g, dtype=torch.float64)  # (Cout=4, Cin=3, F, F)
+full = F.conv2d(x_mc, w_mc)  # (2, 4, 8, 8)
+by_hand = torch.stack([sum(F.conv2d(x_mc[:, c:c + 1], w_mc[o:o + 1, c:c + 1]) for c in range(3))[:, 0]
+                       for o in range(4)], dim=1)  # one single-channel convolution per (o, c) pair
+print(f"{tuple(full.shape)}; max |layer - sum of 12 single-channel convolutions| = {(full - by_hand).abs().max():.1e}")
+
+# %% tags=["remove-cell"]
+assert torch.allclose(full, by_hand, atol=1e-12)
+
+# %% [markdown]
+# ### 1x1 convolutions
+#
+# A kernel of size $1 \times 1$ sees a single pixel, but all its channels:
+# it applies the same linear map $\mathbb{R}^{C_\text{in}} \to
+# \mathbb{R}^{C_\text{out}}$ to the channel vector at every position — a
+# fully connected layer shared across the image, with
+# $C_\text{in}C_\text{out} + C_\text{out}$ parameters. Networks use it to mix
+# channels and to shrink or grow their number cheaply
+# {cite}`lin2013network`.
+
+# %%
+one_by_one = nn.Conv2d(3, 5, kernel_size=1).double()
+as_linear = nn.Linear(3, 5).double()
+as_linear.weight.data = one_by_one.weight.data.view(5, 3)  # the same numbers
+as_linear.bias.data = one_by_one.bias.data
+y_conv = one_by_one(x_mc)  # (2, 5, 10, 10)
+y_lin = as_linear(x_mc.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)  # a Linear on each pixel's channels
+print(f"max |1x1 conv - per-pixel linear layer| = {(y_conv - y_lin).abs().max():.1e}")
+
+# %% tags=["remove-cell"]
+assert torch.allclose(y_conv, y_lin, atol=1e-12)
+assert sum(q.numel() for q in one_by_one.parameters()) == 3 * 5 + 5
+
+# %% [markdown]
+# ## Convolution as one matrix product
+#
+# The loops above are correct but slow: Python visits every output pixel.
+# The standard way to make a convolution fast is to *rearrange the input*
+# so that the whole layer becomes one matrix multiplication, which linear
+# algebra libraries execute at close to the machine's peak
+# {cite}`chellapilla2006high`. **im2col** ("image to columns") copies every
+# receptive field — $C_\text{in} F_h F_w$ numbers — into a column of a matrix
+# with one column per output pixel. The filters, flattened, are the rows of
+# a $C_\text{out} \times C_\text{in}F_hF_w$ matrix, and {eq}`eq-conv-layer`
+# becomes
+#
+# $$
+# \underbrace{Y}_{C_\text{out} \times H_\text{out}W_\text{out}}
+# = \underbrace{W}_{C_\text{out} \times C_\text{in}F_hF_w}\;
+#   \underbrace{\operatorname{im2col}(X)}_{C_\text{in}F_hF_w \times H_\text{out}W_\text{out}}
+# + b\,\mathbf{1}^\top .
+# $$ (eq-im2col)
+#
+# The cost is memory: each input pixel is copied up to $F_h F_w$ times. The
+# helper package builds `im2col` from `Tensor.unfold`, which returns a
+# strided *view* of every window along one axis without copying; dilation is
+# a slice of the window, and the only copy is the final `reshape`.
+
+# %%
+show_source(conv.im2col)
+
+# %% [markdown]
+# Our columns have the same layout as PyTorch's `F.unfold` (which we used
+# for the locally connected layer). With them, `conv.conv2d` is a reshape of
+# the weights and one batched matrix product. **Groups** split the channels
+# into $G$ independent blocks, each with its own filters, which is one more
+# batch dimension of the product; $G = C_\text{in}$ gives a *depthwise*
+# convolution, in which each channel is filtered on its own. We use that for
+# pooling below.
+
+# %%
+show_source(conv.conv2d)
+
+# %% [markdown]
+# The package's tests compare `conv.conv2d` with `F.conv2d` on 150 random
+# settings of stride, padding, dilation, groups and bias, for outputs and
+# gradients. Here we check one setting and time the three implementations:
+# the loops on the tiny input, `conv.conv2d` and `F.conv2d` on the tiny
+# input and on a realistic layer (a batch of 16 images of $64 \times 64$ with
+# 16 channels in and 32 out).
+
+# %%
+def seconds_per_call(fn, repeats):
+    """The fastest of `repeats` timed calls (after a warm-up): the least disturbed by other programs."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)  # GPU calls return early
+    fn()
+    times = []
+    for _ in range(repeats):
+        sync()
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+x_big = torch.randn(16, 16, 64, 64, generator=g).to(device)
+w_big, b_big = torch.randn(32, 16, 3, 3, generator=g).to(device), torch.randn(32, generator=g).to(device)
+cases = {"tiny (2x3x9x8)": (x_tiny, w_tiny, b_tiny), "layer (16x16x64x64)": (x_big, w_big, b_big)}
+for name, args in cases.items():
+    ours, ref = conv.conv2d(*args, padding=1), F.conv2d(*args, padding=1)
+    assert torch.allclose(ours, ref, rtol=1e-4, atol=1e-4), "im2col must equal F.conv2d"
+    t_loops = seconds_per_call(partial(conv2d_loops, *args, padding=1), 2) if args[0] is x_tiny else None
+    t_im2col = seconds_per_call(partial(conv.conv2d, *args, padding=1), cfg.time_repeats)
+    t_torch = seconds_per_call(partial(F.conv2d, *args, padding=1), cfg.time_repeats)
+    loops = f"{t_loops * 1e3:8.2f} ms" if t_loops else "(skipped)"
+    print(f"{name:>20}: loops {loops:>11} | im2col {t_im2col * 1e3:8.3f} ms | "
+          f"F.conv2d {t_torch * 1e3:8.3f} ms   (max diff {(ours - ref).abs().max():.1e})")
+
+# %% [markdown]
+# Even on the tiny input the loops are far slower than either vectorized
+# version, and on the realistic layer, with about 2,000 times as many output
+# values, they would take minutes, so we do not even try. One matrix product brings `conv.conv2d` within a small
+# factor of PyTorch's built-in convolution (timings vary from machine to
+# machine and between runs). `F.conv2d` calls tuned libraries (oneDNN on a
+# CPU, cuDNN on a GPU) that choose among im2col, direct, FFT-based and
+# Winograd algorithms and avoid materializing the column matrix.
+#
+# ## Pooling
+#
+# A **pooling** layer replaces each window of a feature map by a summary:
+# its maximum (*max pooling*) or its mean (*average pooling*), channel by
+# channel, with no parameters. With a $2 \times 2$ window and stride 2 it
+# halves the height and width, so later layers see a larger part of the
+# image at lower cost, and it makes the output less sensitive to small
+# shifts of the input (measured below). Pooling has the same kernel, stride
+# and padding as a convolution and the same output-size formula
+# {eq}`eq-out-size`. In the package it reuses `im2col`; for max pooling the
+# padding is $-\infty$, so that it is never the maximum.
+
+# %%
+show_source(conv.max_pool2d)
+
+# %% [markdown]
+# Average pooling is even closer to convolution: it *is* a depthwise
+# convolution whose fixed weights are all $1/F^2$. We check both poolings
+# against PyTorch and average pooling against that convolution, written with
+# our own `conv.conv2d` and `groups` equal to the number of channels.
+
+# %%
+feat = torch.randn(2, 4, 12, 10, generator=g, dtype=torch.float64)
+for k, s, p in [(2, 2, 0), (3, 2, 1), (3, 1, 1)]:
+    avg_as_conv = conv.conv2d(feat, torch.full((4, 1, k, k), 1 / k**2, dtype=torch.float64), stride=s,
+                              padding=p, groups=4)  # one fixed averaging filter per channel
+    d_max = (conv.max_pool2d(feat, k, s, p) - F.max_pool2d(feat, k, s, p)).abs().max()
+    d_avg = (conv.avg_pool2d(feat, k, s, p) - F.avg_pool2d(feat, k, s, p)).abs().max()
+    d_conv = (avg_as_conv - F.avg_pool2d(feat, k, s, p)).abs().max()
+    print(f"kernel {k}, stride {s}, padding {p}: out {tuple(avg_as_conv.shape[2:])}; |max - torch| {d_max:.0e}, "
+          f"|avg - torch| {d_avg:.0e}, |avg - fixed-weight conv| {d_conv:.0e}")
+    assert max(d_max, d_avg, d_conv) < 1e-12
+
+# %% [markdown]
+# All three agree to machine precision. (PyTorch's average pooling counts
+# the zero padding in the denominator by default, exactly like the fixed
+# convolution does; `count_include_pad=False` would divide by the number of
+# real pixels instead.)
+#
+# ### Adaptive and global pooling
+#
+# A classifier ends with a fully connected layer that expects a fixed number
+# of inputs, so a plain CNN only accepts images of one size. **Adaptive
+# pooling** fixes the *output* size instead of the window: for output
+# $m \times m$, output row $i$ pools input rows
+# $\lfloor iH/m \rfloor$ to $\lceil (i+1)H/m \rceil - 1$, so the windows
+# stretch with the input. **Global average pooling** is the case $m = 1$:
+# one mean per channel {cite}`lin2013network`. A network that ends with it
+# accepts any input size.
+
+# %%
+adaptive = nn.AdaptiveAvgPool2d((3, 3))
+for hw in [(8, 8), (6, 6), (13, 7)]:
+    z = torch.randn(1, 2, *hw, generator=g, dtype=torch.float64)
+    windows = [[(math.floor(i * n / 3), math.ceil((i + 1) * n / 3)) for i in range(3)] for n in hw]
+    by_formula = torch.stack([torch.stack([z[..., r0:r1, c0:c1].mean((-2, -1)) for c0, c1 in windows[1]], -1)
+                              for r0, r1 in windows[0]], -2)  # (1, 2, 3, 3)
+    print(f"input {hw} -> {tuple(adaptive(z).shape[2:])}; row windows {windows[0]}; "
+          f"|formula - torch| = {(by_formula - adaptive(z)).abs().max():.0e}")
+    assert torch.allclose(by_formula, adaptive(z))
+
+# %% [markdown]
+# Inputs of three different sizes all give a $3 \times 3$ output, and the
+# window formula reproduces `nn.AdaptiveAvgPool2d`. Here is a small network
+# that ends with global average pooling applied to images of several sizes.
+
+# %%
+gap_net = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Conv2d(8, 10, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten())  # (N, 10)
+for hw in [(28, 28), (40, 40), (57, 33)]:
+    print(f"input {hw} -> logits {tuple(gap_net(torch.randn(4, 1, *hw)).shape)}")
+
+# %% tags=["remove-cell"]
+z = torch.randn(3, 5, 7, 9, generator=g, dtype=torch.float64)
+assert all(gap_net(torch.randn(2, 1, *hw)).shape == (2, 10) for hw in [(28, 28), (40, 40), (57, 33), (9, 9)])
+assert torch.allclose(nn.AdaptiveAvgPool2d(1)(z).flatten(1), z.mean((2, 3))), "global average pooling is a mean"
+
+# %% [markdown]
+# ## Equivariance and invariance
+#
+# A map $f$ is **equivariant** to a transformation $T$ if transforming the
+# input transforms the output in the same way, $f(Tx) = T f(x)$, and
+# **invariant** if the output does not change, $f(Tx) = f(x)$. Because the
+# same weights are applied at every position, a convolution is equivariant
+# to translations: shift the image and the feature map shifts with it
+# {cite}`goodfellow2016deep`. Only "up to the border", though: pixels that
+# enter or leave the image, and the zero padding, break the symmetry there.
+# We shift the camera image (downscaled to $128 \times 128$) by a few pixels
+# and compare a small random two-layer convolutional network applied before
+# and after the shift.
+
+# %%
+img = F.avg_pool2d(camera, 4)  # (1, 1, 128, 128)
+torch.manual_seed(1)
+features = nn.Sequential(nn.Conv2d(1, 8, 5, padding=2), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU())
+dy, dx = 5, 3
+
+
+def shift(t, dy, dx):
+    return torch.roll(t, shifts=(dy, dx), dims=(-2, -1))  # wraps around: only the border region is wrong
+
+
+with torch.no_grad():
+    a, b = features(shift(img, dy, dx)), shift(features(img), dy, dx)
+m = 3 + 8  # the receptive field's half-width (2 + 1) plus the largest shift, with room to spare
+err_all, err_inner = (a - b).abs().max().item(), (a - b)[..., m:-m, m:-m].abs().max().item()
+print(f"max |f(shift x) - shift f(x)|: whole map {err_all:.3f}, interior (margin {m}) {err_inner:.1e}")
+
+# %% tags=["remove-cell"]
+assert err_inner < 1e-5, "convolution must be translation equivariant away from the border"
+assert err_all > 1e-2, "at the border the wrap-around and the padding break equivariance"
+
+# %% [markdown]
+# Inside the image the two agree to rounding error; the whole-map difference
+# comes from the border strip only. Equivariance is what a detector wants:
+# a feature is found wherever it is. A *classifier* wants invariance: a
+# shifted shoe is still a shoe. Pooling buys some of it. We compare the
+# relative change of the feature maps, $\|f(Tx) - f(x)\| / \|f(x)\|$, for
+# shifts of 0 to 6 pixels, before pooling, after $2 \times 2$ and
+# $4 \times 4$ max pooling, and after global average pooling.
+
+# %%
+stages = {"conv features": lambda t: t, "max pool 2x2": lambda t: F.max_pool2d(t, 2),
+          "max pool 4x4": lambda t: F.max_pool2d(t, 4), "global avg pool": lambda t: t.mean((-2, -1))}
+shifts = list(range(7))
+rel_change = {name: [] for name in stages}
+with torch.no_grad():
+    f0 = features(img)
+    for s in shifts:
+        fs = features(shift(img, s, s))
+        for name, pool in stages.items():
+            p0, p1 = pool(f0), pool(fs)
+            rel_change[name].append(((p1 - p0).norm() / p0.norm()).item())
+for name, vals in rel_change.items():
+    print(f"{name:>16}: " + " ".join(f"{v:.3f}" for v in vals))
+
+# %% tags=["remove-cell"]
+rc = rel_change
+assert rc["max pool 2x2"][1] < rc["conv features"][1] and rc["max pool 4x4"][1] < rc["max pool 2x2"][1]
+assert rc["global avg pool"][1] < 0.1 * rc["conv features"][1], "global pooling is nearly shift invariant"
+assert all(v > 0.05 for v in rc["max pool 2x2"][2:]), "local pooling is far from exactly invariant"
+
+# %% tags=["hide-input"]
+fig, ax = plot.subplots(width=6, height=3.4)
+plot.curves(ax, rel_change, x=shifts, xlabel="shift (pixels, diagonal)", ylabel="relative change of output")
+plot.show(fig)
+
+# %% [markdown]
+# The feature maps themselves change a lot with a one-pixel shift (they are
+# equivariant, not invariant). Max pooling lowers the change for small
+# shifts, more so with larger windows, but it does not remove it: the
+# invariance is approximate, and real networks are surprisingly sensitive to
+# small shifts {cite}`zhang2019making`. Global average pooling is invariant
+# except for what enters and leaves at the border.
+#
+# ### Not equivariant to rotation or scale
+#
+# Weight sharing says nothing about other transformations. Rotating the
+# image by 90° and filtering is the same as filtering and rotating only if
+# the kernel is itself unchanged by the rotation; scaling the image by 1/2
+# commutes with filtering only if the filter has no preferred scale. We
+# measure the relative error $\|f(Tx) - Tf(x)\| / \|Tf(x)\|$ for three fixed
+# kernels and for our random network, as before away from the border.
+
+# %%
+def rel_err(f, t, x):
+    """Relative violation of equivariance f(t(x)) = t(f(x)), away from the border (10% on each side)."""
+    with torch.no_grad():
+        a, b = f(t(x)), t(f(x))
+    m = a.shape[-1] // 10
+    a, b = a[..., m:-m, m:-m], b[..., m:-m, m:-m]
+    return ((a - b).norm() / b.norm()).item()
+
+
+def rot90(t):
+    return torch.rot90(t, 1, dims=(-2, -1))
+
+
+def half(t):
+    return F.avg_pool2d(t, 2)  # downscale by 2
+
+
+def filt(k):
+    return lambda t: F.conv2d(t, k[None, None], padding=k.shape[-1] // 2)
+
+
+tests = {"Gaussian": filt(gaussian_kernel(5, 1.0)), "Laplacian": filt(laplace), "Sobel x": filt(sobel_x),
+         "random CNN": features}
+equi = {name: {T: rel_err(f, t, img) for T, t in [("shift", lambda t: shift(t, 4, 4)), ("rotate 90", rot90),
+                                                    ("scale 1/2", half)]} for name, f in tests.items()}
+for name, errs in equi.items():
+    print(f"{name:>10}: " + ", ".join(f"{T} {e:.3f}" for T, e in errs.items()))
+
+# %% tags=["remove-cell"]
+assert equi["Gaussian"]["rotate 90"] < 1e-5 and equi["Laplacian"]["rotate 90"] < 1e-5, "symmetric kernels"
+assert equi["Sobel x"]["rotate 90"] > 1.0, "Sobel x turns into a (negated) Sobel y under rotation"
+assert all(e["shift"] < 1e-5 for e in equi.values()), "away from the border, shifts commute with convolution"
+assert equi["random CNN"]["rotate 90"] > 0.1 and equi["random CNN"]["scale 1/2"] > 0.1
+assert equi["Laplacian"]["scale 1/2"] > 0.3 and equi["Sobel x"]["scale 1/2"] > 0.3
+
+# %% [markdown]
+# The shift errors vanish, as they must. The Gaussian
+# and the Laplacian kernels are symmetric under a 90° rotation, so rotating
+# commutes with them exactly; Sobel x becomes a Sobel y, and the random
+# network's features change substantially. Scaling fails for every filter:
+# the Laplacian of the half-size image measures curvature over twice the
+# distance. The blur fails least, because blurring and then downscaling
+# both mostly remove fine detail that the other would remove anyway. Convolutional networks therefore learn rotated and rescaled
+# versions of their features from data — usually helped by data augmentation —
+# unless the architecture builds in more symmetry, as group-equivariant
+# networks do {cite}`cohen2016group`.
+#
+# ## Learning a filter
+#
+# So far the filters were designed by hand. Could we find one from examples
+# instead? Suppose we have an input image $I$ and the output $T$ of some
+# unknown $3 \times 3$ filter $K^\ast$. We look for the kernel that
+# reproduces it, by minimizing the squared error
+#
+# $$
+# E(K) = \frac{1}{|\Omega|} \sum_{(i,j) \in \Omega} \big( (I \star K)_{ij} - T_{ij} \big)^2
+# $$ (eq-learn-filter)
+#
+# over the nine entries of $K$ by gradient descent, with $\Omega$ the valid
+# output positions. The hidden filter here is an asymmetric "emboss" kernel;
+# the input is the downscaled photograph.
+
+# %%
+k_true = torch.tensor([[-2.0, -1.0, 0.0], [-1.0, 1.0, 1.0], [0.0, 1.0, 2.0]])  # emboss
+x_in = (img - img.mean()) / img.std()  # (1, 1, 128, 128), standardized
+target = F.conv2d(x_in, k_true[None, None])  # (1, 1, 126, 126): valid positions only
+k = torch.zeros(1, 1, 3, 3, requires_grad=True)
+opt = torch.optim.SGD([k], lr=0.2, momentum=0.9)
+filter_losses = []
+for _ in range(cfg.filter_steps):
+    loss = F.mse_loss(conv.conv2d(x_in, k), target)  # equation (eq-learn-filter), with our own conv2d
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    filter_losses.append(loss.item())
+print(f"loss {filter_losses[0]:.3f} -> {filter_losses[-1]:.2e}; max |K - K*| = {(k[0, 0] - k_true).abs().max():.1e}")
+print(k.detach()[0, 0].numpy().round(3))
+
+# %% tags=["remove-cell"]
+assert (k[0, 0] - k_true).abs().max() < 1e-2, "gradient descent must recover the hidden kernel"
+assert filter_losses[-1] < 1e-4 * filter_losses[0]
+
+# %% tags=["hide-input"]
+fig, axes = plot.subplots(1, 4, width=12, height=3)
+axes[0].plot(filter_losses)
+axes[0].set_yscale("log")
+axes[0].set_xlabel("gradient step")
+axes[0].set_ylabel("mean squared error")
+axes[1].imshow(x_in[0, 0], cmap="gray")
+axes[1].set_title("input I")
+axes[2].imshow(target[0, 0], cmap="gray")
+axes[2].set_title("target T (I filtered by K*)")
+pair = torch.cat([k.detach()[0, 0], torch.full((3, 1), float("nan")), k_true], 1)  # (3, 7)
+axes[3].imshow(pair, cmap="RdBu_r", vmin=-2.2, vmax=2.2)
+axes[3].set_title("learned K (left), hidden K* (right)")
+for ax in axes[1:]:
+    ax.set_axis_off()
+plot.show(fig)
+
+# %% [markdown]
+# The loss falls by many orders of magnitude and the nine learned numbers
+# match the hidden kernel. The problem is a linear least-squares problem in
+# nine unknowns, so it has a single minimum that gradient descent finds. A
+# fully connected layer mapping the $128 \times 128$ input to the
+# $126 \times 126$ output would have over 250 million weights to learn the
+# same map, and could not even represent the fact that it is the same at
+# every position. A CNN learns many such filters at once, and in its deeper
+# layers filters of filters, with the targets replaced by a loss on the
+# final output.
+#
+# ## Locality, stationarity and compositionality
+#
+# Why do convolutional networks work so well on images? Their architecture
+# assumes that the useful patterns are local (small kernels), can appear
+# anywhere (shared weights, pooling), and combine into larger patterns
+# (stacked layers). A direct test: destroy locality while keeping every
+# pixel. We draw *one* random permutation of the 784 pixel positions and
+# apply it to every image, training and test alike. No information is lost —
+# the permutation could be undone — but neighbouring pixels are now
+# scattered across the image.
+
+# %%
+train_set, test_set = data.load_fashion_mnist("train"), data.load_fashion_mnist("test")
+sub = data.subset(train_set, cfg.n_train)
+x_train, y_train = data.to_float(sub.x).to(device), sub.y.to(device)  # (N, 1, 28, 28)
+test_sub = data.subset(test_set, cfg.n_test)
+x_test, y_test = data.to_float(test_sub.x).to(device), test_sub.y.to(device)
+perm = torch.randperm(28 * 28, generator=torch.Generator().manual_seed(3)).to(device)
+
+
+def permute_pixels(x):  # (N, 1, 28, 28) -> the same pixels in the fixed scrambled order
+    return x.flatten(1)[:, perm].view_as(x)
+
+
+print(f"train {tuple(x_train.shape)}, test {tuple(x_test.shape)}")
+
+# %% tags=["hide-input"]
+fig, axes = plot.subplots(2, 1, width=9, height=3.2)
+plot.image_grid(axes[0], x_train[:8].cpu(), labels=[train_set.classes[c] for c in y_train[:8].tolist()])
+plot.image_grid(axes[1], permute_pixels(x_train[:8]).cpu())
+plot.show(fig)
+
+# %% [markdown]
+# To us the scrambled images (bottom) are noise. The two networks are a
+# multilayer perceptron with two hidden layers and a small CNN with two
+# convolution–pooling stages and a linear classifier. We train each on the
+# original and on the scrambled images with the same seed, batches and
+# optimizer. For the MLP we go one step further: its permuted copy starts
+# from the *same function*, with the columns of its first weight matrix
+# permuted like the pixels. Then the two runs are the same computation with
+# the terms of the first matrix product summed in another order.
+
+# %%
+from dlbook.train import evaluate, fit
+
+
+def make_mlp():
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(),
+                         nn.Linear(128, 10))
+
+
+def make_cnn():
+    return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (N, 8, 14, 14)
+                         nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (N, 16, 7, 7)
+                         nn.Flatten(), nn.Linear(16 * 7 * 7, 10))
+
+
+print({name: sum(p.numel() for p in make().parameters()) for name, make in [("MLP", make_mlp), ("CNN", make_cnn)]})
+
+# %% [markdown]
+# The CNN has a small fraction of the MLP's parameters. We train all four
+# combinations with Adam.
+
+# %%
+def train_and_test(make, scrambled: bool) -> float:
+    torch.manual_seed(0)
+    model = make()
+    if scrambled and make is make_mlp:
+        model[1].weight.data = model[1].weight.data[:, perm.cpu()]  # the same function of the scrambled input
+    model = model.to(device)
+    tr = permute_pixels(x_train) if scrambled else x_train
+    te = permute_pixels(x_test) if scrambled else x_test
+    batches = data.Batches(tr, y_train, batch_size=128, seed=0)
+    fit(model, batches, epochs=cfg.epochs, optimizer=torch.optim.Adam(model.parameters(), lr=2e-3), progress=False)
+    return evaluate(model, data.Batches(te, y_test, batch_size=2000, shuffle=False))[1]
+
+
+accs = {}
+for arch, make in [("MLP", make_mlp), ("CNN", make_cnn)]:
+    for scrambled in (False, True):
+        t0 = time.perf_counter()
+        accs[arch, scrambled] = train_and_test(make, scrambled)
+        print(f"trained {arch} on {'scrambled' if scrambled else 'original'} pixels in {time.perf_counter() - t0:.1f} s")
+
+# %% [markdown]
+# The four test accuracies:
+
+# %%
+print(f"{'':>5} {'original':>9} {'scrambled':>10} {'drop':>7}")
+for arch in ("MLP", "CNN"):
+    a0, a1 = accs[arch, False], accs[arch, True]
+    print(f"{arch:>5} {a0:>9.4f} {a1:>10.4f} {a0 - a1:>7.4f}")
+for (arch, scrambled), acc in accs.items():
+    dlbook.report(f"{arch} test accuracy, {'scrambled' if scrambled else 'original'} pixels", acc, fmt=".4f")
+drop_mlp = accs["MLP", False] - accs["MLP", True]
+drop_cnn = accs["CNN", False] - accs["CNN", True]
+
+# %% tags=["remove-cell"]
+assert all(a > 0.5 for a in accs.values()), "every network must learn well above chance (0.1)"
+assert abs(drop_mlp) < 0.01, "the MLP must not care about the order of its inputs"
+assert drop_cnn > drop_mlp, "scrambling must hurt the CNN more than the MLP"
+if cfg.profile != "smoke":
+    assert accs["CNN", False] > accs["MLP", False], "with enough training the CNN must beat the MLP on real images"
+    assert drop_cnn > drop_mlp + 0.015, "scrambling must cost the CNN clearly more than the MLP"
+    assert accs["CNN", True] < accs["MLP", True], "on scrambled pixels the CNN must lose its edge"
+
+# %% [markdown]
+# The MLP's accuracy is the same on both versions, or within a few tenths
+# of a percent: the two runs differ only by the rounding of a differently
+# ordered sum, which many training steps can amplify a little. For a fully
+# connected layer the order of the inputs is an arbitrary labelling. On the real images the CNN beats the
+# MLP with a small fraction of its parameters once it has trained enough
+# (the `cpu` and `gpu` profiles; in the short `smoke` run it is still
+# behind). On the scrambled images it loses
+# clearly more accuracy and falls behind the MLP: its small kernels now look
+# at groups of unrelated pixels, and pooling merges values that have nothing
+# to do with each other. The CNN's strength is not capacity; it is the right
+# prior — locality, stationarity and compositionality — for data that have
+# them. For data
+# without such structure (a table of unrelated measurements), a convolution
+# has nothing to exploit.
+#
+# ## Summary
+#
+# - A convolutional layer is a fully connected layer restricted to local
+#   receptive fields (locality) with the same weights at every position
+#   (weight sharing); it has $F^2 C_\text{in} C_\text{out} + C_\text{out}$
+#   parameters, independent of the image size {eq}`eq-param-counts`.
+# - Deep-learning "convolution" is cross-correlation {eq}`eq-conv-1d`; the
+#   layer sums over input channels and has one filter per output channel
+#   {eq}`eq-conv-layer`. Padding, stride and dilation set the output size
+#   {eq}`eq-out-size`; a $1 \times 1$ convolution is a per-pixel linear layer.
+# - im2col turns a convolution into one matrix product {eq}`eq-im2col`; it
+#   matches `F.conv2d` and is orders of magnitude faster than loops.
+# - Fixed filters blur, sharpen and detect edges; learned filters can be found
+#   by gradient descent.
+# - Max and average pooling (a fixed depthwise convolution) downsample and
+#   give approximate invariance to small shifts; adaptive and global pooling
+#   let a network accept any input size.
+# - Convolution is equivariant to translations (up to the border), not to
+#   rotations or scaling. Scrambling the pixels costs an MLP nothing and a
+#   CNN its advantage: the advantage is the prior.
+#
+# ## Exercises
+#
+# **Exercise 1 (strided convolution as subsampling).** Show that a
+# convolution with stride $S$ equals the stride-1 convolution followed by
+# keeping every $S$-th row and column, `y[..., ::S, ::S]`. Verify it with
+# `conv.conv2d` for strides 2 and 3 and padding 1. Why is the strided
+# version preferred in practice?
+
+# %% tags=["hide-cell"]
+# Solution to Exercise 1: output (i, j) of the strided conv uses the field at (iS, jS), like the
+# stride-1 output (iS, jS). The strided version computes S^2 times fewer outputs.
+xe = torch.randn(2, 3, 17, 15, dtype=torch.float64)
+we = torch.randn(4, 3, 3, 3, dtype=torch.float64)
+for s in (2, 3):
+    strided, dense = conv.conv2d(xe, we, stride=s, padding=1), conv.conv2d(xe, we, padding=1)
+    print(f"stride {s}: {tuple(strided.shape)}, max difference {(strided - dense[..., ::s, ::s]).abs().max():.1e}")
+    assert torch.allclose(strided, dense[..., ::s, ::s])
+
+# %% [markdown]
+# **Exercise 2 (receptive field).** A stack of $L$ convolutions of size
+# $3 \times 3$ with stride 1 sees a $(2L+1) \times (2L+1)$ patch of the
+# input. Verify this with autograd: put a stack of $L = 1, 2, 3$ layers
+# (random weights, no nonlinearity) on a $15 \times 15$ input, backpropagate
+# from the centre output pixel and count the input pixels with a non-zero
+# gradient. Compare the parameter count of three $3 \times 3$ layers with
+# that of one $7 \times 7$ layer (both with $C$ channels in and out).
+
+# %% tags=["hide-cell"]
+# Solution to Exercise 2
+torch.manual_seed(0)
+for L in (1, 2, 3):
+    stack = nn.Sequential(*[nn.Conv2d(1, 1, 3, padding=1) for _ in range(L)])
+    xr = torch.zeros(1, 1, 15, 15, requires_grad=True)
+    stack(xr)[0, 0, 7, 7].backward()
+    rows, cols_ = (xr.grad[0, 0] != 0).nonzero().unbind(1)
+    size = (rows.max() - rows.min() + 1, cols_.max() - cols_.min() + 1)
+    print(f"L = {L}: receptive field {size[0]}x{size[1]}")
+    assert size == (2 * L + 1, 2 * L + 1)
+c_ = 64
+print(f"C = {c_}: three 3x3 layers {3 * (9 * c_ * c_ + c_):,} parameters, one 7x7 layer {49 * c_ * c_ + c_:,}")
+
+# %% [markdown]
+# Three small layers cover the same field as one large one with about half
+# the parameters and two more nonlinearities in between — the design
+# principle of the VGG networks of the next chapter.
+#
+# **Exercise 3 (a learned blur, with noise).** Repeat the filter-learning
+# experiment with the $5 \times 5$ Gaussian kernel as the hidden filter and
+# Gaussian noise of standard deviation 0.1 added to the target. Learn a
+# $5 \times 5$ kernel. How close does it get, and why can it not be exact?
+
+# %% tags=["hide-cell"]
+# Solution to Exercise 3
+torch.manual_seed(0)
+k_gauss = gaussian_kernel(5, 1.0)
+target_noisy = F.conv2d(x_in, k_gauss[None, None]) + 0.1 * torch.randn(1, 1, 124, 124)
+k5 = torch.zeros(1, 1, 5, 5, requires_grad=True)
+opt5 = torch.optim.SGD([k5], lr=0.02, momentum=0.9)  # 25 weights of a smooth image: a smaller rate
+for _ in range(cfg.filter_steps):
+    loss5 = F.mse_loss(conv.conv2d(x_in, k5), target_noisy)
+    opt5.zero_grad()
+    loss5.backward()
+    opt5.step()
+err5 = (k5[0, 0] - k_gauss).abs().max().item()
+print(f"final loss {loss5.item():.4f} (noise variance 0.01); max |K - K*| = {err5:.3f}")
+assert err5 < 0.05 and abs(loss5.item() - 0.01) < 0.002
+
+# %% [markdown]
+# The loss levels off at the noise variance, which no filter can explain,
+# and the kernel is off by a small amount: least squares with noisy targets
+# estimates the kernel with an error that shrinks as the number of pixels
+# grows.
+#
+# ## References
+#
+# ```{bibliography}
+# :filter: docname in docnames
+# ```
