@@ -54,8 +54,10 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests
 
+# Two notebooks run at once (-n 2), so each kernel gets one thread: two
+# 2-thread kernels on a 2-core machine oversubscribe it and run many times slower.
 notebooks: setup
-	DLBOOK_PROFILE=smoke DLBOOK_PROGRESS=0 \
+	DLBOOK_PROFILE=smoke DLBOOK_PROGRESS=0 OMP_NUM_THREADS=1 \
 	  $(BIN)/python -m pytest -q -p no:python --nbval-lax --nbval-cell-timeout=600 \
 	  -n 2 --dist loadfile chapters
 
