@@ -113,3 +113,13 @@ def test_colab_button_points_at_notebooks():
     assert cfg["launch_buttons"]["colab_url"].startswith("https://colab.research.google.com")
     assert "chapters/*.py" in cfg["exclude_patterns"], "the book must render the .ipynb, not the .py"
     assert cfg["execute"]["execute_notebooks"] == "cache" and cfg["execute"]["stderr_output"] == "remove"
+
+
+def test_appendix_is_rendered_from_the_committed_records():
+    from dlbook.bench import load_records, render_appendix
+
+    files = sorted((ROOT / "bench").glob("*.json"))
+    assert files, "commit bench records (make bench) before the appendix"
+    page = (ROOT / "appendix" / "runtimes.md").read_text(encoding="utf-8")
+    assert page == render_appendix(load_records(files)), "appendix/runtimes.md is stale: run `make appendix`"
+    assert "appendix/runtimes" in _toc_files()
