@@ -152,3 +152,16 @@ def test_to_float_and_subset():
     ds = data.ImageSet(torch.zeros(100, 2, 2, dtype=torch.uint8), torch.arange(100) % 10, tuple("abcdefghij"), "t")
     sub = data.subset(ds, 20)
     assert torch.bincount(sub.y).tolist() == [2] * 10
+
+
+def test_shipped_text_loads_and_is_checked(monkeypatch):
+    text = data.load_text("northanger_abbey")
+    assert len(text) == 433_411 and text.startswith("NORTHANGER ABBEY")
+    with pytest.raises(ValueError, match="available"):
+        data.load_text("hamlet")
+    monkeypatch.setitem(data.TEXTS, "northanger_abbey", ("northanger_abbey.txt.gz", "0" * 64))
+    with pytest.raises(data.ChecksumError, match="corrupt"):
+        data.load_text("northanger_abbey")
+    monkeypatch.setitem(data.TEXTS, "northanger_abbey", ("nowhere.txt.gz", "0" * 64))
+    with pytest.raises(data.DatasetNotFoundError, match="looked for"):
+        data.load_text("northanger_abbey")

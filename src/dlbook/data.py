@@ -306,6 +306,39 @@ def load_mnist1d(num_samples: int = 5000, *, seed: int = 42, shuffle_seq: bool =
     }
 
 
+# --- text -----------------------------------------------------------------------
+
+# The public-domain texts shipped inside the package (see dlbook/texts/README.md):
+# name -> (file, SHA-256 of the uncompressed UTF-8 text).
+TEXTS: dict[str, tuple[str, str]] = {
+    "northanger_abbey": ("northanger_abbey.txt.gz",
+                         "51f91bbe0517db8e65cff009b097ce0a1836124c4e0532ac19e6c0cad982abed"),
+}
+
+
+def load_text(name: str = "northanger_abbey") -> str:
+    """A public-domain English text shipped with ``dlbook`` (no download).
+
+    Args:
+        name: one of ``TEXTS``; ``"northanger_abbey"`` is Jane Austen's novel
+            (433,411 characters), the corpus of the character-level models.
+
+    Returns:
+        The whole text as one string (lines joined with ``"\\n"``).
+    """
+    if name not in TEXTS:
+        raise ValueError(f"unknown text {name!r}; available: {sorted(TEXTS)}")
+    file, sha = TEXTS[name]
+    path = Path(__file__).with_name("texts") / file
+    if not path.exists():
+        raise DatasetNotFoundError(f"the text {name!r} is missing: looked for {path}. It ships with dlbook; "
+                                   "reinstall the package (pip install --force-reinstall dlbook).")
+    raw = _read_maybe_gz(path)
+    if hashlib.sha256(raw).hexdigest() != sha:
+        raise ChecksumError(f"{path} is corrupt (SHA-256 mismatch); reinstall dlbook to get a clean copy.")
+    return raw.decode("utf-8")
+
+
 # --- 2-D toy sets ---------------------------------------------------------------
 
 def _gen(seed: int) -> torch.Generator:
