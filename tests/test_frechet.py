@@ -68,3 +68,12 @@ def test_classifier_rejects_bad_images():
         frechet.train_classifier(torch.rand(10, 1, 8, 8), torch.zeros(9, dtype=torch.int64), cache=False)
     with pytest.raises(ValueError, match="float"):
         frechet.train_classifier(torch.zeros(10, 8, 8), torch.zeros(10, dtype=torch.int64), cache=False)
+
+
+def test_fashion_classifier_beats_chance(tmp_path, monkeypatch):
+    monkeypatch.setenv("DLBOOK_DATA", str(tmp_path))
+    try:
+        model, acc = frechet.fashion_classifier(600, epochs=1, n_test=500, progress=False)
+    except FileNotFoundError:
+        pytest.skip("Fashion-MNIST is not installed here")
+    assert acc > 0.4 and isinstance(model, frechet.FeatureNet)
