@@ -73,7 +73,7 @@ def test_classifier_rejects_bad_images():
 def test_fashion_classifier_beats_chance(tmp_path, monkeypatch):
     monkeypatch.setenv("DLBOOK_DATA", str(tmp_path))
     try:
-        model, acc = frechet.fashion_classifier(600, epochs=1, n_test=500, progress=False)
+        model, acc = frechet.fashion_classifier(1000, epochs=3, n_test=500, progress=False)
     except FileNotFoundError:
         pytest.skip("Fashion-MNIST is not installed here")
-    assert acc > 0.4 and isinstance(model, frechet.FeatureNet)
+    assert acc > 0.5 and isinstance(model, frechet.FeatureNet)
