@@ -15,12 +15,12 @@ def test_mmd_is_small_for_equal_and_large_for_different_distributions():
 
 
 def test_mmd_matches_a_direct_double_loop():
-    x, y = torch.rand(6, 3), torch.rand(5, 3)
+    x, y = torch.rand(6, 3, dtype=torch.float64), torch.rand(5, 3, dtype=torch.float64)
     k = lambda p, q: torch.exp(-((p - q) ** 2).sum() / (2 * 0.5**2))  # noqa: E731
     xx = sum(k(x[i], x[j]) for i in range(6) for j in range(6) if i != j) / 30
     yy = sum(k(y[i], y[j]) for i in range(5) for j in range(5) if i != j) / 20
     xy = sum(k(x[i], y[j]) for i in range(6) for j in range(5)) / 30
-    assert mmd2(x, y, bandwidths=(0.5,)) == pytest.approx(float(xx + yy - 2 * xy), rel=1e-6)
+    assert mmd2(x, y, bandwidths=(0.5,)) == pytest.approx(float(xx + yy - 2 * xy), rel=1e-9)
 
 
 def test_mmd_rejects_bad_input():
