@@ -79,7 +79,8 @@ bench: setup
 	  --markdown bench/$(PROFILE).md
 
 appendix: $(STAMP)
-	$(BIN)/python -m dlbook.bench $(sort $(wildcard bench/*.json)) --appendix appendix/runtimes.md
+	$(BIN)/python -m dlbook.bench $(sort $(wildcard bench/*.json)) --appendix appendix/runtimes.md \
+	  --speed $(sort $(wildcard bench/speed/*.json))
 
 clean:
 	rm -rf _build _mathjax .pytest_cache .ruff_cache

@@ -117,9 +117,11 @@ def test_colab_button_points_at_notebooks():
 
 def test_appendix_is_rendered_from_the_committed_records():
     from dlbook.bench import load_records, render_appendix
+    from dlbook.speed import load_speed
 
     files = sorted((ROOT / "bench").glob("*.json"))
     assert files, "commit bench records (make bench) before the appendix"
+    speed = load_speed(sorted((ROOT / "bench" / "speed").glob("*.json")))
     page = (ROOT / "appendix" / "runtimes.md").read_text(encoding="utf-8")
-    assert page == render_appendix(load_records(files)), "appendix/runtimes.md is stale: run `make appendix`"
+    assert page == render_appendix(load_records(files), speed), "appendix/runtimes.md is stale: run `make appendix`"
     assert "appendix/runtimes" in _toc_files()

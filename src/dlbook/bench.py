@@ -120,8 +120,20 @@ def load_records(paths: Sequence[str | os.PathLike]) -> list[dict[str, Any]]:
     return records
 
 
-def render_appendix(records: Sequence[dict[str, Any]]) -> str:
-    """The Markdown page of the book's appendix: one table per profile, rows sorted by chapter."""
+SPEED_HEAD = """
+## Speed choices, before and after
+
+How the chapters train fast without DataLoader workers, and where mixed
+precision, `channels_last` and `torch.compile` are used, rests on these
+measurements: `python -m dlbook.speed` times each alternative on the same
+machine in one run (see the module's documentation). Rendered from
+`bench/speed/*.json`.
+"""
+
+
+def render_appendix(records: Sequence[dict[str, Any]], speed: Sequence[dict[str, Any]] = ()) -> str:
+    """The Markdown page of the book's appendix: one table per profile, rows sorted by chapter,
+    then the speed measurements (records of :mod:`dlbook.speed`), if any."""
     if not records:
         raise ValueError("no bench records to render")
     out = [APPENDIX_HEAD]
@@ -139,6 +151,11 @@ def render_appendix(records: Sequence[dict[str, Any]]) -> str:
             out.append(f"| {r['chapter']}{status} | {r['device']} | {r['host']} | {r['wall_s']:.1f} | {res} "
                        f"| {r['date'][:10]} |")
         out.append("")
+    if speed:
+        from dlbook.speed import render_speed
+
+        out.append(SPEED_HEAD)
+        out.append(render_speed(speed))
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -150,10 +167,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", help="where to write the records (JSON list)")
     parser.add_argument("--markdown", help="also write a Markdown table here")
     parser.add_argument("--appendix", help="render the given bench JSON files into this Markdown page")
+    parser.add_argument("--speed", nargs="*", default=[], help="with --appendix: speed records to add "
+                                                                 "(python -m dlbook.speed --json)")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per chapter")
     args = parser.parse_args(argv)
     if args.appendix:
-        Path(args.appendix).write_text(render_appendix(load_records(args.paths)), encoding="utf-8")
+        from dlbook.speed import load_speed
+
+        Path(args.appendix).write_text(render_appendix(load_records(args.paths), load_speed(args.speed)),
+                                        encoding="utf-8")
         return 0
     if not args.json:
         parser.error("--json is required when running chapters")
