@@ -163,7 +163,8 @@ def compile_payback(*, steps: int = 100, batch_size: int = 128,
         {"choice": choice, "variant": "compiled", "value": round(fast, 2), "unit": "ms/step"},
         {"choice": choice, "variant": "compile time (first step)", "value": round(compile_s, 1), "unit": "s"},
         {"choice": choice, "variant": "steps to pay back the compile time",
-         "value": round(breakeven) if breakeven != float("inf") else "never", "unit": "steps"},
+         "value": round(breakeven) if breakeven != float("inf") else "never (the compiled step is not faster)",
+         "unit": "steps" if breakeven != float("inf") else ""},
     ]
 
 
@@ -231,7 +232,8 @@ def render_speed(records: Sequence[dict[str, Any]]) -> str:
             value = "—" if m["value"] is None else m["value"]
             extra = f" ({m['examples_per_s']:,} examples/s)" if "examples_per_s" in m else ""
             note = f" — {m['note']}" if m.get("note") else ""
-            out.append(f"| {m['choice']} | {m['variant']} | {value} {m['unit']}{extra}{note} |")
+            measured = f"{value} {m['unit']}".strip()
+            out.append(f"| {m['choice']} | {m['variant']} | {measured}{extra}{note} |")
         out.append("")
     return "\n".join(out)
 
