@@ -208,7 +208,7 @@ class TransformerBlock(nn.Module):
 
 
 def _init_weights(module: nn.Module, std: float = 0.02) -> None:
-    """GPT-2's initialisation: N(0, 0.02²) weights, zero biases, unit layer norms."""
+    """GPT-2's initialisation of linear and embedding layers: N(0, std²) weights, zero biases."""
     if isinstance(module, (nn.Linear, nn.Embedding)):
         nn.init.normal_(module.weight, 0.0, std)
         if getattr(module, "bias", None) is not None:

@@ -1,0 +1,1152 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# (ch-attention)=
+# # Attention and transformers
+#
+# ```{admonition} Learning objectives
+# :class: tip
+# After this chapter you can
+# - explain attention as kernel smoothing: a weighted average of values, with weights from a normalised
+#   similarity between a query and keys — and say why dot products are scaled by $1/\sqrt{d}$;
+# - implement scaled dot-product attention, causal masking and multi-head attention, and check them against
+#   PyTorch's built-ins;
+# - assemble a pre-LN transformer block from attention, layer normalisation, an MLP and residual
+#   connections, add positional information, and state why its cost grows as $O(n^2)$ in the sequence length;
+# - train a small vision transformer on Fashion-MNIST and a small character-level GPT, and read their
+#   attention maps;
+# - see a self-attention layer as a graph neural network on a complete graph.
+# ```
+#
+# A convolution mixes each pixel with a *fixed* neighbourhood, and a recurrent
+# network ({ref}`ch-rnn`) carries the past along in one state vector. Attention
+# does something more direct: every element of a sequence looks at every other
+# element, decides how relevant each one is, and takes a weighted average of
+# what it finds. Introduced to let a translation model look back at the source
+# sentence {cite}`bahdanau2015neural`, it became the only mixing operation of
+# the *transformer* {cite}`vaswani2017attention`, the architecture behind
+# today's language models {cite}`radford2018improving,radford2019language` and
+# vision transformers {cite}`dosovitskiy2021image`.
+#
+# We start without any jargon: attention is a 60-year-old idea from
+# statistics, kernel smoothing {cite}`nadaraya1964estimating,watson1964smooth`,
+# with learnable similarity and learnable values {cite}`tsai2019transformer`.
+
+# %% tags=["hide-input"]
+# Setup: the same first cell in every chapter. On Colab it installs the book's
+# helper package `dlbook` with --no-deps, so Colab's own PyTorch is never
+# replaced; then it finds the device, picks the run profile and seeds everything.
+import importlib.util
+import subprocess
+import sys
+
+if "google.colab" in sys.modules and importlib.util.find_spec("dlbook") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                    "dlbook @ git+https://github.com/dlbook-org/dlbook", "mnist1d"], check=True)
+
+import dlbook
+import dlbook.plot
+
+session = dlbook.start(seed=0)
+dlbook.plot.use_style()
+device = session.device
+
+# %% [markdown]
+# The profiles differ in the size of the two models we train — a vision
+# transformer on Fashion-MNIST and a character-level GPT on a novel — and in
+# how long we train them; everything else runs the same code.
+
+# %%
+import contextlib
+import math
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from dlbook import attention as att
+from dlbook import data, plot, text
+from dlbook.source import show_source
+from dlbook.train import fit
+
+cfg = dlbook.config(  # vit_*: the vision transformer; gpt_*: the character-level GPT; n_*: sequence lengths timed
+    smoke=dict(n_vit=4_000, vit_epochs=2, vit_patch=7, vit_width=64, vit_layers=3, vit_batch=32, vit_lr=3e-3,
+               vit_min_acc=0.50, n_test=2_000, gpt_steps=150, gpt_width=48, gpt_layers=2, gpt_heads=4,
+               gpt_block=32, gpt_batch=32, gpt_lr=6e-3, gpt_dropout=0.0, gpt_eval_every=50,
+               n_times=(64, 128, 256, 512, 1024)),
+    cpu=dict(n_vit=12_000, vit_epochs=4, vit_patch=7, vit_width=64, vit_layers=4, vit_batch=64, vit_lr=3e-3,
+             vit_min_acc=0.78, n_test=10_000, gpt_steps=700, gpt_width=64, gpt_layers=2, gpt_heads=4,
+             gpt_block=64, gpt_batch=32, gpt_lr=6e-3, gpt_dropout=0.0, gpt_eval_every=100,
+             n_times=(64, 128, 256, 512, 1024, 2048)),
+    gpu=dict(n_vit=None, vit_epochs=15, vit_patch=4, vit_width=128, vit_layers=6, vit_batch=256, vit_lr=2e-3,
+             vit_min_acc=0.87, n_test=10_000, gpt_steps=2_000, gpt_width=192, gpt_layers=4, gpt_heads=6,
+             gpt_block=128, gpt_batch=64, gpt_lr=2e-3, gpt_dropout=0.2, gpt_eval_every=250,
+             n_times=(128, 256, 512, 1024, 2048, 4096, 8192)),
+)
+cfg
+
+# %% [markdown]
+# ## Attention as kernel smoothing
+#
+# Take a regression problem in one dimension: noisy observations
+# $(x_j, y_j)$, $j = 1, \dots, m$, of an unknown function, and a new point
+# $x_q$ at which we want a prediction. A natural guess is an average of the
+# observed $y_j$, weighted by how close $x_j$ is to $x_q$. With a *kernel*
+# $k$ that measures similarity, this is the Nadaraya–Watson estimator
+# {cite}`nadaraya1964estimating,watson1964smooth`:
+#
+# $$
+# \hat f(x_q) = \sum_{j=1}^m a(x_q, x_j)\, y_j, \qquad
+# a(x_q, x_j) = \frac{k(x_q, x_j)}{\sum_{j'} k(x_q, x_{j'})}, \qquad
+# k(x_q, x_j) = \exp\Big(-\frac{(x_q - x_j)^2}{2h^2}\Big).
+# $$ (eq-nadaraya-watson)
+#
+# This already *is* attention, in the vocabulary we will use from now on: the
+# point $x_q$ where we predict is the **query**, the observed inputs $x_j$ are
+# the **keys**, the observed outputs $y_j$ are the **values**, and the
+# normalised similarities $a(x_q, x_j) \ge 0$, which sum to one over $j$, are
+# the **attention weights**. Since $\exp(s_j) / \sum_{j'} \exp(s_{j'})$ is a
+# softmax, the weights are a softmax of the scores $s_j = -(x_q - x_j)^2/2h^2$.
+# The bandwidth $h$ decides how far a query looks. For a toy example we
+# draw 50 noisy observations of a function we know, $\sin 2x + 0.4x$, so that
+# estimates can be compared with the truth.
+
+# %%
+g = torch.Generator().manual_seed(0)
+x_keys = torch.sort(5 * torch.rand(50, generator=g)).values  # (m,) observed inputs, sorted for the plots
+
+
+def truth(x):
+    return torch.sin(2 * x) + 0.4 * x
+
+
+y_values = truth(x_keys) + 0.25 * torch.randn(50, generator=g)  # (m,) noisy observations
+x_queries = torch.linspace(0, 5, 100)  # (n,) where we predict
+
+
+def nadaraya_watson(xq, xk, yv, h):
+    """Kernel smoothing as attention: queries (n,), keys (m,), values (m,) -> predictions (n,), weights (n, m)."""
+    scores = -(xq[:, None] - xk[None, :]) ** 2 / (2 * h**2)  # (n, m)
+    weights = torch.softmax(scores, dim=1)  # each row sums to one
+    return weights @ yv, weights
+
+
+for h in (0.02, 0.3, 2.0):
+    pred, _ = nadaraya_watson(x_queries, x_keys, y_values, h)
+    print(f"h = {h:4.2f}: mean squared error to the true function {((pred - truth(x_queries)) ** 2).mean():.4f}")
+
+# %% tags=["remove-cell"]
+_mse = {h: ((nadaraya_watson(x_queries, x_keys, y_values, h)[0] - truth(x_queries)) ** 2).mean() for h in (0.02, 0.3, 2.0)}
+assert _mse[0.3] < _mse[0.02] and _mse[0.3] < _mse[2.0], "a medium bandwidth must beat both extremes"
+assert _mse[0.3] < ((y_values.mean() - truth(x_queries)) ** 2).mean() / 5, "and be far better than the mean"
+
+# %% [markdown]
+# A tiny bandwidth follows the noise, a huge one averages everything into a
+# nearly straight line; the medium one is best, as the errors show. The figure
+# draws the three estimates and, on the right, the attention weights of the
+# medium one: row $q$ is where query $x_q$ looks.
+
+# %% tags=["hide-input"]
+fig, (ax1, ax2) = plot.subplots(1, 2, width=10, height=3.4)
+ax1.scatter(x_keys.numpy(), y_values.numpy(), s=10, color="k", label="observations $(x_j, y_j)$")
+ax1.plot(x_queries.numpy(), truth(x_queries).numpy(), "k--", lw=1, label="true function")
+for h in (0.02, 0.3, 2.0):
+    ax1.plot(x_queries.numpy(), nadaraya_watson(x_queries, x_keys, y_values, h)[0].numpy(), label=f"$h = {h}$")
+ax1.set_xlabel("$x$")
+ax1.set_ylabel("$y$")
+ax1.legend(fontsize=7)
+att.show_attention(ax2, nadaraya_watson(x_queries, x_keys, y_values, 0.3)[1], xlabel="key $j$ (sorted $x_j$)",
+                   ylabel="query $q$ (sorted $x_q$)", title="attention weights, $h = 0.3$")
+plot.show(fig)
+
+# %% [markdown]
+# The weights form a band along the diagonal: each query attends to the keys
+# next to it. Nothing here was learned; the kernel and the values are fixed.
+#
+# ### From a distance to a dot product
+#
+# Expanding the square shows that the Gaussian kernel is, up to terms the
+# softmax ignores, a *dot product* between query and key:
+#
+# $$
+# -\frac{(x_q - x_j)^2}{2h^2} = \underbrace{\frac{x_q}{h^2}}_{\text{query}}\, x_j
+#   \;\underbrace{-\, \frac{x_j^2}{2h^2}}_{\text{key bias}} \;\underbrace{-\, \frac{x_q^2}{2h^2}}_{\text{same for all } j} .
+# $$ (eq-gauss-dot)
+#
+# A term that is the same for every key cancels in the softmax, so the
+# weights are a softmax of a scaled product of query and key plus a
+# per-key bias. We check the algebra numerically.
+
+# %%
+h = 0.3
+_, w_gauss = nadaraya_watson(x_queries, x_keys, y_values, h)
+w_dot = torch.softmax((x_queries[:, None] / h**2) * x_keys[None, :] - x_keys[None, :] ** 2 / (2 * h**2), dim=1)
+print(f"max |Gaussian weights - dot-product weights| = {(w_gauss - w_dot).abs().max():.1e}")
+
+# %% tags=["remove-cell"]
+assert (w_gauss - w_dot).abs().max() < 1e-5
+
+# %% [markdown]
+# ### Learning the kernel, and a first mask
+#
+# The bandwidth was picked by looking at the truth, which in practice we do
+# not know. We can *learn* it instead, by making the estimator predict each
+# observation from the others (leave-one-out). A point must not attend to
+# itself — otherwise $h \to 0$ would copy every $y_j$ perfectly — so we
+# **mask** the diagonal: its score is set to $-\infty$, its weight to zero.
+# This is our first attention mask.
+
+# %%
+log_h = torch.tensor(math.log(2.0), requires_grad=True)  # start from the too-smooth bandwidth
+opt = torch.optim.Adam([log_h], lr=0.05)
+not_self = ~torch.eye(len(x_keys), dtype=torch.bool)  # (m, m): True where attending is allowed
+for _ in range(300):
+    scores = -(x_keys[:, None] - x_keys[None, :]) ** 2 / (2 * log_h.exp() ** 2)
+    weights = torch.softmax(scores.masked_fill(~not_self, float("-inf")), dim=1)
+    loo_loss = ((weights @ y_values - y_values) ** 2).mean()
+    opt.zero_grad()
+    loo_loss.backward()
+    opt.step()
+h_learned = dlbook.report("learned bandwidth h", log_h.exp().item(), fmt=".3f")
+print(f"leave-one-out squared error {loo_loss.item():.4f} (noise variance {0.25**2:.4f})")
+
+# %% tags=["remove-cell"]
+_grid = torch.linspace(0.03, 2.0, 400)
+_loo = []
+for _h in _grid:
+    _w = torch.softmax((-(x_keys[:, None] - x_keys[None, :]) ** 2 / (2 * _h**2)).masked_fill(~not_self, -math.inf), 1)
+    _loo.append(((_w @ y_values - y_values) ** 2).mean())
+assert abs(h_learned - _grid[torch.stack(_loo).argmin()]) < 0.03, "gradient descent must find the grid's best h"
+assert 0.1 < h_learned < 0.6
+
+# %% [markdown]
+# Gradient descent on the leave-one-out error finds a bandwidth between the
+# extremes (a hidden check confirms it is the minimiser on a fine grid of
+# bandwidths). The leave-one-out error that remains is above the noise
+# variance, printed for comparison, which no estimator can beat on average.
+#
+# ## Queries, keys and values
+#
+# Transformers take this one step further. The inputs are now $n$ *tokens*
+# $\mathbf{x}_1, \dots, \mathbf{x}_n \in \mathbb{R}^{D}$ (word pieces,
+# characters or image patches), and **each token is a query in turn**: every
+# token computes a new representation of itself as a weighted average of
+# (transformed) tokens. Similarity, query, key and value are all *learned*
+# linear maps:
+# $\mathbf{q}_i = W_q \mathbf{x}_i$, $\mathbf{k}_j = W_k \mathbf{x}_j$,
+# $\mathbf{v}_j = W_v \mathbf{x}_j$, with $\mathbf{q}, \mathbf{k} \in \mathbb{R}^d$.
+# The kernel becomes $\exp(\mathbf{q}_i^\top \mathbf{k}_j / \sqrt{d})$ — an
+# asymmetric similarity, since $W_q \ne W_k$. Stacking queries, keys and
+# values as the rows of matrices $Q \in \mathbb{R}^{n\times d}$,
+# $K \in \mathbb{R}^{m\times d}$, $V \in \mathbb{R}^{m\times d_v}$ gives
+# *scaled dot-product attention* {cite}`vaswani2017attention`:
+#
+# $$
+# \operatorname{Attention}(Q, K, V) = \underbrace{\operatorname{softmax}\Big(\frac{Q K^\top}{\sqrt{d}}\Big)}_{A \,\in\, \mathbb{R}^{n \times m}\text{, rows sum to 1}} V .
+# $$ (eq-attention)
+#
+# Row $i$ of the output is $\sum_j A_{ij} \mathbf{v}_j$, exactly
+# {eq}`eq-nadaraya-watson` with a learned kernel and learned values. When
+# queries, keys and values all come from the same tokens this is
+# **self-attention**; when queries come from one sequence and keys and values
+# from another (a translation model looking at its source sentence) it is
+# **cross-attention**.
+#
+# ### Why divide by $\sqrt{d}$?
+#
+# If the entries of $\mathbf{q}$ and $\mathbf{k}$ are independent with mean
+# 0 and variance 1, then $\mathbf{q}^\top\mathbf{k} = \sum_{l=1}^d q_l k_l$ is
+# a sum of $d$ terms of variance 1, so its standard deviation is $\sqrt{d}$.
+# Wide heads would produce huge scores, the softmax would put almost all weight
+# on one key, and its gradient — which vanishes as the softmax saturates —
+# would stall learning. Dividing by $\sqrt{d}$ restores unit variance for
+# every width.
+
+# %%
+g = torch.Generator().manual_seed(1)
+for d in (4, 64, 1024):
+    q, k = torch.randn(2_000, d, generator=g), torch.randn(2_000, 32, d, generator=g)  # 2,000 queries, 32 keys each
+    raw = torch.einsum("nd,nmd->nm", q, k)  # (2000, 32) scores
+    top_raw = torch.softmax(raw, 1).max(1).values.mean()
+    top_scaled = torch.softmax(raw / math.sqrt(d), 1).max(1).values.mean()
+    print(f"d = {d:4}: std of q.k = {raw.std():6.2f} (sqrt d = {math.sqrt(d):5.2f}); largest weight of 32: "
+          f"unscaled {top_raw:.2f}, scaled {top_scaled:.2f}")
+
+# %% tags=["remove-cell"]
+assert abs(raw.std() / math.sqrt(d) - 1) < 0.05 and abs((raw / math.sqrt(d)).std() - 1) < 0.05
+assert top_raw > 0.9 and top_scaled < 0.5, "unscaled scores saturate the softmax at d = 1024; scaled ones do not"
+
+# %% [markdown]
+# The standard deviation of the raw scores grows as $\sqrt{d}$. Without the
+# scaling, at $d = 1024$ the average largest of 32 weights is nearly one — the
+# softmax has become an arg-max — while the scaled scores keep the weights
+# spread out at every width.
+#
+# ## Scaled dot-product attention from scratch
+#
+# Equation {eq}`eq-attention` is four lines of PyTorch. We write it for any
+# number of leading batch dimensions, with an optional boolean mask (`True`
+# where a query may attend to a key, PyTorch's convention); forbidden scores
+# become $-\infty$ and so get weight $e^{-\infty} = 0$.
+
+# %%
+def attention(q, k, v, mask=None):
+    """softmax(q kᵀ / √d) v: q (..., T, d), k (..., S, d), v (..., S, d_v) -> (..., T, d_v), weights (..., T, S)."""
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., T, S)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))  # forbidden pairs get weight 0
+    weights = torch.softmax(scores, dim=-1)  # each row sums to 1
+    return weights @ v, weights  # (..., T, d_v)
+
+
+q, k, v = torch.randn(2, 4, 6, 16), torch.randn(2, 4, 9, 16), torch.randn(2, 4, 9, 8)  # (B, H, T|S, d)
+out, weights = attention(q, k, v)
+err = (out - F.scaled_dot_product_attention(q, k, v)).abs().max()
+print(f"output {tuple(out.shape)}, weights {tuple(weights.shape)}; max |ours - PyTorch| = {err:.1e}")
+
+# %% tags=["remove-cell"]
+assert err < 1e-5 and torch.allclose(weights.sum(-1), torch.ones(2, 4, 6))
+
+# %% [markdown]
+# Our four lines agree with PyTorch's `F.scaled_dot_product_attention`, which
+# on a GPU dispatches to fused kernels such as FlashAttention
+# {cite}`dao2022flashattention` that never store the $T \times S$ weight
+# matrix. The package version, `dlbook.attention.scaled_dot_product_attention`,
+# is the same computation plus argument checks, float masks, the causal mask,
+# and zero weights (instead of NaN) for a query that may attend to nothing:
+
+# %%
+show_source(att.scaled_dot_product_attention)
+
+# %% [markdown]
+# We compare it with PyTorch on random shapes, without a mask, with a random
+# boolean mask and with the causal mask of the next section.
+
+# %%
+errors = {}
+for name, kwargs in (("no mask", {}), ("boolean mask", "bool"), ("causal", dict(is_causal=True))):
+    q, k, v = torch.randn(3, 2, 7, 16), torch.randn(3, 2, 7, 16), torch.randn(3, 2, 7, 16)
+    if kwargs == "bool":
+        mask = torch.rand(3, 1, 7, 7) > 0.5
+        mask[..., 0] = True  # every query may see at least one key
+        kwargs = dict(mask=mask)
+    ours, _ = att.scaled_dot_product_attention(q, k, v, **kwargs)
+    ref = F.scaled_dot_product_attention(q, k, v, attn_mask=kwargs.get("mask"), is_causal=kwargs.get("is_causal", False))
+    errors[name] = dlbook.report(f"max |dlbook - PyTorch| attention, {name}", (ours - ref).abs().max(), fmt=".1e")
+
+# %% tags=["remove-cell"]
+assert max(errors.values()) < 1e-5
+
+# %% [markdown]
+# All three agree to float32 rounding.
+#
+# ## Masking the future
+#
+# A language model predicts each token from the tokens *before* it. If we
+# train it on whole sentences at once, position $i$ must not see positions
+# $j > i$, or it could simply read off the answer. The **causal mask** allows
+# query $i$ to attend to keys $j \le i$ only:
+#
+# $$
+# A = \operatorname{softmax}\Big(\frac{QK^\top}{\sqrt d} + M\Big), \qquad
+# M_{ij} = \begin{cases} 0 & j \le i \\ -\infty & j > i \end{cases}
+# $$ (eq-causal)
+#
+# so the weight matrix is lower triangular. The claim "earlier outputs do not
+# depend on later inputs" can be tested directly: change the input at position
+# 5 and see which outputs move.
+
+# %%
+torch.manual_seed(0)
+w_q, w_k, w_v = (torch.randn(32, 32) / math.sqrt(32) for _ in range(3))  # random projections
+
+
+def self_attention(x, causal):
+    return att.scaled_dot_product_attention(x @ w_q, x @ w_k, x @ w_v, is_causal=causal)[0]
+
+
+x = torch.randn(1, 10, 32)  # (B, T, D)
+x_changed = x.clone()
+x_changed[0, 5] = torch.randn(32)  # a different token at position 5
+for causal in (True, False):
+    delta = (self_attention(x, causal) - self_attention(x_changed, causal)).abs().amax(-1)[0]  # (T,)
+    print(f"causal={causal!s:5}: max output change per position {[f'{c:.0e}' for c in delta.tolist()]}")
+    if causal:
+        causal_delta = delta
+
+# %% tags=["remove-cell"]
+assert (causal_delta[:5] == 0).all(), "positions before 5 must be unaffected by a change at 5"
+assert (causal_delta[5:] > 1e-3).all(), "positions 5 and later must change"
+assert (delta[:5] > 1e-3).all(), "without the mask every position sees the change"
+
+# %% [markdown]
+# With the mask, the outputs at positions 0–4 are *exactly* unchanged and
+# those from position 5 on change; without it, every position changes.
+#
+# ## Multi-head attention
+#
+# One softmax gives each query one way of distributing its attention. A
+# transformer runs $H$ attentions side by side, each with its own projections
+# to a space of dimension $d = D/H$, and mixes their concatenated outputs with
+# a final linear map {cite}`vaswani2017attention`:
+#
+# $$
+# \operatorname{MHA}(X) = \big[\operatorname{head}_1, \dots, \operatorname{head}_H\big] W_o, \qquad
+# \operatorname{head}_h = \operatorname{Attention}\big(X W_q^{(h)}, X W_k^{(h)}, X W_v^{(h)}\big).
+# $$ (eq-mha)
+#
+# One head might attend to the previous character, another to the start of
+# the word. With $d = D/H$ the cost is the same as one head of width $D$. In
+# code, the $H$ projections are one $D \times 3D$ matrix and the heads are an
+# extra tensor dimension:
+
+# %%
+show_source(att.MultiHeadAttention.forward)
+
+# %% [markdown]
+# The parameters are stored as in PyTorch's `nn.MultiheadAttention`, so we can
+# copy its weights into ours and compare outputs and per-head weights — with
+# and without a mask. (Beware: `nn.MultiheadAttention` marks *forbidden*
+# pairs with `True`, the opposite of `F.scaled_dot_product_attention`.)
+
+# %%
+torch.manual_seed(0)
+ref = nn.MultiheadAttention(32, 4, batch_first=True).eval()
+ours = att.MultiHeadAttention(32, 4).eval()
+with torch.no_grad():
+    ours.in_proj.weight.copy_(ref.in_proj_weight)
+    ours.in_proj.bias.copy_(ref.in_proj_bias)
+    ours.out_proj.load_state_dict(ref.out_proj.state_dict())
+x = torch.randn(2, 10, 32)
+causal = att.causal_mask(10)
+with torch.no_grad():
+    out, w = ours(x, need_weights=True)
+    out_ref, w_ref = ref(x, x, x, average_attn_weights=False)
+    out_m, _ = ours(x, mask=causal)
+    out_m_ref, _ = ref(x, x, x, attn_mask=~causal)  # True = forbidden in nn.MultiheadAttention
+mha_err = dlbook.report("max |dlbook - nn.MultiheadAttention|", max((out - out_ref).abs().max(),
+                        (w - w_ref).abs().max(), (out_m - out_m_ref).abs().max()), fmt=".1e")
+
+# %% tags=["remove-cell"]
+assert mha_err < 1e-5 and w.shape == (2, 4, 10, 10)
+
+# %% [markdown]
+# ## Where is each token? Positional encodings
+#
+# Attention compares tokens by their content only: permute the input tokens
+# and the outputs are permuted the same way (Exercise 1 checks this). For
+# language and images order matters, so position has to be written into the
+# tokens themselves. The original transformer adds sinusoids of geometrically
+# spaced frequencies {cite}`vaswani2017attention`:
+#
+# $$
+# \mathrm{PE}_{t, 2i} = \sin\big(t\, \omega_i\big), \qquad \mathrm{PE}_{t, 2i+1} = \cos\big(t\, \omega_i\big), \qquad
+# \omega_i = 10000^{-2i/D}.
+# $$ (eq-sinusoidal)
+#
+# Each pair of dimensions is a clock hand turning at its own speed; fast hands
+# resolve neighbouring positions, slow ones distinguish distant ones.
+
+# %% tags=["hide-input"]
+pe = att.sinusoidal_positions(128, 64)  # (T, D)
+fig, ax = plot.subplots(width=7, height=3.2)
+im = ax.imshow(pe.T.numpy(), aspect="auto", cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
+ax.grid(False)
+ax.set_xlabel("position $t$")
+ax.set_ylabel("dimension")
+ax.set_title("sinusoidal position encodings (D = 64)")
+fig.colorbar(im, ax=ax, shrink=0.8)
+plot.show(fig)
+
+# %% [markdown]
+# Low dimensions oscillate quickly along the positions, high ones slowly. A
+# useful property follows from $\sin a \sin b + \cos a \cos b = \cos(a - b)$:
+# the dot product $\mathrm{PE}_t^\top \mathrm{PE}_{t+k} = \sum_i \cos(k\omega_i)$
+# depends only on the offset $k$, not on $t$, so a similarity between
+# positions says how far apart they are.
+
+# %%
+offsets = (1, 5, 20)
+dots = torch.tensor([[pe[t] @ pe[t + k] for t in (0, 10, 50, 100)] for k in offsets])  # (offsets, starts)
+for k, row in zip(offsets, dots):
+    print(f"offset {k:2}: PE_t . PE_t+k for t = 0, 10, 50, 100 -> {[round(v, 4) for v in row.tolist()]}")
+
+# %% tags=["remove-cell"]
+assert (dots.max(1).values - dots.min(1).values).max() < 1e-3, "the dot product depends on the offset only"
+assert dots[0, 0] > dots[1, 0] > dots[2, 0], "nearby positions are more similar"
+
+# %% [markdown]
+# Each row is constant, and nearer positions are more similar. Learned
+# position embeddings — a trainable vector per position, which GPT and the
+# vision transformer use — are the simpler alternative when the maximum length
+# is fixed.
+#
+# ## Layer normalisation, residual connections and the transformer block
+#
+# A transformer stacks many layers, and two ingredients make deep stacks
+# trainable. **Residual connections** {cite}`he2016deep` add each layer's
+# output to its input, $\mathbf{x} \leftarrow \mathbf{x} + f(\mathbf{x})$, so
+# the identity is easy to represent and gradients flow along the sum.
+# **Layer normalisation** {cite}`ba2016layer` standardises each token over its
+# $D$ features — unlike batch normalisation, it does not mix examples, so it
+# works for any batch size and sequence length:
+#
+# $$
+# \operatorname{LN}(\mathbf{x}) = \boldsymbol\gamma \odot \frac{\mathbf{x} - \mu}{\sqrt{\sigma^2 + \epsilon}} + \boldsymbol\beta,
+# \qquad \mu = \frac{1}{D}\sum_{l=1}^D x_l, \quad \sigma^2 = \frac{1}{D}\sum_{l=1}^D (x_l - \mu)^2 .
+# $$ (eq-layernorm)
+
+# %%
+x = torch.randn(2, 10, 32) * 3 + 1
+ln = nn.LayerNorm(32)
+with torch.no_grad():
+    ln.weight.uniform_(0.5, 1.5)
+    ln.bias.uniform_(-0.5, 0.5)
+    mu, var = x.mean(-1, keepdim=True), x.var(-1, unbiased=False, keepdim=True)  # per token
+    ours_ln = ln.weight * (x - mu) / torch.sqrt(var + ln.eps) + ln.bias
+    ln_err = (ours_ln - ln(x)).abs().max()
+print(f"max |our layer norm - nn.LayerNorm| = {ln_err:.1e}")
+
+# %% tags=["remove-cell"]
+assert ln_err < 1e-5
+
+# %% [markdown]
+# Equation {eq}`eq-layernorm` is what `nn.LayerNorm` computes (with the biased
+# variance). The **transformer block** combines everything: multi-head
+# attention mixes information *between* tokens, a two-layer MLP (width
+# $4D$, GELU {cite}`hendrycks2016gaussian`) transforms each token *on its
+# own*, and each is wrapped in a residual connection. We use the *pre-LN*
+# arrangement of GPT-2, which normalises the input of each branch and keeps
+# the residual path clean; it trains more stably than the original
+# post-LN arrangement {cite}`xiong2020layer`:
+#
+# $$
+# \mathbf{x} \leftarrow \mathbf{x} + \operatorname{MHA}\big(\operatorname{LN}_1(\mathbf{x})\big), \qquad
+# \mathbf{x} \leftarrow \mathbf{x} + \operatorname{MLP}\big(\operatorname{LN}_2(\mathbf{x})\big).
+# $$ (eq-block)
+
+# %%
+show_source(att.TransformerBlock.forward)
+
+# %% [markdown]
+# A block maps $(B, T, D)$ to $(B, T, D)$, so blocks stack freely:
+
+# %%
+block = att.TransformerBlock(64, 4)
+x = torch.randn(2, 10, 64)
+print(f"block: {tuple(x.shape)} -> {tuple(block(x).shape)}, {sum(p.numel() for p in block.parameters()):,} parameters")
+
+# %% [markdown]
+# Almost all of those parameters sit in the four $D\times D$ attention
+# projections and the two $D \times 4D$ MLP matrices, about $12 D^2$
+# (Exercise 2 makes it exact).
+#
+# ## The cost of attention grows as $n^2$
+#
+# For $n$ tokens of width $d$, the scores $QK^\top$ take $n \cdot n \cdot d$
+# multiply–adds and the product $AV$ another $n^2 d$: with two floating-point
+# operations per multiply–add, attention costs $4n^2d$ FLOPs and stores an
+# $n \times n$ weight matrix per head. The projections cost $8nd^2$, linear in
+# $n$, so attention dominates once $n > 2d$. We count FLOPs with PyTorch's
+# own `FlopCounterMode` and time the computation as $n$ grows.
+
+# %%
+d = 64
+flops, seconds = [], []
+for n in cfg.n_times:
+    q, k, v = (torch.randn(1, n, d, device=device) for _ in range(3))
+    with FlopCounterMode(display=False) as counter:
+        _, w = attention(q, k, v)
+    flops.append(counter.get_total_flops())
+    assert w.numel() == n * n, "one weight per (query, key) pair"
+    attention(q, k, v)  # warm-up
+    t_best = math.inf
+    for _ in range(3):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        attention(q, k, v)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t_best = min(t_best, time.perf_counter() - t0)
+    seconds.append(t_best)
+    print(f"n = {n:5}: {flops[-1] / 1e6:10.1f} MFLOP (4 n^2 d = {4 * n * n * d / 1e6:10.1f}), {t_best * 1e3:8.2f} ms")
+
+# %% tags=["remove-cell"]
+assert flops == [4 * n * n * d for n in cfg.n_times], "PyTorch's counter agrees with 4 n^2 d"
+assert all(b / a == 4 for a, b in zip(flops, flops[1:])), "doubling n quadruples the work"
+
+# %% [markdown]
+# PyTorch's FLOP count equals $4n^2d$ exactly, so doubling $n$ quadruples the
+# work. Timings on a shared machine are noisy, so we only report them: the
+# slope of the log–log plot below estimates the exponent, and for short
+# sequences fixed overheads make it smaller than 2.
+
+# %%
+slope = torch.linalg.lstsq(torch.stack([torch.log(torch.tensor(cfg.n_times, dtype=torch.float64)),
+                                        torch.ones(len(cfg.n_times), dtype=torch.float64)], 1),
+                           torch.log(torch.tensor(seconds, dtype=torch.float64))[:, None]).solution[0, 0].item()
+dlbook.report("log-log slope of attention time vs n", slope, fmt=".2f")
+dlbook.report(f"attention time at n = {cfg.n_times[-1]}", seconds[-1] * 1e3, fmt=".2f", unit="ms")
+
+# %% tags=["hide-input"]
+fig, ax = plot.subplots(width=5.5, height=3.4)
+ns = torch.tensor(cfg.n_times, dtype=torch.float64).numpy()
+ax.loglog(ns, seconds, "o-", label="measured")
+ax.loglog(ns, seconds[-1] * (ns / ns[-1]) ** 2, "k--", lw=1, label="$\\propto n^2$")
+ax.loglog(ns, seconds[-1] * (ns / ns[-1]), "k:", lw=1, label="$\\propto n$")
+ax.set_xlabel("sequence length $n$")
+ax.set_ylabel("time of one attention (s)")
+ax.set_title(f"single-head attention, d = {d}, {device.type}")
+ax.legend()
+plot.show(fig)
+
+# %% [markdown]
+# On a quiet machine the measured curve runs nearly parallel to the $n^2$
+# line for long sequences (on a busy one, timings say little; the FLOP count
+# above is what we check). This
+# quadratic cost is why context lengths are limited, and why approximations
+# with linear cost exist — for example Performers, which replace the
+# softmax kernel by random features {cite}`choromanski2021rethinking`, the
+# kernel view once again.
+#
+# ## A vision transformer on Fashion-MNIST
+#
+# A transformer needs tokens. The vision transformer (ViT)
+# {cite}`dosovitskiy2021image` cuts an image into non-overlapping
+# $p \times p$ patches, flattens each and maps it linearly to a token of width
+# $D$ — a word is worth $p \times p$ pixels. It then prepends a learned
+# **class token**, adds a learned **position embedding** to every token, runs
+# the blocks, and classifies from the class token's final state: the class
+# token has no content of its own, so it must gather, by attention, whatever
+# the patches say about the class. We train one on Fashion-MNIST
+# {cite}`xiao2017fashion`, with the same standardised images as in the CNN
+# chapters.
+
+# %%
+train_set, test_set = data.load_fashion_mnist("train"), data.load_fashion_mnist("test")
+x_all = data.to_float(train_set.x)  # (60000, 1, 28, 28) in [0, 1]
+mean, std = x_all.mean().item(), x_all.std().item()
+del x_all
+
+
+def prepare(ds, n, seed=0):
+    """Standardised images (n, 1, 28, 28) and labels (n,) of a class-balanced subset, on the device."""
+    sub = data.subset(ds, n, seed=seed)
+    return ((data.to_float(sub.x) - mean) / std).to(device), sub.y.to(device)
+
+
+x_train, y_train = prepare(train_set, cfg.n_vit)
+x_test, y_test = prepare(test_set, cfg.n_test)
+patches = att.patchify(x_test[:1], cfg.vit_patch)  # (1, N, p*p)
+print(f"training images {tuple(x_train.shape)}; one image -> {patches.shape[1]} patches of {patches.shape[2]} pixels")
+
+# %% tags=["hide-input"]
+n_side = 28 // cfg.vit_patch
+fig, (ax1, ax2) = plot.subplots(1, 2, width=10, height=2.4, gridspec_kw={"width_ratios": [1, 4]})
+ax1.imshow(x_test[0, 0].cpu().numpy(), cmap="gray_r")
+for edge in range(1, n_side):  # the patch borders
+    ax1.axhline(edge * cfg.vit_patch - 0.5, color="tab:red", lw=0.8)
+    ax1.axvline(edge * cfg.vit_patch - 0.5, color="tab:red", lw=0.8)
+ax1.set_axis_off()
+ax1.set_title("image and patches", fontsize=9)
+plot.image_grid(ax2, patches[0].view(-1, cfg.vit_patch, cfg.vit_patch).cpu(), ncols=min(len(patches[0]), 16), pad=1,
+                labels=[str(i + 1) for i in range(patches.shape[1])])
+ax2.set_title(f"the same image as a sequence of {patches.shape[1]} patch tokens", fontsize=9)
+plot.show(fig)
+
+# %% [markdown]
+# The model is `dlbook.attention.ViT`; its configuration is a dataclass whose
+# defaults carry a reason each. Its forward pass is the whole recipe:
+
+# %%
+show_source(att.ViT.forward)
+vit_cfg = att.ViTConfig(patch_size=cfg.vit_patch, d_model=cfg.vit_width, n_layers=cfg.vit_layers)
+vit = att.ViT(vit_cfg).to(device)
+print(vit_cfg)
+print(f"{sum(p.numel() for p in vit.parameters()):,} parameters; logits {tuple(vit(x_test[:2]).shape)}")
+
+# %% [markdown]
+# Transformers are usually trained with AdamW {cite}`loshchilov2019decoupled`,
+# a short warm-up of the learning rate and a decay; the one-cycle schedule
+# does both. On a GPU we use bfloat16 mixed precision.
+
+# %%
+torch.manual_seed(0)
+batches = data.Batches(x_train, y_train, batch_size=cfg.vit_batch, drop_last=True, seed=0)
+opt = torch.optim.AdamW(vit.parameters(), lr=cfg.vit_lr, weight_decay=0.05)
+sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.vit_lr, total_steps=cfg.vit_epochs * len(batches),
+                                            pct_start=0.1)
+test_batches = data.Batches(x_test, y_test, batch_size=1_000, shuffle=False)
+vit_hist = fit(vit, batches, epochs=cfg.vit_epochs, optimizer=opt, scheduler=sched, val=test_batches,
+               amp=device.type == "cuda", desc="ViT")
+vit_acc = dlbook.report("ViT test accuracy", vit_hist.val_acc[-1], fmt=".4f")
+print(f"training time {vit_hist.total_s:.1f} s")
+
+# %% tags=["remove-cell"]
+assert vit_hist.train_loss[-1] < vit_hist.train_loss[0], "the training loss must fall"
+assert vit_acc > cfg.vit_min_acc, f"the ViT must beat chance (0.10) clearly: {vit_acc:.3f} <= {cfg.vit_min_acc}"
+
+# %% tags=["hide-input"]
+fig, axes = plot.subplots(1, 2, width=9, height=3)
+plot.history(axes, vit_hist, title="vision transformer")
+plot.show(fig)
+
+# %% [markdown]
+# (The "validation" curves are the test subset, evaluated after every epoch
+# only to draw them; nothing is tuned on it.) The test accuracy printed above
+# is far above chance (10%). It is typically
+# below what the CNNs of {ref}`ch-cnn-architectures` reach with the same data: a
+# transformer has no built-in notion of locality or translation invariance and
+# must learn them from examples, which is why ViTs shine mostly after
+# pre-training on very large data sets {cite}`dosovitskiy2021image`.
+#
+# ### Where does the class token look?
+#
+# The last layer's attention of the class token over the patches, averaged
+# over heads, shows which parts of the image the classification draws on.
+
+# %%
+shown = x_test[:6]
+with torch.no_grad():
+    maps = vit.attention_maps(shown)  # (L, B, H, 1+N, 1+N)
+    pred = vit(shown).argmax(1)
+side = 28 // cfg.vit_patch  # patches per row
+cls_attn = maps[-1, :, :, 0, 1:].mean(1).view(-1, side, side)  # (B, side, side): class token -> patches
+print(f"attention maps {tuple(maps.shape)}; class-token weights on patches sum to "
+      f"{maps[-1, :, :, 0, 1:].sum(-1).mean():.3f} (the rest goes to the class token itself)")
+
+# %% tags=["hide-input"]
+fig, axes = plot.subplots(2, len(shown), width=10, height=3.6)
+for i in range(len(shown)):
+    axes[0, i].imshow(shown[i, 0].cpu().numpy(), cmap="gray_r")
+    axes[0, i].set_title(f"{test_set.classes[pred[i]]}\n(true: {test_set.classes[y_test[i]]})", fontsize=7)
+    axes[1, i].imshow(cls_attn[i].cpu().numpy(), cmap="viridis", interpolation="nearest")
+    for ax in axes[:, i]:
+        ax.set_axis_off()
+axes[1, 0].set_title("class token's attention (last layer, mean of heads)", fontsize=7, loc="left")
+plot.show(fig)
+
+# %% [markdown]
+# Each map has its own colour scale, from its smallest to its largest
+# weight. The class token attends unevenly over the patches, and differently for
+# different garments; with larger patches (the CPU profile's $7\times7$) the
+# maps are coarse. A single layer's weights are only a rough explanation of a
+# decision — information also flows through the residual stream and earlier
+# layers — but they are a direct view into what the model compares.
+#
+# ## GPT: attention for next-token prediction
+#
+# A GPT {cite}`radford2018improving,radford2019language` is a stack of
+# transformer blocks with causal masks, trained to predict every token from
+# the tokens before it: for a sequence $t_1, \dots, t_n$ it minimises
+#
+# $$
+# \mathcal{L} = -\frac{1}{n-1}\sum_{i=1}^{n-1} \log p_\theta(t_{i+1} \mid t_1, \dots, t_i).
+# $$ (eq-next-token)
+#
+# Thanks to the mask, one forward pass over a sequence yields all $n-1$
+# predictions at once — $n-1$ training examples for the price of one.
+# Our `dlbook.attention.GPT` follows nanoGPT {cite}`karpathy2022nanogpt`:
+# token and learned position embeddings, pre-LN blocks, a final layer norm,
+# and an output layer that shares its weights with the token embedding
+# {cite}`press2017using`.
+
+# %%
+show_source(att.GPT.forward)
+
+# %% [markdown]
+# ### XOR as a next-token problem
+#
+# The first problem is the XOR of {ref}`ch-perceptron`, written as text: the
+# "documents" are the four sequences $a\; b\; (a \oplus b)$ over the
+# vocabulary $\{0, 1\}$. Given the first two tokens, the third is
+# determined; the second token, given the first, is a coin flip, so its loss
+# cannot fall below $\ln 2$. A one-layer GPT must attend from position 1 to
+# position 0 to combine $a$ and $b$.
+
+# %%
+xor_seqs = torch.tensor([[a, b, a ^ b] for a in (0, 1) for b in (0, 1)])  # (4, 3)
+torch.manual_seed(0)
+tiny = att.GPT(att.GPTConfig(vocab_size=2, block_size=2, n_layers=1, n_heads=2, d_model=16))
+opt = torch.optim.AdamW(tiny.parameters(), lr=1e-2, weight_decay=0.0)
+for _ in range(300):
+    logits = tiny(xor_seqs[:, :2])  # (4, 2, 2): predictions after a and after a b
+    loss = F.cross_entropy(logits.flatten(0, 1), xor_seqs[:, 1:].flatten())
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+with torch.no_grad():
+    p_third = torch.softmax(tiny(xor_seqs[:, :2])[:, 1], -1)  # (4, 2): P(third token | a, b)
+for seq, p in zip(xor_seqs.tolist(), p_third):
+    print(f"{seq[0]} {seq[1]} -> predicted {p.argmax().item()} (P = {p.max():.3f}), XOR = {seq[2]}")
+xor_acc = dlbook.report("XOR next-token accuracy", (p_third.argmax(1) == xor_seqs[:, 2]).float().mean(), fmt=".2f")
+print(f"final loss {loss.item():.3f} (the floor, from the coin-flip second token: ln 2 / 2 = {math.log(2) / 2:.3f})")
+
+# %% tags=["remove-cell"]
+assert xor_acc == 1.0 and (p_third.argmax(1) == xor_seqs[:, 2]).all(), "the tiny GPT must get XOR 100% right"
+assert p_third.max(1).values.min() > 0.95
+assert abs(loss.item() - math.log(2) / 2) < 0.05, "the loss approaches its floor"
+
+# %% [markdown]
+# All four continuations are right with high confidence, and the loss sits at
+# its floor: the second token stays a fair coin, as it should. XOR, which a
+# single neuron cannot represent, is here just another continuation to
+# predict.
+#
+# ### A character-level GPT on a novel
+#
+# Now the real thing at toy scale: a GPT that reads Jane Austen's
+# *Northanger Abbey* (public domain, shipped with `dlbook`) one character at a
+# time — the same text as the recurrent models of {ref}`ch-rnn`. The last
+# 10% of the text is held out for validation.
+
+# %%
+novel = data.load_text("northanger_abbey")
+vocab = text.CharVocab.from_text(novel)
+ids = vocab.encode(novel)
+split = int(0.9 * len(ids))
+train_ids, val_ids = ids[:split].to(device), ids[split:].to(device)
+print(f"{len(novel):,} characters, {len(vocab)} distinct; train {len(train_ids):,}, validation {len(val_ids):,}")
+print(repr(novel[10_000:10_150]))
+
+# %% [markdown]
+# We measure the model in **bits per character**: the validation
+# cross-entropy divided by $\ln 2$. A baseline that ignores context and
+# predicts every character with its training frequency (the unigram model,
+# with add-one smoothing) needs about as many bits as the entropy of the
+# character distribution; a model with context must do better.
+
+# %%
+counts = torch.bincount(train_ids.cpu(), minlength=len(vocab)).double() + 1  # add-one smoothing
+unigram_bpc = dlbook.report("unigram baseline, validation bits per character",
+                            -(counts / counts.sum()).log2()[val_ids.cpu()].mean(), fmt=".3f")
+
+
+@torch.no_grad()
+def bits_per_char(model, ids, block, max_windows=None):
+    """Mean next-character cross-entropy in bits over consecutive windows of length `block`."""
+    model.eval()
+    n = (len(ids) - 1) // block
+    n = n if max_windows is None else min(n, max_windows)
+    x, y = ids[: n * block].view(n, block), ids[1: n * block + 1].view(n, block)
+    total = sum(F.cross_entropy(model(x[i:i + 256]).float().flatten(0, 1), y[i:i + 256].flatten(), reduction="sum")
+                for i in range(0, n, 256))
+    model.train()
+    return (total / y.numel() / math.log(2)).item()
+
+# %% [markdown]
+# The configuration comes from the profile; the defaults of
+# `GPTConfig` explain each choice (a longer context sees more but costs
+# $O(T^2)$ per layer; the width sets the parameter count, about
+# $12\,L\,D^2$). The training loop is the one of every language model:
+# random windows of the training text, cross-entropy on every position,
+# AdamW, gradient clipping and a warm-up–decay schedule.
+
+# %%
+gpt_cfg = att.GPTConfig(vocab_size=len(vocab), block_size=cfg.gpt_block, n_layers=cfg.gpt_layers,
+                        n_heads=cfg.gpt_heads, d_model=cfg.gpt_width, dropout=cfg.gpt_dropout)
+torch.manual_seed(0)
+gpt = att.GPT(gpt_cfg).to(device)
+opt = torch.optim.AdamW(gpt.parameters(), lr=cfg.gpt_lr, betas=(0.9, 0.95), weight_decay=0.1)
+sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.gpt_lr, total_steps=cfg.gpt_steps, pct_start=0.05)
+amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+windows = torch.Generator().manual_seed(0)
+curve, t0 = {"step": [], "train": [], "validation": []}, time.perf_counter()
+for step in range(1, cfg.gpt_steps + 1):
+    x, y = text.char_windows(train_ids, seq_len=cfg.gpt_block, batch_size=cfg.gpt_batch, generator=windows)
+    with amp:
+        loss = F.cross_entropy(gpt(x).float().flatten(0, 1), y.flatten())  # (B*T, V) vs (B*T,)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(gpt.parameters(), 1.0)
+    opt.step()
+    sched.step()
+    if step % cfg.gpt_eval_every == 0 or step == 1:
+        with amp:
+            val_bits = bits_per_char(gpt, val_ids, cfg.gpt_block, max_windows=64)
+        curve["step"].append(step)
+        curve["train"].append(loss.item() / math.log(2))
+        curve["validation"].append(val_bits)
+gpt_seconds = time.perf_counter() - t0
+print(f"{sum(p.numel() for p in gpt.parameters()):,} parameters, {cfg.gpt_steps} steps in {gpt_seconds:.1f} s")
+
+# %% [markdown]
+# The whole validation text is scored once at the end.
+
+# %%
+with amp:
+    gpt_bpc = dlbook.report("GPT validation bits per character", bits_per_char(gpt, val_ids, cfg.gpt_block), fmt=".3f")
+print(f"unigram baseline {unigram_bpc:.3f} bits: the GPT saves {unigram_bpc - gpt_bpc:.2f} bits per character")
+
+# %% tags=["remove-cell"]
+assert gpt_bpc < unigram_bpc - 0.5, "the GPT must beat the unigram baseline clearly"
+assert curve["validation"][-1] < curve["validation"][0] - 1.0, "the validation loss must fall"
+
+# %% tags=["hide-input"]
+fig, ax = plot.subplots(width=6, height=3.4)
+plot.curves(ax, {"training batch": curve["train"], "validation (64 windows)": curve["validation"]},
+            x=curve["step"], xlabel="training step", ylabel="bits per character", title="character-level GPT")
+ax.axhline(unigram_bpc, color="k", ls=":", lw=1, label="unigram baseline")
+ax.legend()
+plot.show(fig)
+
+# %% [markdown]
+# The loss falls well below the unigram baseline. Generation is a loop:
+# feed the last `block_size` characters, sample the next one from the
+# softmax, append, repeat (`dlbook.text.generate`). The temperature divides
+# the logits: below 1 it sharpens the distribution towards the likeliest
+# characters, above 1 it flattens it.
+
+# %%
+gpt.eval()
+prompt = vocab.encode("Catherine").to(device)
+sampler = torch.Generator().manual_seed(1)
+for temperature in (0.5, 1.0):
+    sample = text.generate(gpt, prompt, 200, temperature=temperature, context=cfg.gpt_block, generator=sampler)
+    print(f"--- temperature {temperature} ---\n{vocab.decode(sample)}\n")
+
+# %% [markdown]
+# At temperature 0.5 the text sticks to frequent words and repeats itself; at
+# 1.0 it is more varied and misspells more. How much English appears depends on
+# the profile — the smoke profile's model has barely started — but everything
+# it knows about words, spaces and punctuation it has learnt from characters
+# alone. Finally, one head's attention on a sentence from the validation
+# text, which the model has never trained on:
+
+# %%
+sentence = "Catherine was too wretched to be fearful."  # from the validation text
+sent_ids = vocab.encode(sentence)[: cfg.gpt_block].to(device)[None]  # (1, T)
+gpt_maps = gpt.attention_maps(sent_ids)  # (L, 1, H, T, T)
+layer = 0
+head = int(gpt_maps[layer, 0].diagonal(offset=-1, dim1=-2, dim2=-1).mean(-1).argmax())  # the most "look back 1" head
+print(f"maps {tuple(gpt_maps.shape)}; layer {layer}, head {head}: mean weight on the previous character "
+      f"{gpt_maps[layer, 0, head].diagonal(offset=-1).mean():.2f}")
+
+# %% tags=["remove-cell"]
+assert sentence in novel[split:], "the sentence comes from the held-out text"
+assert (gpt_maps.triu(1) == 0).all(), "causal: no weight on future characters"
+torch.testing.assert_close(gpt_maps.sum(-1), torch.ones_like(gpt_maps.sum(-1)))
+
+# %% tags=["hide-input"]
+fig, ax = plot.subplots(width=7.5, height=6.5)
+chars = list(vocab.decode(sent_ids[0].cpu()))
+att.show_attention(ax, gpt_maps[layer, 0, head], x_labels=chars, y_labels=chars, xlabel="attends to (key)",
+                   ylabel="predicting after (query)", title=f"GPT layer {layer}, head {head}")
+plot.show(fig)
+
+# %% [markdown]
+# The weights are lower triangular, as the mask demands. We picked the head of
+# the first layer that puts the most weight on the preceding character (the
+# line above prints how much): a "look one back" head is a natural first step
+# for a character model, because the next letter depends most on the last few.
+#
+# ## Attention is a graph neural network on a complete graph
+#
+# Look at self-attention once more, one token at a time: token $i$ receives a
+# message $\mathbf{v}_j$ from every token $j$, weighs it by $A_{ij}$ and sums.
+# That is **message passing** on a graph whose nodes are the tokens and whose
+# edges $j \to i$ carry the weights $A_{ij}$ — a *complete* graph, in which
+# every node is connected to every node, itself included. A causal mask
+# simply deletes the edges from later to earlier tokens. Graph neural networks
+# ({ref}`ch-gnn`) use the same update on *sparse* graphs given by the data:
+#
+# $$
+# \mathbf{x}_i' = \sum_{j \in \mathcal{N}(i)} a(\mathbf{x}_i, \mathbf{x}_j)\, \mathbf{v}(\mathbf{x}_j),
+# \qquad \mathcal{N}(i) = \{1, \dots, n\} \text{ (self-attention)}, \quad \{1, \dots, i\} \text{ (causal)}.
+# $$ (eq-attention-gnn)
+#
+# We implement attention literally as message passing over an edge list and
+# check that it equals the dense computation.
+
+# %%
+def attention_on_graph(q, k, v, src, dst):
+    """Message passing: node dst[e] receives v[src[e]] weighted by softmax over its incoming edges.
+
+    q, k (n, d), v (n, d_v); src, dst (E,) edge lists -> (n, d_v).
+    """
+    score = (q[dst] * k[src]).sum(-1) / math.sqrt(q.shape[-1])  # (E,) one score per edge
+    score = (score - score.max()).exp()  # (E,) unnormalised kernel values (a shift cancels below)
+    norm = torch.zeros(len(q)).index_add_(0, dst, score)  # (n,) sum over each node's incoming edges
+    return torch.zeros(len(q), v.shape[1]).index_add_(0, dst, (score / norm[dst])[:, None] * v[src])
+
+
+n = 8
+q, k, v = torch.randn(n, 16), torch.randn(n, 16), torch.randn(n, 16)
+dst_all, src_all = torch.cartesian_prod(torch.arange(n), torch.arange(n)).T  # complete graph with self-loops
+keep = src_all <= dst_all  # causal graph: edges from earlier (or the same) tokens only
+gnn_err = max((attention_on_graph(q, k, v, src_all, dst_all) - attention(q, k, v)[0]).abs().max(),
+              (attention_on_graph(q, k, v, src_all[keep], dst_all[keep])
+               - att.scaled_dot_product_attention(q, k, v, is_causal=True)[0]).abs().max())
+print(f"edges: complete {len(src_all)} = n^2, causal {int(keep.sum())} = n(n+1)/2; "
+      f"max |graph - dense| = {gnn_err:.1e}")
+
+# %% tags=["remove-cell"]
+assert gnn_err < 1e-5 and len(src_all) == n * n and keep.sum() == n * (n + 1) // 2
+
+# %% [markdown]
+# The two computations agree. Seen this way, the transformer's choices are
+# GNN choices: the neighbourhood is everything (or everything earlier), the
+# edge weights are computed from the node features by a learned kernel, and
+# position must be put into the node features because a graph has no order.
+# A GNN instead takes its neighbourhoods from the data — bonds between atoms,
+# links between papers — which makes it cheaper ($O(|E|)$ instead of $O(n^2)$)
+# and builds the structure in.
+#
+# ## Summary
+#
+# - Attention is kernel smoothing: an output is a weighted average of values,
+#   with weights from a softmax over query–key similarities. Nadaraya–Watson
+#   regression is attention with a fixed Gaussian kernel.
+# - Transformers learn the kernel and the values: $\operatorname{softmax}(QK^\top/\sqrt d)V$ with
+#   learned projections; the $1/\sqrt d$ keeps the scores at unit scale so the
+#   softmax does not saturate.
+# - Masks remove (query, key) pairs; the causal mask makes each output depend
+#   only on earlier inputs, which we verified by perturbing a future token.
+# - Multi-head attention runs several attentions in parallel; positional
+#   encodings break attention's permutation symmetry; layer normalisation and
+#   residual connections make deep stacks of pre-LN blocks trainable.
+# - Attention costs $4n^2d$ FLOPs and $n^2$ weights per head: quadratic in the
+#   sequence length.
+# - A vision transformer classifies Fashion-MNIST from patch tokens and a
+#   class token; a tiny GPT learns XOR as a next-token problem, and a small
+#   character-level GPT beats the unigram baseline on held-out text by the
+#   margin printed above.
+# - Self-attention is message passing on a complete graph, the bridge to
+#   {ref}`ch-gnn`.
+#
+# ## Exercises
+#
+# **Exercise 1 (permutation equivariance).** Show that a transformer block
+# without positional information is permutation-equivariant: permuting the
+# input tokens permutes the outputs in the same way,
+# $f(PX) = P f(X)$. Then add sinusoidal position encodings before the block
+# and show that the property is lost.
+
+# %% tags=["hide-cell"]
+# Solution to Exercise 1: a random block, a random permutation of 12 tokens.
+torch.manual_seed(0)
+block = att.TransformerBlock(32, 4).eval()
+x, perm = torch.randn(2, 12, 32), torch.randperm(12)
+pe = att.sinusoidal_positions(12, 32)
+with torch.no_grad():
+    equi_err = (block(x[:, perm]) - block(x)[:, perm]).abs().max()
+    pe_gap = (block(x[:, perm] + pe) - block(x + pe)[:, perm]).abs().max()
+print(f"without positions: max |f(PX) - P f(X)| = {equi_err:.1e}; with positions: {pe_gap:.2f}")
+assert equi_err < 1e-5, "attention, the MLP and layer norm treat every token alike"
+assert pe_gap > 0.1, "positions make the order matter"
+
+# %% [markdown]
+# Every part of the block — attention, the per-token MLP, layer norm —
+# treats all tokens alike, so only the positional encodings tell the model
+# where a token is.
+#
+# **Exercise 2 (counting parameters).** Derive the number of parameters of a
+# transformer block of width $D$ (with biases, MLP width $4D$), and of the
+# character-level GPT trained above. Compare with PyTorch's count.
+
+# %% tags=["hide-cell"]
+# Solution to Exercise 2.
+# Attention: W_q, W_k, W_v, W_o are D x D plus D biases each -> 4D^2 + 4D.
+# MLP: D x 4D + 4D and 4D x D + D -> 8D^2 + 5D. Two layer norms: 2 x 2D.
+def block_params(D):
+    return (4 * D * D + 4 * D) + (8 * D * D + 5 * D) + 4 * D  # = 12 D^2 + 13 D
+
+
+def gpt_params(c):  # token and position embeddings, blocks, final layer norm; the output layer is tied
+    return c.vocab_size * c.d_model + c.block_size * c.d_model + c.n_layers * block_params(c.d_model) + 2 * c.d_model
+
+
+for D in (32, 64, 128):
+    assert block_params(D) == sum(p.numel() for p in att.TransformerBlock(D, 4).parameters())
+n_gpt = sum(p.numel() for p in gpt.parameters())
+print(f"block, D = 64: {block_params(64):,}; our GPT: formula {gpt_params(gpt_cfg):,}, PyTorch {n_gpt:,}")
+assert gpt_params(gpt_cfg) == n_gpt
+
+# %% [markdown]
+# A block has $12D^2 + 13D$ parameters; `parameters()` lists the tied
+# embedding matrix once, so the GPT's count includes it once.
+#
+# **Exercise 3 (multi-query attention).** At generation time a GPT stores the
+# keys and values of all previous tokens for every head. *Multi-query
+# attention* {cite}`shazeer2019fast` keeps $H$ query heads but a single shared
+# key head and value head of width $D/H$. Implement it, count its projection
+# parameters against multi-head attention, and show that it equals a
+# multi-head attention whose $H$ key (and value) projections are all copies
+# of the shared one.
+
+# %% tags=["hide-cell"]
+# Solution to Exercise 3.
+class MultiQueryAttention(nn.Module):
+    """H query heads share one key head and one value head of width D/H."""
+
+    def __init__(self, d_model, n_heads):
+        super().__init__()
+        self.h, self.dh = n_heads, d_model // n_heads
+        self.q = nn.Linear(d_model, d_model)
+        self.kv = nn.Linear(d_model, 2 * self.dh)  # one key and one value head
+        self.out = nn.Linear(d_model, d_model)
+
+    def forward(self, x, is_causal=False):
+        b, t, d = x.shape
+        q = self.q(x).view(b, t, self.h, self.dh).transpose(1, 2)  # (B, H, T, dh)
+        k, v = self.kv(x)[:, None].chunk(2, dim=-1)  # (B, 1, T, dh): broadcast over the heads
+        y, _ = att.scaled_dot_product_attention(q, k, v, is_causal=is_causal)
+        return self.out(y.transpose(1, 2).reshape(b, t, d))
+
+
+torch.manual_seed(0)
+D, H = 64, 8
+mqa, mha = MultiQueryAttention(D, H).eval(), att.MultiHeadAttention(D, H).eval()
+with torch.no_grad():  # MHA with every key/value head a copy of the shared one
+    wk, wv = mqa.kv.weight.chunk(2)
+    bk, bv = mqa.kv.bias.chunk(2)
+    mha.in_proj.weight.copy_(torch.cat([mqa.q.weight, wk.repeat(H, 1), wv.repeat(H, 1)]))
+    mha.in_proj.bias.copy_(torch.cat([mqa.q.bias, bk.repeat(H), bv.repeat(H)]))
+    mha.out_proj.load_state_dict(mqa.out.state_dict())
+    x = torch.randn(2, 10, D)
+    mqa_err = (mqa(x, is_causal=True) - mha(x, is_causal=True)[0]).abs().max()
+n_mqa, n_mha = sum(p.numel() for p in mqa.parameters()), sum(p.numel() for p in mha.parameters())
+print(f"parameters: MQA {n_mqa:,} vs MHA {n_mha:,}; cached numbers per token: {2 * D // H} vs {2 * D}; "
+      f"max |MQA - tied MHA| = {mqa_err:.1e}")
+assert mqa_err < 1e-5
+assert n_mqa == 2 * (D * D + D) + 2 * (D * D // H + D // H) and n_mha == 4 * (D * D + D)
+
+# %% [markdown]
+# Multi-query attention saves parameters, but more importantly it divides the
+# memory for cached keys and values by $H$, which is what limits fast
+# generation.
+#
+# **Exercise 4 (how far does the GPT look?).** Evaluate the trained GPT on the
+# validation text with a shorter context: the same model, but windows of
+# $1$, $T/8$, $T/4$, $T/2$ and $T$ characters. How much does the extra context buy?
+
+# %% tags=["hide-cell"]
+# Solution to Exercise 4: every window starts without context, so shorter windows mean less context on average.
+ctx_bits = {}
+with amp:
+    for context in (1, cfg.gpt_block // 8, cfg.gpt_block // 4, cfg.gpt_block // 2, cfg.gpt_block):
+        ctx_bits[context] = bits_per_char(gpt, val_ids, context)
+print("context length -> validation bits per character:", {t: round(b, 3) for t, b in ctx_bits.items()})
+assert ctx_bits[cfg.gpt_block] < ctx_bits[1] - 0.1, "context must help"
+
+# %% [markdown]
+# The bits per character fall as the context grows, quickly at first: most of
+# what predicts the next character lies in the last few characters (the
+# current word). A well-trained model keeps gaining from longer context; the
+# smoke profile's briefly trained one gains little beyond the first few
+# characters.
+#
+# ## References
+#
+# ```{bibliography}
+# :filter: docname in docnames
+# ```
