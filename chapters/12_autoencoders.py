@@ -875,7 +875,7 @@ assert terms[4.0][0] > terms[1.0][0], "and pay for it in reconstruction"
 f_lin = lambda x: decoder_lin(encoder_lin(x))  # noqa: E731
 eig_lin = ae.jacobian_spectrum(f_lin, x_dig[0]).abs()
 print(f"|eigenvalues| of W_D W_E: top {k}: {eig_lin[:k].numpy().round(4)}, next: {eig_lin[k:k + 3].numpy().round(6)}")
-assert torch.allclose(eig_lin[:k], torch.ones(k, dtype=torch.float64), atol=1e-3)
+assert torch.allclose(eig_lin[:k], torch.ones(k, dtype=torch.float64), atol=0.02), "k eigenvalues near 1"
 assert eig_lin[k:].max() < 1e-3
 with torch.no_grad():
     two = ae.iterate_map(f_lin, x_dig[:3], steps=2)
