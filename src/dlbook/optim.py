@@ -120,7 +120,7 @@ class Momentum(_FromScratch):
         theta.add_(v, alpha=-group["lr"])  # theta <- theta - lr v
 
 
-class Nesterov(_FromScratch):
+class Nesterov(Momentum):
     """Nesterov momentum: ``v <- beta v + g``, then ``theta <- theta - lr (g + beta v)``.
 
     The step uses the velocity *after* this update once more, i.e. it looks
@@ -131,10 +131,6 @@ class Nesterov(_FromScratch):
         beta: the momentum coefficient in [0, 1).
         weight_decay: L2 penalty coefficient added to the gradient.
     """
-
-    def __init__(self, params: Params, lr: float, beta: float = 0.9, weight_decay: float = 0.0) -> None:
-        _check("beta (momentum)", beta, 0.0, 1.0, open_high=True)
-        super().__init__(params, dict(lr=lr, beta=beta, weight_decay=weight_decay))
 
     def _update(self, theta, g, group, state):
         if not state:
