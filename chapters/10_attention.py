@@ -823,12 +823,12 @@ print(repr(novel[10_000:10_150]))
 # cross-entropy divided by $\ln 2$. A baseline that ignores context and
 # predicts every character with its training frequency (the unigram model,
 # with add-one smoothing) needs about as many bits as the entropy of the
-# character distribution; a model with context must do better.
+# character distribution (chapter {ref}`ch-rnn` wrote it out; here it comes from
+# `dlbook.text`); a model with context must do better.
 
 # %%
-counts = torch.bincount(train_ids.cpu(), minlength=len(vocab)).double() + 1  # add-one smoothing
 unigram_bpc = dlbook.report("unigram baseline, validation bits per character",
-                            -(counts / counts.sum()).log2()[val_ids.cpu()].mean(), fmt=".3f")
+                            text.unigram_bits(train_ids, val_ids, len(vocab)), fmt=".3f")
 
 
 @torch.no_grad()

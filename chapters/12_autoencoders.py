@@ -585,7 +585,8 @@ plot.show(fig)
 # linear-Gaussian model can know.
 
 # %%
-judge, judge_acc = frechet.fashion_classifier(cfg.clf_n, epochs=cfg.clf_epochs, device=device, n_test=cfg.n_test)
+judge, judge_acc = frechet.fashion_classifier(cfg.clf_n, epochs=cfg.clf_epochs, device=device, n_test=cfg.n_test,
+                                             train=train_set, test=test_set)
 print(f"judge: test accuracy {judge_acc:.3f}")
 flat = x_vae.reshape(len(x_vae), -1).double().cpu()                            # (n_vae, 784)
 pix_mean, pix_cov = flat.mean(0), torch.cov(flat.T)

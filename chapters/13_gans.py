@@ -648,7 +648,8 @@ plot.show(fig)
 # this book, not with published FIDs.
 
 # %%
-feature_net, clf_acc = frechet.fashion_classifier(cfg.clf_n, epochs=cfg.clf_epochs, device=device)
+feature_net, clf_acc = frechet.fashion_classifier(cfg.clf_n, epochs=cfg.clf_epochs, device=device,
+                                                  train=train_set, test=test_set)
 dlbook.report("feature classifier test accuracy", clf_acc, fmt=".4f")
 n = cfg.n_eval
 x_test = data.to_float(data.subset(test_set, 2 * n).x)  # (2n, 1, 28, 28) in [0, 1], classes interleaved

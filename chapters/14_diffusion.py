@@ -496,7 +496,7 @@ if cfg.images == "digits":
     judge = frechet.train_classifier(img01, labels, epochs=8, progress=True)
     judge_acc = frechet.classifier_accuracy(judge, test01, test_labels)
 else:
-    judge, judge_acc = frechet.fashion_classifier(cfg.clf_n, epochs=cfg.clf_epochs, device=device)
+    judge, judge_acc = frechet.fashion_classifier(cfg.clf_n, epochs=cfg.clf_epochs, device=device, test=test)
 dlbook.report(f"judge classifier test accuracy ({ds.name})", judge_acc, fmt=".4f")
 y_eval = torch.arange(num_classes, device=device).repeat_interleave(cfg.n_per_class)
 with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):

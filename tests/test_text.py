@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from dlbook.text import CharVocab, char_windows, generate
+from dlbook.text import CharVocab, char_windows, generate, unigram_bits
 
 
 def test_vocab_round_trip_and_errors():
@@ -35,3 +35,11 @@ def test_generate_greedy_follows_the_model():
     assert sampled.shape == (21,) and ((sampled[1:] - sampled[:-1]) % 5 == 1).float().mean() > 0.9
     with pytest.raises(ValueError, match="temperature"):
         generate(model, torch.tensor([0]), 1, temperature=-1)
+
+
+def test_unigram_bits_matches_the_formula():
+    train, val = torch.tensor([0, 0, 0, 1]), torch.tensor([0, 1, 2])
+    p = torch.tensor([4.0, 2.0, 1.0]) / 7  # add-one smoothed counts 3+1, 1+1, 0+1
+    assert unigram_bits(train, val, 3) == pytest.approx(float(-p.log2().mean()))
+    with pytest.raises(ValueError, match="0..1"):
+        unigram_bits(train, val, 2)

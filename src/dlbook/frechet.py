@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dlbook.data import Batches, data_home, load_fashion_mnist, subset, to_float
+from dlbook.data import Batches, ImageSet, data_home, load_fashion_mnist, subset, to_float
 from dlbook.train import evaluate, fit
 
 
@@ -182,7 +182,8 @@ def classifier_accuracy(model: FeatureNet, images: torch.Tensor, labels: torch.T
 
 
 def fashion_classifier(n_train: int | None, *, epochs: int, device: torch.device | str = "cpu",
-                       n_test: int | None = None, progress: bool = True) -> tuple[FeatureNet, float]:
+                       n_test: int | None = None, progress: bool = True, train: ImageSet | None = None,
+                       test: ImageSet | None = None) -> tuple[FeatureNet, float]:
     """The Part IV judge: a :class:`FeatureNet` trained on Fashion-MNIST.
 
     Chapters 12-14 call this with the same arguments per profile, so the
@@ -193,10 +194,13 @@ def fashion_classifier(n_train: int | None, *, epochs: int, device: torch.device
         epochs: passes over them.
         device: where to train and evaluate.
         n_test: test images used for the reported accuracy (``None``: all 10,000).
+        train, test: the full Fashion-MNIST sets when the chapter has loaded them
+            already (``None``: load them here).
 
     Returns:
         The model (eval mode, on ``device``) and its test accuracy.
     """
-    train, test = subset(load_fashion_mnist("train"), n_train), subset(load_fashion_mnist("test"), n_test)
+    train = subset(train if train is not None else load_fashion_mnist("train"), n_train)
+    test = subset(test if test is not None else load_fashion_mnist("test"), n_test)
     model = train_classifier(to_float(train.x), train.y, epochs=epochs, device=device, progress=progress)
     return model, classifier_accuracy(model, to_float(test.x), test.y)

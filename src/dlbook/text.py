@@ -74,6 +74,29 @@ def char_windows(ids: torch.Tensor, *, seq_len: int, batch_size: int,
     return window[:, :-1], window[:, 1:]
 
 
+def unigram_bits(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab_size: int) -> float:
+    """Bits per character of the context-free baseline on held-out text.
+
+    The unigram model predicts every character with its add-one smoothed
+    frequency in the training text (chapter 9 writes it out).
+
+    Args:
+        train_ids: ``(N,)`` encoded training text.
+        val_ids: ``(M,)`` encoded validation text.
+        vocab_size: ``V``; ids lie in ``0 .. V-1``.
+
+    Returns:
+        The mean of ``-log2 p(c)`` over the validation characters.
+    """
+    if train_ids.ndim != 1 or val_ids.ndim != 1 or len(val_ids) == 0:
+        raise ValueError(f"train_ids and val_ids must be non-empty 1-D id tensors, got shapes "
+                         f"{tuple(train_ids.shape)} and {tuple(val_ids.shape)}")
+    if max(int(train_ids.max()), int(val_ids.max())) >= vocab_size:
+        raise ValueError(f"ids must lie in 0..{vocab_size - 1}")
+    counts = torch.bincount(train_ids.cpu(), minlength=vocab_size).double() + 1  # add-one smoothing
+    return float(-(counts / counts.sum()).log2()[val_ids.cpu()].mean())
+
+
 @torch.no_grad()
 def generate(model: Callable[[torch.Tensor], torch.Tensor], prompt: torch.Tensor, n_new: int, *,
              temperature: float = 1.0, context: int | None = None,
