@@ -2,7 +2,7 @@ import pytest
 import torch
 
 import dlbook
-from dlbook.setup import Config, ProfileError, choose_profile, config, detect_device, seed_everything
+from dlbook.setup import Config, ProfileError, Session, choose_profile, config, detect_device, seed_everything
 
 
 def test_detect_device_is_cpu_or_accelerator():
@@ -63,3 +63,15 @@ def test_start_on_cpu_tells_how_to_get_a_gpu(monkeypatch, capsys):
     monkeypatch.setattr("dlbook.setup.detect_device", lambda: torch.device("cpu"))
     dlbook.start()
     assert "Change runtime type" in capsys.readouterr().out
+
+
+def test_bf16_only_on_gpus_that_compute_it_natively(monkeypatch):
+    from dlbook import setup
+
+    assert not setup.native_bf16(torch.device("cpu"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    for native in (True, False):  # an A100/H100 computes in bf16; a T4 would only emulate it
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True, n=native: n)
+        assert setup.native_bf16(torch.device("cuda")) is native
+        assert Session(torch.device("cuda"), "cuda (test)", "gpu", 0).bf16 is native
+    assert not Session(torch.device("cpu"), "cpu", "cpu", 0).bf16

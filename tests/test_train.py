@@ -87,3 +87,11 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(tmp_path):
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
         assert torch.equal(a, b)
     assert h1.train_loss == h2.train_loss
+
+
+def test_amp_is_float32_where_bf16_is_not_native():
+    from dlbook.train import _autocast
+
+    with _autocast(torch.device("cpu"), True):
+        assert not torch.is_autocast_enabled("cpu")
+    assert torch.nn.Linear(3, 2)(torch.ones(1, 3)).dtype == torch.float32

@@ -50,6 +50,18 @@ def device_name(device: torch.device) -> str:
     return f"cpu ({torch.get_num_threads()} threads)"
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes in bfloat16 natively: a CUDA GPU of compute capability 8.0 or newer.
+
+    Ampere, Hopper and later (A100, L4, H100, ...) do; a T4 (Colab's free GPU)
+    only emulates bfloat16, which is slower than float32, so chapters and
+    :func:`dlbook.train.fit` use mixed precision only where this is true.
+    """
+    if device.type != "cuda" or not torch.cuda.is_available():
+        return False
+    return torch.cuda.is_bf16_supported(including_emulation=False)
+
+
 def choose_profile(device: torch.device | None = None, environ: Mapping[str, str] | None = None) -> str:
     """Pick the run profile.
 
@@ -151,6 +163,11 @@ class Session:
         from dlbook import __version__
 
         return f"device: {self.device_name} · profile: {self.profile} · dlbook {__version__}"
+
+    @property
+    def bf16(self) -> bool:
+        """Use bfloat16 autocast: only on a GPU that computes in bfloat16 natively (see :func:`native_bf16`)."""
+        return native_bf16(self.device)
 
 
 def start(seed: int = 0, *, quiet: bool = False) -> Session:

@@ -91,9 +91,15 @@ def _accuracy_terms(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
 
 
 def _autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager:
-    if amp and device.type == "cuda":
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.autocast("cuda", dtype=dtype)
+    """bfloat16 autocast when asked for and the GPU computes in bfloat16 natively, else float32.
+
+    float16 is not used as a fallback: without a gradient scaler its small
+    gradients underflow, and bfloat16 emulated on older GPUs is slower than float32.
+    """
+    from dlbook.setup import native_bf16
+
+    if amp and native_bf16(device):
+        return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
@@ -193,7 +199,7 @@ def fit(model: nn.Module, train: Iterable, *, epochs: int, optimizer: torch.opti
         scheduler: optional learning-rate scheduler.
         scheduler_per: call ``scheduler.step()`` every ``"batch"`` or every ``"epoch"``.
         device: where the model lives (default: its parameters' device).
-        amp: mixed precision (bf16 where supported) on CUDA; ignored elsewhere.
+        amp: bfloat16 mixed precision on a GPU that supports it natively; ignored elsewhere.
         grad_clip: clip the gradients' global norm to this value.
         checkpoint: file to save after every epoch and resume from if it exists.
         progress: show a progress bar on stderr.
