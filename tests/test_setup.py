@@ -65,13 +65,22 @@ def test_start_on_cpu_tells_how_to_get_a_gpu(monkeypatch, capsys):
     assert "Change runtime type" in capsys.readouterr().out
 
 
-def test_bf16_only_on_gpus_that_compute_it_natively(monkeypatch):
+def test_mixed_precision_type_follows_compute_capability(monkeypatch):
     from dlbook import setup
 
-    assert not setup.native_bf16(torch.device("cpu"))
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    for native in (True, False):  # an A100/H100 computes in bf16; a T4 would only emulate it
-        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True, n=native: n)
-        assert setup.native_bf16(torch.device("cuda")) is native
-        assert Session(torch.device("cuda"), "cuda (test)", "gpu", 0).bf16 is native
+    assert setup.amp_dtype(torch.device("cpu")) is None
     assert not Session(torch.device("cpu"), "cpu", "cpu", 0).bf16
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    cuda = torch.device("cuda")
+    for capability, want in (((9, 0), torch.bfloat16), ((8, 0), torch.bfloat16), ((7, 5), torch.float16),
+                             ((6, 1), None)):  # H100, A100, T4, P100
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda d=None, c=capability: c)
+        session = Session(cuda, "cuda (test)", "gpu", 0)
+        assert setup.amp_dtype(cuda) is want and session.amp_dtype is want
+        assert session.bf16 is (want is torch.bfloat16)
+
+
+def test_synchronize_is_a_no_op_on_the_cpu():
+    from dlbook import setup
+
+    assert setup.synchronize(torch.device("cpu")) is None

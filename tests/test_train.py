@@ -89,9 +89,27 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(tmp_path):
     assert h1.train_loss == h2.train_loss
 
 
-def test_amp_is_float32_where_bf16_is_not_native():
-    from dlbook.train import _autocast
+def test_amp_is_float32_where_it_does_not_pay():
+    from dlbook.train import _autocast, grad_scaler
 
     with _autocast(torch.device("cpu"), True):
-        assert not torch.is_autocast_enabled("cpu")
-    assert torch.nn.Linear(3, 2)(torch.ones(1, 3)).dtype == torch.float32
+        assert torch.nn.Linear(3, 2)(torch.ones(1, 3)).dtype == torch.float32
+    assert not grad_scaler(torch.device("cpu"), True).is_enabled()
+
+
+def test_fit_with_an_enabled_gradient_scaler_trains_and_clips(monkeypatch):
+    """The float16 path of fit() (scale, unscale before clipping, step, update), exercised on the CPU."""
+    import dlbook.train as train
+
+    monkeypatch.setattr(train, "grad_scaler", lambda device, amp: torch.amp.GradScaler("cpu", init_scale=2.0**10))
+    torch.manual_seed(0)
+    x = torch.randn(256, 2)
+    y = (x[:, 0] > 0).long()
+    model = nn.Linear(2, 2)
+    clipped = []
+    real_clip = nn.utils.clip_grad_norm_
+    monkeypatch.setattr(nn.utils, "clip_grad_norm_", lambda p, m: clipped.append(float(real_clip(p, m))))
+    hist = fit(model, Batches(x, y, batch_size=32), epochs=5, optimizer=torch.optim.SGD(model.parameters(), lr=0.5),
+               grad_clip=10.0, progress=False)
+    assert hist.train_acc[-1] > 0.9
+    assert max(clipped) < 10.0, "clipping must see the unscaled gradients (scaled ones are ~1000x larger)"

@@ -50,16 +50,38 @@ def device_name(device: torch.device) -> str:
     return f"cpu ({torch.get_num_threads()} threads)"
 
 
-def native_bf16(device: torch.device) -> bool:
-    """Whether ``device`` computes in bfloat16 natively: a CUDA GPU of compute capability 8.0 or newer.
+def amp_dtype(device: torch.device) -> torch.dtype | None:
+    """The mixed-precision type worth using on ``device``, or ``None`` for plain float32.
 
-    Ampere, Hopper and later (A100, L4, H100, ...) do; a T4 (Colab's free GPU)
-    only emulates bfloat16, which is slower than float32, so chapters and
-    :func:`dlbook.train.fit` use mixed precision only where this is true.
+    - ``torch.bfloat16`` on CUDA GPUs of compute capability 8.0 or newer (A100,
+      L4, H100, ...): as fast as float16, with float32's range, so no loss scaling.
+    - ``torch.float16`` on compute capability 7.x (V100, Colab's T4): their
+      tensor cores compute in float16 only (bfloat16 would be emulated, slower
+      than float32); small gradients underflow in float16, so training needs a
+      gradient scaler (:func:`dlbook.train.fit` brings one).
+    - ``None`` on the CPU, Apple GPUs and older CUDA GPUs.
     """
     if device.type != "cuda" or not torch.cuda.is_available():
-        return False
-    return torch.cuda.is_bf16_supported(including_emulation=False)
+        return None
+    major, _ = torch.cuda.get_device_capability(device)
+    return torch.bfloat16 if major >= 8 else torch.float16 if major == 7 else None
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes in bfloat16 natively: a CUDA GPU of compute capability 8.0 or newer."""
+    return amp_dtype(device) is torch.bfloat16
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait until ``device`` has finished the work queued so far; call it before reading a clock.
+
+    GPUs run asynchronously: without this, a timer measures only how long it
+    took to *queue* the kernels. A no-op on the CPU.
+    """
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
 
 
 def choose_profile(device: torch.device | None = None, environ: Mapping[str, str] | None = None) -> str:
@@ -166,8 +188,13 @@ class Session:
 
     @property
     def bf16(self) -> bool:
-        """Use bfloat16 autocast: only on a GPU that computes in bfloat16 natively (see :func:`native_bf16`)."""
+        """Use bfloat16 autocast: only on a GPU that computes in bfloat16 natively (see :func:`amp_dtype`)."""
         return native_bf16(self.device)
+
+    @property
+    def amp_dtype(self) -> torch.dtype | None:
+        """The mixed-precision type for this device (see :func:`amp_dtype`); ``None`` means float32."""
+        return amp_dtype(self.device)
 
 
 def start(seed: int = 0, *, quiet: bool = False) -> Session:

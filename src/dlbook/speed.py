@@ -13,8 +13,8 @@ one process, one after the other, on the same machine:
 - *torch.compile*: the compile time of a small CNN's training step against
   the time it saves per step, giving the number of steps after which it pays;
 - *mixed precision and channels_last* (CUDA only): milliseconds per training
-  step of the chapter-7 ResNet in float32, bf16 autocast, and bf16 with
-  channels_last memory layout.
+  step of the chapter-7 ResNet in float32, with autocast (bf16; fp16 on compute
+  capability 7.x), and with autocast and channels_last memory layout.
 
 The records end up in the book's appendix (:func:`render_speed`).
 """
@@ -36,12 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlbook.data import Batches, load_fashion_mnist, subset, to_float
-from dlbook.setup import detect_device, device_name
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+from dlbook.setup import amp_dtype, detect_device, device_name, synchronize
 
 
 def _mlp() -> nn.Module:
@@ -61,7 +56,7 @@ def _epoch_seconds(batches: Any, device: torch.device, epochs: int) -> float:
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
     times = []
     for _ in range(epochs + 1):
-        _sync(device)
+        synchronize(device)
         t0 = time.perf_counter()
         for xb, yb in batches:
             xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
@@ -69,7 +64,7 @@ def _epoch_seconds(batches: Any, device: torch.device, epochs: int) -> float:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-        _sync(device)
+        synchronize(device)
         times.append(time.perf_counter() - t0)
     return min(times[1:])
 
@@ -108,18 +103,18 @@ def loader_vs_batches(n: int = 20_000, *, batch_size: int = 128, epochs: int = 2
 def _step_ms(step: Callable[[], None], device: torch.device, steps: int) -> float:
     for _ in range(3):  # warm-up
         step()
-    _sync(device)
+    synchronize(device)
     t0 = time.perf_counter()
     for _ in range(steps):
         step()
-    _sync(device)
+    synchronize(device)
     return 1000 * (time.perf_counter() - t0) / steps
 
 
 def _train_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-                autocast: bool = False) -> Callable[[], None]:
+                autocast: torch.dtype | None = None) -> Callable[[], None]:
     def step() -> None:
-        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=autocast):
+        with torch.autocast(x.device.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
             loss = F.cross_entropy(model(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -153,7 +148,7 @@ def compile_payback(*, steps: int = 100, batch_size: int = 128,
     except Exception as err:  # no C++ compiler, unsupported platform...
         return [{"choice": choice, "variant": "compiled", "value": None, "unit": "ms/step",
                  "note": f"compile failed: {type(err).__name__}"}]
-    _sync(device)
+    synchronize(device)
     compile_s = time.perf_counter() - t0
     fast = _step_ms(step, device, steps)
     saved = eager - fast
@@ -170,28 +165,32 @@ def compile_payback(*, steps: int = 100, batch_size: int = 128,
 
 def precision_and_layout(*, steps: int = 30, batch_size: int = 512,
                          device: torch.device | None = None) -> list[dict[str, Any]]:
-    """Milliseconds per training step of the chapter-7 ResNet: fp32, bf16 autocast, bf16 + channels_last.
+    """Milliseconds per training step of the chapter-7 ResNet: float32, autocast, autocast + channels_last.
 
-    CUDA only (on a CPU these choices are switched off in the chapters); returns ``[]`` elsewhere.
+    The autocast type is the one the chapters use on this GPU (:func:`dlbook.setup.amp_dtype`:
+    bfloat16, or float16 on compute capability 7.x). CUDA only: on other devices
+    the chapters switch these choices off, and ``[]`` is returned.
     """
     from dlbook.cnn import SmallResNet
 
     device = device or detect_device()
-    if device.type != "cuda":
+    low = amp_dtype(device)
+    if device.type != "cuda" or low is None:
         return []
     g = torch.Generator().manual_seed(0)
     x = torch.rand(batch_size, 1, 28, 28, generator=g).to(device)
     y = torch.randint(0, 10, (batch_size,), generator=g).to(device)
     out = []
-    for name, bf16, cl in (("float32", False, False), ("bf16 autocast", True, False),
-                           ("bf16 autocast + channels_last", True, True)):
+    short = {torch.bfloat16: "bf16", torch.float16: "fp16"}[low]
+    for name, dtype, cl in (("float32", None, False), (f"{short} autocast", low, False),
+                            (f"{short} autocast + channels_last", low, True)):
         torch.manual_seed(0)
         model = SmallResNet((64, 128, 256, 512)).to(device)
         xb = x
         if cl:
             model, xb = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
-        ms = _step_ms(_train_step(model, opt, xb, y, autocast=bf16), device, steps)
+        ms = _step_ms(_train_step(model, opt, xb, y, autocast=dtype), device, steps)
         out.append({"choice": f"precision and memory layout (ResNet-9, batch {batch_size})", "variant": name,
                     "value": round(ms, 2), "unit": "ms/step"})
     return out

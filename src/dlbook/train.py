@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dlbook.setup import amp_dtype, synchronize
+
 PROGRESS_ENV = "DLBOOK_PROGRESS"
 
 
@@ -91,16 +93,23 @@ def _accuracy_terms(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
 
 
 def _autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager:
-    """bfloat16 autocast when asked for and the GPU computes in bfloat16 natively, else float32.
+    """Autocast to :func:`dlbook.setup.amp_dtype` (bf16 or fp16) when asked for and worth it, else float32."""
+    dtype = amp_dtype(device) if amp else None
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast("cuda", dtype=dtype)
 
-    float16 is not used as a fallback: without a gradient scaler its small
-    gradients underflow, and bfloat16 emulated on older GPUs is slower than float32.
+
+def grad_scaler(device: torch.device, amp: bool) -> torch.amp.GradScaler:
+    """A gradient scaler, enabled only when ``amp`` trains in float16 (GPUs of compute capability 7.x).
+
+    float16 flushes gradients below about 6e-8 to zero; the scaler multiplies
+    the loss by a large factor before ``backward`` and divides it out of the
+    gradients before the optimizer step, skipping steps whose gradients overflowed.
+    Disabled, its ``scale``/``step``/``update`` reduce to the plain calls.
     """
-    from dlbook.setup import native_bf16
-
-    if amp and native_bf16(device):
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    enabled = amp and amp_dtype(device) is torch.float16
+    return torch.amp.GradScaler("cuda" if enabled else "cpu", enabled=enabled)
 
 
 @torch.no_grad()
@@ -199,7 +208,8 @@ def fit(model: nn.Module, train: Iterable, *, epochs: int, optimizer: torch.opti
         scheduler: optional learning-rate scheduler.
         scheduler_per: call ``scheduler.step()`` every ``"batch"`` or every ``"epoch"``.
         device: where the model lives (default: its parameters' device).
-        amp: bfloat16 mixed precision on a GPU that supports it natively; ignored elsewhere.
+        amp: mixed precision on CUDA: bfloat16, or float16 with a gradient scaler on
+            compute capability 7.x (see :func:`dlbook.setup.amp_dtype`); ignored elsewhere.
         grad_clip: clip the gradients' global norm to this value.
         checkpoint: file to save after every epoch and resume from if it exists.
         progress: show a progress bar on stderr.
@@ -218,6 +228,7 @@ def fit(model: nn.Module, train: Iterable, *, epochs: int, optimizer: torch.opti
         history = History.from_dict(state["history"]) if state["history"] else History()
         first = state["epoch"] + 1
     n_batches = len(train) if hasattr(train, "__len__") else 0
+    scaler = grad_scaler(device, amp)
     for epoch in range(first, epochs + 1):
         model.train()
         t0, seen, loss_sum, correct, counted = time.perf_counter(), 0, 0.0, 0, True
@@ -228,10 +239,12 @@ def fit(model: nn.Module, train: Iterable, *, epochs: int, optimizer: torch.opti
                 out = model(x)
                 loss = loss_fn(out, y)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            scaler.scale(loss).backward()
             if grad_clip is not None:
+                scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
                 nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            optimizer.step()
+            scaler.step(optimizer)
+            scaler.update()
             if scheduler is not None and scheduler_per == "batch":
                 scheduler.step()
             loss_sum += loss.detach().float() * len(y)  # stays on the device: no sync per step
@@ -245,8 +258,7 @@ def fit(model: nn.Module, train: Iterable, *, epochs: int, optimizer: torch.opti
             scheduler.step()
         if seen == 0:
             raise ValueError("fit() got an empty epoch: the training batches yielded nothing")
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        synchronize(device)  # the GPU may still be working: wait before reading the clock
         wall = time.perf_counter() - t0
         history.epoch.append(epoch)
         history.train_loss.append(float(loss_sum) / seen)
