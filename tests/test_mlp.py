@@ -186,3 +186,10 @@ def test_bad_inputs_raise_helpful_errors():
         mlp.softplus(torch.zeros(3), beta=0.0)
     with pytest.raises(ValueError, match="at least one dimension"):
         mlp.softmax_jacobian(torch.tensor(1.0))
+
+
+def test_classification_losses_accept_int32_labels():
+    s = _z(6, 4)
+    y = torch.tensor([0, 3, 1, 2, 2, 0])
+    for name, loss in mlp.CLASSIFICATION_LOSSES.items():
+        torch.testing.assert_close(loss(s, y.int()), loss(s, y), msg=name)

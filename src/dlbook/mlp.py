@@ -274,7 +274,7 @@ def one_vs_all_hinge(scores: torch.Tensor, labels: torch.Tensor, *, power: int =
     _check_labels(scores, labels)
     if not isinstance(power, int) or power < 1:
         raise ValueError(f"power must be a positive int, got {power!r}")
-    t = 2 * F.one_hot(labels, scores.shape[1]).to(scores.dtype) - 1  # (N, K) in {-1, +1}
+    t = 2 * F.one_hot(labels.long(), scores.shape[1]).to(scores.dtype) - 1  # (N, K) in {-1, +1}
     return ((margin - t * scores).clamp_min(0) ** power).sum(1).mean()
 
 
@@ -293,7 +293,7 @@ def logistic_loss(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 def _probs_onehot(scores: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     _check_labels(scores, labels)
-    return softmax(scores, dim=1), F.one_hot(labels, scores.shape[1]).to(scores.dtype)
+    return softmax(scores, dim=1), F.one_hot(labels.long(), scores.shape[1]).to(scores.dtype)  # one_hot needs int64
 
 
 def expectation_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
