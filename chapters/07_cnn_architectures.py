@@ -64,6 +64,7 @@ import torchvision
 from torch import nn
 
 from dlbook import cnn, data, plot
+from dlbook.setup import synchronize
 from dlbook.source import show_source
 
 cfg = dlbook.config(  # n_*: training images used (None: all 60,000); *_epochs: passes over them
@@ -74,7 +75,7 @@ cfg = dlbook.config(  # n_*: training images used (None: all 60,000); *_epochs: 
              fast_widths=(16, 32, 64, 128), fast_epochs=3, fast_batch=64, n_cifar=2_000, cifar_epochs=2,
              n_ens=2_500, ens_widths=(8, 16, 32, 64), ens_epochs=3, n_test=5_000),
     gpu=dict(n_lenet=None, lenet_epochs=4, n_depth=20_000, depth_epochs=4, depth_blocks=5, n_fast=None,
-             fast_widths=(64, 128, 256, 512), fast_epochs=14, fast_batch=512, n_cifar=None, cifar_epochs=10,
+             fast_widths=(64, 128, 256, 512), fast_epochs=18, fast_batch=512, n_cifar=None, cifar_epochs=10,
              n_ens=None, ens_widths=(32, 64, 128, 256), ens_epochs=6, n_test=10_000),
 )
 cfg
@@ -193,9 +194,10 @@ print(f"on the single images: {test_set.classes[left]!r} and {test_set.classes[r
 
 # %% tags=["remove-cell"]
 assert scores.shape == (1, 10, 1, 9)
+tol = 1e-4 if device.type == "cpu" else 1e-3  # GPUs may convolve in TF32 (10-bit mantissa), by other algorithms
 with torch.no_grad():
-    assert torch.allclose(scores[0, :, 0, 0], lenet(left_img[None])[0], atol=1e-4), "window 0 = the left image"
-    assert torch.allclose(scores[0, :, 0, -1], lenet(right_img[None])[0], atol=1e-4), "last window = the right image"
+    assert torch.allclose(scores[0, :, 0, 0], lenet(left_img[None])[0], atol=tol), "window 0 = the left image"
+    assert torch.allclose(scores[0, :, 0, -1], lenet(right_img[None])[0], atol=tol), "last window = the right image"
 
 # %% [markdown]
 # The first window is exactly the left image, the last exactly the right one,
@@ -629,7 +631,7 @@ assert se_resnet(x_meta).shape == (2, 1000) and 0.05 < extra < 0.15
 #   workers and no copies from the host.
 # - **A small, wide residual net** ("ResNet-9", `cnn.SmallResNet`): 8
 #   convolutions, three max poolings, two residual pairs, global max pooling.
-# - **Mixed precision and `channels_last`** on CUDA: bfloat16 matrix
+# - **Mixed precision and `channels_last`** on CUDA: 16-bit matrix
 #   multiplications and the memory layout that tensor cores prefer.
 # - **Label smoothing** {cite}`szegedy2016rethinking`: the target is
 #   $(1-\varepsilon)\,\mathbf{e}_y + \varepsilon/K$ instead of the one-hot
@@ -643,9 +645,18 @@ assert se_resnet(x_meta).shape == (2, 1000) and 0.05 < extra < 0.15
 show_source(cnn.SmallResNet.forward)
 
 # %% [markdown]
-# The training loop holds the whole recipe. The lines guarded by
-# `device.type == "cuda"` switch on `channels_last` and bfloat16 autocast,
-# which only pay off (and only run) on a GPU.
+# The training loop holds the whole recipe. `session.amp_dtype` is the 16-bit
+# type this device's tensor cores compute in: bfloat16 on GPUs of compute
+# capability 8 or newer (A100, L4, H100), float16 on the older T4 and V100,
+# and `None` (plain float32, no `channels_last`) on a CPU. bfloat16 keeps
+# float32's exponent range; float16 does not, and gradients smaller than about
+# $6\times10^{-8}$ would become 0. The *gradient scaler* guards against that: it
+# multiplies the loss by a large factor $s$ before `backward`, divides the
+# gradients by $s$ before the optimizer step, and skips a step (and lowers
+# $s$) when the gradients overflowed. For bfloat16 and float32 it is disabled
+# and its three calls reduce to `loss.backward()` and `opt.step()`. GPUs run
+# asynchronously, so the timer waits for the GPU (`synchronize`) before it
+# reads the clock.
 
 # %%
 def augment(x: torch.Tensor) -> torch.Tensor:
@@ -657,7 +668,7 @@ def augment(x: torch.Tensor) -> torch.Tensor:
     rows = (dy + torch.arange(h, device=x.device)[:, None]).expand(n, h, w)  # (N, H, W)
     cols = (dx + torch.arange(w, device=x.device)[None, :]).expand(n, h, w)
     x = padded[torch.arange(n, device=x.device)[:, None, None], :, rows, cols].permute(0, 3, 1, 2)
-    return x.contiguous(memory_format=torch.channels_last) if x.is_cuda else x
+    return x.contiguous(memory_format=torch.channels_last) if session.amp_dtype else x
 
 
 # %% [markdown]
@@ -668,24 +679,26 @@ def augment(x: torch.Tensor) -> torch.Tensor:
 def train_fast(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batch_size: int,
                lr: float = 0.2, seed: int = 0) -> float:
     """Train model on (x, y), both already on the device; returns the training time in seconds."""
-    cuda = device.type == "cuda"
-    if cuda:
+    low = session.amp_dtype  # torch.bfloat16, torch.float16 or None (float32)
+    if low is not None:
         model = model.to(memory_format=torch.channels_last)
+    scaler = torch.amp.GradScaler("cuda", enabled=low is torch.float16)
     batches = data.Batches(x, y, batch_size=batch_size, seed=seed, drop_last=True, transform=augment)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * len(batches), pct_start=0.25)
     model.train()
+    synchronize(device)
     t0 = time.perf_counter()
     for _ in range(epochs):
         for xb, yb in batches:
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+            with torch.autocast("cuda", dtype=low or torch.bfloat16, enabled=low is not None):
                 loss = F.cross_entropy(model(xb), yb, label_smoothing=0.1)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
             sched.step()
-    if cuda:
-        torch.cuda.synchronize()
+    synchronize(device)
     return time.perf_counter() - t0
 
 
@@ -704,9 +717,9 @@ def predict_proba(model: nn.Module, x: torch.Tensor, *, flip: bool = False, batc
     model.eval()
     out = []
     for xb in x.split(batch_size):
-        if device.type == "cuda":
+        if session.amp_dtype is not None:
             xb = xb.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        with torch.autocast("cuda", dtype=session.amp_dtype or torch.bfloat16, enabled=session.amp_dtype is not None):
             p = model(xb).float().softmax(1)
             if flip:
                 p = (p + model(xb.flip(-1)).float().softmax(1)) / 2
@@ -738,8 +751,11 @@ fast_acc_tta = dlbook.report("fast ResNet test accuracy with flip TTA", accuracy
 # %% tags=["remove-cell"]
 assert fast_acc > 0.6, "the fast ResNet must learn well above chance"
 assert fast_acc_tta > fast_acc - 0.01, "flip TTA should not hurt on clothes, which look alike mirrored"
-if cfg.profile == "gpu" and device.type == "cuda":  # the target of the gpu profile, on a modern GPU
-    print(f"gpu target (>= 0.94 within 60 s): accuracy {fast_acc_tta:.4f}, {fast_seconds:.1f} s")
+if cfg.profile == "gpu":  # the target of the gpu profile: >= 94% within 60 s of training on an H100
+    print(f"gpu target (>= 0.94 within 60 s on an H100): accuracy {fast_acc_tta:.4f}, {fast_seconds:.1f} s")
+    assert fast_acc_tta >= 0.94, "the gpu profile's fast ResNet must reach 94% test accuracy"
+    if device.type == "cuda" and torch.cuda.get_device_capability() >= (9, 0):  # H100 or newer
+        assert fast_seconds <= 60, "on an H100 the fast ResNet must train within 60 s"
 
 # %% [markdown]
 # On a CPU this is a small run and the accuracy printed above is modest. On

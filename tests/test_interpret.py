@@ -45,6 +45,15 @@ def test_grad_cam_matches_manual_computation():
     assert cam.min() >= 0 and cam.max() <= 1
 
 
+def test_grad_cam_is_float32_under_bfloat16_autocast():
+    model, x = _model(1).float(), torch.rand(3, 2, 6, 6)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # as on a GPU with mixed precision
+        cam = interpret.grad_cam(model, model[2], x, torch.tensor([2, 0, 1]))
+    assert cam.dtype == torch.float32 and cam.shape == (3, 6, 6)
+    assert cam.min() >= 0 and cam.max() <= 1
+    cam.numpy()  # plotting and NumPy need float32: bfloat16 has no NumPy type
+
+
 def test_fgsm_matches_formula_and_raises_loss():
     model, x = _model(2), torch.rand(8, 2, 6, 6, dtype=torch.float64)
     y = torch.randint(0, 3, (8,))

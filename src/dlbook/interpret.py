@@ -94,7 +94,7 @@ def grad_cam(model: nn.Module, layer: nn.Module, x: torch.Tensor,
         target: class per image (N,), one class for all, or ``None`` for the predicted class.
 
     Returns:
-        (N, H, W) maps scaled so that each image's maximum is 1 (all zeros stay zeros).
+        (N, H, W) maps (float32 or wider) scaled so that each image's maximum is 1 (all zeros stay zeros).
     """
     _check_images(x)
     if not any(m is layer for m in model.modules()):
@@ -111,6 +111,8 @@ def grad_cam(model: nn.Module, layer: nn.Module, x: torch.Tensor,
         raise ValueError(f"layer must output feature maps (N, C, h, w), got {None if a is None else tuple(a.shape)}")
     t = _targets(target, logits)
     (grad,) = torch.autograd.grad(logits.gather(1, t[:, None]).sum(), a)
+    dtype = torch.promote_types(a.dtype, torch.float32)  # at least float32, also under bfloat16 autocast
+    grad, a = grad.to(dtype), a.detach().to(dtype)
     weights = grad.mean(dim=(2, 3), keepdim=True)  # (N, C', 1, 1): importance of each channel
     cam = F.relu((weights * a).sum(dim=1, keepdim=True))  # (N, 1, h, w)
     cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
