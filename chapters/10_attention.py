@@ -75,6 +75,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from dlbook import attention as att
 from dlbook import data, plot, text
 from dlbook.source import show_source
+from dlbook.setup import synchronize
 from dlbook.train import fit
 
 cfg = dlbook.config(  # vit_*: the vision transformer; gpt_*: the character-level GPT; n_*: sequence lengths timed
@@ -570,12 +571,10 @@ for n in cfg.n_times:
     attention(q, k, v)  # warm-up
     t_best = math.inf
     for _ in range(3):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        synchronize(device)  # a GPU works asynchronously: let it finish before reading the clock
         t0 = time.perf_counter()
         attention(q, k, v)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        synchronize(device)
         t_best = min(t_best, time.perf_counter() - t0)
     seconds.append(t_best)
     print(f"n = {n:5}: {flops[-1] / 1e6:10.1f} MFLOP (4 n^2 d = {4 * n * n * d / 1e6:10.1f}), {t_best * 1e3:8.2f} ms")
@@ -677,7 +676,8 @@ print(f"{sum(p.numel() for p in vit.parameters()):,} parameters; logits {tuple(v
 # %% [markdown]
 # Transformers are usually trained with AdamW {cite}`loshchilov2019decoupled`,
 # a short warm-up of the learning rate and a decay; the one-cycle schedule
-# does both. On a GPU we use bfloat16 mixed precision.
+# does both. On a GPU, `fit` trains in mixed precision (bfloat16, or float16 with
+# a gradient scaler on older GPUs; {ref}`ch-cnn-architectures` explains both).
 
 # %%
 torch.manual_seed(0)
@@ -858,7 +858,7 @@ torch.manual_seed(0)
 gpt = att.GPT(gpt_cfg).to(device)
 opt = torch.optim.AdamW(gpt.parameters(), lr=cfg.gpt_lr, betas=(0.9, 0.95), weight_decay=0.1)
 sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.gpt_lr, total_steps=cfg.gpt_steps, pct_start=0.05)
-amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+amp = torch.autocast("cuda", dtype=torch.bfloat16) if session.bf16 else contextlib.nullcontext()  # native bf16 only
 windows = torch.Generator().manual_seed(0)
 curve, t0 = {"step": [], "train": [], "validation": []}, time.perf_counter()
 for step in range(1, cfg.gpt_steps + 1):
