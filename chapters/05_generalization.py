@@ -890,15 +890,16 @@ assert (X @ w_from_w0 - t_lin).abs().max() < 1e-10 and w_from_w0.norm() > w_star
 # `cfg.n_dd` images so that it runs on a CPU.
 
 # %%
+dd_device = device if device.type == "cuda" else torch.device("cpu")  # Apple's MPS has no float64
 dd_train, dd_test = data.subset(train_set, cfg.n_dd, seed=8), data.subset(test_set, cfg.n_dd_test, seed=8)
-x_dd, x_dd_test = data.to_float(dd_train.x).flatten(1).to(device), data.to_float(dd_test.x).flatten(1).to(device)
+x_dd, x_dd_test = data.to_float(dd_train.x).flatten(1).to(dd_device), data.to_float(dd_test.x).flatten(1).to(dd_device)
 x_dd, x_dd_test = x_dd - x_dd.mean(0), x_dd_test - x_dd.mean(0)  # centre with the training mean
-T_dd, y_dd_test = F.one_hot(dd_train.y, 10).double().to(device), dd_test.y.to(device)
+T_dd, y_dd_test = F.one_hot(dd_train.y, 10).double().to(dd_device), dd_test.y.to(dd_device)
 
 
 def random_features(p: int, seed: int = 0):
     """Test MSE, test error and training MSE of the min-norm random-feature model with p features."""
-    W = torch.randn(784, p, generator=torch.Generator().manual_seed(seed)).to(device) / 784 ** 0.5
+    W = torch.randn(784, p, generator=torch.Generator().manual_seed(seed)).to(dd_device) / 784 ** 0.5
     phi, phi_test = torch.relu(x_dd @ W).double(), torch.relu(x_dd_test @ W).double()  # (n, p), (n_test, p)
     if p < len(phi):
         B = torch.linalg.pinv(phi.T @ phi, hermitian=True) @ (phi.T @ T_dd)  # (p, 10)

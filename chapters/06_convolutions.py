@@ -72,6 +72,7 @@ from torch import nn
 
 from dlbook import conv, data, plot
 from dlbook.source import show_source
+from dlbook.setup import synchronize
 
 cfg = dlbook.config(  # n_train / n_test: Fashion-MNIST images used (None: all 60,000 / 10,000)
     smoke=dict(n_train=2_000, n_test=1_000, epochs=2, filter_steps=150, time_repeats=3),
@@ -539,18 +540,18 @@ show_source(conv.conv2d)
 # %%
 def seconds_per_call(fn, repeats):
     """The fastest of `repeats` timed calls (after a warm-up): the least disturbed by other programs."""
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)  # GPU calls return early
     fn()
     times = []
     for _ in range(repeats):
-        sync()
+        synchronize(device)  # a GPU call returns before its work is done: wait before reading the clock
         t0 = time.perf_counter()
         fn()
-        sync()
+        synchronize(device)
         times.append(time.perf_counter() - t0)
     return min(times)
 
 
+torch.backends.cudnn.allow_tf32 = False  # else cuDNN on Ampere+ GPUs rounds the inputs to TF32 (10-bit mantissa)
 x_big = torch.randn(16, 16, 64, 64, generator=g).to(device)
 w_big, b_big = torch.randn(32, 16, 3, 3, generator=g).to(device), torch.randn(32, generator=g).to(device)
 cases = {"tiny (2x3x9x8)": (x_tiny, w_tiny, b_tiny), "layer (16x16x64x64)": (x_big, w_big, b_big)}
