@@ -80,7 +80,7 @@ cfg = dlbook.config(  # *_steps: parameter updates; n_gan: training images (None
     gpu=dict(coin_steps=400, ring_steps=3_000, n_gan=None, width=64, z_dim=64, batch=128, lr=2e-4, gan_steps=7_000,
              n_eval=5_000, clf_n=None, clf_epochs=6, fd_baseline="Gaussian, full covariance", min_class_acc=0.75),
 )
-use_amp = device.type == "cuda"  # bfloat16 autocast for the image GANs, on CUDA only
+use_amp = session.bf16  # bfloat16 autocast for the image GANs, only on a GPU that computes it natively (not a T4)
 cfg
 
 # %% [markdown]
@@ -252,9 +252,10 @@ ab = torch.zeros(2, requires_grad=True)  # discriminator: logit a * x + b
 opt_g = torch.optim.Adam([theta], lr=0.05, betas=(0.5, 0.999))
 opt_d = torch.optim.Adam([ab], lr=0.05, betas=(0.5, 0.999))
 scheds = [torch.optim.lr_scheduler.CosineAnnealingLR(o, cfg.coin_steps) for o in (opt_g, opt_d)]
-ones, zeros, freq = torch.ones(256), torch.zeros(256), []
+n_toss = 1_024  # tosses per step and player: the frequencies they see vary by about sqrt(0.21 / n_toss)
+ones, zeros, freq = torch.ones(n_toss), torch.zeros(n_toss), []
 for _ in range(cfg.coin_steps):
-    real, fake = coins[torch.randint(len(coins), (256,))], toss(theta, 256)
+    real, fake = coins[torch.randint(len(coins), (n_toss,))], toss(theta, n_toss)
     d_loss = (F.binary_cross_entropy_with_logits(ab[0] * real + ab[1], ones)
               + F.binary_cross_entropy_with_logits(ab[0] * fake.detach() + ab[1], zeros))
     opt_d.zero_grad(), d_loss.backward(), opt_d.step()
@@ -666,7 +667,7 @@ print(f"reference: {n:,} test images -> features {tuple(f_real.shape)}")
 # and nothing else.
 
 # %%
-pixels = ((x_gan + 1) / 2).flatten(1).double().cpu()  # (N, 784) training pixels in [0, 1]
+pixels = ((x_gan + 1) / 2).flatten(1).cpu().double()  # (N, 784) training pixels in [0, 1]
 mu, cov = pixels.mean(0), torch.cov(pixels.T)
 gen = torch.Generator().manual_seed(2)
 eps = torch.randn(n, 784, generator=gen, dtype=torch.float64)

@@ -66,6 +66,7 @@ import torch
 from dlbook import data, frechet, mmd, plot
 from dlbook import diffusion as diff
 from dlbook.source import show_source
+from dlbook.setup import synchronize
 from dlbook.unet import UNet
 
 cfg = dlbook.config(  # T: diffusion steps; *_steps: optimizer steps; n_img: training images (None: all)
@@ -79,7 +80,7 @@ cfg = dlbook.config(  # T: diffusion steps; *_steps: optimizer steps; n_img: tra
              lr=1e-3, img_steps=4_000, ema=0.999, ddim_steps=50, w=2.0, n_per_class=100, clf_n=None,
              clf_epochs=6, min_class_acc=0.85),
 )
-use_amp = device.type == "cuda"  # bfloat16 autocast and channels_last for the U-Net, on CUDA only
+use_amp = session.bf16  # bfloat16 autocast and channels_last for the U-Net, on a GPU with native bfloat16 (not a T4)
 cfg
 
 # %% [markdown]
@@ -385,18 +386,24 @@ def to01(x):
     return ((x.float() + 1) / 2).clamp(0, 1).cpu()
 
 
+def clock() -> float:
+    """The time in seconds once queued GPU work has finished (a GPU runs asynchronously)."""
+    synchronize(device)
+    return time.perf_counter()
+
+
 H, W = x_img.shape[-2:]
 null = torch.full((40,), num_classes, device=device)
 x_T = torch.randn(40, 1, H, W, device=device, generator=torch.Generator(device).manual_seed(1))
 keep = tuple(round(v) for v in torch.linspace(cfg.T - 1, 0, 8).tolist())
 with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
-    t0 = time.perf_counter()
+    t0 = clock()
     ddpm_imgs, trajectory = diff.ddpm_sample(ema_unet, x_T.shape, sched, y=null, x_T=x_T, clip=1.0, keep=keep,
                                              generator=torch.Generator(device).manual_seed(2))
-    ddpm_seconds = dlbook.report(f"DDPM sampling, {cfg.T} steps, 40 images", time.perf_counter() - t0, fmt=".2f", unit="s")
-    t0 = time.perf_counter()
+    ddpm_seconds = dlbook.report(f"DDPM sampling, {cfg.T} steps, 40 images", clock() - t0, fmt=".2f", unit="s")
+    t0 = clock()
     ddim_imgs = diff.ddim_sample(ema_unet, x_T.shape, sched, steps=cfg.ddim_steps, y=null, x_T=x_T, clip=1.0)
-    ddim_seconds = dlbook.report(f"DDIM sampling, {cfg.ddim_steps} steps, 40 images", time.perf_counter() - t0,
+    ddim_seconds = dlbook.report(f"DDIM sampling, {cfg.ddim_steps} steps, 40 images", clock() - t0,
                                  fmt=".2f", unit="s")
     ddim_again = diff.ddim_sample(ema_unet, x_T.shape, sched, steps=cfg.ddim_steps, y=null, x_T=x_T, clip=1.0)
 print(f"DDIM is {ddpm_seconds / ddim_seconds:.1f}x faster; same noise twice -> largest difference "
@@ -493,7 +500,7 @@ plot.show(fig)
 
 # %%
 if cfg.images == "digits":
-    judge = frechet.train_classifier(img01, labels, epochs=8, progress=True)
+    judge = frechet.train_classifier(img01, labels, epochs=8, device=device, progress=True)
     judge_acc = frechet.classifier_accuracy(judge, test01, test_labels)
 else:
     judge, judge_acc = frechet.fashion_classifier(cfg.clf_n, epochs=cfg.clf_epochs, device=device, test=test)

@@ -127,6 +127,27 @@ def test_guidance_combination():
     torch.testing.assert_close(diff.guided_eps(model, x, t, y, 0.0, 9), y.float()[:, None].expand(3, 2))
 
 
+
+def test_guidance_is_combined_in_float32():
+    # Under bfloat16 autocast the model returns bfloat16; (1 + w) ε_c - w ε_u must not be rounded again.
+    def model(x, t, y):
+        return (y.double()[:, None] / 3 + x).to(torch.bfloat16)
+
+    x, t, y = torch.zeros(3, 2), torch.zeros(3, dtype=torch.long), torch.tensor([1, 2, 4])
+    out = diff.guided_eps(model, x, t, y, 2.0, 9)
+    cond, uncond = model(x, t, y).float(), model(x, t, torch.full_like(y, 9)).float()
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, 3 * cond - 2 * uncond, rtol=0, atol=0)
+
+
+def test_time_index_check_does_not_read_device_tensors():
+    # On a GPU, reading t's range on the host would stall every training step ("meta" stands in for a device).
+    sched = diff.Schedule.from_betas(diff.linear_betas(10))
+    diff._check_index(torch.zeros(4, dtype=torch.long, device="meta"), sched, 4)
+    with pytest.raises(ValueError, match="int64"):
+        diff._check_index(torch.zeros(4, device="meta"), sched, 4)
+
+
 def test_timestep_embedding():
     emb = diff.timestep_embedding(torch.tensor([0, 5]), 8)
     assert emb.shape == (2, 8)

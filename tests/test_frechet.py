@@ -77,3 +77,24 @@ def test_fashion_classifier_beats_chance(tmp_path, monkeypatch):
     except FileNotFoundError:
         pytest.skip("Fashion-MNIST is not installed here")
     assert acc > 0.5 and isinstance(model, frechet.FeatureNet)
+
+
+
+def test_classifier_cached_on_a_gpu_loads_on_the_cpu(tmp_path, monkeypatch):
+    # Rewrite the cache as a CUDA machine would (its storages tagged "cuda:0"): reading it back on a
+    # CPU-only machine works only because train_classifier loads it with map_location=device.
+    monkeypatch.setenv("DLBOOK_DATA", str(tmp_path))
+    x, y = _blobs(n=60)
+    model = frechet.train_classifier(x, y, epochs=1, batch_size=32, width=8, progress=False)
+    (path,) = (tmp_path / "classifiers").glob("*.pt")
+    as_if_cuda = [(0, lambda storage: "cuda:0", lambda storage, location: None)]
+    monkeypatch.setattr(torch.serialization, "_package_registry", as_if_cuda + torch.serialization._package_registry)
+    torch.save(model.state_dict(), path)
+    monkeypatch.undo()
+    monkeypatch.setenv("DLBOOK_DATA", str(tmp_path))
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA"):  # the file really says "cuda"
+            torch.load(path, weights_only=True)
+    again = frechet.train_classifier(x, y, epochs=1, batch_size=32, width=8, device="cpu", progress=False)
+    assert all(v.device.type == "cpu" for v in again.state_dict().values())
+    assert torch.equal(frechet.predict(model, x), frechet.predict(again, x))

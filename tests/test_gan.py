@@ -101,6 +101,22 @@ def test_bad_inputs_raise():
         gan.ConditionalDiscriminator(1)
 
 
+
+def test_label_check_does_not_read_device_tensors():
+    # On a GPU, reading the labels' range on the host would stall every step; "meta" stands in for
+    # a device tensor (reading it raises), so only the shape and dtype are checked there.
+    gan._check_labels(torch.zeros(4, dtype=torch.long, device="meta"), 4, 10)
+    with pytest.raises(ValueError, match="int64"):
+        gan._check_labels(torch.zeros(4, device="meta"), 4, 10)
+
+
+def test_amp_is_ignored_without_a_bfloat16_gpu():
+    G, D = _models(True)
+    opts = [torch.optim.Adam(m.parameters(), lr=1e-3) for m in (G, D)]
+    out = gan.train_step(G, D, *opts, torch.rand(4, 1, 28, 28) * 2 - 1, torch.arange(4), amp=True)
+    assert all(v.dtype == torch.float32 for v in out.values())
+
+
 def test_discriminator_learns_to_separate_a_fixed_generator():
     """Tiny fit: with the generator frozen (lr 0), the discriminator's loss falls and its verdicts part."""
     G, D = _models(False)

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import copy
 import math
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from dlbook.setup import native_bf16
 
 EpsModel = Callable[..., torch.Tensor]
 
@@ -102,7 +103,8 @@ class Schedule:
 def _check_index(t: torch.Tensor, sched: Schedule, batch: int) -> None:
     if t.dtype != torch.int64 or t.shape != (batch,):
         raise ValueError(f"t must be an int64 tensor of shape ({batch},), got {t.dtype} {tuple(t.shape)}")
-    if len(t) and (int(t.min()) < 0 or int(t.max()) >= sched.T):
+    # The range check reads t on the host: on a GPU that would stall every training step.
+    if len(t) and t.device.type == "cpu" and (int(t.min()) < 0 or int(t.max()) >= sched.T):
         raise ValueError(f"time indices must lie in 0 … {sched.T - 1} (index i stands for t = i + 1)")
 
 
@@ -170,7 +172,7 @@ def guided_eps(model: EpsModel, x: torch.Tensor, t: torch.Tensor, y: torch.Tenso
     if null_class is None:
         raise ValueError("guidance (w != 0) needs null_class, the label index the model was trained to ignore")
     both = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, torch.full_like(y, null_class)]))
-    cond, uncond = both.chunk(2)
+    cond, uncond = both.float().chunk(2)  # combine in float32: the weights amplify bfloat16 rounding
     return (1 + w) * cond - w * uncond
 
 
@@ -359,13 +361,13 @@ def train_denoiser(model: nn.Module, x: torch.Tensor, sched: Schedule, *, y: tor
         p_uncond, num_classes: label dropout for classifier-free guidance.
         ema_decay: decay of the weight average that is returned.
         seed: seeds the batches, times and noise.
-        amp: bfloat16 autocast (CUDA only).
+        amp: bfloat16 autocast (only on a CUDA GPU with native bfloat16, see :func:`dlbook.setup.native_bf16`).
         progress: show a progress bar (on stderr).
 
     Returns:
         The EMA model (eval mode) and the loss of every step.
     """
-    from tqdm.auto import tqdm
+    from dlbook.train import progress_bar
 
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be positive, got {steps} and {batch_size}")
@@ -380,9 +382,10 @@ def train_denoiser(model: nn.Module, x: torch.Tensor, sched: Schedule, *, y: tor
     ema = EMA(model, ema_decay)
     losses = []
     model.train()
-    for _ in tqdm(range(steps), desc="denoiser", disable=not progress, file=sys.stderr):
+    bar = progress_bar(steps, "denoiser", disable=not progress)  # $DLBOOK_PROGRESS=0 hides it
+    for _ in range(steps):
         idx = torch.randint(0, len(x), (batch_size,), device=dev, generator=g)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp and dev.type == "cuda"):
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp and native_bf16(dev)):
             loss = eps_loss(model, x[idx], sched, None if y is None else y[idx], p_uncond=p_uncond,
                             num_classes=num_classes, generator=g)
         opt.zero_grad(set_to_none=True)
@@ -391,5 +394,7 @@ def train_denoiser(model: nn.Module, x: torch.Tensor, sched: Schedule, *, y: tor
         sched_lr.step()
         ema.update(model)
         losses.append(loss.detach().float())
+        bar.update(1)
+    bar.close()
     model.eval()
     return ema.model, torch.stack(losses).tolist()

@@ -35,7 +35,7 @@ def gaussian_stats(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """
     if features.ndim != 2 or features.shape[0] < 2:
         raise ValueError(f"features must be (N, D) with N >= 2, got shape {tuple(features.shape)}")
-    f = features.detach().double().cpu()
+    f = features.detach().cpu().double()  # float64 on the CPU: MPS has none
     return f.mean(0), torch.cov(f.T).reshape(f.shape[1], f.shape[1])
 
 
@@ -54,7 +54,7 @@ def frechet_from_stats(mu1: torch.Tensor, cov1: torch.Tensor, mu2: torch.Tensor,
     for name, t, shape in (("mu1", mu1, (d,)), ("mu2", mu2, (d,)), ("cov1", cov1, (d, d)), ("cov2", cov2, (d, d))):
         if tuple(t.shape) != shape:
             raise ValueError(f"{name} has shape {tuple(t.shape)}, expected {shape}")
-    mu1, mu2, cov1, cov2 = (t.double().cpu() for t in (mu1, mu2, cov1, cov2))
+    mu1, mu2, cov1, cov2 = (t.cpu().double() for t in (mu1, mu2, cov1, cov2))
     vals, vecs = torch.linalg.eigh(cov1)
     root1 = vecs @ torch.diag(vals.clamp(min=0).sqrt()) @ vecs.T
     middle = root1 @ cov2 @ root1

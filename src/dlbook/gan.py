@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dlbook.setup import native_bf16
+
 IMAGE_SHAPE = (1, 28, 28)
 
 
@@ -118,7 +120,8 @@ class Discriminator(nn.Module):
 def _check_labels(y: torch.Tensor, batch: int, num_classes: int) -> None:
     if y.shape != (batch,) or y.dtype != torch.long:
         raise ValueError(f"labels must be int64 of shape ({batch},), got {y.dtype} {tuple(y.shape)}")
-    if batch and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+    # The range check reads the labels on the host: on a GPU that would stall every forward pass.
+    if batch and y.device.type == "cpu" and (int(y.min()) < 0 or int(y.max()) >= num_classes):
         raise ValueError(f"labels must lie in 0..{num_classes - 1}")
 
 
@@ -182,7 +185,7 @@ class ConditionalDiscriminator(Discriminator):
 
 
 def _autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager:
-    if amp and device.type == "cuda":
+    if amp and native_bf16(device):  # as dlbook.train.fit: emulated bfloat16 (a T4) is slower than float32
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
@@ -201,7 +204,7 @@ def train_step(generator: Generator, discriminator: Discriminator, opt_g: torch.
         opt_g, opt_d: their optimizers.
         x_real: real images ``(B, 1, 28, 28)`` in [-1, 1].
         y: labels ``(B,)`` for conditional models, else ``None``.
-        amp: bfloat16 autocast (used only on CUDA).
+        amp: bfloat16 autocast (used only on a CUDA GPU with native bfloat16, see :func:`dlbook.setup.native_bf16`).
 
     Returns:
         Detached scalars: ``d_loss``, ``g_loss``, ``d_real`` and ``d_fake`` (the

@@ -30,7 +30,7 @@ def mmd2(x: torch.Tensor, y: torch.Tensor, *, bandwidths: Sequence[float] = (0.1
         raise ValueError("mmd2 needs at least two samples on each side")
     if not bandwidths or min(bandwidths) <= 0:
         raise ValueError(f"bandwidths must be positive, got {bandwidths!r}")
-    x, y = x.detach().double().cpu(), y.detach().double().cpu()
+    x, y = x.detach().cpu().double(), y.detach().cpu().double()  # float64 on the CPU: MPS has none
 
     def kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         d2 = torch.cdist(a, b).pow(2)  # (len(a), len(b))
