@@ -491,7 +491,7 @@ def train_vae(vae: ae.VAE, x: torch.Tensor, *, epochs: int, beta: float = 1.0, l
     for _ in range(epochs):
         total = torch.zeros((), device=x.device)
         for (xb,) in batches:
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
                 loss, _, _ = vae.loss(xb, beta=beta)
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -74,7 +74,7 @@ cfg = dlbook.config(  # T: diffusion steps; *_steps: optimizer steps; n_img: tra
                lr=3e-3, img_steps=300, ema=0.99, ddim_steps=25, w=2.0, n_per_class=20, clf_n=3_000,
                clf_epochs=2, min_class_acc=0.3),
     cpu=dict(moon_steps=4_000, moon_factor=10, T=500, images="fashion", n_img=None, channels=(32, 64), patch=2, batch=64,
-             lr=2e-3, img_steps=1_500, ema=0.995, ddim_steps=50, w=2.0, n_per_class=30, clf_n=12_000,
+             lr=2e-3, img_steps=1_200, ema=0.995, ddim_steps=50, w=2.0, n_per_class=30, clf_n=12_000,
              clf_epochs=2, min_class_acc=0.6),
     gpu=dict(moon_steps=4_000, moon_factor=10, T=1_000, images="fashion", n_img=None, channels=(64, 128, 128), patch=1, batch=256,
              lr=1e-3, img_steps=4_000, ema=0.999, ddim_steps=50, w=2.0, n_per_class=100, clf_n=None,
