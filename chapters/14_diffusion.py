@@ -410,7 +410,9 @@ print(f"DDIM is {ddpm_seconds / ddim_seconds:.1f}x faster; same noise twice -> l
       f"{(ddim_imgs - ddim_again).abs().max():.2e}")
 
 # %% tags=["remove-cell"]
-assert torch.equal(ddim_imgs, ddim_again)  # eta = 0: deterministic
+# eta = 0: deterministic. Bit for bit on a CPU; a GPU may pick other kernels for the same
+# computation, so there we allow rounding-level differences (bfloat16: about 1e-2; DDPM differs by O(1)).
+assert torch.equal(ddim_imgs, ddim_again) if device.type == "cpu" else torch.allclose(ddim_imgs, ddim_again, atol=1e-2)
 assert ddim_seconds < ddpm_seconds
 
 # %% tags=["hide-input"]
