@@ -691,7 +691,7 @@ def train_fast(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: in
     t0 = time.perf_counter()
     for _ in range(epochs):
         for xb, yb in batches:
-            with torch.autocast("cuda", dtype=low or torch.bfloat16, enabled=low is not None):
+            with torch.autocast("cuda", dtype=low, enabled=low is not None):
                 loss = F.cross_entropy(model(xb), yb, label_smoothing=0.1)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
@@ -715,11 +715,11 @@ def train_fast(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: in
 def predict_proba(model: nn.Module, x: torch.Tensor, *, flip: bool = False, batch_size: int = 1_000) -> torch.Tensor:
     """Class probabilities (N, K) of images x (N, C, H, W), optionally with flip test-time augmentation."""
     model.eval()
-    out = []
+    low, out = session.amp_dtype, []  # 16-bit type of this GPU, or None (float32)
     for xb in x.split(batch_size):
-        if session.amp_dtype is not None:
+        if low is not None:
             xb = xb.contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cuda", dtype=session.amp_dtype or torch.bfloat16, enabled=session.amp_dtype is not None):
+        with torch.autocast("cuda", dtype=low, enabled=low is not None):
             p = model(xb).float().softmax(1)
             if flip:
                 p = (p + model(xb.flip(-1)).float().softmax(1)) / 2

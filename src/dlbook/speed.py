@@ -114,7 +114,7 @@ def _step_ms(step: Callable[[], None], device: torch.device, steps: int) -> floa
 def _train_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
                 autocast: torch.dtype | None = None) -> Callable[[], None]:
     def step() -> None:
-        with torch.autocast(x.device.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
+        with torch.autocast(x.device.type, dtype=autocast, enabled=autocast is not None):
             loss = F.cross_entropy(model(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
