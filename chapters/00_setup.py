@@ -44,8 +44,19 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules and importlib.util.find_spec("dlbook") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-                    "dlbook @ git+https://github.com/dlbook-org/dlbook", "mnist1d"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "dlbook @ git+https://github.com/dlbook-org/dlbook",
+            "mnist1d",
+        ],
+        check=True,
+    )
 
 import dlbook
 import dlbook.plot
@@ -76,7 +87,9 @@ cfg = dlbook.config(
     cpu=dict(n_show=32, n_mnist1d=5_000),
     gpu=dict(n_show=32, n_mnist1d=5_000),
 )
-print(f"profile {cfg.profile}: show {cfg.n_show} images, generate {cfg.n_mnist1d} MNIST-1D examples")
+print(
+    f"profile {cfg.profile}: show {cfg.n_show} images, generate {cfg.n_mnist1d} MNIST-1D examples"
+)
 
 # %% [markdown]
 # ## The data sets
@@ -112,11 +125,17 @@ from dlbook import data, plot
 
 fashion_train = data.load_fashion_mnist("train")
 fashion_test = data.load_fashion_mnist("test")
-print(f"train {tuple(fashion_train.x.shape)} {fashion_train.x.dtype}, test {tuple(fashion_test.x.shape)}")
+print(
+    f"train {tuple(fashion_train.x.shape)} {fashion_train.x.dtype}, test {tuple(fashion_test.x.shape)}"
+)
 print("images per class (train):", fashion_train.y.bincount().tolist())
 
 # %% tags=["remove-cell"]
-assert fashion_train.x.shape == (60_000, 28, 28) and fashion_test.x.shape == (10_000, 28, 28)
+assert fashion_train.x.shape == (60_000, 28, 28) and fashion_test.x.shape == (
+    10_000,
+    28,
+    28,
+)
 assert fashion_train.y.bincount().tolist() == [6_000] * 10
 
 # %% [markdown]
@@ -136,15 +155,23 @@ plot.show(fig)
 digits = data.load_digits()
 mnist1d = data.load_mnist1d(cfg.n_mnist1d)
 print(f"digits {tuple(digits.x.shape)}, values 0..{int(digits.x.max())}")
-print(f"MNIST-1D train {tuple(mnist1d['x'].shape)}, test {tuple(mnist1d['x_test'].shape)}")
+print(
+    f"MNIST-1D train {tuple(mnist1d['x'].shape)}, test {tuple(mnist1d['x_test'].shape)}"
+)
 
 # %% tags=["remove-cell"]
 assert digits.x.shape == (1797, 8, 8)
-assert mnist1d["x"].shape == (int(0.8 * cfg.n_mnist1d), 40) and set(mnist1d["y"].tolist()) == set(range(10))
+assert mnist1d["x"].shape == (int(0.8 * cfg.n_mnist1d), 40) and set(
+    mnist1d["y"].tolist()
+) == set(range(10))
 
 # %% tags=["hide-input"]
-fig, axes = plot.subplots(1, 2, width=11, height=3.2, gridspec_kw=dict(width_ratios=[1, 1.4]))
-plot.image_grid(axes[0], digits.x[:24], labels=[str(int(v)) for v in digits.y[:24]], ncols=8)
+fig, axes = plot.subplots(
+    1, 2, width=11, height=3.2, gridspec_kw=dict(width_ratios=[1, 1.4])
+)
+plot.image_grid(
+    axes[0], digits.x[:24], labels=[str(int(v)) for v in digits.y[:24]], ncols=8
+)
 axes[0].set_title("scikit-learn digits (8x8)")
 for k in range(4):
     i = int((mnist1d["y"] == k).nonzero()[0])
@@ -198,7 +225,9 @@ assert cifar.name == "CIFAR-10" or "standing in for CIFAR-10" in cifar.name
 
 # %% tags=["hide-input"]
 fig, ax = plot.subplots(width=9, height=1.6)
-plot.image_grid(ax, cifar.x[:10], labels=[cifar.classes[i] for i in cifar.y[:10]], ncols=10)
+plot.image_grid(
+    ax, cifar.x[:10], labels=[cifar.classes[i] for i in cifar.y[:10]], ncols=10
+)
 ax.set_title(cifar.name)
 plot.show(fig)
 

@@ -37,8 +37,19 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules and importlib.util.find_spec("dlbook") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-                    "dlbook @ git+https://github.com/dlbook-org/dlbook", "mnist1d"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "dlbook @ git+https://github.com/dlbook-org/dlbook",
+            "mnist1d",
+        ],
+        check=True,
+    )
 
 import dlbook
 import dlbook.plot
@@ -62,9 +73,15 @@ from torch import nn
 from dlbook import data, plot
 
 cfg = dlbook.config(  # n_pairs / n_softmax: training images used (None: all)
-    smoke=dict(n_pairs=2_000, gd_steps=150, sgd_epochs=2, n_softmax=6_000, softmax_epochs=2),
-    cpu=dict(n_pairs=None, gd_steps=400, sgd_epochs=3, n_softmax=None, softmax_epochs=8),
-    gpu=dict(n_pairs=None, gd_steps=1_000, sgd_epochs=5, n_softmax=None, softmax_epochs=20),
+    smoke=dict(
+        n_pairs=2_000, gd_steps=150, sgd_epochs=2, n_softmax=6_000, softmax_epochs=2
+    ),
+    cpu=dict(
+        n_pairs=None, gd_steps=400, sgd_epochs=3, n_softmax=None, softmax_epochs=8
+    ),
+    gpu=dict(
+        n_pairs=None, gd_steps=1_000, sgd_epochs=5, n_softmax=None, softmax_epochs=20
+    ),
 )
 cfg
 
@@ -88,6 +105,7 @@ cfg
 # $\sigma(z) = 1$ if $z \ge 0$ and $0$ otherwise, the neuron is a linear
 # classifier: it answers 1 on one side of the hyperplane
 # $\mathbf{w}^\top\mathbf{x} + b = 0$ and 0 on the other.
+
 
 # %%
 def step(z: torch.Tensor) -> torch.Tensor:
@@ -126,6 +144,7 @@ print("OR: ", neuron(x_demo, torch.tensor([1.0, 1.0]), -0.5).tolist())
 # correctly, since it raises $t_i \tilde{\mathbf{w}}^\top\tilde{\mathbf{x}}_i$
 # by $\|\tilde{\mathbf{x}}_i\|^2 > 0$. Here is the whole algorithm.
 
+
 # %%
 def perceptron(x: torch.Tensor, y: torch.Tensor, max_epochs: int = 100):
     """Rosenblatt's perceptron on x (N, p) with labels y (N,) in {0, 1}.
@@ -133,7 +152,9 @@ def perceptron(x: torch.Tensor, y: torch.Tensor, max_epochs: int = 100):
     Returns the augmented weights (p + 1,), the weights after every mistake
     (a list), and the number of mistakes in each epoch.
     """
-    xt = torch.cat([x, torch.ones(len(x), 1)], dim=1)  # (N, p + 1): append the constant input
+    xt = torch.cat(
+        [x, torch.ones(len(x), 1)], dim=1
+    )  # (N, p + 1): append the constant input
     t = 2.0 * y.float() - 1.0  # labels in {-1, +1}
     w = torch.zeros(xt.shape[1])
     snapshots, mistakes_per_epoch = [w.clone()], []
@@ -158,6 +179,7 @@ print(f"epochs until a clean pass: {len(mistakes)}; mistakes per epoch: {mistake
 # On linearly separable data the perceptron stops after a few passes. The
 # figure shows the decision boundary after the first few corrections and at the
 # end: each mistake tilts or shifts the line until no point is on the wrong side.
+
 
 # %% tags=["hide-input"]
 def perceptron_predict(w):
@@ -204,8 +226,12 @@ print(f"mistakes made: {total_mistakes}, Novikoff bound (R/gamma)^2 = {bound:.0f
 # %% tags=["remove-cell"]
 assert gamma > 0, "the generator's line must separate the data"
 assert mistakes[-1] == 0, "the perceptron must end with a clean pass on separable data"
-assert 0 < total_mistakes <= bound, "Novikoff's bound was violated: the update rule is wrong"
-assert (t * (xt @ w_perc) > 0).all(), "the final weights must classify every example correctly"
+assert 0 < total_mistakes <= bound, (
+    "Novikoff's bound was violated: the update rule is wrong"
+)
+assert (t * (xt @ w_perc) > 0).all(), (
+    "the final weights must classify every example correctly"
+)
 
 # %% [markdown]
 # The bound holds with a lot of room to spare: it is a worst case over all
@@ -225,15 +251,23 @@ assert (t * (xt @ w_perc) > 0).all(), "the final weights must classify every exa
 # %%
 x_xor, y_xor = data.xor()
 _, _, mistakes_xor = perceptron(x_xor, y_xor, max_epochs=50)
-print(f"XOR: mistakes in the last 10 of {len(mistakes_xor)} epochs: {mistakes_xor[-10:]}")
+print(
+    f"XOR: mistakes in the last 10 of {len(mistakes_xor)} epochs: {mistakes_xor[-10:]}"
+)
 
 # %% tags=["remove-cell"]
-assert len(mistakes_xor) == 50 and min(mistakes_xor) >= 1, "no linear rule can classify XOR without a mistake"
+assert len(mistakes_xor) == 50 and min(mistakes_xor) >= 1, (
+    "no linear rule can classify XOR without a mistake"
+)
 
 # %% tags=["hide-input"]
 fig, ax = plot.subplots(width=5.5, height=3)
-ax.plot(range(1, len(mistakes) + 1), mistakes, "o-", label="separable data (120 points)")
-ax.plot(range(1, len(mistakes_xor) + 1), mistakes_xor, "s-", ms=3, label="XOR (4 points)")
+ax.plot(
+    range(1, len(mistakes) + 1), mistakes, "o-", label="separable data (120 points)"
+)
+ax.plot(
+    range(1, len(mistakes_xor) + 1), mistakes_xor, "s-", ms=3, label="XOR (4 points)"
+)
 ax.set_xlabel("epoch")
 ax.set_ylabel("mistakes in the epoch")
 ax.legend()
@@ -282,8 +316,12 @@ plot.show(fig)
 # rule evaluated with the Gaussian densities directly.
 
 # %%
-mu = torch.tensor([[0.0, 0.0], [2.0, 1.0]], dtype=torch.float64)  # (K=2, p=2) class means
-cov = torch.tensor([[1.0, 0.6], [0.6, 0.8]], dtype=torch.float64)  # (p, p) shared covariance
+mu = torch.tensor(
+    [[0.0, 0.0], [2.0, 1.0]], dtype=torch.float64
+)  # (K=2, p=2) class means
+cov = torch.tensor(
+    [[1.0, 0.6], [0.6, 0.8]], dtype=torch.float64
+)  # (p, p) shared covariance
 prior = torch.tensor([0.4, 0.6], dtype=torch.float64)
 
 
@@ -291,20 +329,33 @@ def lda_weights(mu, cov, prior):
     """w (p,) and b of equation (eq-lda) for two Gaussian classes with a shared covariance."""
     prec = torch.linalg.inv(cov)
     w = prec @ (mu[1] - mu[0])
-    b = 0.5 * (mu[0] @ prec @ mu[0] - mu[1] @ prec @ mu[1]) + torch.log(prior[1] / prior[0])
+    b = 0.5 * (mu[0] @ prec @ mu[0] - mu[1] @ prec @ mu[1]) + torch.log(
+        prior[1] / prior[0]
+    )
     return w, b
 
 
 w_lda, b_lda = lda_weights(mu, cov, prior)
 grid = torch.randn(1000, 2, dtype=torch.float64) * 2  # any points will do
-log_joint = torch.stack([torch.distributions.MultivariateNormal(mu[k], cov).log_prob(grid) + prior[k].log()
-                         for k in (0, 1)])  # (2, 1000)
-posterior_bayes = torch.softmax(log_joint, dim=0)[1]  # Bayes' rule, normalised over the classes
+log_joint = torch.stack(
+    [
+        torch.distributions.MultivariateNormal(mu[k], cov).log_prob(grid)
+        + prior[k].log()
+        for k in (0, 1)
+    ]
+)  # (2, 1000)
+posterior_bayes = torch.softmax(log_joint, dim=0)[
+    1
+]  # Bayes' rule, normalised over the classes
 posterior_lda = torch.sigmoid(grid @ w_lda + b_lda)
-print(f"max |Bayes - sigmoid(w.x + b)| = {(posterior_bayes - posterior_lda).abs().max():.2e}")
+print(
+    f"max |Bayes - sigmoid(w.x + b)| = {(posterior_bayes - posterior_lda).abs().max():.2e}"
+)
 
 # %% tags=["remove-cell"]
-assert torch.allclose(posterior_bayes, posterior_lda, atol=1e-12), "the LDA posterior must equal Bayes' rule"
+assert torch.allclose(posterior_bayes, posterior_lda, atol=1e-12), (
+    "the LDA posterior must equal Bayes' rule"
+)
 
 # %% [markdown]
 # The two agree to machine precision. In practice the means, the covariance
@@ -321,10 +372,14 @@ x_lda, y_lda = data.gaussian_classes(400, mu, cov, priors=prior, seed=2)
 x64 = x_lda.double()
 prior_hat = torch.stack([(y_lda == k).double().mean() for k in (0, 1)])
 mu_hat = torch.stack([x64[y_lda == k].mean(0) for k in (0, 1)])
-cov_hat = sum(prior_hat[k] * torch.cov(x64[y_lda == k].T, correction=0) for k in (0, 1))  # pooled
+cov_hat = sum(
+    prior_hat[k] * torch.cov(x64[y_lda == k].T, correction=0) for k in (0, 1)
+)  # pooled
 w_hat, b_hat = lda_weights(mu_hat, cov_hat, prior_hat)
 sk = LinearDiscriminantAnalysis(solver="lsqr").fit(x_lda.numpy(), y_lda.numpy())
-diff_sklearn = abs(sk.predict_proba(x_lda.numpy())[:, 1] - torch.sigmoid(x64 @ w_hat + b_hat).numpy()).max()
+diff_sklearn = abs(
+    sk.predict_proba(x_lda.numpy())[:, 1] - torch.sigmoid(x64 @ w_hat + b_hat).numpy()
+).max()
 print(f"max |scikit-learn - ours| = {diff_sklearn:.2e}")
 
 # %% tags=["remove-cell"]
@@ -332,8 +387,14 @@ assert diff_sklearn < 1e-5, "our LDA estimate must reproduce scikit-learn's"
 
 # %% tags=["hide-input"]
 fig, ax = plot.subplots(width=5, height=4)
-plot.decision_boundary(ax, lambda g: torch.sigmoid(g.double() @ w_hat + b_hat), x_lda, y_lda, proba=True,
-                       names=["class 0", "class 1"])
+plot.decision_boundary(
+    ax,
+    lambda g: torch.sigmoid(g.double() @ w_hat + b_hat),
+    x_lda,
+    y_lda,
+    proba=True,
+    names=["class 0", "class 1"],
+)
 ax.set_title("LDA posterior $P(Y=1\\mid x)$; black: 0.5")
 ax.legend(loc="upper left")
 plot.show(fig)
@@ -373,12 +434,16 @@ plot.show(fig)
 z = torch.randn(1000, dtype=torch.float64) * 3  # logits w.x + b
 y01 = torch.randint(0, 2, (1000,)).double()
 t_pm = 2 * y01 - 1
-logistic_loss = F.softplus(-t_pm * z).mean()  # softplus(u) = log(1 + e^u), computed stably
+logistic_loss = F.softplus(
+    -t_pm * z
+).mean()  # softplus(u) = log(1 + e^u), computed stably
 cross_entropy = F.binary_cross_entropy_with_logits(z, y01)
 print(f"logistic loss {logistic_loss:.6f} · cross-entropy {cross_entropy:.6f}")
 
 # %% tags=["remove-cell"]
-assert torch.allclose(logistic_loss, cross_entropy, rtol=1e-12), "the two conventions must give the same loss"
+assert torch.allclose(logistic_loss, cross_entropy, rtol=1e-12), (
+    "the two conventions must give the same loss"
+)
 
 # %% [markdown]
 # Seen as a function of the *margin* $m = t\,(\mathbf{w}^\top\mathbf{x}+b)$,
@@ -429,6 +494,7 @@ plot.show(fig)
 # monotonically, for $1/a < \gamma < 2/a$ they flip sign while shrinking
 # (oscillation), and for $\gamma > 2/a$ they grow (divergence).
 
+
 # %%
 def gradient_descent(grad, theta0: torch.Tensor, lr: float, steps: int) -> torch.Tensor:
     """Iterate equation (eq-gd); returns the trajectory, shape (steps + 1, *theta0.shape)."""
@@ -440,9 +506,13 @@ def gradient_descent(grad, theta0: torch.Tensor, lr: float, steps: int) -> torch
 
 a = 2.0  # curvature of L(theta) = a/2 * theta^2
 regimes = {"too small": 0.1, "good": 0.4, "oscillates": 0.95, "diverges": 1.05}
-paths_1d = {name: gradient_descent(lambda th: a * th, torch.tensor(1.0), lr, 12) for name, lr in regimes.items()}
+paths_1d = {
+    name: gradient_descent(lambda th: a * th, torch.tensor(1.0), lr, 12)
+    for name, lr in regimes.items()
+}
 for name, p in paths_1d.items():
     print(f"lr {regimes[name]:<5} ({name:>10}): theta_12 = {p[-1]:+.3e}")
+
 
 # %% tags=["remove-cell"]
 def classify(p):
@@ -454,7 +524,9 @@ def classify(p):
 assert classify(paths_1d["too small"]) == classify(paths_1d["good"]) == "converges"
 assert classify(paths_1d["oscillates"]) == "oscillates"
 assert classify(paths_1d["diverges"]) == "diverges"
-assert paths_1d["good"][-1].abs() < paths_1d["too small"][-1].abs(), "a better rate must converge faster"
+assert paths_1d["good"][-1].abs() < paths_1d["too small"][-1].abs(), (
+    "a better rate must converge faster"
+)
 
 # %% tags=["hide-input"]
 fig, axes = plot.subplots(1, 2, width=10, height=3.2)
@@ -462,7 +534,9 @@ th = torch.linspace(-1.6, 1.6, 200)
 axes[0].plot(th, a / 2 * th**2, color="0.6", lw=1)
 for (name, p), c in zip(paths_1d.items(), plot.CLASS_COLORS):
     p = p[:6].clamp(-1.6, 1.6)
-    axes[0].plot(p, a / 2 * p**2, "o-", color=c, ms=4, lw=1, label=f"lr {regimes[name]} ({name})")
+    axes[0].plot(
+        p, a / 2 * p**2, "o-", color=c, ms=4, lw=1, label=f"lr {regimes[name]} ({name})"
+    )
     axes[1].plot(paths_1d[name].abs(), "o-", color=c, ms=3, label=name)
 axes[0].set_xlabel(r"$\theta$")
 axes[0].set_ylabel(r"$\mathcal{L}(\theta)$")
@@ -481,21 +555,34 @@ plot.show(fig)
 # shallow one.
 
 # %%
-H = torch.tensor([[1.0, 0.0], [0.0, 10.0]])  # Hessian: eigenvalues 1 and 10, condition number 10
+H = torch.tensor(
+    [[1.0, 0.0], [0.0, 10.0]]
+)  # Hessian: eigenvalues 1 and 10, condition number 10
 loss_2d = lambda th: 0.5 * th @ H @ th  # noqa: E731  (the minimum is at the origin)
 rates_2d = {"too small": 0.03, "good": 0.17, "diverges": 0.205}  # 2 / lambda_max = 0.2
-paths_2d = {name: gradient_descent(lambda th: H @ th, torch.tensor([-2.0, 1.0]), lr, 25)
-            for name, lr in rates_2d.items()}
+paths_2d = {
+    name: gradient_descent(lambda th: H @ th, torch.tensor([-2.0, 1.0]), lr, 25)
+    for name, lr in rates_2d.items()
+}
 for name, p in paths_2d.items():
-    print(f"lr {rates_2d[name]:<5} ({name:>9}): loss after 25 steps = {loss_2d(p[-1]):.3e}")
+    print(
+        f"lr {rates_2d[name]:<5} ({name:>9}): loss after 25 steps = {loss_2d(p[-1]):.3e}"
+    )
 
 # %% tags=["remove-cell"]
 final_2d = {name: loss_2d(p[-1]).item() for name, p in paths_2d.items()}
-assert final_2d["good"] < final_2d["too small"] < loss_2d(torch.tensor([-2.0, 1.0])) < final_2d["diverges"]
+assert (
+    final_2d["good"]
+    < final_2d["too small"]
+    < loss_2d(torch.tensor([-2.0, 1.0]))
+    < final_2d["diverges"]
+)
 
 # %% tags=["hide-input"]
 fig, axes = plot.subplots(1, 3, width=12, height=3.3, sharey=True)
-g1, g2 = torch.meshgrid(torch.linspace(-2.5, 2.5, 200), torch.linspace(-1.6, 1.6, 200), indexing="xy")
+g1, g2 = torch.meshgrid(
+    torch.linspace(-2.5, 2.5, 200), torch.linspace(-1.6, 1.6, 200), indexing="xy"
+)
 zz = 0.5 * (H[0, 0] * g1**2 + H[1, 1] * g2**2)
 for ax, (name, p) in zip(axes, paths_2d.items()):
     ax.contour(g1, g2, zz, levels=12, colors="0.75", linewidths=0.7)
@@ -528,7 +615,9 @@ def binary_task(ds, n=None):
 
 x_tr, y_tr = binary_task(train_set, cfg.n_pairs)
 x_te, y_te = binary_task(test_set)
-print(f"train {tuple(x_tr.shape)}, test {tuple(x_te.shape)}, fraction of ankle boots {y_tr.mean():.2f}")
+print(
+    f"train {tuple(x_tr.shape)}, test {tuple(x_te.shape)}, fraction of ankle boots {y_tr.mean():.2f}"
+)
 
 # %% [markdown]
 # The gradient of the mean cross-entropy {eq}`eq-bce` has a strikingly simple
@@ -546,8 +635,11 @@ print(f"train {tuple(x_tr.shape)}, test {tuple(x_te.shape)}, fraction of ankle b
 # autograd, and then compare it with what PyTorch's automatic differentiation
 # (the subject of the next chapter) computes for the same loss.
 
+
 # %%
-def logreg_loss_and_grad(w: torch.Tensor, b: torch.Tensor, x: torch.Tensor, y: torch.Tensor):
+def logreg_loss_and_grad(
+    w: torch.Tensor, b: torch.Tensor, x: torch.Tensor, y: torch.Tensor
+):
     """Mean cross-entropy and its gradient (eq-logreg-grad): x (N, p), y (N,), w (p,), b ()."""
     z = x @ w + b  # (N,) logits
     err = torch.sigmoid(z) - y  # (N,) prediction errors
@@ -555,14 +647,23 @@ def logreg_loss_and_grad(w: torch.Tensor, b: torch.Tensor, x: torch.Tensor, y: t
     return loss, x.T @ err / len(y), err.mean()
 
 
-w0, b0 = 0.01 * torch.randn(784, dtype=torch.float64), torch.tensor(0.1, dtype=torch.float64)
+w0, b0 = (
+    0.01 * torch.randn(784, dtype=torch.float64),
+    torch.tensor(0.1, dtype=torch.float64),
+)
 _, gw, gb = logreg_loss_and_grad(w0, b0, x_tr.double(), y_tr.double())
 w_ad, b_ad = w0.clone().requires_grad_(), b0.clone().requires_grad_()
-F.binary_cross_entropy_with_logits(x_tr.double() @ w_ad + b_ad, y_tr.double()).backward()
-print(f"max |hand - autograd|: weights {(gw - w_ad.grad).abs().max():.1e}, bias {(gb - b_ad.grad).abs():.1e}")
+F.binary_cross_entropy_with_logits(
+    x_tr.double() @ w_ad + b_ad, y_tr.double()
+).backward()
+print(
+    f"max |hand - autograd|: weights {(gw - w_ad.grad).abs().max():.1e}, bias {(gb - b_ad.grad).abs():.1e}"
+)
 
 # %% tags=["remove-cell"]
-assert torch.allclose(gw, w_ad.grad, rtol=1e-10, atol=1e-14) and torch.allclose(gb, b_ad.grad, atol=1e-14)
+assert torch.allclose(gw, w_ad.grad, rtol=1e-10, atol=1e-14) and torch.allclose(
+    gb, b_ad.grad, atol=1e-14
+)
 
 # %% [markdown]
 # The hand-written gradient is the gradient. Now full-batch gradient descent:
@@ -571,6 +672,7 @@ assert torch.allclose(gw, w_ad.grad, rtol=1e-10, atol=1e-14) and torch.allclose(
 # (the sigmoid's slope never exceeds $1/4$; $\tilde X$ carries the constant
 # input of the bias), and the quadratic analysis above suggests that
 # $\gamma = 1/L$ is safe: every step must then lower the loss.
+
 
 # %%
 def accuracy(w, b, x, y) -> float:
@@ -589,13 +691,21 @@ for _ in range(cfg.gd_steps):
     w, b = w - lr * gw, b - lr * gb  # equation (eq-gd)
     gd_losses.append(loss.item())
 gd_time = time.perf_counter() - t0
-print(f"{cfg.gd_steps} full-batch steps in {gd_time:.1f} s; loss {gd_losses[0]:.3f} -> {gd_losses[-1]:.3f}")
-binary_acc = dlbook.report("sneaker vs ankle boot test accuracy", accuracy(w, b, x_te, y_te), fmt=".4f")
+print(
+    f"{cfg.gd_steps} full-batch steps in {gd_time:.1f} s; loss {gd_losses[0]:.3f} -> {gd_losses[-1]:.3f}"
+)
+binary_acc = dlbook.report(
+    "sneaker vs ankle boot test accuracy", accuracy(w, b, x_te, y_te), fmt=".4f"
+)
 
 # %% tags=["remove-cell"]
 assert gd_losses[-1] < 0.5 * gd_losses[0], "gradient descent must lower the loss"
-assert all(b_ <= a_ + 1e-6 for a_, b_ in zip(gd_losses, gd_losses[1:])), "with this rate every step helps"
-assert binary_acc > 0.9, "a linear model separates sneakers from ankle boots well above chance"
+assert all(b_ <= a_ + 1e-6 for a_, b_ in zip(gd_losses, gd_losses[1:])), (
+    "with this rate every step helps"
+)
+assert binary_acc > 0.9, (
+    "a linear model separates sneakers from ankle boots well above chance"
+)
 
 # %% [markdown]
 # The loss falls at every step, as promised, and the test accuracy printed
@@ -636,12 +746,18 @@ plot.show(fig)
 # variant the same learning rate $1/L$ and the same budget of `cfg.sgd_epochs`
 # passes over the data.
 
+
 # %%
 def train_minibatch(batch_size: int, lr: float, epochs: int, record_every: int):
     """Logistic regression by mini-batch SGD; loss on the full training set every `record_every` examples."""
     w, b = torch.zeros(784), torch.zeros(())
     batches = data.Batches(x_tr, y_tr, batch_size=batch_size, seed=0)
-    seen, curve, n_updates, t0 = 0, [(0, logreg_loss_and_grad(w, b, x_tr, y_tr)[0].item())], 0, time.perf_counter()
+    seen, curve, n_updates, t0 = (
+        0,
+        [(0, logreg_loss_and_grad(w, b, x_tr, y_tr)[0].item())],
+        0,
+        time.perf_counter(),
+    )
     for _ in range(epochs):
         for xb, yb in batches:
             _, gw, gb = logreg_loss_and_grad(w, b, xb, yb)
@@ -653,19 +769,33 @@ def train_minibatch(batch_size: int, lr: float, epochs: int, record_every: int):
     return curve, n_updates, time.perf_counter() - t0, accuracy(w, b, x_te, y_te)
 
 
-variants = {"SGD (B=1)": (1, lr), "mini-batch (B=32)": (32, lr), "full batch": (len(y_tr), lr)}  # lr = 1/L
+variants = {
+    "SGD (B=1)": (1, lr),
+    "mini-batch (B=32)": (32, lr),
+    "full batch": (len(y_tr), lr),
+}  # lr = 1/L
 results = {}
 for name, (bs, lr_) in variants.items():
-    results[name] = train_minibatch(bs, lr_, cfg.sgd_epochs, record_every=max(len(y_tr) // 20, 1))
+    results[name] = train_minibatch(
+        bs, lr_, cfg.sgd_epochs, record_every=max(len(y_tr) // 20, 1)
+    )
     curve, n_up, secs, acc = results[name]
-    print(f"{name:>18}: {n_up:>6} updates, {1e6 * secs / n_up:7.0f} µs/update, "
-          f"{1e6 * secs / (n_up * bs):6.1f} µs/example, final loss {curve[-1][1]:.4f}, test accuracy {acc:.4f}")
+    print(
+        f"{name:>18}: {n_up:>6} updates, {1e6 * secs / n_up:7.0f} µs/update, "
+        f"{1e6 * secs / (n_up * bs):6.1f} µs/example, final loss {curve[-1][1]:.4f}, test accuracy {acc:.4f}"
+    )
 
 # %% tags=["remove-cell"]
 final = {name: r[0][-1][1] for name, r in results.items()}
-assert final["mini-batch (B=32)"] < final["full batch"], "at equal cost, mini-batches must beat one full batch"
-assert results["SGD (B=1)"][1] == cfg.sgd_epochs * len(y_tr), "B=1 makes one update per example"
-assert all(r[0][-1][1] < r[0][0][1] for r in results.values()), "every variant must lower the loss"
+assert final["mini-batch (B=32)"] < final["full batch"], (
+    "at equal cost, mini-batches must beat one full batch"
+)
+assert results["SGD (B=1)"][1] == cfg.sgd_epochs * len(y_tr), (
+    "B=1 makes one update per example"
+)
+assert all(r[0][-1][1] < r[0][0][1] for r in results.values()), (
+    "every variant must lower the loss"
+)
 
 # %% tags=["hide-input"]
 fig, ax = plot.subplots(width=6, height=3.5)
@@ -705,9 +835,15 @@ sub = data.subset(train_set, cfg.n_softmax)
 x_all = data.to_float(sub.x).flatten(1).to(device)  # (N, 784)
 n_val = len(x_all) // 6
 train_b = data.Batches(x_all[n_val:], sub.y[n_val:].to(device), batch_size=128, seed=0)
-val_b = data.Batches(x_all[:n_val], sub.y[:n_val].to(device), batch_size=1024, shuffle=False)
-test_b = data.Batches(data.to_float(test_set.x).flatten(1).to(device), test_set.y.to(device), batch_size=1024,
-                      shuffle=False)
+val_b = data.Batches(
+    x_all[:n_val], sub.y[:n_val].to(device), batch_size=1024, shuffle=False
+)
+test_b = data.Batches(
+    data.to_float(test_set.x).flatten(1).to(device),
+    test_set.y.to(device),
+    batch_size=1024,
+    shuffle=False,
+)
 
 softmax_reg = nn.Linear(784, 10).to(device)
 opt = torch.optim.SGD(softmax_reg.parameters(), lr=0.1, momentum=0.9)
@@ -717,7 +853,9 @@ test_loss, test_acc = evaluate(softmax_reg, test_b)
 dlbook.report("10-class test accuracy", test_acc, fmt=".4f")
 
 # %% tags=["remove-cell"]
-assert hist.train_loss[-1] < hist.train_loss[0] and hist.val_acc[-1] > 0.6, "softmax regression must learn"
+assert hist.train_loss[-1] < hist.train_loss[0] and hist.val_acc[-1] > 0.6, (
+    "softmax regression must learn"
+)
 assert test_acc > 0.6, "ten classes: chance is 0.1"
 
 # %% tags=["hide-input"]
@@ -783,7 +921,9 @@ assert counts[0] > counts[-1], "a wider margin should need fewer corrections"
 # Solution to Exercise 2
 x_feat = torch.cat([x_xor, (x_xor[:, 0] * x_xor[:, 1])[:, None]], dim=1)  # (4, 3)
 w_feat, _, mistakes_feat = perceptron(x_feat, y_xor, max_epochs=100)
-print(f"mistakes per epoch: {mistakes_feat}; weights (w1, w2, w12, b) = {w_feat.tolist()}")
+print(
+    f"mistakes per epoch: {mistakes_feat}; weights (w1, w2, w12, b) = {w_feat.tolist()}"
+)
 assert mistakes_feat[-1] == 0
 assert (step(x_feat @ w_feat[:3] + w_feat[3]) == y_xor.float()).all()
 
@@ -804,11 +944,21 @@ assert (step(x_feat @ w_feat[:3] + w_feat[3]) == y_xor.float()).all()
 lam_min, lam_max = 1.0, 10.0
 gamma_star = 2 / (lam_min + lam_max)
 rates = torch.linspace(0.02, 0.199, 200)
-after = torch.stack([loss_2d(gradient_descent(lambda th: H @ th, torch.tensor([-2.0, 1.0]), r.item(), 40)[-1])
-                     for r in rates])
+after = torch.stack(
+    [
+        loss_2d(
+            gradient_descent(
+                lambda th: H @ th, torch.tensor([-2.0, 1.0]), r.item(), 40
+            )[-1]
+        )
+        for r in rates
+    ]
+)
 best = rates[after.argmin()].item()
-print(f"gamma* = {gamma_star:.4f}; best rate on the grid = {best:.4f}; "
-      f"contraction per step = {(lam_max - lam_min) / (lam_max + lam_min):.3f}")
+print(
+    f"gamma* = {gamma_star:.4f}; best rate on the grid = {best:.4f}; "
+    f"contraction per step = {(lam_max - lam_min) / (lam_max + lam_min):.3f}"
+)
 assert abs(best - gamma_star) < 0.01
 
 # %% [markdown]

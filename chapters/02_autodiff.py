@@ -41,8 +41,19 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules and importlib.util.find_spec("dlbook") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-                    "dlbook @ git+https://github.com/dlbook-org/dlbook", "mnist1d"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "dlbook @ git+https://github.com/dlbook-org/dlbook",
+            "mnist1d",
+        ],
+        check=True,
+    )
 
 import dlbook
 import dlbook.plot
@@ -119,7 +130,9 @@ print(f"e = {e}, de/da = {de_da}, de/db = {de_db}")
 
 # %% tags=["remove-cell"]
 assert (e, de_da, de_db) == (6.0, 2.0, 5.0)
-assert de_da == b + 1 and de_db == a + 2 * b + 1, "expanding e = ab + a + b^2 + b gives b + 1 and a + 2b + 1"
+assert de_da == b + 1 and de_db == a + 2 * b + 1, (
+    "expanding e = ab + a + b^2 + b gives b + 1 and a + 2b + 1"
+)
 
 # %% [markdown]
 # Expanding $e = ab + a + b^2 + b$ confirms $\partial e/\partial a = b + 1 = 2$
@@ -144,6 +157,7 @@ assert de_da == b + 1 and de_db == a + 2 * b + 1, "expanding e = ab + a + b^2 + 
 # $\dot f = \dot b + \dot c$. Seeding $(\dot x, \dot y) = (1, 0)$ gives
 # $\partial f/\partial x$; a second pass with $(0, 1)$ gives $\partial f/\partial y$.
 
+
 # %%
 def f_forward_mode(x: float, y: float, dx: float, dy: float) -> tuple[float, float]:
     """f of equation (eq-fxy) and its derivative in the input direction (dx, dy)."""
@@ -155,7 +169,9 @@ def f_forward_mode(x: float, y: float, dx: float, dy: float) -> tuple[float, flo
 
 f_val, df_dx_fwd = f_forward_mode(3.0, 2.0, 1.0, 0.0)  # pass 1: d/dx
 _, df_dy_fwd = f_forward_mode(3.0, 2.0, 0.0, 1.0)  # pass 2: d/dy
-print(f"f(3, 2) = {f_val:.6f}; forward mode: df/dx = {df_dx_fwd:.6f}, df/dy = {df_dy_fwd:.6f}")
+print(
+    f"f(3, 2) = {f_val:.6f}; forward mode: df/dx = {df_dx_fwd:.6f}, df/dy = {df_dy_fwd:.6f}"
+)
 
 # %% [markdown]
 # **Reverse mode** runs the other way. It first evaluates the graph forward
@@ -186,7 +202,10 @@ print(f"reverse mode: df/dx = {x_bar:.6f}, df/dy = {y_bar:.6f}")
 
 # %% tags=["remove-cell"]
 l3 = math.log(3)
-exact_fx, exact_fy = (2 + 1 / math.sqrt(2 * l3)) / 3, math.log(3) + 0.5 * math.sqrt(l3 / 2)
+exact_fx, exact_fy = (
+    (2 + 1 / math.sqrt(2 * l3)) / 3,
+    math.log(3) + 0.5 * math.sqrt(l3 / 2),
+)
 assert abs(f_val - (2 * l3 + math.sqrt(2 * l3))) < 1e-14
 for got in (df_dx_fwd, x_bar):
     assert abs(got - exact_fx) < 1e-14, "df/dx must equal (2 + 1/sqrt(2 log 3)) / 3"
@@ -222,8 +241,11 @@ for got in (df_dy_fwd, y_bar):
 # $n_L \sum_{\ell=1}^{L-1} n_\ell n_{\ell-1}$. For a scalar loss $n_L = 1$.
 # We multiply real matrices and count.
 
+
 # %%
-def chain_product(jacobians: list[torch.Tensor], order: str) -> tuple[torch.Tensor, int]:
+def chain_product(
+    jacobians: list[torch.Tensor], order: str
+) -> tuple[torch.Tensor, int]:
     """J_L ... J_1 for jacobians = [J_1, ..., J_L] (J_l of shape (n_l, n_{l-1})); returns it and its multiply-adds."""
     if order == "forward":  # start at the inputs: (n_l, n_0) products
         acc, muladds = jacobians[0], 0
@@ -238,21 +260,42 @@ def chain_product(jacobians: list[torch.Tensor], order: str) -> tuple[torch.Tens
     return acc, muladds
 
 
-widths = [1024, 256, 64, 16, 1]  # n_0 inputs (parameters), shrinking layers, a scalar loss
-jacs = [torch.randn(widths[i + 1], widths[i], dtype=torch.float64) for i in range(len(widths) - 1)]
+widths = [
+    1024,
+    256,
+    64,
+    16,
+    1,
+]  # n_0 inputs (parameters), shrinking layers, a scalar loss
+jacs = [
+    torch.randn(widths[i + 1], widths[i], dtype=torch.float64)
+    for i in range(len(widths) - 1)
+]
 J_fwd, cost_fwd = chain_product(jacs, "forward")
 J_rev, cost_rev = chain_product(jacs, "reverse")
-print(f"widths {widths}: forward {cost_fwd:,} multiply-adds, reverse {cost_rev:,}, ratio {cost_fwd / cost_rev:.0f}")
+print(
+    f"widths {widths}: forward {cost_fwd:,} multiply-adds, reverse {cost_rev:,}, ratio {cost_fwd / cost_rev:.0f}"
+)
 
 # %% tags=["remove-cell"]
 n = widths
-assert cost_fwd == n[0] * sum(n[i] * n[i - 1] for i in range(2, len(n))), "forward-mode count formula"
-assert cost_rev == n[-1] * sum(n[i] * n[i - 1] for i in range(1, len(n) - 1)), "reverse-mode count formula"
-assert J_fwd.shape == J_rev.shape == (1, widths[0]) and torch.allclose(J_fwd, J_rev, rtol=1e-10, atol=1e-8)
+assert cost_fwd == n[0] * sum(n[i] * n[i - 1] for i in range(2, len(n))), (
+    "forward-mode count formula"
+)
+assert cost_rev == n[-1] * sum(n[i] * n[i - 1] for i in range(1, len(n) - 1)), (
+    "reverse-mode count formula"
+)
+assert J_fwd.shape == J_rev.shape == (1, widths[0]) and torch.allclose(
+    J_fwd, J_rev, rtol=1e-10, atol=1e-8
+)
 assert cost_fwd > 50 * cost_rev, "for a scalar output reverse mode must be far cheaper"
-_, cost_fwd_wide = chain_product([J.T for J in reversed(jacs)], "forward")  # one input, many outputs
+_, cost_fwd_wide = chain_product(
+    [J.T for J in reversed(jacs)], "forward"
+)  # one input, many outputs
 _, cost_rev_wide = chain_product([J.T for J in reversed(jacs)], "reverse")
-assert cost_fwd_wide == cost_rev and cost_rev_wide == cost_fwd, "with the widths reversed the roles swap"
+assert cost_fwd_wide == cost_rev and cost_rev_wide == cost_fwd, (
+    "with the widths reversed the roles swap"
+)
 
 # %% [markdown]
 # Both orders give the same gradient, but forward mode pays the ratio printed
@@ -347,6 +390,7 @@ assert abs(x.grad - exact_fx) < 1e-14 and abs(y.grad - exact_fy) < 1e-14
 # outgoing edges, $3 \cdot 1 + 2 \cdot 1$; in the second graph $b$ collects
 # $1 \cdot 1 + 1 \cdot 0.337$ from its two uses, as in the hand computation.
 
+
 # %% tags=["hide-input"]
 def draw_graph(ax, root: Value, title: str, heights: dict | None = None) -> None:
     """Lay out a Value graph left to right by depth; label nodes and edges. heights: label -> y."""
@@ -357,19 +401,41 @@ def draw_graph(ax, root: Value, title: str, heights: dict | None = None) -> None
     columns: dict = {}
     for node in order:
         columns.setdefault(depth[node], []).append(node)
-    pos = {node: (k, (heights or {}).get(node.label, (len(col) - 1) / 2 - i))
-           for k, col in columns.items() for i, node in enumerate(col)}
+    pos = {
+        node: (k, (heights or {}).get(node.label, (len(col) - 1) / 2 - i))
+        for k, col in columns.items()
+        for i, node in enumerate(col)
+    }
     for node in order:
         for parent, local in zip(node.parents, node.local_grads):
             (x0, y0), (x1, y1) = pos[parent], pos[node]
-            ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
-                        arrowprops=dict(arrowstyle="-|>", color="0.55", shrinkA=22, shrinkB=22))
-            ax.text(x0 + 0.55 * (x1 - x0), y0 + 0.55 * (y1 - y0) + 0.08, f"{local:.3g}", color="C2",
-                    fontsize=8, ha="center")
+            ax.annotate(
+                "",
+                xy=(x1, y1),
+                xytext=(x0, y0),
+                arrowprops=dict(arrowstyle="-|>", color="0.55", shrinkA=22, shrinkB=22),
+            )
+            ax.text(
+                x0 + 0.55 * (x1 - x0),
+                y0 + 0.55 * (y1 - y0) + 0.08,
+                f"{local:.3g}",
+                color="C2",
+                fontsize=8,
+                ha="center",
+            )
     for node, (px, py) in pos.items():
         name = node.label or node.op or f"{node.data:g}"
-        ax.text(px, py, f"{name}\n{node.data:.4g}\ngrad {node.grad:.4g}", ha="center", va="center", fontsize=8,
-                bbox=dict(boxstyle="round,pad=0.3", fc="white", ec="C0" if node.parents else "C1"))
+        ax.text(
+            px,
+            py,
+            f"{name}\n{node.data:.4g}\ngrad {node.grad:.4g}",
+            ha="center",
+            va="center",
+            fontsize=8,
+            bbox=dict(
+                boxstyle="round,pad=0.3", fc="white", ec="C0" if node.parents else "C1"
+            ),
+        )
     ax.set_xlim(-0.5, max(columns) + 0.5)
     ax.set_ylim(-1.3, 1.3)
     ax.set_title(title)
@@ -378,8 +444,12 @@ def draw_graph(ax, root: Value, title: str, heights: dict | None = None) -> None
 
 fig, axes = plot.subplots(1, 2, width=11, height=3.2)
 draw_graph(axes[0], e, "e = (a + b)(b + 1) at (2, 1)")
-draw_graph(axes[1], f, "f = y log x + sqrt(y log x) at (3, 2)",
-           heights={"x": 0.6, "a": 0.6, "y": -0.6, "b": 0.0, "c": 0.8, "f": 0.0})
+draw_graph(
+    axes[1],
+    f,
+    "f = y log x + sqrt(y log x) at (3, 2)",
+    heights={"x": 0.6, "a": 0.6, "y": -0.6, "b": 0.0, "c": 0.8, "f": 0.0},
+)
 plot.show(fig)
 
 # %% [markdown]
@@ -396,7 +466,9 @@ x_sq = Value(3.0)
 print(f"d(x*x)/dx at 3 = {x_sq.grad}")
 
 # %% tags=["remove-cell"]
-assert (a.grad, b.grad) == (4.0, 10.0), "leaf gradients must accumulate across backward calls"
+assert (a.grad, b.grad) == (4.0, 10.0), (
+    "leaf gradients must accumulate across backward calls"
+)
 assert x_sq.grad == 6.0, "a node used twice must receive both contributions"
 
 # %% [markdown]
@@ -416,6 +488,7 @@ assert x_sq.grad == 6.0, "a node used twice must receive both contributions"
 # both are compositions of operations it has. Because `Value` and
 # `torch.Tensor` share the method names, one Python function evaluates
 # {eq}`eq-g3` on either.
+
 
 # %%
 def cosh(u):
@@ -437,8 +510,12 @@ print("autograd:", ", ".join(f"{v:.6g}" for v in xt.grad.tolist()))
 
 # %% tags=["remove-cell"]
 printed = [-0.285274, -1.01578, 0.288027]  # the symbolic result, six significant digits
-assert [float(f"{v.grad:.6g}") for v in xs] == printed, "the engine must reproduce the printed gradient"
-assert [float(f"{v:.6g}") for v in xt.grad.tolist()] == printed, "so must torch.autograd"
+assert [float(f"{v.grad:.6g}") for v in xs] == printed, (
+    "the engine must reproduce the printed gradient"
+)
+assert [float(f"{v:.6g}") for v in xt.grad.tolist()] == printed, (
+    "so must torch.autograd"
+)
 assert all(abs(v.grad - t) <= 1e-12 * abs(t) for v, t in zip(xs, xt.grad.tolist()))
 
 # %% [markdown]
@@ -450,20 +527,43 @@ assert all(abs(v.grad - t) <= 1e-12 * abs(t) for v, t in zip(xs, xt.grad.tolist(
 # ($\log(u^2 + \tfrac12)$ instead of $\log u$).
 
 # %%
-UNARY = {"neg": lambda u: -u, "exp": lambda u: u.exp(), "tanh": lambda u: u.tanh(), "relu": lambda u: u.relu(),
-         "sigmoid": lambda u: u.sigmoid(), "sin": lambda u: u.sin(), "cos": lambda u: u.cos(),
-         "log": lambda u: (u * u + 0.5).log(), "sqrt": lambda u: (u * u + 0.1).sqrt(),
-         "cube": lambda u: u**3, "rsqrt": lambda u: (u * u + 1) ** -0.5}
-BINARY = {"+": lambda u, v: u + v, "-": lambda u, v: u - v, "*": lambda u, v: u * v,
-          "/": lambda u, v: u / (v * v + 0.5)}
+UNARY = {
+    "neg": lambda u: -u,
+    "exp": lambda u: u.exp(),
+    "tanh": lambda u: u.tanh(),
+    "relu": lambda u: u.relu(),
+    "sigmoid": lambda u: u.sigmoid(),
+    "sin": lambda u: u.sin(),
+    "cos": lambda u: u.cos(),
+    "log": lambda u: (u * u + 0.5).log(),
+    "sqrt": lambda u: (u * u + 0.1).sqrt(),
+    "cube": lambda u: u**3,
+    "rsqrt": lambda u: (u * u + 1) ** -0.5,
+}
+BINARY = {
+    "+": lambda u, v: u + v,
+    "-": lambda u, v: u - v,
+    "*": lambda u, v: u * v,
+    "/": lambda u, v: u / (v * v + 0.5),
+}
 
 
-def random_program(rng: random.Random, n_inputs: int, n_ops: int) -> list[tuple[str, list[int]]]:
+def random_program(
+    rng: random.Random, n_inputs: int, n_ops: int
+) -> list[tuple[str, list[int]]]:
     """A random DAG: step k applies a random operation to earlier nodes 0 .. n_inputs + k - 1."""
     prog = []
     for k in range(n_ops):
         name = rng.choice(sorted(UNARY) + sorted(BINARY))
-        prog.append((name, [rng.randrange(n_inputs + k) for _ in range(2 if name in BINARY else 1)]))
+        prog.append(
+            (
+                name,
+                [
+                    rng.randrange(n_inputs + k)
+                    for _ in range(2 if name in BINARY else 1)
+                ],
+            )
+        )
     return prog
 
 
@@ -474,17 +574,24 @@ def run_program(prog, inputs):
         nodes.append((BINARY.get(name) or UNARY[name])(*(nodes[i] for i in args)))
     return nodes[-1]
 
+
 # %% [markdown]
 # For each random program and random input point we compare the engine's
 # gradient with PyTorch's in double precision. An input that the output does
 # not depend on gets gradient 0 from the engine and `None` from PyTorch.
 
+
 # %%
-def compare_with_autograd(n_programs: int, max_ops: int, seed: int = 0) -> tuple[float, int]:
+def compare_with_autograd(
+    n_programs: int, max_ops: int, seed: int = 0
+) -> tuple[float, int]:
     """Largest relative gradient error, engine vs torch.autograd, and how many programs were skipped."""
     rng, worst, skipped = random.Random(seed), 0.0, 0
     for _ in range(n_programs):
-        prog, x0 = random_program(rng, 3, rng.randint(3, max_ops)), [rng.uniform(-2, 2) for _ in range(3)]
+        prog, x0 = (
+            random_program(rng, 3, rng.randint(3, max_ops)),
+            [rng.uniform(-2, 2) for _ in range(3)],
+        )
         xs = [Value(v) for v in x0]
         try:
             run_program(prog, xs).backward()
@@ -495,19 +602,26 @@ def compare_with_autograd(n_programs: int, max_ops: int, seed: int = 0) -> tuple
         run_program(prog, xt).backward()
         for v, t in zip(xs, xt):
             ref = 0.0 if t.grad is None else t.grad.item()
-            worst = max(worst, abs(v.grad - ref) / max(abs(ref), 1e-300) if ref != 0 else abs(v.grad))
+            worst = max(
+                worst,
+                abs(v.grad - ref) / max(abs(ref), 1e-300) if ref != 0 else abs(v.grad),
+            )
     return worst, skipped
 
 
 t0 = time.perf_counter()
 worst_rel, skipped = compare_with_autograd(cfg.n_random, cfg.max_ops)
-print(f"{cfg.n_random} random programs of up to {cfg.max_ops} operations ({skipped} skipped) "
-      f"in {time.perf_counter() - t0:.1f} s")
+print(
+    f"{cfg.n_random} random programs of up to {cfg.max_ops} operations ({skipped} skipped) "
+    f"in {time.perf_counter() - t0:.1f} s"
+)
 dlbook.report("max relative gradient error, engine vs autograd", worst_rel, fmt=".1e")
 
 # %% tags=["remove-cell"]
 assert skipped < cfg.n_random // 10, "almost every random program must be usable"
-assert worst_rel <= 1e-6, "the engine's gradients must equal torch.autograd's to 1e-6 relative"
+assert worst_rel <= 1e-6, (
+    "the engine's gradients must equal torch.autograd's to 1e-6 relative"
+)
 
 # %% [markdown]
 # The largest relative difference printed above is at the level of rounding
@@ -542,6 +656,7 @@ assert worst_rel <= 1e-6, "the engine's gradients must equal torch.autograd's to
 # both quotients of $\partial g/\partial x$ for the function {eq}`eq-g3`,
 # taking the engine's gradient as the truth.
 
+
 # %%
 def g3_of_x(t: float) -> float:
     return g3(Value(t), Value(1.1), Value(2.3)).data  # only the forward value is used
@@ -550,16 +665,31 @@ def g3_of_x(t: float) -> float:
 x0, exact = 3.3, xs[0].grad  # the engine's dg/dx at the point
 hs = [10.0**k for k in torch.linspace(-15, -1, 57).tolist()]
 err_fwd = [abs((g3_of_x(x0 + h) - g3_of_x(x0)) / h - exact) / abs(exact) for h in hs]
-err_ctr = [abs((g3_of_x(x0 + h) - g3_of_x(x0 - h)) / (2 * h) - exact) / abs(exact) for h in hs]
-best_fwd, best_ctr = min(range(len(hs)), key=err_fwd.__getitem__), min(range(len(hs)), key=err_ctr.__getitem__)
-print(f"forward difference: best h = {hs[best_fwd]:.0e}, relative error {err_fwd[best_fwd]:.1e}")
-print(f"central difference: best h = {hs[best_ctr]:.0e}, relative error {err_ctr[best_ctr]:.1e}")
+err_ctr = [
+    abs((g3_of_x(x0 + h) - g3_of_x(x0 - h)) / (2 * h) - exact) / abs(exact) for h in hs
+]
+best_fwd, best_ctr = (
+    min(range(len(hs)), key=err_fwd.__getitem__),
+    min(range(len(hs)), key=err_ctr.__getitem__),
+)
+print(
+    f"forward difference: best h = {hs[best_fwd]:.0e}, relative error {err_fwd[best_fwd]:.1e}"
+)
+print(
+    f"central difference: best h = {hs[best_ctr]:.0e}, relative error {err_ctr[best_ctr]:.1e}"
+)
 
 # %% tags=["remove-cell"]
-assert 1e-10 <= hs[best_fwd] <= 1e-6 and err_fwd[best_fwd] < 1e-6, "forward differences: best h near sqrt(eps)"
-assert 1e-7 <= hs[best_ctr] <= 1e-3 and err_ctr[best_ctr] < 1e-8, "central differences: best h near eps^(1/3)"
+assert 1e-10 <= hs[best_fwd] <= 1e-6 and err_fwd[best_fwd] < 1e-6, (
+    "forward differences: best h near sqrt(eps)"
+)
+assert 1e-7 <= hs[best_ctr] <= 1e-3 and err_ctr[best_ctr] < 1e-8, (
+    "central differences: best h near eps^(1/3)"
+)
 assert err_fwd[0] > 1e-3 and err_ctr[0] > 1e-3, "at h = 1e-15 round-off dominates"
-assert err_fwd[-1] > 1e-3 and err_ctr[-1] > err_ctr[best_ctr] * 1e3, "at h = 0.1 truncation dominates"
+assert err_fwd[-1] > 1e-3 and err_ctr[-1] > err_ctr[best_ctr] * 1e3, (
+    "at h = 0.1 truncation dominates"
+)
 
 # %% tags=["hide-input"]
 fig, ax = plot.subplots(width=6, height=3.6)
@@ -585,24 +715,33 @@ plot.show(fig)
 # excellent independent **gradient check**, as here on the random programs of
 # the previous section:
 
+
 # %%
 def finite_difference_check(n_programs: int, h: float = 1e-6, seed: int = 1) -> float:
     """Largest |central difference - engine| / max(1, |engine|) over random programs and their inputs."""
     rng, worst = random.Random(seed), 0.0
     for _ in range(n_programs):
-        prog, x0 = random_program(rng, 3, rng.randint(3, 15)), [rng.uniform(-2, 2) for _ in range(3)]
+        prog, x0 = (
+            random_program(rng, 3, rng.randint(3, 15)),
+            [rng.uniform(-2, 2) for _ in range(3)],
+        )
         xs_fd = [Value(v) for v in x0]
         run_program(prog, xs_fd).backward()
         for i, v in enumerate(xs_fd):
             up, down = list(x0), list(x0)
             up[i], down[i] = x0[i] + h, x0[i] - h
-            fd = (run_program(prog, [Value(u) for u in up]).data - run_program(prog, [Value(u) for u in down]).data)
+            fd = (
+                run_program(prog, [Value(u) for u in up]).data
+                - run_program(prog, [Value(u) for u in down]).data
+            )
             worst = max(worst, abs(fd / (2 * h) - v.grad) / max(1.0, abs(v.grad)))
     return worst
 
 
 worst_fd = finite_difference_check(cfg.n_random // 4)
-print(f"central differences vs engine on {cfg.n_random // 4} random programs: worst error {worst_fd:.1e}")
+print(
+    f"central differences vs engine on {cfg.n_random // 4} random programs: worst error {worst_fd:.1e}"
+)
 
 # %% tags=["remove-cell"]
 assert worst_fd < 1e-6, "central differences must agree with the engine's gradients"
@@ -629,7 +768,9 @@ grad_sym_at = [float(gi.evalf(subs={X: 3.3, Y: 1.1, Z: 2.3})) for gi in grad_sym
 print("symbolic gradient at the point:", ", ".join(f"{v:.6g}" for v in grad_sym_at))
 
 # %% tags=["remove-cell"]
-assert all(abs(s - v.grad) <= 1e-12 * abs(s) for s, v in zip(grad_sym_at, xs)), "symbolic must equal the engine"
+assert all(abs(s - v.grad) <= 1e-12 * abs(s) for s, v in zip(grad_sym_at, xs)), (
+    "symbolic must equal the engine"
+)
 assert [float(f"{v:.6g}") for v in grad_sym_at] == printed
 
 # %% [markdown]
@@ -643,6 +784,7 @@ assert [float(f"{v:.6g}") for v in grad_sym_at] == printed
 # $\ell_1 = x$, $\ell_{k+1} = 4\ell_k(1 - \ell_k)$ uses $\ell_k$ twice per step
 # {cite}`baydin2018automatic`.
 
+
 # %%
 def logistic_map(v, n: int):
     for _ in range(n - 1):
@@ -655,15 +797,30 @@ for n in range(1, cfg.swell_depth + 1):
     formula = logistic_map(X, n)
     derivative = sp.diff(formula, X)
     graph = logistic_map(Value(0.3), n)  # the engine's graph: values, never formulas
-    swell.append((n, sp.count_ops(formula), sp.count_ops(derivative), len(topological_order(graph))))
-    print(f"n = {n}: formula {swell[-1][1]:>4} ops, symbolic derivative {swell[-1][2]:>5} ops, "
-          f"engine graph {swell[-1][3]:>3} nodes")
+    swell.append(
+        (
+            n,
+            sp.count_ops(formula),
+            sp.count_ops(derivative),
+            len(topological_order(graph)),
+        )
+    )
+    print(
+        f"n = {n}: formula {swell[-1][1]:>4} ops, symbolic derivative {swell[-1][2]:>5} ops, "
+        f"engine graph {swell[-1][3]:>3} nodes"
+    )
 
 # %% tags=["remove-cell"]
 nodes_per_step = {swell[i][3] - swell[i - 1][3] for i in range(1, len(swell))}
-assert len(nodes_per_step) == 1, "the engine's graph must grow by a constant number of nodes per step"
-assert all(swell[i][2] > 2 * swell[i - 1][2] for i in range(2, len(swell))), "the derivative more than doubles"
-assert swell[-1][2] > 5 * swell[-1][3], "at the deepest level the symbolic derivative dwarfs the graph"
+assert len(nodes_per_step) == 1, (
+    "the engine's graph must grow by a constant number of nodes per step"
+)
+assert all(swell[i][2] > 2 * swell[i - 1][2] for i in range(2, len(swell))), (
+    "the derivative more than doubles"
+)
+assert swell[-1][2] > 5 * swell[-1][3], (
+    "at the deepest level the symbolic derivative dwarfs the graph"
+)
 
 # %% [markdown]
 # The formula doubles at every step and its symbolic derivative grows faster
@@ -711,7 +868,9 @@ def moons_loss(model: MLP, x: torch.Tensor, y: torch.Tensor) -> Value:
 
 mlp = MLP(2, [8, 8, 1], activation="tanh", seed=0)
 loss = moons_loss(mlp, x_moons, y_moons)
-print(f"{len(mlp.parameters())} parameters; one loss evaluation builds {len(topological_order(loss)):,} nodes")
+print(
+    f"{len(mlp.parameters())} parameters; one loss evaluation builds {len(topological_order(loss)):,} nodes"
+)
 
 # %% [markdown]
 # Before training, a last check: PyTorch's own layers with the same weights
@@ -723,17 +882,28 @@ mlp.zero_grad()
 loss.backward()
 net = mlp.to_torch()  # nn.Sequential(Linear, Tanh, Linear, Tanh, Linear) in float64
 t_moons = 2.0 * y_moons.double() - 1.0
-loss_t = F.softplus(-t_moons * net(x_moons.double()).squeeze(1)).mean()  # softplus(u) = log(1 + e^u)
+loss_t = F.softplus(
+    -t_moons * net(x_moons.double()).squeeze(1)
+).mean()  # softplus(u) = log(1 + e^u)
 loss_t.backward()
-grad_t = torch.cat([torch.cat([m.weight.grad, m.bias.grad[:, None]], 1).flatten()
-                    for m in net if isinstance(m, nn.Linear)])  # neuron by neuron: weights, then bias
+grad_t = torch.cat(
+    [
+        torch.cat([m.weight.grad, m.bias.grad[:, None]], 1).flatten()
+        for m in net
+        if isinstance(m, nn.Linear)
+    ]
+)  # neuron by neuron: weights, then bias
 grad_engine = torch.tensor([p.grad for p in mlp.parameters()], dtype=torch.float64)
 mlp_grad_err = ((grad_engine - grad_t).abs().max() / grad_t.abs().max()).item()
-print(f"loss: engine {loss.data:.10f}, torch {loss_t.item():.10f}; max gradient difference {mlp_grad_err:.1e}")
+print(
+    f"loss: engine {loss.data:.10f}, torch {loss_t.item():.10f}; max gradient difference {mlp_grad_err:.1e}"
+)
 
 # %% tags=["remove-cell"]
 assert abs(loss.data - loss_t.item()) < 1e-12
-assert mlp_grad_err < 1e-10, "the MLP's gradients must equal those of the same network in PyTorch"
+assert mlp_grad_err < 1e-10, (
+    "the MLP's gradients must equal those of the same network in PyTorch"
+)
 
 # %% [markdown]
 # The training loop is the one every later chapter uses, written out for
@@ -761,23 +931,46 @@ print(f"{cfg.mlp_steps} steps in {time.perf_counter() - t0:.1f} s")
 
 # %%
 net = mlp.to_torch()
-scores_engine = torch.tensor([mlp(xi).data for xi in x_moons.tolist()], dtype=torch.float64)
+scores_engine = torch.tensor(
+    [mlp(xi).data for xi in x_moons.tolist()], dtype=torch.float64
+)
 scores_torch = net(x_moons.double()).squeeze(1).detach()
 train_acc = ((scores_engine > 0).long() == y_moons).double().mean().item()
-test_acc = ((net(x_moons_test.double()).squeeze(1) > 0).long() == y_moons_test).double().mean().item()
+test_acc = (
+    ((net(x_moons_test.double()).squeeze(1) > 0).long() == y_moons_test)
+    .double()
+    .mean()
+    .item()
+)
 dlbook.report("two moons training accuracy (scalar engine)", train_acc, fmt=".3f")
 dlbook.report("two moons test accuracy (scalar engine)", test_acc, fmt=".3f")
 
 # %% tags=["remove-cell"]
-assert torch.allclose(scores_engine, scores_torch, rtol=0, atol=1e-12), "the copy must compute the same scores"
+assert torch.allclose(scores_engine, scores_torch, rtol=0, atol=1e-12), (
+    "the copy must compute the same scores"
+)
 assert losses[-1] < 0.6 * losses[0], "training with the engine must lower the loss"
-assert train_acc >= 0.85 and test_acc >= 0.8, "the network must learn the moons well above chance (0.5)"
+assert train_acc >= 0.85 and test_acc >= 0.8, (
+    "the network must learn the moons well above chance (0.5)"
+)
 
 # %% tags=["hide-input"]
 fig, axes = plot.subplots(1, 2, width=10, height=3.6)
-plot.curves(axes[0], {"training loss": losses}, xlabel="gradient step", ylabel="mean logistic loss")
-plot.decision_boundary(axes[1], lambda g: torch.sigmoid(net(g.double()).squeeze(1)), x_moons, y_moons,
-                       proba=True, margin=0.4, names=["moon 0", "moon 1"])
+plot.curves(
+    axes[0],
+    {"training loss": losses},
+    xlabel="gradient step",
+    ylabel="mean logistic loss",
+)
+plot.decision_boundary(
+    axes[1],
+    lambda g: torch.sigmoid(net(g.double()).squeeze(1)),
+    x_moons,
+    y_moons,
+    proba=True,
+    margin=0.4,
+    names=["moon 0", "moon 1"],
+)
 axes[1].set_title("P(moon 1 | x) of the trained network; black: 0.5")
 axes[1].legend(loc="lower left", fontsize=8)
 plot.show(fig)
@@ -801,8 +994,10 @@ plot.show(fig)
 a = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
 b = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
 e = (a + b) * (b + 1)
-print(f"e = {e.item()}, e.grad_fn = {type(e.grad_fn).__name__}, "
-      f"its inputs: {[type(fn).__name__ for fn, _ in e.grad_fn.next_functions]}")
+print(
+    f"e = {e.item()}, e.grad_fn = {type(e.grad_fn).__name__}, "
+    f"its inputs: {[type(fn).__name__ for fn, _ in e.grad_fn.next_functions]}"
+)
 e.backward()
 print(f"de/da = {a.grad.item()}, de/db = {b.grad.item()}")
 
@@ -826,7 +1021,9 @@ b.grad = None
 print(f"after zeroing:   de/da = {a.grad.item()}, de/db = {b.grad.item()}")
 
 # %% tags=["remove-cell"]
-assert doubled == (4.0, 10.0), "without zero_grad the second backward must double the gradients"
+assert doubled == (4.0, 10.0), (
+    "without zero_grad the second backward must double the gradients"
+)
 assert (a.grad.item(), b.grad.item()) == (2.0, 5.0)
 
 # %% [markdown]
@@ -838,16 +1035,22 @@ assert (a.grad.item(), b.grad.item()) == (2.0, 5.0)
 # accumulate exactly the gradient of one batch of 60:
 
 # %%
-w = torch.tensor([0.3, -0.2], dtype=torch.float64, requires_grad=True)  # logistic regression
+w = torch.tensor(
+    [0.3, -0.2], dtype=torch.float64, requires_grad=True
+)  # logistic regression
 x64, y64 = x_moons.double(), y_moons.double()
 F.binary_cross_entropy_with_logits(x64 @ w, y64).backward()  # one batch of N
 grad_full, w.grad = w.grad.clone(), None
-for xb, yb in zip(x64.split(15), y64.split(15)):  # micro-batches, no zero_grad in between
+for xb, yb in zip(
+    x64.split(15), y64.split(15)
+):  # micro-batches, no zero_grad in between
     (F.binary_cross_entropy_with_logits(xb @ w, yb) * len(yb) / len(y64)).backward()
 print(f"full batch {grad_full.tolist()}\naccumulated {w.grad.tolist()}")
 
 # %% tags=["remove-cell"]
-assert torch.allclose(grad_full, w.grad, rtol=1e-12, atol=1e-15), "accumulated micro-batches must equal one batch"
+assert torch.allclose(grad_full, w.grad, rtol=1e-12, atol=1e-15), (
+    "accumulated micro-batches must equal one batch"
+)
 
 # %% [markdown]
 # The two gradients agree to rounding. Recording the graph costs memory:
@@ -860,7 +1063,9 @@ w = torch.tensor(1.5, requires_grad=True)
 y_rec = w * 2
 with torch.no_grad():
     y_off = w * 2
-print(f"recorded:    requires_grad={y_rec.requires_grad}, grad_fn={type(y_rec.grad_fn).__name__}")
+print(
+    f"recorded:    requires_grad={y_rec.requires_grad}, grad_fn={type(y_rec.grad_fn).__name__}"
+)
 print(f"in no_grad:  requires_grad={y_off.requires_grad}, grad_fn={y_off.grad_fn}")
 
 # %% tags=["remove-cell"]
@@ -879,7 +1084,9 @@ assert not y_off.requires_grad and y_off.grad_fn is None
 import copy
 
 torch.manual_seed(0)
-net_manual = nn.Sequential(nn.Linear(2, 2), nn.Sigmoid(), nn.Linear(2, 1), nn.Sigmoid()).to(device)
+net_manual = nn.Sequential(
+    nn.Linear(2, 2), nn.Sigmoid(), nn.Linear(2, 1), nn.Sigmoid()
+).to(device)
 net_optim = copy.deepcopy(net_manual)
 optimizer = torch.optim.SGD(net_optim.parameters(), lr=0.5)
 xd, yd = x_moons.to(device), y_moons.float().to(device)
@@ -892,14 +1099,25 @@ for _ in range(25):
     optimizer.zero_grad()
     F.binary_cross_entropy(net_optim(xd).squeeze(1), yd).backward()
     optimizer.step()
-step_diff = max((p - q).abs().max().item() for p, q in zip(net_manual.parameters(), net_optim.parameters()))
-print(f"after 25 steps: max |manual - optimizer.step()| over all parameters = {step_diff:.1e}")
+step_diff = max(
+    (p - q).abs().max().item()
+    for p, q in zip(net_manual.parameters(), net_optim.parameters())
+)
+print(
+    f"after 25 steps: max |manual - optimizer.step()| over all parameters = {step_diff:.1e}"
+)
 
 # %% tags=["remove-cell"]
-assert step_diff <= 1e-6, "a manual gradient step and SGD.step() must give the same parameters"
+assert step_diff <= 1e-6, (
+    "a manual gradient step and SGD.step() must give the same parameters"
+)
 torch.manual_seed(0)
-net_start = nn.Sequential(nn.Linear(2, 2), nn.Sigmoid(), nn.Linear(2, 1), nn.Sigmoid()).to(device)
-assert any((p != q).any() for p, q in zip(net_start.parameters(), net_optim.parameters())), "training must move them"
+net_start = nn.Sequential(
+    nn.Linear(2, 2), nn.Sigmoid(), nn.Linear(2, 1), nn.Sigmoid()
+).to(device)
+assert any(
+    (p != q).any() for p, q in zip(net_start.parameters(), net_optim.parameters())
+), "training must move them"
 
 # %% [markdown]
 # The two networks end with the same parameters (the difference printed
@@ -938,6 +1156,7 @@ assert any((p != q).any() for p, q in zip(net_start.parameters(), net_optim.para
 # `torch.nn.functional.softplus`, and count the nodes it saves in
 # {eq}`eq-moons-loss`.
 
+
 # %% tags=["hide-cell"]
 # Solution to Exercise 1: softplus'(u) = e^u / (1 + e^u) = sigmoid(u).
 def softplus(u: Value) -> Value:
@@ -951,11 +1170,15 @@ for u0 in [-800.0, -30.0, -2.5, 0.0, 0.7, 40.0, 800.0]:
     u, ut = Value(u0), torch.tensor(u0, dtype=torch.float64, requires_grad=True)
     softplus(u).backward()
     F.softplus(ut).backward()
-    assert abs(softplus(Value(u0)).data - F.softplus(ut).item()) <= 1e-15 * max(1.0, abs(u0))
+    assert abs(softplus(Value(u0)).data - F.softplus(ut).item()) <= 1e-15 * max(
+        1.0, abs(u0)
+    )
     assert abs(u.grad - ut.grad.item()) <= 1e-15
 m0 = Value(0.4)
-print(f"nodes for log(1 + exp(m)): {len(topological_order((1 + m0.exp()).log()))}, "
-      f"for softplus(m): {len(topological_order(softplus(m0)))}")
+print(
+    f"nodes for log(1 + exp(m)): {len(topological_order((1 + m0.exp()).log()))}, "
+    f"for softplus(m): {len(topological_order(softplus(m0)))}"
+)
 
 # %% [markdown]
 # The derivative of softplus is the sigmoid. The single operation replaces
@@ -968,6 +1191,7 @@ print(f"nodes for log(1 + exp(m)): {len(topological_order((1 + m0.exp()).log()))
 # matrix-chain problem, and compare it with both modes for the widths
 # `[16, 512, 16, 512, 16]` and for the shrinking widths used above.
 
+
 # %% tags=["hide-cell"]
 # Solution to Exercise 2: cost[i][j] = cheapest product J_j ... J_i (1-based), shape (n_j, n_{i-1}).
 def best_chain_cost(widths: list[int]) -> int:
@@ -976,19 +1200,37 @@ def best_chain_cost(widths: list[int]) -> int:
     for span in range(1, L):
         for i in range(1, L - span + 1):
             j = i + span
-            cost[i][j] = min(cost[i][k] + cost[k + 1][j] + widths[j] * widths[k] * widths[i - 1] for k in range(i, j))
+            cost[i][j] = min(
+                cost[i][k] + cost[k + 1][j] + widths[j] * widths[k] * widths[i - 1]
+                for k in range(i, j)
+            )
     return cost[1][L]
 
 
 for ws in ([16, 512, 16, 512, 16], widths):
-    js = [torch.randn(ws[i + 1], ws[i], dtype=torch.float64) for i in range(len(ws) - 1)]
+    js = [
+        torch.randn(ws[i + 1], ws[i], dtype=torch.float64) for i in range(len(ws) - 1)
+    ]
     fwd, rev = chain_product(js, "forward")[1], chain_product(js, "reverse")[1]
     best = best_chain_cost(ws)
     print(f"{ws}: forward {fwd:,}, reverse {rev:,}, best {best:,}")
     assert best <= min(fwd, rev)
-assert best_chain_cost([16, 512, 16, 512, 16]) < 0.7 * chain_product(
-    [torch.zeros(512, 16), torch.zeros(16, 512), torch.zeros(512, 16), torch.zeros(16, 512)], "reverse")[1]
-assert best_chain_cost(widths) == cost_rev, "for a shrinking chain ending in a scalar, reverse mode is optimal"
+assert (
+    best_chain_cost([16, 512, 16, 512, 16])
+    < 0.7
+    * chain_product(
+        [
+            torch.zeros(512, 16),
+            torch.zeros(16, 512),
+            torch.zeros(512, 16),
+            torch.zeros(16, 512),
+        ],
+        "reverse",
+    )[1]
+)
+assert best_chain_cost(widths) == cost_rev, (
+    "for a shrinking chain ending in a scalar, reverse mode is optimal"
+)
 
 # %% [markdown]
 # For the chain that widens and narrows twice, the best order multiplies the
@@ -1002,6 +1244,7 @@ assert best_chain_cost(widths) == cost_rev, "for a shrinking chain ending in a s
 # `log` and `sqrt`. Compute the gradient of {eq}`eq-fxy` at $(3, 2)$ with
 # it. How many passes does it need, and how many would it need for the
 # gradient of the moons network's loss?
+
 
 # %% tags=["hide-cell"]
 # Solution to Exercise 3
@@ -1017,7 +1260,9 @@ class Dual:
 
     def __mul__(self, other):
         other = other if isinstance(other, Dual) else Dual(other)
-        return Dual(self.val * other.val, self.dot * other.val + self.val * other.dot)  # product rule
+        return Dual(
+            self.val * other.val, self.dot * other.val + self.val * other.dot
+        )  # product rule
 
     def log(self):
         return Dual(math.log(self.val), self.dot / self.val)
@@ -1030,9 +1275,14 @@ def f_xy(x, y):
     return y * x.log() + (y * x.log()).sqrt()
 
 
-grad_dual = [f_xy(Dual(3.0, 1.0), Dual(2.0)).dot, f_xy(Dual(3.0), Dual(2.0, 1.0)).dot]  # one pass per input
+grad_dual = [
+    f_xy(Dual(3.0, 1.0), Dual(2.0)).dot,
+    f_xy(Dual(3.0), Dual(2.0, 1.0)).dot,
+]  # one pass per input
 print(f"forward mode, 2 passes: {grad_dual}; reverse mode would need 1 pass.")
-print(f"for the moons network: {len(mlp.parameters())} forward passes vs 1 backward pass")
+print(
+    f"for the moons network: {len(mlp.parameters())} forward passes vs 1 backward pass"
+)
 assert abs(grad_dual[0] - exact_fx) < 1e-14 and abs(grad_dual[1] - exact_fy) < 1e-14
 
 # %% [markdown]

@@ -39,8 +39,19 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules and importlib.util.find_spec("dlbook") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-                    "dlbook @ git+https://github.com/dlbook-org/dlbook", "mnist1d"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "dlbook @ git+https://github.com/dlbook-org/dlbook",
+            "mnist1d",
+        ],
+        check=True,
+    )
 
 import dlbook
 import dlbook.plot
@@ -67,13 +78,37 @@ from dlbook import data, mlp, plot
 from dlbook.source import show_source
 
 cfg = dlbook.config(  # xor_seeds: restarts per setting; n_nets: random networks sampled; n_train: None = all
-    smoke=dict(xor_seeds=16, xor_steps=1000, uat_steps=250, depth_steps=200, n_nets=2_000,
-               n_train=6_000, epochs=3, hidden=[256]),
-    cpu=dict(xor_seeds=40, xor_steps=1_500, uat_steps=800, depth_steps=500, n_nets=8_000,
-             n_train=None, epochs=10, hidden=[256]),
+    smoke=dict(
+        xor_seeds=16,
+        xor_steps=1000,
+        uat_steps=250,
+        depth_steps=200,
+        n_nets=2_000,
+        n_train=6_000,
+        epochs=3,
+        hidden=[256],
+    ),
+    cpu=dict(
+        xor_seeds=40,
+        xor_steps=1_500,
+        uat_steps=800,
+        depth_steps=500,
+        n_nets=8_000,
+        n_train=None,
+        epochs=10,
+        hidden=[256],
+    ),
     # uat_steps: keep below ~1,600; beyond that, Adam at a constant rate of 0.01 starts to spike
-    gpu=dict(xor_seeds=100, xor_steps=5_000, uat_steps=1_200, depth_steps=1_500, n_nets=20_000,
-             n_train=None, epochs=30, hidden=[1024]),
+    gpu=dict(
+        xor_seeds=100,
+        xor_steps=5_000,
+        uat_steps=1_200,
+        depth_steps=1_500,
+        n_nets=20_000,
+        n_train=None,
+        epochs=30,
+        hidden=[1024],
+    ),
 )
 cfg
 
@@ -103,9 +138,13 @@ cfg
 # %%
 layer = nn.Linear(3, 4)  # p = 3 inputs, q = 4 neurons
 x = torch.randn(5, 3)  # a batch of 5 inputs
-one_at_a_time = torch.stack([torch.sigmoid(x @ layer.weight[i] + layer.bias[i]) for i in range(4)], dim=1)
+one_at_a_time = torch.stack(
+    [torch.sigmoid(x @ layer.weight[i] + layer.bias[i]) for i in range(4)], dim=1
+)
 all_at_once = torch.sigmoid(layer(x))  # one matrix product: x W^T + b
-print(f"shape {tuple(all_at_once.shape)}, max difference {(one_at_a_time - all_at_once).abs().max():.1e}")
+print(
+    f"shape {tuple(all_at_once.shape)}, max difference {(one_at_a_time - all_at_once).abs().max():.1e}"
+)
 
 # %% tags=["remove-cell"]
 assert torch.allclose(one_at_a_time, all_at_once)
@@ -131,7 +170,9 @@ show_source(mlp.MLP.__init__)
 # %%
 for sizes in ([784, 10], [784, *cfg.hidden, 10], [2, 32, 8, 3]):
     net = mlp.MLP(sizes, "relu")
-    formula = sum((n_in + 1) * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))  # equation (eq-n-params)
+    formula = sum(
+        (n_in + 1) * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:])
+    )  # equation (eq-n-params)
     counted = sum(p.numel() for p in net.parameters())
     print(f"{str(sizes):>22}: formula {formula:>9,}  counted {counted:>9,}")
     assert formula == counted == mlp.n_parameters(sizes)
@@ -195,9 +236,17 @@ worst = {}
 for name, f in mlp.ACTIVATIONS.items():
     zz = z.clone().requires_grad_()
     out = f(zz, **kwargs.get(name, {}))
-    grad = torch.autograd.grad(out.sum(), zz)[0] if out.requires_grad else torch.zeros_like(z)  # step: no graph
-    worst[name] = (mlp.derivative(name, z, **kwargs.get(name, {})) - grad).abs().max().item()
-print("max |closed form - autograd|:", ", ".join(f"{k} {v:.0e}" for k, v in worst.items()))
+    grad = (
+        torch.autograd.grad(out.sum(), zz)[0]
+        if out.requires_grad
+        else torch.zeros_like(z)
+    )  # step: no graph
+    worst[name] = (
+        (mlp.derivative(name, z, **kwargs.get(name, {})) - grad).abs().max().item()
+    )
+print(
+    "max |closed form - autograd|:", ", ".join(f"{k} {v:.0e}" for k, v in worst.items())
+)
 
 # %% tags=["remove-cell"]
 assert max(worst.values()) < 1e-12, "every closed-form derivative must match autograd"
@@ -209,7 +258,9 @@ assert max(worst.values()) < 1e-12, "every closed-form derivative must match aut
 
 # %% tags=["hide-input"]
 zp = torch.linspace(-4, 4, 801)
-pieces = torch.stack([zp, -0.5 * zp - 0.5, 0.3 * zp + 0.8], -1)  # (801, 3) affine pieces of a maxout unit
+pieces = torch.stack(
+    [zp, -0.5 * zp - 0.5, 0.3 * zp + 0.8], -1
+)  # (801, 3) affine pieces of a maxout unit
 maxout_value = mlp.maxout(pieces, 3)[:, 0]
 maxout_slope = torch.tensor([1.0, -0.5, 0.3])[pieces.argmax(-1)]
 fig, axes = plot.subplots(3, 4, width=11, height=7, sharex=True)
@@ -261,7 +312,9 @@ z = torch.randn(6, dtype=torch.float64)
 jac_formula = mlp.softmax_jacobian(z)  # (6, 6)
 jac_autograd = torch.autograd.functional.jacobian(lambda v: F.softmax(v, dim=-1), z)
 jac_err = (jac_formula - jac_autograd).abs().max().item()
-print(f"max |formula - autograd| = {jac_err:.1e}; largest row sum {jac_formula.sum(1).abs().max():.1e}")
+print(
+    f"max |formula - autograd| = {jac_err:.1e}; largest row sum {jac_formula.sum(1).abs().max():.1e}"
+)
 
 # %% tags=["remove-cell"]
 assert jac_err < 1e-14 and jac_formula.sum(1).abs().max() < 1e-14
@@ -302,21 +355,39 @@ assert torch.allclose(mlp.softmax(z), F.softmax(z, dim=-1))
 scores = torch.randn(64, 10, dtype=torch.float64)  # (N, K) raw outputs
 labels = torch.randint(0, 10, (64,))
 onehot = F.one_hot(labels, 10).double()
-t_pm = 2 * (labels % 2).double() - 1  # binary targets in {-1, +1} for the one-score losses
+t_pm = (
+    2 * (labels % 2).double() - 1
+)  # binary targets in {-1, +1} for the one-score losses
 pairs = {
-    "squared error / F.mse_loss": (mlp.squared_error(scores, onehot), F.mse_loss(scores, onehot)),
+    "squared error / F.mse_loss": (
+        mlp.squared_error(scores, onehot),
+        F.mse_loss(scores, onehot),
+    ),
     "L1 / F.l1_loss": (mlp.absolute_error(scores, onehot), F.l1_loss(scores, onehot)),
-    "cross-entropy / F.cross_entropy": (mlp.cross_entropy(scores, labels), F.cross_entropy(scores, labels)),
-    "multi-class hinge / F.multi_margin_loss": (mlp.multiclass_hinge(scores, labels), F.multi_margin_loss(scores, labels)),
-    "its square / F.multi_margin_loss(p=2)": (mlp.multiclass_hinge(scores, labels, power=2),
-                                              F.multi_margin_loss(scores, labels, p=2)),
-    "logistic / F.soft_margin_loss": (mlp.logistic_loss(scores[:, 0], t_pm), F.soft_margin_loss(scores[:, 0], t_pm)),
+    "cross-entropy / F.cross_entropy": (
+        mlp.cross_entropy(scores, labels),
+        F.cross_entropy(scores, labels),
+    ),
+    "multi-class hinge / F.multi_margin_loss": (
+        mlp.multiclass_hinge(scores, labels),
+        F.multi_margin_loss(scores, labels),
+    ),
+    "its square / F.multi_margin_loss(p=2)": (
+        mlp.multiclass_hinge(scores, labels, power=2),
+        F.multi_margin_loss(scores, labels, p=2),
+    ),
+    "logistic / F.soft_margin_loss": (
+        mlp.logistic_loss(scores[:, 0], t_pm),
+        F.soft_margin_loss(scores[:, 0], t_pm),
+    ),
 }
 for name, (ours, theirs) in pairs.items():
     print(f"{name:>40}: {ours.item():.6f} vs {theirs.item():.6f}")
 
 # %% tags=["remove-cell"]
-assert all(torch.allclose(a, b, rtol=1e-12, atol=1e-12) for a, b in pairs.values()), "losses must match PyTorch"
+assert all(torch.allclose(a, b, rtol=1e-12, atol=1e-12) for a, b in pairs.values()), (
+    "losses must match PyTorch"
+)
 
 # %% [markdown]
 # The six pairs agree. PyTorch's `multi_margin_loss` stops at $r=2$, so the
@@ -332,7 +403,9 @@ assert all(torch.allclose(a, b, rtol=1e-12, atol=1e-12) for a, b in pairs.values
 
 # %% tags=["hide-input"]
 m = torch.linspace(-2, 3, 501, dtype=torch.float64)
-one = torch.ones(1, dtype=torch.float64)  # target t = +1, so the score o equals the margin m
+one = torch.ones(
+    1, dtype=torch.float64
+)  # target t = +1, so the score o equals the margin m
 
 
 def per_margin(loss, **kw):
@@ -349,19 +422,45 @@ binary = {
     "L1 $|1-m|$": per_margin(mlp.absolute_error),
 }
 p_true = torch.linspace(0.02, 0.999, 300, dtype=torch.float64)
-logits = torch.cat([p_true.log()[:, None], ((1 - p_true) / 9).log()[:, None].expand(-1, 9)], 1)  # class 0 is true
+logits = torch.cat(
+    [p_true.log()[:, None], ((1 - p_true) / 9).log()[:, None].expand(-1, 9)], 1
+)  # class 0 is true
 y0 = torch.zeros(len(p_true), dtype=torch.long)
-prob_losses = {k: mlp.CLASSIFICATION_LOSSES[k] for k in ["cross-entropy", "squared log", "expectation (L1)",
-                                                          "Brier (squared L2)", "Chebyshev", "Tanimoto",
-                                                          "Cauchy-Schwarz"]}
+prob_losses = {
+    k: mlp.CLASSIFICATION_LOSSES[k]
+    for k in [
+        "cross-entropy",
+        "squared log",
+        "expectation (L1)",
+        "Brier (squared L2)",
+        "Chebyshev",
+        "Tanimoto",
+        "Cauchy-Schwarz",
+    ]
+}
 fig, (ax1, ax2) = plot.subplots(1, 2, width=11, height=4)
 for name, values in binary.items():
-    ax1.plot(m, values, ":" if name.startswith(("squared error", "L1")) else "-", lw=2, label=name)
+    ax1.plot(
+        m,
+        values,
+        ":" if name.startswith(("squared error", "L1")) else "-",
+        lw=2,
+        label=name,
+    )
 ax1.set(xlabel="margin $m = t\\,o$", ylabel="loss", ylim=(0, 5), title="binary losses")
 ax1.legend(ncol=2, loc="upper center")
 for name, loss in prob_losses.items():
-    ax2.plot(p_true, [loss(logits[i:i + 1], y0[i:i + 1]).item() for i in range(len(p_true))], label=name)
-ax2.set(xlabel="probability of the true class $p_c$", ylabel="loss", ylim=(0, 3), title="softmax losses (K = 10)")
+    ax2.plot(
+        p_true,
+        [loss(logits[i : i + 1], y0[i : i + 1]).item() for i in range(len(p_true))],
+        label=name,
+    )
+ax2.set(
+    xlabel="probability of the true class $p_c$",
+    ylabel="loss",
+    ylim=(0, 3),
+    title="softmax losses (K = 10)",
+)
 ax2.legend()
 plot.show(fig)
 
@@ -413,6 +512,7 @@ plot.show(fig)
 # `...` lets the same functions run many networks at once, which we use
 # below):
 
+
 # %%
 def forward(params, x):
     """Equation (eq-two-layer): x (N, p) -> hidden Z (..., N, H), outputs Y (..., N, K)."""
@@ -427,33 +527,47 @@ def backward(params, x, t):
     z, y = forward(params, x)
     delta2 = (y - t) * y * (1 - y)  # (..., N, K): output deltas
     delta1 = (delta2 @ W2.transpose(-1, -2)) * z * (1 - z)  # (..., N, H): hidden deltas
-    grads = (x.T @ delta1, delta1.sum(-2, keepdim=True), z.transpose(-1, -2) @ delta2, delta2.sum(-2, keepdim=True))
+    grads = (
+        x.T @ delta1,
+        delta1.sum(-2, keepdim=True),
+        z.transpose(-1, -2) @ delta2,
+        delta2.sum(-2, keepdim=True),
+    )
     return 0.5 * ((y - t) ** 2).sum((-2, -1)), grads
 
 
 def update(params, grads, lr):
     return [p - lr * g for p, g in zip(params, grads)]
 
+
 # %% [markdown]
 # Before trusting it, we compare the hand-derived gradients with autograd on
 # a random network with 3 inputs, 5 hidden units and 2 outputs.
+
 
 # %%
 def init_params(p, hidden, k, *, std=1.0, nets=(), seed=0):
     """Gaussian weights and biases with standard deviation std; `nets` adds leading dimensions."""
     g = torch.Generator().manual_seed(seed)
     shapes = [(p, hidden), (1, hidden), (hidden, k), (1, k)]
-    return [std * torch.randn(*nets, *s, generator=g, dtype=torch.float64) for s in shapes]
+    return [
+        std * torch.randn(*nets, *s, generator=g, dtype=torch.float64) for s in shapes
+    ]
 
 
 params = init_params(3, 5, 2, seed=1)
-x_rand, t_rand = torch.randn(8, 3, dtype=torch.float64), torch.rand(8, 2, dtype=torch.float64)
+x_rand, t_rand = (
+    torch.randn(8, 3, dtype=torch.float64),
+    torch.rand(8, 2, dtype=torch.float64),
+)
 loss_hand, grads_hand = backward(params, x_rand, t_rand)
 leaves = [p.clone().requires_grad_() for p in params]
 loss_auto = 0.5 * ((forward(leaves, x_rand)[1] - t_rand) ** 2).sum()
 grads_auto = torch.autograd.grad(loss_auto, leaves)
 bp_err = max((a - b).abs().max().item() for a, b in zip(grads_hand, grads_auto))
-print(f"loss {loss_hand.item():.6f} vs {loss_auto.item():.6f}; max gradient difference {bp_err:.1e}")
+print(
+    f"loss {loss_hand.item():.6f} vs {loss_auto.item():.6f}; max gradient difference {bp_err:.1e}"
+)
 
 # %% tags=["remove-cell"]
 assert bp_err < 1e-12, "hand-derived backpropagation must equal autograd"
@@ -482,11 +596,15 @@ for _ in range(cfg.xor_steps):
     params = update(params, grads, lr=1.0)  # gradient step on every weight
     xor_losses.append(loss.item())
 xor_out = forward(params, x_xor)[1].squeeze(1)
-print(f"loss {xor_losses[0]:.3f} -> {xor_losses[-1]:.4f}; outputs {[round(v, 3) for v in xor_out.tolist()]}, "
-      f"targets {y_xor.tolist()}")
+print(
+    f"loss {xor_losses[0]:.3f} -> {xor_losses[-1]:.4f}; outputs {[round(v, 3) for v in xor_out.tolist()]}, "
+    f"targets {y_xor.tolist()}"
+)
 
 # %% tags=["remove-cell"]
-assert ((xor_out - t_xor.squeeze(1)).abs() < 0.5).all(), "the network must classify all four XOR corners"
+assert ((xor_out - t_xor.squeeze(1)).abs() < 0.5).all(), (
+    "the network must classify all four XOR corners"
+)
 assert xor_losses[-1] < 0.1 * xor_losses[0]
 
 # %% [markdown]
@@ -499,15 +617,28 @@ assert xor_losses[-1] < 0.1 * xor_losses[0]
 
 # %% tags=["hide-input"]
 fig, (ax1, ax2) = plot.subplots(1, 2, width=10, height=4)
-plot.decision_boundary(ax1, lambda g: forward(params, g.double())[1].squeeze(1), x_xor.float(), y_xor,
-                       proba=True, margin=0.5)
+plot.decision_boundary(
+    ax1,
+    lambda g: forward(params, g.double())[1].squeeze(1),
+    x_xor.float(),
+    y_xor,
+    proba=True,
+    margin=0.5,
+)
 W1, b1 = params[0].detach(), params[1].detach()
 xs = torch.linspace(-0.5, 1.5, 2)
 for j in range(W1.shape[1]):
     ax1.plot(xs, -(W1[0, j] * xs + b1[0, j]) / W1[1, j], "k--", lw=0.8)
-ax1.set(xlim=(-0.5, 1.5), ylim=(-0.5, 1.5), title="network output; dashed: hidden units")
+ax1.set(
+    xlim=(-0.5, 1.5), ylim=(-0.5, 1.5), title="network output; dashed: hidden units"
+)
 ax2.plot(range(1, len(xor_losses) + 1), xor_losses)
-ax2.set(xlabel="gradient step", ylabel="squared error $E$", yscale="log", title="training loss")
+ax2.set(
+    xlabel="gradient step",
+    ylabel="squared error $E$",
+    yscale="log",
+    title="training loss",
+)
 plot.show(fig)
 
 # %% [markdown]
@@ -524,24 +655,49 @@ plot.show(fig)
 # %%
 lrs, stds, widths = [0.1, 1.0, 10.0], [0.1, 1.0, 4.0], [2, 4, 16]
 S = cfg.xor_seeds
-success = torch.zeros(len(widths), len(lrs), len(stds))  # fraction of restarts that solve XOR
+success = torch.zeros(
+    len(widths), len(lrs), len(stds)
+)  # fraction of restarts that solve XOR
 t0 = time.perf_counter()
 for i, width in enumerate(widths):
     n = len(lrs) * len(stds) * S
-    std = torch.tensor(stds, dtype=torch.float64).repeat_interleave(S).repeat(len(lrs)).view(n, 1, 1)
-    lr = torch.tensor(lrs, dtype=torch.float64).repeat_interleave(len(stds) * S).view(n, 1, 1)
-    params = [p * std for p in init_params(2, width, 1, nets=(n,), seed=i)]  # n networks at once
+    std = (
+        torch.tensor(stds, dtype=torch.float64)
+        .repeat_interleave(S)
+        .repeat(len(lrs))
+        .view(n, 1, 1)
+    )
+    lr = (
+        torch.tensor(lrs, dtype=torch.float64)
+        .repeat_interleave(len(stds) * S)
+        .view(n, 1, 1)
+    )
+    params = [
+        p * std for p in init_params(2, width, 1, nets=(n,), seed=i)
+    ]  # n networks at once
     for _ in range(cfg.xor_steps):
         params = update(params, backward(params, x_xor, t_xor)[1], lr)
-    solved = ((forward(params, x_xor)[1] - t_xor).abs() < 0.5).all(-2).squeeze(-1)  # (n,)
+    solved = (
+        ((forward(params, x_xor)[1] - t_xor).abs() < 0.5).all(-2).squeeze(-1)
+    )  # (n,)
     success[i] = solved.double().view(len(lrs), len(stds), S).mean(-1)
-print(f"{len(widths) * n} networks trained for {cfg.xor_steps} steps in {time.perf_counter() - t0:.1f} s")
+print(
+    f"{len(widths) * n} networks trained for {cfg.xor_steps} steps in {time.perf_counter() - t0:.1f} s"
+)
 
 # %% tags=["remove-cell"]
-assert success[2, 1, 1] >= 0.9, "16 hidden units, lr 1, unit-scale init should solve XOR almost always"
-assert success[0].mean() < success[2].mean(), "width 2 should fail more often than width 16"
-assert success[:, 0].mean() < success[:, 2].mean(), "lr 0.1 is slower than lr 10 on this problem"
-assert success[:, :, 2].mean() < success[:, :, 1].mean(), "large initial weights saturate the sigmoids"
+assert success[2, 1, 1] >= 0.9, (
+    "16 hidden units, lr 1, unit-scale init should solve XOR almost always"
+)
+assert success[0].mean() < success[2].mean(), (
+    "width 2 should fail more often than width 16"
+)
+assert success[:, 0].mean() < success[:, 2].mean(), (
+    "lr 0.1 is slower than lr 10 on this problem"
+)
+assert success[:, :, 2].mean() < success[:, :, 1].mean(), (
+    "large initial weights saturate the sigmoids"
+)
 
 # %% tags=["hide-input"]
 fig, axes = plot.subplots(1, 3, width=11, height=3.4, sharey=True)
@@ -550,8 +706,14 @@ for ax, width, rate in zip(axes, widths, success):
     for r in range(len(lrs)):
         for c in range(len(stds)):
             ax.text(c, r, f"{rate[r, c]:.0%}", ha="center", va="center", fontsize=9)
-    ax.set(xticks=range(3), xticklabels=stds, yticks=range(3), yticklabels=lrs, title=f"H = {width} hidden units",
-           xlabel="initial weight std")
+    ax.set(
+        xticks=range(3),
+        xticklabels=stds,
+        yticks=range(3),
+        yticklabels=lrs,
+        title=f"H = {width} hidden units",
+        xlabel="initial weight std",
+    )
     ax.grid(False)
 axes[0].set_ylabel("learning rate $\\alpha$")
 fig.colorbar(im, ax=axes, shrink=0.8, label="fraction solved")
@@ -600,6 +762,7 @@ plot.show(fig)
 # wide layer, and a 0/1 *assignment* matrix routes each unit's term to the
 # output of its own network.
 
+
 # %%
 def g_target(x):
     return torch.sin(3 * x) + 0.3 * x**2
@@ -611,19 +774,30 @@ Ps, acts = [1, 2, 3, 5, 50], ["sigmoid", "ReLU"]
 nets = [(act, P) for act in acts for P in Ps]  # ten networks
 w, b, is_sig, owner = [], [], [], []
 for m_i, (act, P) in enumerate(nets):
-    centers = torch.linspace(-2, 2, P + 2, dtype=torch.float64)[1:-1]  # P evenly spaced kinks
-    slope = (P + 1) * (1.0 if act == "sigmoid" else 0.25)  # steeper steps when there are more of them
+    centers = torch.linspace(-2, 2, P + 2, dtype=torch.float64)[
+        1:-1
+    ]  # P evenly spaced kinks
+    slope = (P + 1) * (
+        1.0 if act == "sigmoid" else 0.25
+    )  # steeper steps when there are more of them
     w.append(torch.full((P,), slope, dtype=torch.float64))
     b.append(-slope * centers)
     is_sig += [act == "sigmoid"] * P
     owner += [m_i] * P
-w, b, is_sig = torch.cat(w), torch.cat(b), torch.tensor(is_sig)  # (U,) for all U = 122 units
-assign = F.one_hot(torch.tensor(owner), len(nets)).double()  # (U, 10): unit -> its network
+w, b, is_sig = (
+    torch.cat(w),
+    torch.cat(b),
+    torch.tensor(is_sig),
+)  # (U,) for all U = 122 units
+assign = F.one_hot(
+    torch.tensor(owner), len(nets)
+).double()  # (U, 10): unit -> its network
 
 
 def hidden(w, b):
     u = x_uat * w + b  # (N, U)
     return torch.where(is_sig, torch.sigmoid(u), torch.relu(u))
+
 
 # %% [markdown]
 # With the hidden units fixed, the output weights $v_i, v_0$ enter
@@ -631,7 +805,10 @@ def hidden(w, b):
 # gradient descent then moves all parameters.
 
 # %%
-v, v0 = torch.zeros(len(w), dtype=torch.float64), torch.zeros(len(nets), dtype=torch.float64)
+v, v0 = (
+    torch.zeros(len(w), dtype=torch.float64),
+    torch.zeros(len(nets), dtype=torch.float64),
+)
 for m_i in range(len(nets)):
     units = assign[:, m_i].bool()
     feats = torch.cat([hidden(w, b)[:, units], torch.ones_like(x_uat)], 1)  # (N, P + 1)
@@ -640,7 +817,9 @@ for m_i in range(len(nets)):
 theta = [t.requires_grad_() for t in (w, b, v, v0)]
 opt = torch.optim.Adam(theta, lr=0.01)
 for _ in range(cfg.uat_steps):
-    pred = (hidden(w, b) * v) @ assign + v0  # (N, 10): equation (eq-one-hidden) for each network
+    pred = (
+        hidden(w, b) * v
+    ) @ assign + v0  # (N, 10): equation (eq-one-hidden) for each network
     loss = ((pred - y_uat) ** 2).mean(0).sum()  # the ten networks are independent
     opt.zero_grad()
     loss.backward()
@@ -649,10 +828,15 @@ with torch.no_grad():
     pred = (hidden(w, b) * v) @ assign + v0
     rmse = ((pred - y_uat) ** 2).mean(0).sqrt().view(len(acts), len(Ps))
 for name, row in zip(acts, rmse):
-    print(f"{name:>8} RMS error for P = {Ps}: " + ", ".join(f"{e:.4f}" for e in row.tolist()))
+    print(
+        f"{name:>8} RMS error for P = {Ps}: "
+        + ", ".join(f"{e:.4f}" for e in row.tolist())
+    )
 
 # %% tags=["remove-cell"]
-assert (rmse[:, 1:] < rmse[:, :-1]).all(), "the approximation error must fall as units are added"
+assert (rmse[:, 1:] < rmse[:, :-1]).all(), (
+    "the approximation error must fall as units are added"
+)
 assert (rmse[:, -1] < 0.05).all(), "50 units should fit this smooth function closely"
 
 # %% tags=["hide-input"]
@@ -663,7 +847,9 @@ for k, (ax, name) in enumerate(zip(axes[:2], acts)):
         ax.plot(x_uat, pred[:, k * len(Ps) + j], lw=1.2, label=f"P = {P}")
     ax.set(title=f"sums of {name} units", xlabel="$x$", ylim=(-1.6, 2.4))
 axes[0].legend(fontsize=8)
-m5 = nets.index(("ReLU", 5))  # the five ReLU units of the P = 5 network, scaled by their output weights
+m5 = nets.index(
+    ("ReLU", 5)
+)  # the five ReLU units of the P = 5 network, scaled by their output weights
 units5 = assign[:, m5].bool()
 with torch.no_grad():
     parts = hidden(w, b)[:, units5] * v[units5]
@@ -699,6 +885,7 @@ plot.show(fig)
 # quadrants. Folding $L$ times and cutting once makes up to $4^L$ linear
 # pieces of boundary from $4L + 1$ units {cite}`montufar2014number`.
 
+
 # %%
 def fold(x):
     """One hidden layer of 4 ReLUs (plus an affine map): (N, 2) -> (N, 2), |x| - 1 per coordinate."""
@@ -710,7 +897,9 @@ gx, gy = torch.meshgrid(grid1, grid1, indexing="xy")
 u = torch.stack([gx.flatten(), gy.flatten()], 1)  # (160000, 2) points of the plane
 cuts = []
 for _ in range(4):
-    cuts.append((u[:, 0] + 0.6 * u[:, 1] > 0.5).reshape(gx.shape))  # one straight cut in the folded space
+    cuts.append(
+        (u[:, 0] + 0.6 * u[:, 1] > 0.5).reshape(gx.shape)
+    )  # one straight cut in the folded space
     u = fold(u)
 
 # %% tags=["hide-input"]
@@ -733,6 +922,7 @@ plot.show(fig)
 # linear wherever this *activation pattern* is constant, so along a line the
 # number of pieces is one plus the number of pattern changes.
 
+
 # %%
 def activation_patterns(layers, x):
     """Which ReLUs are on at each point: a list of layer modules, x (N, d) -> (N, #ReLUs) booleans."""
@@ -753,13 +943,20 @@ def pieces_on_line(layers, a, b, n=100_001):
 
 tent = [nn.Linear(1, 2), nn.ReLU(), nn.Linear(2, 1)]
 with torch.no_grad():
-    tent[0].weight[:], tent[0].bias[:] = torch.tensor([[1.0], [1.0]]), torch.tensor([0.0, -0.5])
+    tent[0].weight[:], tent[0].bias[:] = (
+        torch.tensor([[1.0], [1.0]]),
+        torch.tensor([0.0, -0.5]),
+    )
     tent[2].weight[:], tent[2].bias[:] = torch.tensor([[2.0, -4.0]]), 0.0
 for L in (1, 2, 4, 6):
     sawtooth = tent * L  # the same three modules L times: depth L, 2L ReLUs
     # stay just inside (0, 1), where the tent's input is exactly 0 and a ReLU sits on its kink
-    n_pieces = pieces_on_line(sawtooth, torch.tensor([1e-4]), torch.tensor([1 - 1e-4]), n=2**L * 200 + 2)
-    print(f"L = {L}: {2 * L:>2} ReLUs in depth, {n_pieces:>3} linear pieces; one hidden layer needs {2**L - 1}")
+    n_pieces = pieces_on_line(
+        sawtooth, torch.tensor([1e-4]), torch.tensor([1 - 1e-4]), n=2**L * 200 + 2
+    )
+    print(
+        f"L = {L}: {2 * L:>2} ReLUs in depth, {n_pieces:>3} linear pieces; one hidden layer needs {2**L - 1}"
+    )
     assert n_pieces == 2**L
 
 # %% [markdown]
@@ -787,14 +984,20 @@ with torch.no_grad():
             regions[name].append((pieces_on_line(net, a_line, b_line), n_grid))
 for name, sizes in (("deep", deep_sizes), ("shallow", shallow_sizes)):
     line, grid_count = torch.tensor(regions[name], dtype=torch.float64).mean(0).tolist()
-    print(f"{name:>8} {sizes}: {mlp.n_parameters(sizes)} parameters, {sum(sizes[1:-1])} ReLUs; "
-          f"mean pieces on the line {line:.0f}, mean regions on the grid {grid_count:.0f}")
+    print(
+        f"{name:>8} {sizes}: {mlp.n_parameters(sizes)} parameters, {sum(sizes[1:-1])} ReLUs; "
+        f"mean pieces on the line {line:.0f}, mean regions on the grid {grid_count:.0f}"
+    )
 
 # %% tags=["remove-cell"]
 H_sh = shallow_sizes[1]
 assert mlp.n_parameters(shallow_sizes) == n_par, "equal parameter counts"
-assert all(line <= H_sh + 1 for line, _ in regions["shallow"]), "a line crosses each of H hyperplanes at most once"
-assert all(g <= 1 + H_sh + H_sh * (H_sh - 1) // 2 for _, g in regions["shallow"]), "Zaslavsky's bound in the plane"
+assert all(line <= H_sh + 1 for line, _ in regions["shallow"]), (
+    "a line crosses each of H hyperplanes at most once"
+)
+assert all(g <= 1 + H_sh + H_sh * (H_sh - 1) // 2 for _, g in regions["shallow"]), (
+    "Zaslavsky's bound in the plane"
+)
 assert all(line > 1 for line, _ in regions["deep"])
 
 # %% [markdown]
@@ -836,13 +1039,21 @@ for sizes in ([2, 128, 3], [2, 32, 8, 3]):
             losses.append(loss.item())
         curves_wd[name].append(losses)
         with torch.no_grad():
-            test_acc_wd[name].append((net(x_sp_test).argmax(1) == y_sp_test).float().mean().item())
-    print(f"{str(sizes):>14}: {mlp.n_parameters(sizes, 'sigmoid'):>3} parameters; final training loss "
-          f"{[round(c[-1], 3) for c in curves_wd[name]]}; test accuracy {[round(a, 3) for a in test_acc_wd[name]]}")
+            test_acc_wd[name].append(
+                (net(x_sp_test).argmax(1) == y_sp_test).float().mean().item()
+            )
+    print(
+        f"{str(sizes):>14}: {mlp.n_parameters(sizes, 'sigmoid'):>3} parameters; final training loss "
+        f"{[round(c[-1], 3) for c in curves_wd[name]]}; test accuracy {[round(a, 3) for a in test_acc_wd[name]]}"
+    )
 
 # %% tags=["remove-cell"]
-assert all(min(a) > 0.6 for a in test_acc_wd.values()), "both networks must learn the spirals (chance: 1/3)"
-assert all(c[-1] < 0.5 * c[0] for cs in curves_wd.values() for c in cs), "training must lower the loss"
+assert all(min(a) > 0.6 for a in test_acc_wd.values()), (
+    "both networks must learn the spirals (chance: 1/3)"
+)
+assert all(c[-1] < 0.5 * c[0] for cs in curves_wd.values() for c in cs), (
+    "training must lower the loss"
+)
 final_wd = {k: sum(c[-1] for c in cs) / len(cs) for k, cs in curves_wd.items()}
 assert final_wd["32-8"] < final_wd["128"], "here the deeper, narrower net fits better"
 
@@ -850,8 +1061,13 @@ assert final_wd["32-8"] < final_wd["128"], "here the deeper, narrower net fits b
 fig, ax = plot.subplots(width=6, height=3.6)
 for k, (name, cs) in enumerate(curves_wd.items()):
     for j, c in enumerate(cs):
-        ax.plot(range(1, len(c) + 1), c, color=plot.CLASS_COLORS[k], alpha=0.8,
-                label=f"hidden widths {name}" if j == 0 else None)
+        ax.plot(
+            range(1, len(c) + 1),
+            c,
+            color=plot.CLASS_COLORS[k],
+            alpha=0.8,
+            label=f"hidden widths {name}" if j == 0 else None,
+        )
 ax.set(xlabel="Adam step", ylabel="training cross-entropy", yscale="log")
 ax.legend()
 plot.show(fig)
@@ -907,7 +1123,8 @@ def nngp_kernel(x):
     norm = k.diagonal().sqrt()
     theta = torch.arccos((k / (norm[:, None] * norm[None, :])).clamp(-1, 1))
     return sigma_b**2 + omega**2 * norm[:, None] * norm[None, :] / (2 * math.pi) * (
-        torch.sin(theta) + (math.pi - theta) * torch.cos(theta))
+        torch.sin(theta) + (math.pi - theta) * torch.cos(theta)
+    )
 
 
 def random_nets(q, n, g):
@@ -941,7 +1158,9 @@ widths_gp = [1, 4, 16, 64, 256, 1024]
 cov_err, kurtosis, single_err = [], [], []
 g = torch.Generator().manual_seed(0)
 for q in widths_gp:
-    f = torch.cat([outputs(random_nets(q, 1000, g), x_gp) for _ in range(cfg.n_nets // 1000)])  # (n_nets, 5)
+    f = torch.cat(
+        [outputs(random_nets(q, 1000, g), x_gp) for _ in range(cfg.n_nets // 1000)]
+    )  # (n_nets, 5)
     cov = f.T @ f / len(f)  # empirical covariance (the mean is 0)
     cov_err.append(((cov - K_limit).norm() / K_limit.norm()).item())
     f0 = f[:, 2] / K_limit[2, 2].sqrt()
@@ -949,14 +1168,22 @@ for q in widths_gp:
     u, a, v, b = random_nets(q, 50, g)  # 50 single networks: their hidden-layer kernels
     phi = torch.relu(u * x_gp + a)  # (50, q, 5)
     K_hat = sigma_b**2 + omega**2 * phi.transpose(1, 2) @ phi / q
-    single_err.append(((K_hat - K_limit).norm(dim=(1, 2)) / K_limit.norm()).mean().item())
-    print(f"q = {q:>4}: covariance error over nets {cov_err[-1]:.3f}, excess kurtosis {kurtosis[-1]:6.2f}, "
-          f"error of one net's kernel {single_err[-1]:.3f}")
+    single_err.append(
+        ((K_hat - K_limit).norm(dim=(1, 2)) / K_limit.norm()).mean().item()
+    )
+    print(
+        f"q = {q:>4}: covariance error over nets {cov_err[-1]:.3f}, excess kurtosis {kurtosis[-1]:6.2f}, "
+        f"error of one net's kernel {single_err[-1]:.3f}"
+    )
 
 # %% tags=["remove-cell"]
-assert cov_err[-1] < cov_err[0] and cov_err[-1] < 0.1, "the covariance of wide random nets must approach K"
+assert cov_err[-1] < cov_err[0] and cov_err[-1] < 0.1, (
+    "the covariance of wide random nets must approach K"
+)
 assert abs(kurtosis[-1]) < 0.2 * kurtosis[0], "wide random nets must be nearly Gaussian"
-assert all(e2 < e1 for e1, e2 in zip(single_err, single_err[1:])), "one net's kernel must converge to K with width"
+assert all(e2 < e1 for e1, e2 in zip(single_err, single_err[1:])), (
+    "one net's kernel must converge to K with width"
+)
 assert single_err[-1] < 0.1
 
 # %% [markdown]
@@ -978,9 +1205,18 @@ gplot = torch.Generator().manual_seed(1)
 fig, axes = plot.subplots(1, 3, width=12, height=3.5)
 for ax, q in zip(axes[:2], (2, 1000)):
     ax.plot(xs_plot, outputs(random_nets(q, 8, gplot), xs_plot).T, lw=1)
-    ax.set(title=f"8 random networks, width q = {q}", xlabel="$x$", ylabel="$f(x)$", ylim=(-4, 4))
-axes[2].loglog(widths_gp, [abs(k) for k in kurtosis], "o-", label="|excess kurtosis| of $f(0)$")
-axes[2].loglog(widths_gp, [kurtosis[0] / q for q in widths_gp], "k:", lw=1, label="$\\propto 1/q$")
+    ax.set(
+        title=f"8 random networks, width q = {q}",
+        xlabel="$x$",
+        ylabel="$f(x)$",
+        ylim=(-4, 4),
+    )
+axes[2].loglog(
+    widths_gp, [abs(k) for k in kurtosis], "o-", label="|excess kurtosis| of $f(0)$"
+)
+axes[2].loglog(
+    widths_gp, [kurtosis[0] / q for q in widths_gp], "k:", lw=1, label="$\\propto 1/q$"
+)
 axes[2].loglog(widths_gp, single_err, "s-", label="one net's kernel error")
 axes[2].loglog(widths_gp, cov_err, "^-", label="covariance error over nets")
 axes[2].set(xlabel="width $q$", title="convergence to the Gaussian process")
@@ -1012,8 +1248,15 @@ x_all, y_all = data.to_float(sub.x).to(device), sub.y.to(device)  # (N, 1, 28, 2
 n_val = len(x_all) // 6
 train_b = data.Batches(x_all[n_val:], y_all[n_val:], batch_size=128, seed=0)
 val_b = data.Batches(x_all[:n_val], y_all[:n_val], batch_size=1024, shuffle=False)
-test_b = data.Batches(data.to_float(test_set.x).to(device), test_set.y.to(device), batch_size=1024, shuffle=False)
-print(f"{len(train_b.tensors[0]):,} training, {n_val:,} validation, {len(test_set):,} test images")
+test_b = data.Batches(
+    data.to_float(test_set.x).to(device),
+    test_set.y.to(device),
+    batch_size=1024,
+    shuffle=False,
+)
+print(
+    f"{len(train_b.tensors[0]):,} training, {n_val:,} validation, {len(test_set):,} test images"
+)
 
 # %%
 results = {}
@@ -1023,16 +1266,26 @@ for name, sizes in (("MLP", [784, *cfg.hidden, 10]), ("softmax regression", [784
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     hist = fit(model, train_b, epochs=cfg.epochs, optimizer=opt, val=val_b, desc=name)
     results[name] = (hist, evaluate(model, test_b)[1])
-    print(f"{name:>18} {sizes}: {hist.total_s:5.1f} s, {hist.examples_per_s[-1]:>9,.0f} examples/s, "
-          f"validation accuracy {hist.val_acc[-1]:.4f}")
+    print(
+        f"{name:>18} {sizes}: {hist.total_s:5.1f} s, {hist.examples_per_s[-1]:>9,.0f} examples/s, "
+        f"validation accuracy {hist.val_acc[-1]:.4f}"
+    )
 mlp_acc = dlbook.report("MLP test accuracy", results["MLP"][1], fmt=".4f")
-lin_acc = dlbook.report("softmax regression test accuracy (same budget)", results["softmax regression"][1], fmt=".4f")
+lin_acc = dlbook.report(
+    "softmax regression test accuracy (same budget)",
+    results["softmax regression"][1],
+    fmt=".4f",
+)
 
 # %% tags=["remove-cell"]
 hist_mlp = results["MLP"][0]
-assert hist_mlp.train_loss[-1] < hist_mlp.train_loss[0], "the MLP's training loss must fall"
+assert hist_mlp.train_loss[-1] < hist_mlp.train_loss[0], (
+    "the MLP's training loss must fall"
+)
 assert mlp_acc > 0.75, "an MLP on Fashion-MNIST must be far above chance (0.1)"
-assert mlp_acc > lin_acc, "one hidden layer must beat the linear model at the same budget"
+assert mlp_acc > lin_acc, (
+    "one hidden layer must beat the linear model at the same budget"
+)
 
 # %% tags=["hide-input"]
 fig, axes = plot.subplots(1, 2, width=9, height=3.2)
@@ -1081,7 +1334,9 @@ s1 = mlp.softmax(z1.detach())
 y1 = F.one_hot(torch.tensor(c), 7).double()
 via_jacobian = -(y1 / s1) @ mlp.softmax_jacobian(z1.detach())
 (g_auto,) = torch.autograd.grad(F.cross_entropy(z1[None], torch.tensor([c])), z1)
-print(f"s - y: {(s1 - y1).numpy().round(4)}\nmax difference to autograd {(via_jacobian - g_auto).abs().max():.1e}")
+print(
+    f"s - y: {(s1 - y1).numpy().round(4)}\nmax difference to autograd {(via_jacobian - g_auto).abs().max():.1e}"
+)
 assert torch.allclose(via_jacobian, s1 - y1) and torch.allclose(g_auto, s1 - y1)
 
 # %% [markdown]
@@ -1098,12 +1353,17 @@ assert torch.allclose(via_jacobian, s1 - y1) and torch.allclose(g_auto, s1 - y1)
 # %% tags=["hide-cell"]
 # Solution to Exercise 2: every (w x + b)^2 lies in span{1, x, x^2}, so 50 such units span only 3 dimensions.
 gq = torch.Generator().manual_seed(0)
-wq, bq = torch.randn(50, generator=gq, dtype=torch.float64), torch.randn(50, generator=gq, dtype=torch.float64)
+wq, bq = (
+    torch.randn(50, generator=gq, dtype=torch.float64),
+    torch.randn(50, generator=gq, dtype=torch.float64),
+)
 feats_q = torch.cat([(x_uat * wq + bq) ** 2, torch.ones_like(x_uat)], 1)  # (200, 51)
 rank = torch.linalg.matrix_rank(feats_q).item()
 fit_q = feats_q @ torch.linalg.lstsq(feats_q, y_uat).solution
 rmse_q = ((fit_q - y_uat) ** 2).mean().sqrt().item()
-print(f"rank of the 51 features: {rank}; RMS error {rmse_q:.3f} (ReLU, P = 50: {rmse[1, -1]:.4f})")
+print(
+    f"rank of the 51 features: {rank}; RMS error {rmse_q:.3f} (ReLU, P = 50: {rmse[1, -1]:.4f})"
+)
 assert rank == 3 and rmse_q > 10 * rmse[1, -1]
 
 # %% [markdown]
@@ -1123,8 +1383,12 @@ with torch.no_grad():
     deep_out = nn.Sequential(*(tent * L))(xs3).squeeze(1)
 kinks = torch.arange(1, 2**L) / 2**L  # 2^L - 1 kinks
 slope_change = 2.0 ** (L + 1) * (-1.0) ** torch.arange(1, 2**L)  # down, up, down, ...
-shallow_out = 2.0**L * torch.relu(xs3.squeeze(1)) + (torch.relu(xs3 - kinks) * slope_change).sum(1)
-print(f"{len(kinks)} hidden units; max difference to the deep sawtooth {(shallow_out - deep_out).abs().max():.1e}")
+shallow_out = 2.0**L * torch.relu(xs3.squeeze(1)) + (
+    torch.relu(xs3 - kinks) * slope_change
+).sum(1)
+print(
+    f"{len(kinks)} hidden units; max difference to the deep sawtooth {(shallow_out - deep_out).abs().max():.1e}"
+)
 assert torch.allclose(shallow_out, deep_out, atol=1e-4)
 
 # %% [markdown]

@@ -39,8 +39,19 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules and importlib.util.find_spec("dlbook") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-                    "dlbook @ git+https://github.com/dlbook-org/dlbook", "mnist1d"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "dlbook @ git+https://github.com/dlbook-org/dlbook",
+            "mnist1d",
+        ],
+        check=True,
+    )
 
 import dlbook
 import dlbook.plot
@@ -66,9 +77,33 @@ from dlbook.source import show_source
 from dlbook.train import evaluate, fit
 
 cfg = dlbook.config(  # n_*: training images (None: all); grid: points per axis of the 2-D landscape
-    smoke=dict(check_steps=200, n_land=3_000, land_epochs=4, n_eval=500, grid=11, n_es=1_000, es_max_epochs=40),
-    cpu=dict(check_steps=200, n_land=20_000, land_epochs=8, n_eval=2_000, grid=25, n_es=2_000, es_max_epochs=60),
-    gpu=dict(check_steps=500, n_land=None, land_epochs=15, n_eval=5_000, grid=41, n_es=2_000, es_max_epochs=100),
+    smoke=dict(
+        check_steps=200,
+        n_land=3_000,
+        land_epochs=4,
+        n_eval=500,
+        grid=11,
+        n_es=1_000,
+        es_max_epochs=40,
+    ),
+    cpu=dict(
+        check_steps=200,
+        n_land=20_000,
+        land_epochs=8,
+        n_eval=2_000,
+        grid=25,
+        n_es=2_000,
+        es_max_epochs=60,
+    ),
+    gpu=dict(
+        check_steps=500,
+        n_land=None,
+        land_epochs=15,
+        n_eval=5_000,
+        grid=41,
+        n_es=2_000,
+        es_max_epochs=100,
+    ),
 )
 cfg
 
@@ -201,20 +236,36 @@ x_dig = (x_dig - x_dig.mean(0)) / (x_dig.std(0) + 1e-3)  # standardized inputs
 y_dig = digits.y
 
 PAIRS = {
-    "SGD": (lambda p: optim.SGD(p, lr=0.1, weight_decay=1e-3),
-            lambda p: torch.optim.SGD(p, lr=0.1, weight_decay=1e-3)),
-    "Momentum": (lambda p: optim.Momentum(p, lr=0.05, beta=0.9), lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9)),
-    "Nesterov": (lambda p: optim.Nesterov(p, lr=0.05, beta=0.9),
-                 lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True)),
-    "AdaGrad": (lambda p: optim.AdaGrad(p, lr=0.05), lambda p: torch.optim.Adagrad(p, lr=0.05)),
-    "RMSProp": (lambda p: optim.RMSProp(p, lr=1e-3, beta2=0.99), lambda p: torch.optim.RMSprop(p, lr=1e-3, alpha=0.99)),
-    "Adam": (lambda p: optim.Adam(p, lr=1e-3, weight_decay=1e-3),
-             lambda p: torch.optim.Adam(p, lr=1e-3, betas=(0.9, 0.999), weight_decay=1e-3)),
+    "SGD": (
+        lambda p: optim.SGD(p, lr=0.1, weight_decay=1e-3),
+        lambda p: torch.optim.SGD(p, lr=0.1, weight_decay=1e-3),
+    ),
+    "Momentum": (
+        lambda p: optim.Momentum(p, lr=0.05, beta=0.9),
+        lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9),
+    ),
+    "Nesterov": (
+        lambda p: optim.Nesterov(p, lr=0.05, beta=0.9),
+        lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True),
+    ),
+    "AdaGrad": (
+        lambda p: optim.AdaGrad(p, lr=0.05),
+        lambda p: torch.optim.Adagrad(p, lr=0.05),
+    ),
+    "RMSProp": (
+        lambda p: optim.RMSProp(p, lr=1e-3, beta2=0.99),
+        lambda p: torch.optim.RMSprop(p, lr=1e-3, alpha=0.99),
+    ),
+    "Adam": (
+        lambda p: optim.Adam(p, lr=1e-3, weight_decay=1e-3),
+        lambda p: torch.optim.Adam(p, lr=1e-3, betas=(0.9, 0.999), weight_decay=1e-3),
+    ),
 }
 
 # %% [markdown]
 # The race itself: every step, both copies see the same batch, compute their
 # gradients and update; then we measure the gap.
+
 
 # %%
 def digits_mlp(seed: int = 0) -> nn.Module:
@@ -235,7 +286,13 @@ def race(make_ours, make_theirs, steps: int):
                 loss.backward()
                 opt.step()
             losses.append(loss.item())  # the two losses agree, as we are about to see
-            gap = max(gap, max((a - b).abs().max().item() for a, b in zip(ours.parameters(), theirs.parameters())))
+            gap = max(
+                gap,
+                max(
+                    (a - b).abs().max().item()
+                    for a, b in zip(ours.parameters(), theirs.parameters())
+                ),
+            )
             if len(losses) == steps:
                 break
     return losses, gap
@@ -247,14 +304,23 @@ def race(make_ours, make_theirs, steps: int):
 # %%
 races = {name: race(*pair, cfg.check_steps) for name, pair in PAIRS.items()}
 for name, (losses, gap) in races.items():
-    print(f"{name:>9}: loss {losses[0]:.3f} -> {losses[-1]:.3f}, max |ours - torch.optim| = {gap:.1e}")
-max_gap = dlbook.report(f"max parameter gap to torch.optim over {cfg.check_steps} steps", max(g for _, g in races.values()),
-                        fmt=".1e")
+    print(
+        f"{name:>9}: loss {losses[0]:.3f} -> {losses[-1]:.3f}, max |ours - torch.optim| = {gap:.1e}"
+    )
+max_gap = dlbook.report(
+    f"max parameter gap to torch.optim over {cfg.check_steps} steps",
+    max(g for _, g in races.values()),
+    fmt=".1e",
+)
 
 # %% tags=["remove-cell"]
-assert max_gap < 1e-6, "every from-scratch optimizer must reproduce torch.optim step by step"
+assert max_gap < 1e-6, (
+    "every from-scratch optimizer must reproduce torch.optim step by step"
+)
 assert all(len(losses) == cfg.check_steps for losses, _ in races.values())
-assert all(sum(losses[-20:]) < 0.5 * sum(losses[:20]) for losses, _ in races.values()), "all must learn"
+assert all(
+    sum(losses[-20:]) < 0.5 * sum(losses[:20]) for losses, _ in races.values()
+), "all must learn"
 
 # %% [markdown]
 # All six agree with PyTorch to round-off over every one of the steps, so from
@@ -265,8 +331,16 @@ assert all(sum(losses[-20:]) < 0.5 * sum(losses[:20]) for losses, _ in races.val
 # %% tags=["hide-input"]
 fig, ax = plot.subplots(width=6, height=3.4)
 smooth = 10  # running mean over 10 mini-batches
-plot.curves(ax, {name: torch.tensor(ls).unfold(0, smooth, 1).mean(1).tolist() for name, (ls, _) in races.items()},
-            xlabel="step", ylabel="training cross-entropy (mean of 10 batches)", logy=True)
+plot.curves(
+    ax,
+    {
+        name: torch.tensor(ls).unfold(0, smooth, 1).mean(1).tolist()
+        for name, (ls, _) in races.items()
+    },
+    xlabel="step",
+    ylabel="training cross-entropy (mean of 10 batches)",
+    logy=True,
+)
 plot.show(fig)
 
 # %% [markdown]
@@ -293,8 +367,14 @@ t = torch.arange(1, 201, dtype=torch.float64)
 m1, m2 = (1 - beta1**t) * g, (1 - beta2**t) * g**2  # the moving averages, started at 0
 step_raw = m1 / m2.sqrt()  # without correction, in units of the learning rate
 step_hat = (m1 / (1 - beta1**t)) / (m2 / (1 - beta2**t)).sqrt()  # with correction
-print("step / lr without correction, t = 1, 10, 100:", [round(step_raw[i].item(), 3) for i in (0, 9, 99)])
-print("step / lr with correction,    t = 1, 10, 100:", [round(step_hat[i].item(), 3) for i in (0, 9, 99)])
+print(
+    "step / lr without correction, t = 1, 10, 100:",
+    [round(step_raw[i].item(), 3) for i in (0, 9, 99)],
+)
+print(
+    "step / lr with correction,    t = 1, 10, 100:",
+    [round(step_hat[i].item(), 3) for i in (0, 9, 99)],
+)
 
 theta = torch.zeros(1, dtype=torch.float64, requires_grad=True)
 adam, moves = optim.Adam([theta], lr=0.01, eps=0.0), []
@@ -306,14 +386,26 @@ for _ in range(5):
 print("our Adam, step / lr for the first five steps:", [round(m, 6) for m in moves])
 
 # %% tags=["remove-cell"]
-assert torch.allclose(step_hat, torch.ones_like(step_hat)), "bias-corrected steps are exactly lr * sign(g)"
-assert abs(step_raw[0].item() - (1 - beta1) / math.sqrt(1 - beta2)) < 1e-12 and step_raw[0] > 3
+assert torch.allclose(step_hat, torch.ones_like(step_hat)), (
+    "bias-corrected steps are exactly lr * sign(g)"
+)
+assert (
+    abs(step_raw[0].item() - (1 - beta1) / math.sqrt(1 - beta2)) < 1e-12
+    and step_raw[0] > 3
+)
 assert all(abs(m - 1) < 1e-9 for m in moves)
 
 # %% tags=["hide-input"]
 fig, ax = plot.subplots(width=6, height=3.2)
-plot.curves(ax, {"without bias correction": step_raw.tolist(), "with bias correction": step_hat.tolist()},
-            xlabel="step t", ylabel="step size / learning rate")
+plot.curves(
+    ax,
+    {
+        "without bias correction": step_raw.tolist(),
+        "with bias correction": step_hat.tolist(),
+    },
+    xlabel="step t",
+    ylabel="step size / learning rate",
+)
 ax.axhline(1.0, color="k", lw=0.5)
 plot.show(fig)
 
@@ -342,8 +434,11 @@ plot.show(fig)
 # it is $(C-2)\theta/3$, smallest at $\theta = -1$. With $C = 3$, $\beta_1 = 0$,
 # $\beta_2 = 1/(1+C^2)$ and step sizes $\gamma/\sqrt{t}$:
 
+
 # %%
-def online_problem(amsgrad: bool, C: float = 3.0, steps: int = 3000, lr: float = 0.5) -> float:
+def online_problem(
+    amsgrad: bool, C: float = 3.0, steps: int = 3000, lr: float = 0.5
+) -> float:
     theta = torch.zeros(1, dtype=torch.float64, requires_grad=True)
     opt = optim.Adam([theta], lr=lr, beta1=0.0, beta2=1 / (1 + C**2), amsgrad=amsgrad)
     for t in range(1, steps + 1):
@@ -356,7 +451,9 @@ def online_problem(amsgrad: bool, C: float = 3.0, steps: int = 3000, lr: float =
 
 
 theta_adam, theta_ams = online_problem(False), online_problem(True)
-print(f"Adam ends at theta = {theta_adam:+.3f}, AMSGrad at theta = {theta_ams:+.3f} (the optimum is -1)")
+print(
+    f"Adam ends at theta = {theta_adam:+.3f}, AMSGrad at theta = {theta_ams:+.3f} (the optimum is -1)"
+)
 
 # %% tags=["remove-cell"]
 assert theta_adam > 0.9 and theta_ams < -0.9
@@ -380,6 +477,7 @@ assert theta_adam > 0.9 and theta_ams < -0.9
 # of a long, curved, nearly flat valley. Each optimizer gets a learning rate
 # tuned by hand for each function.
 
+
 # %%
 def quadratic(th):
     return 0.5 * (th[0] ** 2 + 25 * th[1] ** 2)
@@ -400,6 +498,7 @@ def trajectory(f, make_opt, start, steps: int) -> torch.Tensor:
         path.append(theta.detach().clone())
     return torch.stack(path)
 
+
 # %% [markdown]
 # The learning rates: for the quadratic, the momentum methods use
 # $\gamma = 0.035$, $\beta = 0.5$; for Rosenbrock, whose curvature reaches a few
@@ -408,32 +507,70 @@ def trajectory(f, make_opt, start, steps: int) -> torch.Tensor:
 # %%
 SETTINGS = {  # name: (optimizer for the quadratic, optimizer for Rosenbrock)
     "SGD": (lambda p: optim.SGD(p, lr=0.035), lambda p: optim.SGD(p, lr=1.5e-3)),
-    "Momentum": (lambda p: optim.Momentum(p, lr=0.035, beta=0.5), lambda p: optim.Momentum(p, lr=1e-3, beta=0.9)),
-    "Nesterov": (lambda p: optim.Nesterov(p, lr=0.035, beta=0.5), lambda p: optim.Nesterov(p, lr=1e-3, beta=0.9)),
+    "Momentum": (
+        lambda p: optim.Momentum(p, lr=0.035, beta=0.5),
+        lambda p: optim.Momentum(p, lr=1e-3, beta=0.9),
+    ),
+    "Nesterov": (
+        lambda p: optim.Nesterov(p, lr=0.035, beta=0.5),
+        lambda p: optim.Nesterov(p, lr=1e-3, beta=0.9),
+    ),
     "AdaGrad": (lambda p: optim.AdaGrad(p, lr=1.5), lambda p: optim.AdaGrad(p, lr=0.5)),
-    "RMSProp": (lambda p: optim.RMSProp(p, lr=0.15, beta2=0.9), lambda p: optim.RMSProp(p, lr=3e-3)),
-    "Adam": (lambda p: optim.Adam(p, lr=0.5, beta2=0.99), lambda p: optim.Adam(p, lr=0.05, beta2=0.99)),
+    "RMSProp": (
+        lambda p: optim.RMSProp(p, lr=0.15, beta2=0.9),
+        lambda p: optim.RMSProp(p, lr=3e-3),
+    ),
+    "Adam": (
+        lambda p: optim.Adam(p, lr=0.5, beta2=0.99),
+        lambda p: optim.Adam(p, lr=0.05, beta2=0.99),
+    ),
 }
-paths = {name: (trajectory(quadratic, q, [-8.0, 1.5], 60), trajectory(rosenbrock, r, [-1.5, 2.0], 1000))
-         for name, (q, r) in SETTINGS.items()}
+paths = {
+    name: (
+        trajectory(quadratic, q, [-8.0, 1.5], 60),
+        trajectory(rosenbrock, r, [-1.5, 2.0], 1000),
+    )
+    for name, (q, r) in SETTINGS.items()
+}
 for name, (pq, pr) in paths.items():
-    print(f"{name:>9}: quadratic {quadratic(pq[-1]):.1e} after 60 steps, "
-          f"Rosenbrock {rosenbrock(pr[-1]):.1e} at ({pr[-1, 0]:.3f}, {pr[-1, 1]:.3f}) after 1000 steps")
+    print(
+        f"{name:>9}: quadratic {quadratic(pq[-1]):.1e} after 60 steps, "
+        f"Rosenbrock {rosenbrock(pr[-1]):.1e} at ({pr[-1, 0]:.3f}, {pr[-1, 1]:.3f}) after 1000 steps"
+    )
 
 # %% tags=["remove-cell"]
 fq = {n: quadratic(pq[-1]).item() for n, (pq, _) in paths.items()}
 fr = {n: rosenbrock(pr[-1]).item() for n, (_, pr) in paths.items()}
-assert all(fq[n] < 0.02 * quadratic(torch.tensor([-8.0, 1.5])).item() for n in fq), "all descend on the quadratic"
-assert all(fr[n] < 0.2 * rosenbrock(torch.tensor([-1.5, 2.0])).item() for n in fr), "all descend on Rosenbrock"
-assert fq["Momentum"] < fq["SGD"] and fr["Momentum"] < fr["SGD"] and fr["Nesterov"] < fr["SGD"]
+assert all(fq[n] < 0.02 * quadratic(torch.tensor([-8.0, 1.5])).item() for n in fq), (
+    "all descend on the quadratic"
+)
+assert all(fr[n] < 0.2 * rosenbrock(torch.tensor([-1.5, 2.0])).item() for n in fr), (
+    "all descend on Rosenbrock"
+)
+assert (
+    fq["Momentum"] < fq["SGD"]
+    and fr["Momentum"] < fr["SGD"]
+    and fr["Nesterov"] < fr["SGD"]
+)
 assert fr["Adam"] < 1e-2 and fr["Momentum"] < 1e-3 and fr["AdaGrad"] > fr["SGD"]
 
 # %% tags=["hide-input"]
 fig, axes = plot.subplots(1, 2, width=10, height=4.2)
-for ax, f, idx, (lo, hi), levels in ((axes[0], quadratic, 0, ((-9, 2), (-2, 2)), torch.logspace(-2, 2.5, 12)),
-                                     (axes[1], rosenbrock, 1, ((-2, 2), (-1, 3)), torch.logspace(-1, 3, 12))):
-    gx, gy = torch.meshgrid(torch.linspace(*lo, 300), torch.linspace(*hi, 300), indexing="xy")
-    ax.contour(gx, gy, f(torch.stack([gx, gy])), levels=levels.tolist(), colors="0.75", linewidths=0.7)
+for ax, f, idx, (lo, hi), levels in (
+    (axes[0], quadratic, 0, ((-9, 2), (-2, 2)), torch.logspace(-2, 2.5, 12)),
+    (axes[1], rosenbrock, 1, ((-2, 2), (-1, 3)), torch.logspace(-1, 3, 12)),
+):
+    gx, gy = torch.meshgrid(
+        torch.linspace(*lo, 300), torch.linspace(*hi, 300), indexing="xy"
+    )
+    ax.contour(
+        gx,
+        gy,
+        f(torch.stack([gx, gy])),
+        levels=levels.tolist(),
+        colors="0.75",
+        linewidths=0.7,
+    )
     for name, pr in paths.items():
         path = pr[idx]
         ax.plot(path[:, 0], path[:, 1], lw=1.2, label=name)
@@ -482,9 +619,17 @@ SCHEDULES = {
     "exponential": lambda o: S.ExponentialLR(o, gamma=0.96),
     "1/epoch": lambda o: S.LambdaLR(o, lr_lambda=lambda epoch: 1 / (epoch + 1)),
     "cosine": lambda o: S.CosineAnnealingLR(o, T_max=100, eta_min=1e-3),
-    "one-cycle": lambda o: S.OneCycleLR(o, max_lr=0.1, total_steps=100, cycle_momentum=False),
-    "warm-up + cosine": lambda o: S.SequentialLR(o, [S.LinearLR(o, start_factor=0.01, total_iters=10),
-                                                     S.CosineAnnealingLR(o, T_max=90)], milestones=[10]),
+    "one-cycle": lambda o: S.OneCycleLR(
+        o, max_lr=0.1, total_steps=100, cycle_momentum=False
+    ),
+    "warm-up + cosine": lambda o: S.SequentialLR(
+        o,
+        [
+            S.LinearLR(o, start_factor=0.01, total_iters=10),
+            S.CosineAnnealingLR(o, T_max=90),
+        ],
+        milestones=[10],
+    ),
 }
 
 
@@ -504,11 +649,21 @@ for name, curve in lrs.items():
     print(f"{name:>17}: " + ", ".join(f"{curve[e]:.4f}" for e in (0, 10, 50, 99)))
 
 # %% tags=["remove-cell"]
-assert abs(lrs["step"][25] - 0.05) < 1e-12 and abs(lrs["step"][99] - 0.1 * 0.5**3) < 1e-12
-assert abs(lrs["1/epoch"][9] - 0.01) < 1e-12 and abs(lrs["exponential"][10] - 0.1 * 0.96**10) < 1e-12
-assert abs(lrs["cosine"][50] - (1e-3 + 0.5 * (0.1 - 1e-3))) < 1e-9 and lrs["cosine"][99] < 0.002
+assert (
+    abs(lrs["step"][25] - 0.05) < 1e-12 and abs(lrs["step"][99] - 0.1 * 0.5**3) < 1e-12
+)
+assert (
+    abs(lrs["1/epoch"][9] - 0.01) < 1e-12
+    and abs(lrs["exponential"][10] - 0.1 * 0.96**10) < 1e-12
+)
+assert (
+    abs(lrs["cosine"][50] - (1e-3 + 0.5 * (0.1 - 1e-3))) < 1e-9
+    and lrs["cosine"][99] < 0.002
+)
 assert abs(max(lrs["one-cycle"]) - 0.1) < 1e-3 and lrs["one-cycle"][0] < 0.005
-assert lrs["warm-up + cosine"][0] < 0.002 and abs(lrs["warm-up + cosine"][10] - 0.1) < 1e-9
+assert (
+    lrs["warm-up + cosine"][0] < 0.002 and abs(lrs["warm-up + cosine"][10] - 0.1) < 1e-9
+)
 
 # %% tags=["hide-input"]
 fig, ax = plot.subplots(width=7, height=3.6)
@@ -549,17 +704,25 @@ plot.show(fig)
 
 # %%
 n = 100_000
-w = torch.randn(3, n, dtype=torch.float64, requires_grad=True)  # w1, w2, w3 of n independent chains
+w = torch.randn(
+    3, n, dtype=torch.float64, requires_grad=True
+)  # w1, w2, w3 of n independent chains
 x = torch.randn(n, dtype=torch.float64)
 u1 = w[0] * x
 u3 = w[1] * torch.sigmoid(u1)
 u5 = w[2] * torch.sigmoid(u3)
-torch.sigmoid(u5).sum().backward()  # chains are independent: one backward gives every dy/dw
+torch.sigmoid(
+    u5
+).sum().backward()  # chains are independent: one backward gives every dy/dw
 dsig = lambda u: torch.sigmoid(u) * (1 - torch.sigmoid(u))  # noqa: E731
 factors = torch.stack([dsig(u1), dsig(u3), dsig(u5)]).detach()  # (3, n)
-by_hand = (dsig(u5) * w[2] * dsig(u3) * w[1] * dsig(u1) * x).detach()  # equation (eq-sigmoid-chain)
+by_hand = (
+    dsig(u5) * w[2] * dsig(u3) * w[1] * dsig(u1) * x
+).detach()  # equation (eq-sigmoid-chain)
 ratio = (w.grad[0].abs() / w.grad[2].abs()).median()
-print(f"largest sigmoid slope {factors.max():.6f}; max |by hand - autograd| {(by_hand - w.grad[0]).abs().max():.1e}")
+print(
+    f"largest sigmoid slope {factors.max():.6f}; max |by hand - autograd| {(by_hand - w.grad[0]).abs().max():.1e}"
+)
 print(f"median |dy/dw1| / |dy/dw3| = {ratio:.4f}")
 
 # %% tags=["remove-cell"]
@@ -626,6 +789,7 @@ show_source(init.init_std)
 # seed they must give the *same tensor* (LeCun is PyTorch's Kaiming with the
 # gain of a linear unit). We check that for a Linear and a Conv2d weight:
 
+
 # %%
 def same_draw(ours, theirs, shape) -> bool:
     a, b = torch.empty(shape), torch.empty(shape)
@@ -635,21 +799,38 @@ def same_draw(ours, theirs, shape) -> bool:
 
 
 conv_w = nn.Conv2d(16, 32, kernel_size=3).weight
-print(f"Conv2d(16, 32, 3): weight {tuple(conv_w.shape)}, (fan_in, fan_out) = {init.fans(conv_w)}, "
-      f"He std {init.init_std(conv_w, 'he'):.4f}")
+print(
+    f"Conv2d(16, 32, 3): weight {tuple(conv_w.shape)}, (fan_in, fan_out) = {init.fans(conv_w)}, "
+    f"He std {init.init_std(conv_w, 'he'):.4f}"
+)
 checks = {
-    "LeCun normal": (init.lecun_normal_, lambda w: nn.init.kaiming_normal_(w, nonlinearity="linear")),
+    "LeCun normal": (
+        init.lecun_normal_,
+        lambda w: nn.init.kaiming_normal_(w, nonlinearity="linear"),
+    ),
     "Xavier uniform": (init.xavier_uniform_, nn.init.xavier_uniform_),
-    "He normal": (init.he_normal_, lambda w: nn.init.kaiming_normal_(w, nonlinearity="relu")),
-    "He uniform, fan_out": (lambda w: init.he_uniform_(w, mode="fan_out"),
-                            lambda w: nn.init.kaiming_uniform_(w, mode="fan_out", nonlinearity="relu")),
+    "He normal": (
+        init.he_normal_,
+        lambda w: nn.init.kaiming_normal_(w, nonlinearity="relu"),
+    ),
+    "He uniform, fan_out": (
+        lambda w: init.he_uniform_(w, mode="fan_out"),
+        lambda w: nn.init.kaiming_uniform_(w, mode="fan_out", nonlinearity="relu"),
+    ),
 }
-same = {name: same_draw(o, t, (64, 32)) and same_draw(o, t, tuple(conv_w.shape)) for name, (o, t) in checks.items()}
+same = {
+    name: same_draw(o, t, (64, 32)) and same_draw(o, t, tuple(conv_w.shape))
+    for name, (o, t) in checks.items()
+}
 print("identical to torch.nn.init:", same)
 
 # %% tags=["remove-cell"]
 assert all(same.values())
-assert init.fans(conv_w) == (16 * 9, 32 * 9) == nn.init._calculate_fan_in_and_fan_out(conv_w)
+assert (
+    init.fans(conv_w)
+    == (16 * 9, 32 * 9)
+    == nn.init._calculate_fan_in_and_fan_out(conv_w)
+)
 assert abs(init.init_std(conv_w, "he") - math.sqrt(2 / 144)) < 1e-15
 
 # %% [markdown]
@@ -665,11 +846,18 @@ assert abs(init.init_std(conv_w, "he") - math.sqrt(2 / 144)) < 1e-15
 # %%
 depth, nets, n_in, width = 50, 8, 32, 256
 g = torch.Generator().manual_seed(0)
-x0 = torch.randn(nets, n_in, width, generator=g)  # 8 networks x 32 inputs, each x ~ N(0, I)
-Z = torch.randn(depth, nets, width, width, generator=g)  # shared N(0, 1) weights, scaled below
+x0 = torch.randn(
+    nets, n_in, width, generator=g
+)  # 8 networks x 32 inputs, each x ~ N(0, I)
+Z = torch.randn(
+    depth, nets, width, width, generator=g
+)  # shared N(0, 1) weights, scaled below
 square = torch.empty(width, width)
-SIGMAS = {"N(0, 0.01²)": 0.01, "N(0, 1)": 1.0,
-          **{name: init.init_std(square, name.lower()) for name in ("LeCun", "Xavier", "He")}}
+SIGMAS = {
+    "N(0, 0.01²)": 0.01,
+    "N(0, 1)": 1.0,
+    **{name: init.init_std(square, name.lower()) for name in ("LeCun", "Xavier", "He")},
+}
 
 
 def activation_rms(sigma: float, act) -> list[float]:
@@ -682,26 +870,54 @@ def activation_rms(sigma: float, act) -> list[float]:
     return rms
 
 
-stats = {act_name: {name: activation_rms(sigma, act) for name, sigma in SIGMAS.items()}
-         for act_name, act in (("ReLU", torch.relu), ("tanh", torch.tanh))}
+stats = {
+    act_name: {name: activation_rms(sigma, act) for name, sigma in SIGMAS.items()}
+    for act_name, act in (("ReLU", torch.relu), ("tanh", torch.tanh))
+}
 for act_name, per_init in stats.items():
-    print(f"{act_name} RMS at layer 1 / 10 / 50 ->",
-          "; ".join(f"{k} {v[0]:.2g} / {v[9]:.2g} / {v[-1]:.2g}" for k, v in per_init.items()))
+    print(
+        f"{act_name} RMS at layer 1 / 10 / 50 ->",
+        "; ".join(
+            f"{k} {v[0]:.2g} / {v[9]:.2g} / {v[-1]:.2g}" for k, v in per_init.items()
+        ),
+    )
 
 # %% tags=["remove-cell"]
 he = stats["ReLU"]["He"]
-he_spread = dlbook.report("He init, ReLU: max/min activation RMS over 50 layers", max(he) / min(he), fmt=".2f")
+he_spread = dlbook.report(
+    "He init, ReLU: max/min activation RMS over 50 layers", max(he) / min(he), fmt=".2f"
+)
 assert he_spread < 2.0, "He initialization keeps the ReLU signal's scale"
-assert stats["ReLU"]["N(0, 0.01²)"][-1] < 1e-30 and stats["tanh"]["N(0, 0.01²)"][-1] < 1e-30, "tiny weights: collapse"
-assert not math.isfinite(stats["ReLU"]["N(0, 1)"][-1]) or stats["ReLU"]["N(0, 1)"][-1] > 1e30, "N(0, 1): explosion"
-assert stats["ReLU"]["LeCun"][-1] < 1e-3 * stats["ReLU"]["LeCun"][0], "LeCun halves the ReLU variance per layer"
-assert 0.02 < stats["tanh"]["Xavier"][-1] < 1.0 and stats["tanh"]["N(0, 1)"][-1] > 5, "tanh saturates with N(0, 1)"
+assert (
+    stats["ReLU"]["N(0, 0.01²)"][-1] < 1e-30
+    and stats["tanh"]["N(0, 0.01²)"][-1] < 1e-30
+), "tiny weights: collapse"
+assert (
+    not math.isfinite(stats["ReLU"]["N(0, 1)"][-1])
+    or stats["ReLU"]["N(0, 1)"][-1] > 1e30
+), "N(0, 1): explosion"
+assert stats["ReLU"]["LeCun"][-1] < 1e-3 * stats["ReLU"]["LeCun"][0], (
+    "LeCun halves the ReLU variance per layer"
+)
+assert 0.02 < stats["tanh"]["Xavier"][-1] < 1.0 and stats["tanh"]["N(0, 1)"][-1] > 5, (
+    "tanh saturates with N(0, 1)"
+)
 
 # %% tags=["hide-input"]
 fig, axes = plot.subplots(1, 2, width=10, height=3.6)
 for ax, (act_name, per_init) in zip(axes, stats.items()):
-    finite = {k: [v if math.isfinite(v) and v > 0 else float("nan") for v in vals] for k, vals in per_init.items()}
-    plot.curves(ax, finite, xlabel="layer", ylabel="RMS of pre-activations", logy=True, title=f"{act_name} network")
+    finite = {
+        k: [v if math.isfinite(v) and v > 0 else float("nan") for v in vals]
+        for k, vals in per_init.items()
+    }
+    plot.curves(
+        ax,
+        finite,
+        xlabel="layer",
+        ylabel="RMS of pre-activations",
+        logy=True,
+        title=f"{act_name} network",
+    )
     ax.set_ylim(1e-40, 1e40)
 plot.show(fig)
 
@@ -732,28 +948,47 @@ x_batch = (x_batch - x_batch.mean()) / x_batch.std()
 y_batch = train_set.y[:256].to(device)
 
 
-def layer_grad_norms(act: type[nn.Module], scheme: str, depth: int = 20, width: int = 128) -> list[float]:
+def layer_grad_norms(
+    act: type[nn.Module], scheme: str, depth: int = 20, width: int = 128
+) -> list[float]:
     torch.manual_seed(0)
     sizes = [784] + [width] * depth
-    net = nn.Sequential(*[m for i in range(depth) for m in (nn.Linear(sizes[i], sizes[i + 1]), act())],
-                        nn.Linear(width, 10))
+    net = nn.Sequential(
+        *[m for i in range(depth) for m in (nn.Linear(sizes[i], sizes[i + 1]), act())],
+        nn.Linear(width, 10),
+    )
     init.init_model_(net.to(device), scheme)
     F.cross_entropy(net(x_batch), y_batch).backward()
-    return [m.weight.grad.norm().item() for m in net if isinstance(m, nn.Linear)][:-1]  # hidden layers
+    return [m.weight.grad.norm().item() for m in net if isinstance(m, nn.Linear)][
+        :-1
+    ]  # hidden layers
 
 
-grad_norms = {"sigmoid, Xavier": layer_grad_norms(nn.Sigmoid, "xavier"), "ReLU, He": layer_grad_norms(nn.ReLU, "he")}
+grad_norms = {
+    "sigmoid, Xavier": layer_grad_norms(nn.Sigmoid, "xavier"),
+    "ReLU, He": layer_grad_norms(nn.ReLU, "he"),
+}
 for name, norms in grad_norms.items():
-    print(f"{name:>15}: |grad| layer 1 = {norms[0]:.1e}, layer 20 = {norms[-1]:.1e}, ratio {norms[0] / norms[-1]:.1e}")
+    print(
+        f"{name:>15}: |grad| layer 1 = {norms[0]:.1e}, layer 20 = {norms[-1]:.1e}, ratio {norms[0] / norms[-1]:.1e}"
+    )
 
 # %% tags=["remove-cell"]
 sig, rel = grad_norms["sigmoid, Xavier"], grad_norms["ReLU, He"]
 assert sig[0] / sig[-1] < 1e-6, "sigmoid: the first layer's gradient vanishes"
-assert 0.1 < rel[0] / rel[-1] < 10, "ReLU + He: gradients of comparable size in every layer"
+assert 0.1 < rel[0] / rel[-1] < 10, (
+    "ReLU + He: gradients of comparable size in every layer"
+)
 
 # %% tags=["hide-input"]
 fig, ax = plot.subplots(width=6, height=3.4)
-plot.curves(ax, grad_norms, xlabel="hidden layer (1 = next to the input)", ylabel="‖∂L/∂W‖", logy=True)
+plot.curves(
+    ax,
+    grad_norms,
+    xlabel="hidden layer (1 = next to the input)",
+    ylabel="‖∂L/∂W‖",
+    logy=True,
+)
 plot.show(fig)
 
 # %% [markdown]
@@ -774,10 +1009,15 @@ plot.show(fig)
 # trained by full-batch gradient descent:
 
 # %%
-x_d, y_d = x_dig[:600].float(), y_dig[:600]  # 600 standardized digits from above, (600, 64)
+x_d, y_d = (
+    x_dig[:600].float(),
+    y_dig[:600],
+)  # 600 standardized digits from above, (600, 64)
 
 
-def train_steps(model, x, y, steps: int = 200, lr: float = 0.5, loss_fn=F.cross_entropy, clip=None):
+def train_steps(
+    model, x, y, steps: int = 200, lr: float = 0.5, loss_fn=F.cross_entropy, clip=None
+):
     """Full-batch gradient descent; returns the loss at every step."""
     opt, losses = optim.SGD(model.parameters(), lr=lr), []
     for _ in range(steps):
@@ -785,7 +1025,9 @@ def train_steps(model, x, y, steps: int = 200, lr: float = 0.5, loss_fn=F.cross_
         opt.zero_grad()
         loss.backward()
         if clip is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), clip)  # rescale g so that ||g|| <= clip
+            nn.utils.clip_grad_norm_(
+                model.parameters(), clip
+            )  # rescale g so that ||g|| <= clip
         opt.step()
         losses.append(loss.item())
     return losses
@@ -808,16 +1050,24 @@ stalls = {}  # cause -> {"stalled": losses, "fixed": losses}
 # every image never moves its weights.
 
 # %%
-x_raw = digits.x[:600].flatten(1).float() * (255 / 16)  # as if stored as 8-bit images, 0..255
-stalls["input scaling"] = {"stalled": train_steps(sigmoid_mlp(width=16), x_raw, y_d),
-                           "fixed": train_steps(sigmoid_mlp(width=16), x_d, y_d)}
+x_raw = digits.x[:600].flatten(1).float() * (
+    255 / 16
+)  # as if stored as 8-bit images, 0..255
+stalls["input scaling"] = {
+    "stalled": train_steps(sigmoid_mlp(width=16), x_raw, y_d),
+    "fixed": train_steps(sigmoid_mlp(width=16), x_d, y_d),
+}
 m = sigmoid_mlp()
 w_before = m[0].weight.detach().clone()
 train_steps(m, x_raw / 255, y_d, steps=20)
 dead_pixels = (x_raw == 0).all(0)
-moved = (m[0].weight.detach() - w_before).abs().amax(0)  # (64,) largest change per input pixel
-print(f"{int(dead_pixels.sum())} pixels are 0 in every image; their weights moved by at most "
-      f"{moved[dead_pixels].max():.1e} (others: up to {moved[~dead_pixels].max():.1e})")
+moved = (
+    (m[0].weight.detach() - w_before).abs().amax(0)
+)  # (64,) largest change per input pixel
+print(
+    f"{int(dead_pixels.sum())} pixels are 0 in every image; their weights moved by at most "
+    f"{moved[dead_pixels].max():.1e} (others: up to {moved[~dead_pixels].max():.1e})"
+)
 
 # %% [markdown]
 # **2. Saturating units.** Even with good inputs, a deep stack of sigmoids
@@ -825,17 +1075,24 @@ print(f"{int(dead_pixels.sum())} pixels are 0 in every image; their weights move
 # initialization. A non-saturating unit fixes it: the same 8-layer network
 # with leaky ReLU units and He initialization trains.
 
+
 # %%
-def deep_mlp(act: type[nn.Module], scheme: str, depth: int = 8, width: int = 32) -> nn.Module:
+def deep_mlp(
+    act: type[nn.Module], scheme: str, depth: int = 8, width: int = 32
+) -> nn.Module:
     torch.manual_seed(0)
     sizes = [64] + [width] * depth
-    net = nn.Sequential(*[m for i in range(depth) for m in (nn.Linear(sizes[i], sizes[i + 1]), act())],
-                        nn.Linear(width, 10))
+    net = nn.Sequential(
+        *[m for i in range(depth) for m in (nn.Linear(sizes[i], sizes[i + 1]), act())],
+        nn.Linear(width, 10),
+    )
     return init.init_model_(net, scheme)
 
 
-stalls["saturating units"] = {"stalled": train_steps(deep_mlp(nn.Sigmoid, "xavier"), x_d, y_d, lr=0.1),
-                              "fixed": train_steps(deep_mlp(nn.LeakyReLU, "he"), x_d, y_d, lr=0.1)}
+stalls["saturating units"] = {
+    "stalled": train_steps(deep_mlp(nn.Sigmoid, "xavier"), x_d, y_d, lr=0.1),
+    "fixed": train_steps(deep_mlp(nn.LeakyReLU, "he"), x_d, y_d, lr=0.1),
+}
 
 # %% [markdown]
 # **3. Zero initialization.** If all weights start at 0, every hidden unit
@@ -849,10 +1106,15 @@ zero_net = sigmoid_mlp()
 with torch.no_grad():
     for p in zero_net.parameters():
         p.zero_()
-stalls["zero init"] = {"stalled": train_steps(zero_net, x_d, y_d), "fixed": train_steps(sigmoid_mlp(), x_d, y_d)}
+stalls["zero init"] = {
+    "stalled": train_steps(zero_net, x_d, y_d),
+    "fixed": train_steps(sigmoid_mlp(), x_d, y_d),
+}
 W1 = zero_net[0].weight.detach()
-print(f"after training from zeros: max difference between hidden units' weights {(W1 - W1[0]).abs().max():.1e}, "
-      f"rank of W1 = {torch.linalg.matrix_rank(W1).item()}")
+print(
+    f"after training from zeros: max difference between hidden units' weights {(W1 - W1[0]).abs().max():.1e}, "
+    f"rank of W1 = {torch.linalg.matrix_rank(W1).item()}"
+)
 
 # %% [markdown]
 # **4. Exploding updates and gradient clipping.** If the weights start too
@@ -860,6 +1122,7 @@ print(f"after training from zeros: max difference between hidden units' weights 
 # first gradients are enormous, a single step throws the weights further out,
 # and the loss becomes infinite or NaN. Clipping the gradient's norm to 1
 # {cite}`pascanu2013difficulty` bounds every step and lets training recover.
+
 
 # %%
 def big_relu_net() -> nn.Module:
@@ -872,9 +1135,14 @@ def big_relu_net() -> nn.Module:
     return net
 
 
-stalls["exploding gradients"] = {"stalled": train_steps(big_relu_net(), x_d, y_d, steps=100, lr=0.05),
-                                 "fixed": train_steps(big_relu_net(), x_d, y_d, steps=100, lr=0.05, clip=1.0)}
-print("without clipping, losses at steps 1-5:", [f"{v:.3g}" for v in stalls["exploding gradients"]["stalled"][:5]])
+stalls["exploding gradients"] = {
+    "stalled": train_steps(big_relu_net(), x_d, y_d, steps=100, lr=0.05),
+    "fixed": train_steps(big_relu_net(), x_d, y_d, steps=100, lr=0.05, clip=1.0),
+}
+print(
+    "without clipping, losses at steps 1-5:",
+    [f"{v:.3g}" for v in stalls["exploding gradients"]["stalled"][:5]],
+)
 
 # %% [markdown]
 # **5. Output activation.** The output unit must be able to produce the
@@ -893,14 +1161,26 @@ def regressor(output: nn.Module) -> nn.Module:
 
 
 stalls["output activation"] = {
-    "stalled": train_steps(regressor(nn.Sigmoid()), x_r, y_r, steps=1000, lr=0.1, loss_fn=F.mse_loss),
-    "fixed": train_steps(regressor(nn.Identity()), x_r, y_r, steps=1000, lr=0.1, loss_fn=F.mse_loss)}
+    "stalled": train_steps(
+        regressor(nn.Sigmoid()), x_r, y_r, steps=1000, lr=0.1, loss_fn=F.mse_loss
+    ),
+    "fixed": train_steps(
+        regressor(nn.Identity()), x_r, y_r, steps=1000, lr=0.1, loss_fn=F.mse_loss
+    ),
+}
 for cause, runs in stalls.items():
-    print(f"{cause:>20}: final loss stalled {runs['stalled'][-1]:.3g}, fixed {runs['fixed'][-1]:.3g}")
+    print(
+        f"{cause:>20}: final loss stalled {runs['stalled'][-1]:.3g}, fixed {runs['fixed'][-1]:.3g}"
+    )
 
 # %% tags=["remove-cell"]
-assert all(r["fixed"][-1] < 0.5 * r["stalled"][-1] or not math.isfinite(r["stalled"][-1]) for r in stalls.values())
-assert all(r["fixed"][-1] < 0.5 * r["fixed"][0] for r in stalls.values()), "every fix trains"
+assert all(
+    r["fixed"][-1] < 0.5 * r["stalled"][-1] or not math.isfinite(r["stalled"][-1])
+    for r in stalls.values()
+)
+assert all(r["fixed"][-1] < 0.5 * r["fixed"][0] for r in stalls.values()), (
+    "every fix trains"
+)
 assert moved[dead_pixels].max() == 0 and moved[~dead_pixels].max() > 0
 assert (W1 - W1[0]).abs().max() < 1e-6 and torch.linalg.matrix_rank(W1).item() == 1
 assert not math.isfinite(stalls["exploding gradients"]["stalled"][-1])
@@ -909,8 +1189,18 @@ assert stalls["output activation"]["stalled"][-1] > 0.5
 # %% tags=["hide-input"]
 fig, axes = plot.subplots(1, 5, width=15, height=3.0)
 for ax, (cause, runs) in zip(axes, stalls.items()):
-    finite = {k: [v if math.isfinite(v) and v < 1e6 else float("nan") for v in vals] for k, vals in runs.items()}
-    plot.curves(ax, finite, xlabel="step", ylabel="training loss" if ax is axes[0] else "", logy=True, title=cause)
+    finite = {
+        k: [v if math.isfinite(v) and v < 1e6 else float("nan") for v in vals]
+        for k, vals in runs.items()
+    }
+    plot.curves(
+        ax,
+        finite,
+        xlabel="step",
+        ylabel="training loss" if ax is axes[0] else "",
+        logy=True,
+        title=cause,
+    )
 plot.show(fig)
 
 # %% [markdown]
@@ -936,18 +1226,29 @@ plot.show(fig)
 # loss with a deep sharp minimum at $-1$ (curvature about 50) and a shallower
 # wide one near $2$ (curvature about 1) shows it:
 
+
 # %%
 def two_minima(th):
-    return 0.05 * (th - 1) ** 2 - 1.2 * torch.exp(-(th + 1) ** 2 / (2 * 0.15**2)) - torch.exp(-(th - 2) ** 2 / 2)
+    return (
+        0.05 * (th - 1) ** 2
+        - 1.2 * torch.exp(-((th + 1) ** 2) / (2 * 0.15**2))
+        - torch.exp(-((th - 2) ** 2) / 2)
+    )
 
 
 ends = {}
 for lr in (0.01, 0.3):
-    th = trajectory(lambda p: two_minima(p[0]), lambda p, lr=lr: optim.SGD(p, lr=lr), [-0.8], 300)
+    th = trajectory(
+        lambda p: two_minima(p[0]), lambda p, lr=lr: optim.SGD(p, lr=lr), [-0.8], 300
+    )
     ends[lr] = th[-1, 0]
-    rise = (two_minima(ends[lr] + torch.tensor([-0.2, 0.2])) - two_minima(ends[lr])).mean()
-    print(f"lr {lr}: ends at theta = {ends[lr]:.3f}, loss {two_minima(ends[lr]):.3f}; "
-          f"a shift of ±0.2 raises it by {rise:.3f}")
+    rise = (
+        two_minima(ends[lr] + torch.tensor([-0.2, 0.2])) - two_minima(ends[lr])
+    ).mean()
+    print(
+        f"lr {lr}: ends at theta = {ends[lr]:.3f}, loss {two_minima(ends[lr]):.3f}; "
+        f"a shift of ±0.2 raises it by {rise:.3f}"
+    )
 
 # %% tags=["remove-cell"]
 assert abs(ends[0.01] + 1) < 0.05 and abs(ends[0.3] - 2) < 0.2
@@ -976,13 +1277,25 @@ assert two_minima(ends[0.01]) < two_minima(ends[0.3])
 sub = data.subset(train_set, cfg.n_land)
 x_land = data.to_float(sub.x).flatten(1).to(device)  # (N, 784)
 y_land = sub.y.to(device)
-test_b = data.Batches(data.to_float(test_set.x).flatten(1).to(device), test_set.y.to(device), batch_size=2_000,
-                      shuffle=False)
+test_b = data.Batches(
+    data.to_float(test_set.x).flatten(1).to(device),
+    test_set.y.to(device),
+    batch_size=2_000,
+    shuffle=False,
+)
 torch.manual_seed(0)
-mlp = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10)).to(device)
-hist = fit(mlp, data.Batches(x_land, y_land, batch_size=128, seed=0), epochs=cfg.land_epochs,
-           optimizer=optim.Adam(mlp.parameters(), lr=2e-3))
-land_acc = dlbook.report("landscape MLP test accuracy", evaluate(mlp, test_b)[1], fmt=".4f")
+mlp = nn.Sequential(
+    nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10)
+).to(device)
+hist = fit(
+    mlp,
+    data.Batches(x_land, y_land, batch_size=128, seed=0),
+    epochs=cfg.land_epochs,
+    optimizer=optim.Adam(mlp.parameters(), lr=2e-3),
+)
+land_acc = dlbook.report(
+    "landscape MLP test accuracy", evaluate(mlp, test_b)[1], fmt=".4f"
+)
 print(f"training loss per epoch: {[round(v, 3) for v in hist.train_loss]}")
 
 # %% tags=["remove-cell"]
@@ -990,6 +1303,7 @@ assert hist.train_loss[-1] < 0.7 * hist.train_loss[0] and land_acc > 0.65
 
 # %% [markdown]
 # The direction and the slices:
+
 
 # %%
 def filter_normalized_direction(model: nn.Module, seed: int) -> list[torch.Tensor]:
@@ -1000,8 +1314,9 @@ def filter_normalized_direction(model: nn.Module, seed: int) -> list[torch.Tenso
         if p.ndim == 1:
             d.zero_()  # biases: left out
         else:  # each row (one unit's incoming weights) gets the norm of the same row of the weights
-            d *= p.detach().flatten(1).norm(dim=1).view(-1, *[1] * (p.ndim - 1)) / d.flatten(1).norm(dim=1).view(
-                -1, *[1] * (p.ndim - 1))
+            d *= p.detach().flatten(1).norm(dim=1).view(
+                -1, *[1] * (p.ndim - 1)
+            ) / d.flatten(1).norm(dim=1).view(-1, *[1] * (p.ndim - 1))
         dirs.append(d)
     return dirs
 
@@ -1011,6 +1326,7 @@ def loss_at(model, base, dirs_and_steps, x, y) -> float:
     for p, p0, *ds in zip(model.parameters(), base, *[d for d, _ in dirs_and_steps]):
         p.copy_(p0 + sum(a * d for a, d in zip([a for _, a in dirs_and_steps], ds)))
     return F.cross_entropy(model(x), y).item()
+
 
 # %% [markdown]
 # We evaluate the training loss on `cfg.n_eval` examples along three random
@@ -1022,26 +1338,48 @@ base = [p.detach().clone() for p in mlp.parameters()]
 x_ev, y_ev = x_land[: cfg.n_eval], y_land[: cfg.n_eval]
 d1, d2, d3 = (filter_normalized_direction(mlp, s) for s in (1, 2, 3))
 alphas = torch.linspace(-1, 1, 41)
-slices = {f"direction {i + 1}": [loss_at(mlp, base, [(d, a.item())], x_ev, y_ev) for a in alphas]
-          for i, d in enumerate((d1, d2, d3))}
+slices = {
+    f"direction {i + 1}": [
+        loss_at(mlp, base, [(d, a.item())], x_ev, y_ev) for a in alphas
+    ]
+    for i, d in enumerate((d1, d2, d3))
+}
 grid = torch.linspace(-1, 1, cfg.grid)
-surface = torch.tensor([[loss_at(mlp, base, [(d1, a.item()), (d2, b.item())], x_ev, y_ev) for a in grid]
-                        for b in grid])  # (grid, grid): rows = direction 2
+surface = torch.tensor(
+    [
+        [loss_at(mlp, base, [(d1, a.item()), (d2, b.item())], x_ev, y_ev) for a in grid]
+        for b in grid
+    ]
+)  # (grid, grid): rows = direction 2
 loss_at(mlp, base, [(d1, 0.0)], x_ev, y_ev)  # restore the trained weights
-print(f"loss at the trained weights {slices['direction 1'][20]:.3f}; at alpha = ±1: "
-      + ", ".join(f"{s[0]:.2f}/{s[-1]:.2f}" for s in slices.values()))
+print(
+    f"loss at the trained weights {slices['direction 1'][20]:.3f}; at alpha = ±1: "
+    + ", ".join(f"{s[0]:.2f}/{s[-1]:.2f}" for s in slices.values())
+)
 
 # %% tags=["remove-cell"]
 center = slices["direction 1"][20]
-assert all(torch.equal(p, p0) for p, p0 in zip(mlp.parameters(), base)), "weights restored"
-assert all(min(s) > center - 0.05 for s in slices.values()), "the trained point is (nearly) the lowest on each slice"
-assert all(s[0] > center + 0.1 and s[-1] > center + 0.1 for s in slices.values()), "the loss rises away from it"
+assert all(torch.equal(p, p0) for p, p0 in zip(mlp.parameters(), base)), (
+    "weights restored"
+)
+assert all(min(s) > center - 0.05 for s in slices.values()), (
+    "the trained point is (nearly) the lowest on each slice"
+)
+assert all(s[0] > center + 0.1 and s[-1] > center + 0.1 for s in slices.values()), (
+    "the loss rises away from it"
+)
 assert abs(surface[cfg.grid // 2, cfg.grid // 2].item() - center) < 1e-5
 
 # %% tags=["hide-input"]
 fig, axes = plot.subplots(1, 2, width=10, height=3.8)
-plot.curves(axes[0], slices, x=alphas.tolist(), xlabel="step α along the direction", ylabel="training loss",
-            title="1-D slices")
+plot.curves(
+    axes[0],
+    slices,
+    x=alphas.tolist(),
+    xlabel="step α along the direction",
+    ylabel="training loss",
+    title="1-D slices",
+)
 axes[0].set_xticks([-1, -0.5, 0, 0.5, 1])
 cs = axes[1].contourf(grid, grid, surface.log10(), levels=20, cmap="viridis")
 axes[1].contour(grid, grid, surface.log10(), levels=10, colors="w", linewidths=0.4)
@@ -1082,12 +1420,19 @@ show_source(optim.EarlyStopping.step)
 
 # %%
 es_sub = data.subset(train_set, cfg.n_es, seed=1)
-es_train = data.Batches(data.to_float(es_sub.x).flatten(1).to(device), es_sub.y.to(device), batch_size=64, seed=0)
+es_train = data.Batches(
+    data.to_float(es_sub.x).flatten(1).to(device),
+    es_sub.y.to(device),
+    batch_size=64,
+    seed=0,
+)
 x_te, y_te = data.to_float(test_set.x).flatten(1).to(device), test_set.y.to(device)
 es_val = data.Batches(x_te[:5000], y_te[:5000], batch_size=2_500, shuffle=False)
 es_test = data.Batches(x_te[5000:], y_te[5000:], batch_size=2_500, shuffle=False)
 torch.manual_seed(0)
-net = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10)).to(device)
+net = nn.Sequential(
+    nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10)
+).to(device)
 opt, stopper = optim.Adam(net.parameters(), lr=1e-3), optim.EarlyStopping(patience=5)
 curves = {"train": [], "validation": []}
 for _ in range(cfg.es_max_epochs):
@@ -1100,22 +1445,34 @@ epoch = stopper.epochs_seen  # epochs trained
 last_val, last_test_acc = curves["validation"][-1], evaluate(net, es_test)[1]
 stopper.restore(net)
 best_val, best_test_acc = evaluate(net, es_val)[0], evaluate(net, es_test)[1]
-print(f"stopped after epoch {epoch}; best epoch {stopper.best_epoch}; validation loss last {last_val:.3f}, "
-      f"restored {best_val:.3f}; test accuracy last {last_test_acc:.4f}")
+print(
+    f"stopped after epoch {epoch}; best epoch {stopper.best_epoch}; validation loss last {last_val:.3f}, "
+    f"restored {best_val:.3f}; test accuracy last {last_test_acc:.4f}"
+)
 es_acc = dlbook.report("early-stopped MLP test accuracy", best_test_acc, fmt=".4f")
 
 # %% tags=["remove-cell"]
 assert epoch < cfg.es_max_epochs, "the validation loss must have stopped improving"
-assert stopper.best_epoch == epoch - 5 and epoch - stopper.best_epoch == stopper.patience
-assert stopper.best_epoch == 1 + min(range(len(curves["validation"])), key=curves["validation"].__getitem__)
-assert abs(best_val - stopper.best) < 1e-5 and best_val < last_val, "restored weights are the best epoch's"
-assert curves["train"][-1] < curves["train"][stopper.best_epoch - 1], "training loss kept falling"
+assert (
+    stopper.best_epoch == epoch - 5 and epoch - stopper.best_epoch == stopper.patience
+)
+assert stopper.best_epoch == 1 + min(
+    range(len(curves["validation"])), key=curves["validation"].__getitem__
+)
+assert abs(best_val - stopper.best) < 1e-5 and best_val < last_val, (
+    "restored weights are the best epoch's"
+)
+assert curves["train"][-1] < curves["train"][stopper.best_epoch - 1], (
+    "training loss kept falling"
+)
 assert es_acc > 0.7
 
 # %% tags=["hide-input"]
 fig, ax = plot.subplots(width=6, height=3.4)
 plot.curves(ax, curves, xlabel="epoch", ylabel="cross-entropy loss")
-ax.axvline(stopper.best_epoch, color="k", ls="--", lw=0.8, label="best epoch (restored)")
+ax.axvline(
+    stopper.best_epoch, color="k", ls="--", lw=0.8, label="best epoch (restored)"
+)
 ax.legend()
 plot.show(fig)
 
@@ -1163,14 +1520,33 @@ plot.show(fig)
 # %% tags=["hide-cell"]
 # Solution to Exercise 1
 kappa = 25.0
-lr_star, beta_star = 4 / (math.sqrt(kappa) + 1) ** 2, ((math.sqrt(kappa) - 1) / (math.sqrt(kappa) + 1)) ** 2
+lr_star, beta_star = (
+    4 / (math.sqrt(kappa) + 1) ** 2,
+    ((math.sqrt(kappa) - 1) / (math.sqrt(kappa) + 1)) ** 2,
+)
 betas = [0.0, 0.2, 0.3, beta_star, 0.6, 0.8, 0.9]
-final = {b: quadratic(trajectory(quadratic, lambda p, b=b: optim.Momentum(p, lr=lr_star, beta=b), [-8.0, 1.5],
-                                 60)[-1]).item() for b in betas}
-gd = quadratic(trajectory(quadratic, lambda p: optim.SGD(p, lr=2 / 26), [-8.0, 1.5], 60)[-1]).item()
-print(f"beta* = {beta_star:.3f}; loss after 60 steps: " + ", ".join(f"beta {b:.3f}: {v:.1e}" for b, v in final.items()))
+final = {
+    b: quadratic(
+        trajectory(
+            quadratic,
+            lambda p, b=b: optim.Momentum(p, lr=lr_star, beta=b),
+            [-8.0, 1.5],
+            60,
+        )[-1]
+    ).item()
+    for b in betas
+}
+gd = quadratic(
+    trajectory(quadratic, lambda p: optim.SGD(p, lr=2 / 26), [-8.0, 1.5], 60)[-1]
+).item()
+print(
+    f"beta* = {beta_star:.3f}; loss after 60 steps: "
+    + ", ".join(f"beta {b:.3f}: {v:.1e}" for b, v in final.items())
+)
 print(f"best gradient descent: {gd:.1e}")
-assert min(final, key=final.get) == beta_star or final[beta_star] < 10 * min(final.values())
+assert min(final, key=final.get) == beta_star or final[beta_star] < 10 * min(
+    final.values()
+)
 assert final[beta_star] < 1e-6 * gd
 
 # %% [markdown]
@@ -1184,12 +1560,16 @@ assert final[beta_star] < 1e-6 * gd
 # how the variance of the activations (forward) and of the gradient
 # $\partial\mathcal L/\partial\mathbf x$ (backward) change from one end to the other.
 
+
 # %% tags=["hide-cell"]
 # Solution to Exercise 2
 def funnel_gains(mode: str) -> tuple[float, float]:
     torch.manual_seed(0)
     widths = [512, 512, 256, 256, 128, 128, 64, 64, 32, 32, 16]
-    ws = [init.he_normal_(torch.empty(widths[i + 1], widths[i]), mode=mode) for i in range(10)]
+    ws = [
+        init.he_normal_(torch.empty(widths[i + 1], widths[i]), mode=mode)
+        for i in range(10)
+    ]
     x = torch.randn(1024, widths[0], requires_grad=True)
     h = x
     for w_ in ws:
@@ -1217,6 +1597,7 @@ assert 0.5 < gains["fan_out"][1] < 2 and gains["fan_out"][0] > 10
 # `patience` 1 and 10. How do the stopping epoch and the restored validation
 # loss change? Why is a patience of 1 risky with noisy validation curves?
 
+
 # %% tags=["hide-cell"]
 # Solution to Exercise 3: replay the recorded validation curve with other patiences.
 def replay(curve: list[float], patience: int) -> tuple[int, int]:
@@ -1229,8 +1610,13 @@ def replay(curve: list[float], patience: int) -> tuple[int, int]:
 
 for p in (1, 3, 5):
     stop_epoch, best = replay(curves["validation"], p)
-    print(f"patience {p}: stop at epoch {stop_epoch}, best epoch {best}, best loss {curves['validation'][best - 1]:.3f}")
-    assert best <= stop_epoch and curves["validation"][best - 1] >= min(curves["validation"]) - 1e-12
+    print(
+        f"patience {p}: stop at epoch {stop_epoch}, best epoch {best}, best loss {curves['validation'][best - 1]:.3f}"
+    )
+    assert (
+        best <= stop_epoch
+        and curves["validation"][best - 1] >= min(curves["validation"]) - 1e-12
+    )
 
 # %% [markdown]
 # We replayed the recorded validation curve rather than retraining (a patience

@@ -44,8 +44,19 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules and importlib.util.find_spec("dlbook") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-                    "dlbook @ git+https://github.com/dlbook-org/dlbook", "mnist1d"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "dlbook @ git+https://github.com/dlbook-org/dlbook",
+            "mnist1d",
+        ],
+        check=True,
+    )
 
 import dlbook
 import dlbook.plot
@@ -71,12 +82,36 @@ from dlbook.source import show_source
 from dlbook.train import evaluate, fit
 
 cfg = dlbook.config(  # n_*: training examples; *_epochs, *_steps: training length
-    smoke=dict(wd_steps=50, n_bn=3_000, bn_epochs=1, n_dd=200, n_dd_test=1_000,
-               n_rand=500, rand_epochs=20, n_test=1_000),
-    cpu=dict(wd_steps=200, n_bn=20_000, bn_epochs=2, n_dd=600, n_dd_test=2_000,
-             n_rand=1_000, rand_epochs=60, n_test=2_000),
-    gpu=dict(wd_steps=500, n_bn=60_000, bn_epochs=5, n_dd=4_000, n_dd_test=10_000,
-             n_rand=2_000, rand_epochs=100, n_test=10_000),
+    smoke=dict(
+        wd_steps=50,
+        n_bn=3_000,
+        bn_epochs=1,
+        n_dd=200,
+        n_dd_test=1_000,
+        n_rand=500,
+        rand_epochs=20,
+        n_test=1_000,
+    ),
+    cpu=dict(
+        wd_steps=200,
+        n_bn=20_000,
+        bn_epochs=2,
+        n_dd=600,
+        n_dd_test=2_000,
+        n_rand=1_000,
+        rand_epochs=60,
+        n_test=2_000,
+    ),
+    gpu=dict(
+        wd_steps=500,
+        n_bn=60_000,
+        bn_epochs=5,
+        n_dd=4_000,
+        n_dd_test=10_000,
+        n_rand=2_000,
+        rand_epochs=100,
+        n_test=10_000,
+    ),
 )
 cfg
 
@@ -110,7 +145,9 @@ gen = torch.Generator().manual_seed(0)
 def toy_curve(n: int):
     """n noisy samples of 1.5 sin(pi x) on [-1, 1]: x (n,), t (n,) in float64."""
     x = torch.rand(n, generator=gen, dtype=torch.float64) * 2 - 1
-    return x, 1.5 * torch.sin(torch.pi * x) + 0.3 * torch.randn(n, generator=gen, dtype=torch.float64)
+    return x, 1.5 * torch.sin(torch.pi * x) + 0.3 * torch.randn(
+        n, generator=gen, dtype=torch.float64
+    )
 
 
 def legendre_features(x: torch.Tensor, degree: int) -> torch.Tensor:
@@ -118,9 +155,16 @@ def legendre_features(x: torch.Tensor, degree: int) -> torch.Tensor:
     return torch.from_numpy(np.polynomial.legendre.legvander(x.numpy(), degree))
 
 
-(x_p, t_p), (x_pv, t_pv), (x_pt, t_pt) = toy_curve(30), toy_curve(30), toy_curve(1_000)  # train / val / test
+(x_p, t_p), (x_pv, t_pv), (x_pt, t_pt) = (
+    toy_curve(30),
+    toy_curve(30),
+    toy_curve(1_000),
+)  # train / val / test
 degrees = list(range(0, 16))
-poly_w = {k: torch.linalg.lstsq(legendre_features(x_p, k), t_p[:, None]).solution for k in degrees}
+poly_w = {
+    k: torch.linalg.lstsq(legendre_features(x_p, k), t_p[:, None]).solution
+    for k in degrees
+}
 
 
 def poly_mse(k, x, t):
@@ -130,23 +174,39 @@ def poly_mse(k, x, t):
 train_mse = [poly_mse(k, x_p, t_p) for k in degrees]
 val_mse = [poly_mse(k, x_pv, t_pv) for k in degrees]
 best_k = degrees[int(np.argmin(val_mse))]
-print(f"degree chosen on the validation set: {best_k}; its test MSE {poly_mse(best_k, x_pt, t_pt):.3f} "
-      f"(noise variance 0.09)")
+print(
+    f"degree chosen on the validation set: {best_k}; its test MSE {poly_mse(best_k, x_pt, t_pt):.3f} "
+    f"(noise variance 0.09)"
+)
 
 # %% tags=["remove-cell"]
-assert all(b <= a + 1e-9 for a, b in zip(train_mse, train_mse[1:])), "nested models: training error never rises"
-assert 3 <= best_k <= 12, "validation should reject both the straight line and the wildest polynomial"
-assert val_mse[-1] > 2 * min(val_mse) and val_mse[0] > 2 * min(val_mse), "both ends of the sweep must be worse"
+assert all(b <= a + 1e-9 for a, b in zip(train_mse, train_mse[1:])), (
+    "nested models: training error never rises"
+)
+assert 3 <= best_k <= 12, (
+    "validation should reject both the straight line and the wildest polynomial"
+)
+assert val_mse[-1] > 2 * min(val_mse) and val_mse[0] > 2 * min(val_mse), (
+    "both ends of the sweep must be worse"
+)
 
 # %% tags=["hide-input"]
 fig, axes = plot.subplots(1, 2, width=10, height=3.4)
-plot.curves(axes[0], {"training": train_mse, "validation": val_mse}, x=degrees, xlabel="polynomial degree k",
-            ylabel="mean squared error", logy=True)
+plot.curves(
+    axes[0],
+    {"training": train_mse, "validation": val_mse},
+    x=degrees,
+    xlabel="polynomial degree k",
+    ylabel="mean squared error",
+    logy=True,
+)
 axes[0].axvline(best_k, color="k", ls=":", lw=1)
 grid_x = torch.linspace(-1, 1, 300, dtype=torch.float64)
 axes[1].plot(x_p, t_p, "ko", ms=4, label="training data")
 for k in (1, best_k, 15):
-    axes[1].plot(grid_x, (legendre_features(grid_x, k) @ poly_w[k])[:, 0], label=f"degree {k}")
+    axes[1].plot(
+        grid_x, (legendre_features(grid_x, k) @ poly_w[k])[:, 0], label=f"degree {k}"
+    )
 axes[1].set_ylim(-2, 2)
 axes[1].set_xlabel("x")
 axes[1].set_ylabel("t")
@@ -207,12 +267,18 @@ def train_wd(make_opt, penalty: bool, steps: int = cfg.wd_steps) -> torch.Tensor
     """Train a fixed-init MLP on fixed batches; return all its parameters as one vector."""
     torch.manual_seed(1)
     net = nn.Sequential(nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 10)).double()
-    opt, batches, step = make_opt(net.parameters()), data.Batches(x_wd, y_wd, batch_size=64, seed=0), 0
+    opt, batches, step = (
+        make_opt(net.parameters()),
+        data.Batches(x_wd, y_wd, batch_size=64, seed=0),
+        0,
+    )
     while step < steps:
         for xb, yb in batches:
             loss = F.cross_entropy(net(xb), yb)
             if penalty:
-                loss = loss + lam / 2 * sum(p.pow(2).sum() for p in net.parameters())  # (eq-l2-penalty)
+                loss = loss + lam / 2 * sum(
+                    p.pow(2).sum() for p in net.parameters()
+                )  # (eq-l2-penalty)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -221,11 +287,17 @@ def train_wd(make_opt, penalty: bool, steps: int = cfg.wd_steps) -> torch.Tensor
 
 
 sgd_l2 = train_wd(lambda ps: torch.optim.SGD(ps, lr=0.1), penalty=True)
-sgd_wd = train_wd(lambda ps: torch.optim.SGD(ps, lr=0.1, weight_decay=lam), penalty=False)
-print(f"SGD, {cfg.wd_steps} steps: max |L2 penalty - weight_decay| = {(sgd_l2 - sgd_wd).abs().max():.1e}")
+sgd_wd = train_wd(
+    lambda ps: torch.optim.SGD(ps, lr=0.1, weight_decay=lam), penalty=False
+)
+print(
+    f"SGD, {cfg.wd_steps} steps: max |L2 penalty - weight_decay| = {(sgd_l2 - sgd_wd).abs().max():.1e}"
+)
 
 # %% tags=["remove-cell"]
-assert torch.allclose(sgd_l2, sgd_wd, rtol=0, atol=1e-12), "for SGD weight decay IS the L2 penalty"
+assert torch.allclose(sgd_l2, sgd_wd, rtol=0, atol=1e-12), (
+    "for SGD weight decay IS the L2 penalty"
+)
 
 # %% [markdown]
 # After all these steps the two parameter vectors agree to the last few
@@ -244,6 +316,7 @@ assert torch.allclose(sgd_l2, sgd_wd, rtol=0, atol=1e-12), "for SGD weight decay
 # step on the unpenalized gradient. We run all three and, as a check that
 # we understand AdamW, also a hand-made version: shrink, then call plain Adam.
 
+
 # %%
 class ShrinkThenAdam(torch.optim.Adam):
     """Decoupled weight decay by hand: theta <- (1 - lr * lam) theta, then a plain Adam step."""
@@ -257,17 +330,31 @@ class ShrinkThenAdam(torch.optim.Adam):
 
 
 adam_l2 = train_wd(lambda ps: torch.optim.Adam(ps, lr=1e-3), penalty=True)
-adam_wd = train_wd(lambda ps: torch.optim.Adam(ps, lr=1e-3, weight_decay=lam), penalty=False)
-adamw = train_wd(lambda ps: torch.optim.AdamW(ps, lr=1e-3, weight_decay=lam), penalty=False)
+adam_wd = train_wd(
+    lambda ps: torch.optim.Adam(ps, lr=1e-3, weight_decay=lam), penalty=False
+)
+adamw = train_wd(
+    lambda ps: torch.optim.AdamW(ps, lr=1e-3, weight_decay=lam), penalty=False
+)
 adamw_hand = train_wd(lambda ps: ShrinkThenAdam(ps, lr=1e-3), penalty=False)
-for name, v in {"Adam(weight_decay)": adam_wd, "AdamW": adamw, "shrink + Adam": adamw_hand}.items():
+for name, v in {
+    "Adam(weight_decay)": adam_wd,
+    "AdamW": adamw,
+    "shrink + Adam": adamw_hand,
+}.items():
     print(f"max |Adam + L2 penalty - {name}| = {(adam_l2 - v).abs().max():.1e}")
 print(f"max |AdamW - shrink + Adam| = {(adamw - adamw_hand).abs().max():.1e}")
 
 # %% tags=["remove-cell"]
-assert torch.allclose(adam_l2, adam_wd, rtol=0, atol=1e-10), "Adam's weight_decay is the coupled L2 penalty"
-assert (adam_l2 - adamw).abs().max() > 1e-3, "AdamW must differ from Adam with an L2 penalty"
-assert torch.allclose(adamw, adamw_hand, rtol=0, atol=1e-10), "AdamW = shrink the weights, then a plain Adam step"
+assert torch.allclose(adam_l2, adam_wd, rtol=0, atol=1e-10), (
+    "Adam's weight_decay is the coupled L2 penalty"
+)
+assert (adam_l2 - adamw).abs().max() > 1e-3, (
+    "AdamW must differ from Adam with an L2 penalty"
+)
+assert torch.allclose(adamw, adamw_hand, rtol=0, atol=1e-10), (
+    "AdamW = shrink the weights, then a plain Adam step"
+)
 
 # %% [markdown]
 # Adam's own `weight_decay` is the L2 penalty in disguise (first line), but
@@ -323,13 +410,19 @@ p_drop = 0.3
 for layer in (Dropout(p_drop), nn.Dropout(p_drop)):
     out = layer.train()(h)
     kept = out != 0
-    print(f"{type(layer).__module__.split('.')[0]:>6}: keep rate {kept.float().mean():.4f} (1 - p = {1 - p_drop}), "
-          f"kept units scaled by {(out[kept] / h[kept]).mean():.4f} (1/(1-p) = {1 / (1 - p_drop):.4f}), "
-          f"mean {out.mean():.4f} vs {h.mean():.4f}; eval identity: {torch.equal(layer.eval()(h), h)}")
-drop_mean_ratio = (Dropout(p_drop).train()(h).mean(0) / h.mean(0))  # (100,) per-unit E[h'] / h
+    print(
+        f"{type(layer).__module__.split('.')[0]:>6}: keep rate {kept.float().mean():.4f} (1 - p = {1 - p_drop}), "
+        f"kept units scaled by {(out[kept] / h[kept]).mean():.4f} (1/(1-p) = {1 / (1 - p_drop):.4f}), "
+        f"mean {out.mean():.4f} vs {h.mean():.4f}; eval identity: {torch.equal(layer.eval()(h), h)}"
+    )
+drop_mean_ratio = Dropout(p_drop).train()(h).mean(0) / h.mean(
+    0
+)  # (100,) per-unit E[h'] / h
 
 # %% tags=["remove-cell"]
-assert abs(drop_mean_ratio.mean().item() - 1) < 0.01, "dropout must preserve the mean (inverted scaling)"
+assert abs(drop_mean_ratio.mean().item() - 1) < 0.01, (
+    "dropout must preserve the mean (inverted scaling)"
+)
 assert (drop_mean_ratio - 1).abs().max() < 0.05, "every unit's mean must be preserved"
 out_ours = Dropout(p_drop).train()(h)
 assert abs((out_ours != 0).float().mean().item() - (1 - p_drop)) < 0.005
@@ -362,10 +455,19 @@ assert torch.equal(Dropout(p_drop).eval()(h), h)
 torch.manual_seed(0)
 x_mc = torch.rand(80, 1) * 2 - 1  # (80, 1) inputs in [-1, 1]
 t_mc = torch.sin(3 * x_mc) + 0.1 * torch.randn_like(x_mc)
-mc_net = nn.Sequential(nn.Linear(1, 128), nn.ReLU(), Dropout(0.1), nn.Linear(128, 128), nn.ReLU(), Dropout(0.1),
-                       nn.Linear(128, 1))
+mc_net = nn.Sequential(
+    nn.Linear(1, 128),
+    nn.ReLU(),
+    Dropout(0.1),
+    nn.Linear(128, 128),
+    nn.ReLU(),
+    Dropout(0.1),
+    nn.Linear(128, 1),
+)
 opt = torch.optim.AdamW(mc_net.parameters(), lr=3e-3, weight_decay=1e-4)
-for _ in range(400):  # full-batch training with dropout on, in every profile (see below)
+for _ in range(
+    400
+):  # full-batch training with dropout on, in every profile (see below)
     loss = F.mse_loss(mc_net(x_mc), t_mc)
     opt.zero_grad()
     loss.backward()
@@ -376,19 +478,30 @@ with torch.no_grad():
     samples = torch.stack([mc_net(x_grid)[:, 0] for _ in range(200)])  # (T=200, 241)
 mc_mean, mc_std = samples.mean(0), samples.std(0)
 inside, outside = x_grid[:, 0].abs() <= 1, x_grid[:, 0].abs() >= 2.5
-print(f"final training MSE {loss.item():.4f}; mean predictive std inside the data {mc_std[inside].mean():.3f}, "
-      f"far outside {mc_std[outside].mean():.3f}")
+print(
+    f"final training MSE {loss.item():.4f}; mean predictive std inside the data {mc_std[inside].mean():.3f}, "
+    f"far outside {mc_std[outside].mean():.3f}"
+)
 
 # %% tags=["remove-cell"]
-assert mc_std[outside].mean() > 2 * mc_std[inside].mean(), "MC-dropout uncertainty must grow away from the data"
+assert mc_std[outside].mean() > 2 * mc_std[inside].mean(), (
+    "MC-dropout uncertainty must grow away from the data"
+)
 assert loss.item() < 0.3, "the dropout network must fit the curve on [-1, 1]"
 
 # %% tags=["hide-input"]
 fig, ax = plot.subplots(width=7, height=3.4)
 xs = x_grid[:, 0]
 for k, alpha in ((2, 0.15), (1, 0.3)):
-    ax.fill_between(xs, mc_mean - k * mc_std, mc_mean + k * mc_std, color="C0", alpha=alpha, lw=0,
-                    label=f"mean ± {k} std")
+    ax.fill_between(
+        xs,
+        mc_mean - k * mc_std,
+        mc_mean + k * mc_std,
+        color="C0",
+        alpha=alpha,
+        lw=0,
+        label=f"mean ± {k} std",
+    )
 ax.plot(xs, mc_mean, "C0", label="MC-dropout mean")
 ax.plot(xs, torch.sin(3 * xs), "k--", lw=1, label="true function")
 ax.plot(x_mc[:, 0], t_mc[:, 0], "ko", ms=3, label="training data")
@@ -461,16 +574,20 @@ show_source(batch_norm)
 
 # %%
 fc = nn.Linear(784, 200, bias=False)
-img1, img2 = (data.to_float(train_set.x[i:i + 64]).flatten(1) for i in (0, 64))  # two batches (64, 784)
+img1, img2 = (
+    data.to_float(train_set.x[i : i + 64]).flatten(1) for i in (0, 64)
+)  # two batches (64, 784)
 z1, z2 = fc(img1).detach(), fc(img2).detach()  # (64, 200) pre-activations
 ours, ref = BatchNorm(200, momentum=0.1), nn.BatchNorm1d(200, momentum=0.1)
 for m in (ours, ref):
     m.train()
 o1, o2 = ours(z1), ours(z2)
 r1, r2 = ref(z1), ref(z2)
-print(f"outputs: max |ours - torch| = {max((o1 - r1).abs().max(), (o2 - r2).abs().max()):.1e}; "
-      f"batch-1 output mean {o1.mean(0).abs().max():.1e} (max |.| over units), "
-      f"variance {o1.var(0, correction=0).mean():.4f}")
+print(
+    f"outputs: max |ours - torch| = {max((o1 - r1).abs().max(), (o2 - r2).abs().max()):.1e}; "
+    f"batch-1 output mean {o1.mean(0).abs().max():.1e} (max |.| over units), "
+    f"variance {o1.var(0, correction=0).mean():.4f}"
+)
 
 # %% [markdown]
 # In training mode each unit comes out with mean 0 and variance 1 over the
@@ -481,19 +598,29 @@ print(f"outputs: max |ours - torch| = {max((o1 - r1).abs().max(), (o2 - r2).abs(
 # %%
 mom = 0.1
 mean_hand = (1 - mom) * ((1 - mom) * 0 + mom * z1.mean(0)) + mom * z2.mean(0)
-var_hand = (1 - mom) * ((1 - mom) * 1 + mom * z1.var(0, correction=1)) + mom * z2.var(0, correction=1)
-print(f"running mean: max |ours - torch| = {(ours.running_mean - ref.running_mean).abs().max():.1e}, "
-      f"|torch - formula| = {(ref.running_mean - mean_hand).abs().max():.1e}")
-var_biased = (1 - mom) * ((1 - mom) * 1 + mom * z1.var(0, correction=0)) + mom * z2.var(0, correction=0)
-print(f"running var:  max |ours - torch| = {(ours.running_var - ref.running_var).abs().max():.1e}, "
-      f"|torch - formula| = {(ref.running_var - var_hand).abs().max():.1e}, "
-      f"|torch - formula with the biased variance| = {(ref.running_var - var_biased).abs().max():.1e}")
+var_hand = (1 - mom) * ((1 - mom) * 1 + mom * z1.var(0, correction=1)) + mom * z2.var(
+    0, correction=1
+)
+print(
+    f"running mean: max |ours - torch| = {(ours.running_mean - ref.running_mean).abs().max():.1e}, "
+    f"|torch - formula| = {(ref.running_mean - mean_hand).abs().max():.1e}"
+)
+var_biased = (1 - mom) * ((1 - mom) * 1 + mom * z1.var(0, correction=0)) + mom * z2.var(
+    0, correction=0
+)
+print(
+    f"running var:  max |ours - torch| = {(ours.running_var - ref.running_var).abs().max():.1e}, "
+    f"|torch - formula| = {(ref.running_var - var_hand).abs().max():.1e}, "
+    f"|torch - formula with the biased variance| = {(ref.running_var - var_biased).abs().max():.1e}"
+)
 
 # %% tags=["remove-cell"]
 assert torch.allclose(o1, r1, atol=1e-5) and torch.allclose(o2, r2, atol=1e-5)
 assert torch.allclose(ours.running_mean, ref.running_mean, atol=1e-6)
 assert torch.allclose(ours.running_var, ref.running_var, atol=1e-5)
-assert torch.allclose(ref.running_mean, mean_hand, atol=1e-6) and torch.allclose(ref.running_var, var_hand, atol=1e-5)
+assert torch.allclose(ref.running_mean, mean_hand, atol=1e-6) and torch.allclose(
+    ref.running_var, var_hand, atol=1e-5
+)
 
 # %% [markdown]
 # Both match the formula with the unbiased variance and miss it with the
@@ -506,22 +633,31 @@ assert torch.allclose(ref.running_mean, mean_hand, atol=1e-6) and torch.allclose
 w_loss = torch.randn(64, 200)
 for out1, out2 in ((o1, o2), (r1, r2)):
     ((torch.tanh(out1) * w_loss).sum() + (torch.tanh(out2) * w_loss).sum()).backward()
-print(f"grad gamma: max |ours - torch| = {(ours.gamma.grad - ref.weight.grad).abs().max():.1e}; "
-      f"grad beta: {(ours.beta.grad - ref.bias.grad).abs().max():.1e}")
+print(
+    f"grad gamma: max |ours - torch| = {(ours.gamma.grad - ref.weight.grad).abs().max():.1e}; "
+    f"grad beta: {(ours.beta.grad - ref.bias.grad).abs().max():.1e}"
+)
 ours.eval()
 ref.eval()
 z3 = fc(data.to_float(train_set.x[128:192]).flatten(1)).detach()
 running_before = ref.running_mean.clone()
 o3, r3 = ours(z3), ref(z3)
-expected3 = (z3 - ref.running_mean) / torch.sqrt(ref.running_var + ref.eps) * ref.weight + ref.bias
-print(f"eval: max |ours - torch| = {(o3 - r3).abs().max():.1e}, |torch - running-stat formula| = "
-      f"{(r3 - expected3).abs().max():.1e}, running mean unchanged: {torch.equal(running_before, ref.running_mean)}")
+expected3 = (z3 - ref.running_mean) / torch.sqrt(
+    ref.running_var + ref.eps
+) * ref.weight + ref.bias
+print(
+    f"eval: max |ours - torch| = {(o3 - r3).abs().max():.1e}, |torch - running-stat formula| = "
+    f"{(r3 - expected3).abs().max():.1e}, running mean unchanged: {torch.equal(running_before, ref.running_mean)}"
+)
 
 # %% tags=["remove-cell"]
-assert torch.allclose(ours.gamma.grad, ref.weight.grad, atol=1e-4) and torch.allclose(ours.beta.grad, ref.bias.grad,
-                                                                                          atol=1e-4)
+assert torch.allclose(ours.gamma.grad, ref.weight.grad, atol=1e-4) and torch.allclose(
+    ours.beta.grad, ref.bias.grad, atol=1e-4
+)
 assert torch.allclose(o3, r3, atol=1e-5) and torch.allclose(r3, expected3, atol=1e-5)
-assert torch.equal(running_before, ref.running_mean), "eval mode must not update the running statistics"
+assert torch.equal(running_before, ref.running_mean), (
+    "eval mode must not update the running statistics"
+)
 
 # %% [markdown]
 # ### Why "momentum" misleads
@@ -535,7 +671,11 @@ assert torch.equal(running_before, ref.running_mean), "eval mode must not update
 # $(1-\texttt{momentum})^k$.
 
 # %% tags=["hide-input"]
-stream = fc(data.to_float(train_set.x[:64 * 60]).flatten(1)).detach().reshape(60, 64, 200)[:, :, 0]  # (60, 64)
+stream = (
+    fc(data.to_float(train_set.x[: 64 * 60]).flatten(1))
+    .detach()
+    .reshape(60, 64, 200)[:, :, 0]
+)  # (60, 64)
 fig, ax = plot.subplots(width=6.5, height=3.2)
 for mom_ in (0.1, 0.5):
     bn, track = BatchNorm(1, momentum=mom_), []
@@ -565,10 +705,14 @@ conv = nn.Conv2d(1, 8, kernel_size=3, padding=1)
 feat = conv(data.to_float(train_set.x[:32])).detach()  # (32, 8, 28, 28)
 ours2d, ref2d = BatchNorm(8), nn.BatchNorm2d(8)
 out2d, ref_out2d = ours2d(feat), ref2d(feat)
-print(f"input {tuple(feat.shape)}, statistics per channel {tuple(ours2d.running_mean.shape)}; "
-      f"max |ours - BatchNorm2d|: output {(out2d - ref_out2d).abs().max():.1e}, "
-      f"running var {(ours2d.running_var - ref2d.running_var).abs().max():.1e}")
-print(f"per-channel mean over (N, H, W) after BN: {out2d.mean((0, 2, 3)).abs().max():.1e}")
+print(
+    f"input {tuple(feat.shape)}, statistics per channel {tuple(ours2d.running_mean.shape)}; "
+    f"max |ours - BatchNorm2d|: output {(out2d - ref_out2d).abs().max():.1e}, "
+    f"running var {(ours2d.running_var - ref2d.running_var).abs().max():.1e}"
+)
+print(
+    f"per-channel mean over (N, H, W) after BN: {out2d.mean((0, 2, 3)).abs().max():.1e}"
+)
 
 # %% tags=["remove-cell"]
 assert torch.allclose(out2d, ref_out2d, atol=1e-4)
@@ -584,19 +728,26 @@ assert torch.allclose(ours2d.running_var, ref2d.running_var, atol=1e-5)
 # after every hidden linear layer, from the same initialization and on the
 # same mini-batches, and record the training loss at every step.
 
+
 # %%
 def deep_mlp(bn: bool, width: int = 128, depth: int = 5) -> nn.Sequential:
     layers, d_in = [nn.Flatten()], 784
     for _ in range(depth):
-        layers += [nn.Linear(d_in, width)] + ([BatchNorm(width)] if bn else []) + [nn.ReLU()]
+        layers += (
+            [nn.Linear(d_in, width)] + ([BatchNorm(width)] if bn else []) + [nn.ReLU()]
+        )
         d_in = width
     return nn.Sequential(*layers, nn.Linear(d_in, 10))
 
 
 bn_sub = data.subset(train_set, cfg.n_bn, seed=2)
 x_bn, y_bn = data.to_float(bn_sub.x).to(device), bn_sub.y.to(device)
-test_b = data.Batches(data.to_float(test_set.x[:cfg.n_test]).to(device), test_set.y[:cfg.n_test].to(device),
-                      batch_size=2_000, shuffle=False)
+test_b = data.Batches(
+    data.to_float(test_set.x[: cfg.n_test]).to(device),
+    test_set.y[: cfg.n_test].to(device),
+    batch_size=2_000,
+    shuffle=False,
+)
 bn_runs = {}
 for use_bn in (False, True):
     torch.manual_seed(3)
@@ -609,14 +760,21 @@ for use_bn in (False, True):
             loss.backward()
             opt.step()
             step_losses.append(loss.item())
-    bn_runs["with BN" if use_bn else "without BN"] = (step_losses, evaluate(net, test_b)[1])
+    bn_runs["with BN" if use_bn else "without BN"] = (
+        step_losses,
+        evaluate(net, test_b)[1],
+    )
 for name, (losses, acc) in bn_runs.items():
-    print(f"{name:>10}: mean loss over the last 50 steps {np.mean(losses[-50:]):.3f}, test accuracy {acc:.4f}")
+    print(
+        f"{name:>10}: mean loss over the last 50 steps {np.mean(losses[-50:]):.3f}, test accuracy {acc:.4f}"
+    )
 
 # %% tags=["remove-cell"]
 loss_bn, loss_plain = (np.mean(bn_runs[k][0][-50:]) for k in ("with BN", "without BN"))
 assert loss_bn < loss_plain, "with batch norm the same network must train faster"
-assert bn_runs["with BN"][1] > 0.6, "the BN network must learn Fashion-MNIST well above chance"
+assert bn_runs["with BN"][1] > 0.6, (
+    "the BN network must learn Fashion-MNIST well above chance"
+)
 
 # %% tags=["hide-input"]
 fig, ax = plot.subplots(width=7, height=3.4)
@@ -625,7 +783,9 @@ for name, (losses, _) in bn_runs.items():
     ax.plot(range(20, len(losses) + 1), smooth, label=name)
 ax.set_xlabel("SGD step (batch of 64)")
 ax.set_ylabel("training loss (moving average of 20)")
-ax.set_title(f"6-layer MLP on {cfg.n_bn:,} Fashion-MNIST images ({cfg.profile} profile)")
+ax.set_title(
+    f"6-layer MLP on {cfg.n_bn:,} Fashion-MNIST images ({cfg.profile} profile)"
+)
 ax.legend()
 plot.show(fig)
 
@@ -650,17 +810,23 @@ plot.show(fig)
 # %%
 from torchvision.transforms import v2
 
-augment = v2.Compose([
-    v2.RandomHorizontalFlip(),
-    v2.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1)),
-    v2.RandomErasing(p=0.5, scale=(0.02, 0.1), value=0),
-])
+augment = v2.Compose(
+    [
+        v2.RandomHorizontalFlip(),
+        v2.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1)),
+        v2.RandomErasing(p=0.5, scale=(0.02, 0.1), value=0),
+    ]
+)
 originals = train_set.x[:6, None]  # (6, 1, 28, 28) uint8
-augmented = torch.stack([augment(img) for img in originals for _ in range(7)])  # (42, 1, 28, 28): 7 per image
+augmented = torch.stack(
+    [augment(img) for img in originals for _ in range(7)]
+)  # (42, 1, 28, 28): 7 per image
 print(f"augmented batch {tuple(augmented.shape)}, dtype {augmented.dtype}")
 
 # %% tags=["hide-input"]
-grid = torch.cat([originals[:, None], augmented.reshape(6, 7, 1, 28, 28)], dim=1).flatten(0, 1)  # (48, 1, 28, 28)
+grid = torch.cat(
+    [originals[:, None], augmented.reshape(6, 7, 1, 28, 28)], dim=1
+).flatten(0, 1)  # (48, 1, 28, 28)
 fig, ax = plot.subplots(width=8, height=6.3)
 plot.image_grid(ax, grid, ncols=8)
 ax.set_title("left column: original; the other seven: random augmentations")
@@ -699,24 +865,36 @@ show_source(mixup)
 xs_mix, ys_mix = data.to_float(train_set.x[:16]), train_set.y[:16]
 mixed, soft, lam_mix = [], [], []
 for s in range(8):  # one lambda per call: eight calls, two images from each
-    xm, ym, lm = mixup(xs_mix, ys_mix, alpha=1.0, num_classes=10, generator=torch.Generator().manual_seed(s))
+    xm, ym, lm = mixup(
+        xs_mix,
+        ys_mix,
+        alpha=1.0,
+        num_classes=10,
+        generator=torch.Generator().manual_seed(s),
+    )
     mixed.append(xm[:2])
     soft.append(ym[:2])
     lam_mix.append(lm)
 mixed, soft = torch.cat(mixed), torch.cat(soft)  # (16, 1, 28, 28), (16, 10)
-print(f"soft labels sum to 1: {torch.allclose(soft.sum(1), torch.ones(16))}; lambdas drawn: "
-      f"{[round(v, 2) for v in lam_mix]}")
+print(
+    f"soft labels sum to 1: {torch.allclose(soft.sum(1), torch.ones(16))}; lambdas drawn: "
+    f"{[round(v, 2) for v in lam_mix]}"
+)
 
 # %% tags=["remove-cell"]
 assert torch.allclose(soft.sum(1), torch.ones(16)) and (soft >= 0).all()
-assert mixed.min() >= 0 and mixed.max() <= 1, "a convex combination of images in [0, 1] stays in [0, 1]"
+assert mixed.min() >= 0 and mixed.max() <= 1, (
+    "a convex combination of images in [0, 1] stays in [0, 1]"
+)
 
 
 # %% tags=["hide-input"]
 def mix_caption(row: torch.Tensor) -> str:
     top = row.argsort(descending=True)[:2]
     names = [train_set.classes[k].split("/")[0] for k in top.tolist()]
-    return f"{row[top[0]]:.2f} {names[0]}" + (f"\n{row[top[1]]:.2f} {names[1]}" if row[top[1]] > 0.005 else "")
+    return f"{row[top[0]]:.2f} {names[0]}" + (
+        f"\n{row[top[1]]:.2f} {names[1]}" if row[top[1]] > 0.005 else ""
+    )
 
 
 fig, ax = plot.subplots(width=8, height=2.9)
@@ -746,28 +924,64 @@ plot.show(fig)
 # %%
 rand_sub = data.subset(train_set, cfg.n_rand, seed=4)
 x_r = data.to_float(rand_sub.x).flatten(1).to(device)  # (n_rand, 784)
-y_true, y_random, g_rand = rand_sub.y.to(device), torch.empty_like(rand_sub.y), torch.Generator().manual_seed(5)
-for k in range(10):  # within each true class, every random label equally often, in random order
+y_true, y_random, g_rand = (
+    rand_sub.y.to(device),
+    torch.empty_like(rand_sub.y),
+    torch.Generator().manual_seed(5),
+)
+for k in range(
+    10
+):  # within each true class, every random label equally often, in random order
     idx = (rand_sub.y == k).nonzero()[:, 0]
-    y_random[idx] = (torch.arange(len(idx)) % 10)[torch.randperm(len(idx), generator=g_rand)]
+    y_random[idx] = (torch.arange(len(idx)) % 10)[
+        torch.randperm(len(idx), generator=g_rand)
+    ]
 y_random = y_random.to(device)
-test_flat = data.Batches(data.to_float(test_set.x[:cfg.n_test]).flatten(1).to(device),
-                         test_set.y[:cfg.n_test].to(device), batch_size=2_000, shuffle=False)
+test_flat = data.Batches(
+    data.to_float(test_set.x[: cfg.n_test]).flatten(1).to(device),
+    test_set.y[: cfg.n_test].to(device),
+    batch_size=2_000,
+    shuffle=False,
+)
 rand_hist = {}
 for name, labels in (("true labels", y_true), ("random labels", y_random)):
     torch.manual_seed(6)
-    mlp = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10)).to(device)
-    rand_hist[name] = fit(mlp, data.Batches(x_r, labels, batch_size=128, seed=0), epochs=cfg.rand_epochs,
-                          optimizer=torch.optim.Adam(mlp.parameters(), lr=1e-3), val=test_flat, desc=name)
-    print(f"{name:>13}: train accuracy {rand_hist[name].train_acc[-1]:.4f}, "
-          f"test accuracy {rand_hist[name].val_acc[-1]:.4f}")
-rand_train_acc = dlbook.report("random labels: train accuracy", rand_hist["random labels"].train_acc[-1], fmt=".4f")
-rand_test_acc = dlbook.report("random labels: test accuracy", rand_hist["random labels"].val_acc[-1], fmt=".4f")
+    mlp = nn.Sequential(
+        nn.Linear(784, 512),
+        nn.ReLU(),
+        nn.Linear(512, 512),
+        nn.ReLU(),
+        nn.Linear(512, 10),
+    ).to(device)
+    rand_hist[name] = fit(
+        mlp,
+        data.Batches(x_r, labels, batch_size=128, seed=0),
+        epochs=cfg.rand_epochs,
+        optimizer=torch.optim.Adam(mlp.parameters(), lr=1e-3),
+        val=test_flat,
+        desc=name,
+    )
+    print(
+        f"{name:>13}: train accuracy {rand_hist[name].train_acc[-1]:.4f}, "
+        f"test accuracy {rand_hist[name].val_acc[-1]:.4f}"
+    )
+rand_train_acc = dlbook.report(
+    "random labels: train accuracy", rand_hist["random labels"].train_acc[-1], fmt=".4f"
+)
+rand_test_acc = dlbook.report(
+    "random labels: test accuracy", rand_hist["random labels"].val_acc[-1], fmt=".4f"
+)
 
 # %% tags=["remove-cell"]
-assert rand_train_acc > (0.95 if cfg.profile != "smoke" else 0.3), "the MLP must memorize the random labels"
-assert abs(rand_test_acc - 0.1) < 0.05, "with random labels the test accuracy must stay at chance (10%)"
-assert rand_hist["true labels"].val_acc[-1] > 0.7, "with the true labels the same network generalizes"
+assert rand_train_acc > (0.95 if cfg.profile != "smoke" else 0.3), (
+    "the MLP must memorize the random labels"
+)
+assert abs(rand_test_acc - 0.1) < 0.05, (
+    "with random labels the test accuracy must stay at chance (10%)"
+)
+assert rand_hist["true labels"].val_acc[-1] > 0.7, (
+    "with the true labels the same network generalizes"
+)
 
 # %% tags=["hide-input"]
 fig, ax = plot.subplots(width=7, height=3.4)
@@ -824,7 +1038,9 @@ plot.show(fig)
 # %%
 g_lin = torch.Generator().manual_seed(7)
 N, d = 30, 200
-X = torch.randn(N, d, generator=g_lin, dtype=torch.float64)  # (N, d): fewer examples than parameters
+X = torch.randn(
+    N, d, generator=g_lin, dtype=torch.float64
+)  # (N, d): fewer examples than parameters
 t_lin = torch.randn(N, generator=g_lin, dtype=torch.float64)
 
 
@@ -841,16 +1057,24 @@ P = X.T @ torch.linalg.solve(X @ X.T, X)  # (d, d) projection onto the row space
 w_from_zero = gradient_descent(torch.zeros(d, dtype=torch.float64))
 w0 = torch.randn(d, generator=g_lin, dtype=torch.float64)
 w_from_w0 = gradient_descent(w0)
-print(f"from 0:  training residual {(X @ w_from_zero - t_lin).norm():.1e}, |w - w*| = {(w_from_zero - w_star).norm():.1e},"
-      f" |w - pinv(X) t| = {(w_from_zero - torch.linalg.pinv(X) @ t_lin).norm():.1e}")
-print(f"from w0: training residual {(X @ w_from_w0 - t_lin).norm():.1e}, "
-      f"|w - (w* + (I - P) w0)| = {(w_from_w0 - (w_star + w0 - P @ w0)).norm():.1e}")
+print(
+    f"from 0:  training residual {(X @ w_from_zero - t_lin).norm():.1e}, |w - w*| = {(w_from_zero - w_star).norm():.1e},"
+    f" |w - pinv(X) t| = {(w_from_zero - torch.linalg.pinv(X) @ t_lin).norm():.1e}"
+)
+print(
+    f"from w0: training residual {(X @ w_from_w0 - t_lin).norm():.1e}, "
+    f"|w - (w* + (I - P) w0)| = {(w_from_w0 - (w_star + w0 - P @ w0)).norm():.1e}"
+)
 print(f"norms: |w*| = {w_star.norm():.3f}, |w from w0| = {w_from_w0.norm():.3f}")
 
 # %% tags=["remove-cell"]
-assert torch.allclose(w_from_zero, w_star, rtol=0, atol=1e-10), "GD from zero must reach the minimum-norm solution"
+assert torch.allclose(w_from_zero, w_star, rtol=0, atol=1e-10), (
+    "GD from zero must reach the minimum-norm solution"
+)
 assert torch.allclose(w_from_zero, torch.linalg.pinv(X) @ t_lin, rtol=0, atol=1e-10)
-assert torch.allclose(w_from_w0, w_star + (torch.eye(d, dtype=torch.float64) - P) @ w0, rtol=0, atol=1e-10)
+assert torch.allclose(
+    w_from_w0, w_star + (torch.eye(d, dtype=torch.float64) - P) @ w0, rtol=0, atol=1e-10
+)
 assert (X @ w_from_w0 - t_lin).abs().max() < 1e-10 and w_from_w0.norm() > w_star.norm()
 
 # %% [markdown]
@@ -890,46 +1114,105 @@ assert (X @ w_from_w0 - t_lin).abs().max() < 1e-10 and w_from_w0.norm() > w_star
 # `cfg.n_dd` images so that it runs on a CPU.
 
 # %%
-dd_device = device if device.type == "cuda" else torch.device("cpu")  # Apple's MPS has no float64
-dd_train, dd_test = data.subset(train_set, cfg.n_dd, seed=8), data.subset(test_set, cfg.n_dd_test, seed=8)
-x_dd, x_dd_test = data.to_float(dd_train.x).flatten(1).to(dd_device), data.to_float(dd_test.x).flatten(1).to(dd_device)
-x_dd, x_dd_test = x_dd - x_dd.mean(0), x_dd_test - x_dd.mean(0)  # centre with the training mean
-T_dd, y_dd_test = F.one_hot(dd_train.y, 10).double().to(dd_device), dd_test.y.to(dd_device)
+dd_device = (
+    device if device.type == "cuda" else torch.device("cpu")
+)  # Apple's MPS has no float64
+dd_train, dd_test = (
+    data.subset(train_set, cfg.n_dd, seed=8),
+    data.subset(test_set, cfg.n_dd_test, seed=8),
+)
+x_dd, x_dd_test = (
+    data.to_float(dd_train.x).flatten(1).to(dd_device),
+    data.to_float(dd_test.x).flatten(1).to(dd_device),
+)
+x_dd, x_dd_test = (
+    x_dd - x_dd.mean(0),
+    x_dd_test - x_dd.mean(0),
+)  # centre with the training mean
+T_dd, y_dd_test = (
+    F.one_hot(dd_train.y, 10).double().to(dd_device),
+    dd_test.y.to(dd_device),
+)
 
 
 def random_features(p: int, seed: int = 0):
     """Test MSE, test error and training MSE of the min-norm random-feature model with p features."""
-    W = torch.randn(784, p, generator=torch.Generator().manual_seed(seed)).to(dd_device) / 784 ** 0.5
-    phi, phi_test = torch.relu(x_dd @ W).double(), torch.relu(x_dd_test @ W).double()  # (n, p), (n_test, p)
+    W = (
+        torch.randn(784, p, generator=torch.Generator().manual_seed(seed)).to(dd_device)
+        / 784**0.5
+    )
+    phi, phi_test = (
+        torch.relu(x_dd @ W).double(),
+        torch.relu(x_dd_test @ W).double(),
+    )  # (n, p), (n_test, p)
     if p < len(phi):
         B = torch.linalg.pinv(phi.T @ phi, hermitian=True) @ (phi.T @ T_dd)  # (p, 10)
     else:
         B = phi.T @ (torch.linalg.pinv(phi @ phi.T, hermitian=True) @ T_dd)
     out = phi_test @ B
     test_mse = (out - F.one_hot(y_dd_test, 10).double()).pow(2).sum(1).mean().item()
-    return test_mse, (out.argmax(1) != y_dd_test).float().mean().item(), (phi @ B - T_dd).pow(2).sum(1).mean().item()
+    return (
+        test_mse,
+        (out.argmax(1) != y_dd_test).float().mean().item(),
+        (phi @ B - T_dd).pow(2).sum(1).mean().item(),
+    )
 
 
-ratios = [0.1, 0.2, 0.4, 0.6, 0.8, 0.9, 0.95, 1.0, 1.05, 1.1, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0]
+ratios = [
+    0.1,
+    0.2,
+    0.4,
+    0.6,
+    0.8,
+    0.9,
+    0.95,
+    1.0,
+    1.05,
+    1.1,
+    1.25,
+    1.5,
+    2.0,
+    3.0,
+    5.0,
+    10.0,
+]
 t0 = time.perf_counter()
 dd = {r: random_features(round(r * cfg.n_dd)) for r in ratios}
-print(f"{len(ratios)} models in {time.perf_counter() - t0:.1f} s; best test error with p < n "
-      f"{min(dd[r][1] for r in ratios if r < 1):.3f}, with p = 10 n {dd[10.0][1]:.3f}")
+print(
+    f"{len(ratios)} models in {time.perf_counter() - t0:.1f} s; best test error with p < n "
+    f"{min(dd[r][1] for r in ratios if r < 1):.3f}, with p = 10 n {dd[10.0][1]:.3f}"
+)
 for r in (0.2, 1.0, 10.0):
-    print(f"p/n = {r:>4}: test MSE {dd[r][0]:9.3f}, test error {dd[r][1]:.3f}, training MSE {dd[r][2]:.1e}")
+    print(
+        f"p/n = {r:>4}: test MSE {dd[r][0]:9.3f}, test error {dd[r][1]:.3f}, training MSE {dd[r][2]:.1e}"
+    )
 
 # %% tags=["remove-cell"]
 peak_ratio = max(ratios, key=lambda r: dd[r][0])
-assert 0.8 <= peak_ratio <= 1.25, "the test-error peak must sit near the interpolation threshold p = n"
-assert dd[10.0][1] < dd[1.0][1] - 0.1, "far past the threshold the test error must fall again"
-assert dd[1.0][0] > 5 * min(dd[r][0] for r in ratios), "the peak must stand well above both sides"
-assert all(dd[r][2] < 1e-6 for r in ratios if r >= 1.05), "past the threshold the model interpolates"
+assert 0.8 <= peak_ratio <= 1.25, (
+    "the test-error peak must sit near the interpolation threshold p = n"
+)
+assert dd[10.0][1] < dd[1.0][1] - 0.1, (
+    "far past the threshold the test error must fall again"
+)
+assert dd[1.0][0] > 5 * min(dd[r][0] for r in ratios), (
+    "the peak must stand well above both sides"
+)
+assert all(dd[r][2] < 1e-6 for r in ratios if r >= 1.05), (
+    "past the threshold the model interpolates"
+)
 
 # %% tags=["hide-input"]
 fig, axes = plot.subplots(1, 2, width=10, height=3.4)
 rs = list(dd)
 axes[0].plot(rs, [dd[r][0] for r in rs], "o-", ms=3, label="test")
-axes[0].plot(rs, [max(dd[r][2], 1e-4) for r in rs], "s-", ms=3, label="training (floored at 1e-4)")
+axes[0].plot(
+    rs,
+    [max(dd[r][2], 1e-4) for r in rs],
+    "s-",
+    ms=3,
+    label="training (floored at 1e-4)",
+)
 axes[0].set_yscale("log")
 axes[0].set_ylabel("mean squared error")
 axes[1].plot(rs, [dd[r][1] for r in rs], "o-", ms=3, color="C0")
@@ -939,7 +1222,9 @@ for ax in axes:
     ax.axvline(1.0, color="k", ls=":", lw=1)
     ax.set_xlabel("features per training example, p / n")
 axes[0].legend()
-fig.suptitle(f"Random ReLU features on Fashion-MNIST, n = {cfg.n_dd:,} ({cfg.profile} profile)")
+fig.suptitle(
+    f"Random ReLU features on Fashion-MNIST, n = {cfg.n_dd:,} ({cfg.profile} profile)"
+)
 plot.show(fig)
 
 # %% [markdown]
@@ -987,8 +1272,10 @@ plot.show(fig)
 z_ex = torch.randn(1000, 50)
 mask = (torch.rand(1000, 50) >= 0.4).float() / 0.6  # one inverted-dropout mask, p = 0.4
 before, after = torch.relu(mask * z_ex), mask * torch.relu(z_ex)
-print(f"ReLU: max difference {(before - after).abs().max():.1e}; "
-      f"sigmoid: {(torch.sigmoid(mask * z_ex) - mask * torch.sigmoid(z_ex)).abs().max():.2f}")
+print(
+    f"ReLU: max difference {(before - after).abs().max():.1e}; "
+    f"sigmoid: {(torch.sigmoid(mask * z_ex) - mask * torch.sigmoid(z_ex)).abs().max():.2f}"
+)
 assert torch.equal(before, after)
 assert (torch.sigmoid(mask * z_ex) - mask * torch.sigmoid(z_ex)).abs().max() > 0.1
 
@@ -1008,11 +1295,17 @@ assert (torch.sigmoid(mask * z_ex) - mask * torch.sigmoid(z_ex)).abs().max() > 0
 # Solution to Exercise 2
 norms = []
 for lam_r in (1.0, 1e-1, 1e-2, 1e-4, 1e-8):
-    w_lam = X.T @ torch.linalg.solve(X @ X.T + lam_r * torch.eye(N, dtype=torch.float64), t_lin)
-    grad = X.T @ (X @ w_lam - t_lin) + lam_r * w_lam  # gradient of 1/2|Xw - t|^2 + lam/2 |w|^2
+    w_lam = X.T @ torch.linalg.solve(
+        X @ X.T + lam_r * torch.eye(N, dtype=torch.float64), t_lin
+    )
+    grad = (
+        X.T @ (X @ w_lam - t_lin) + lam_r * w_lam
+    )  # gradient of 1/2|Xw - t|^2 + lam/2 |w|^2
     assert grad.abs().max() < 1e-8
     norms.append(w_lam.norm().item())
-    print(f"lambda = {lam_r:.0e}: |w_lambda| = {norms[-1]:.4f}, |w_lambda - w*| = {(w_lam - w_star).norm():.1e}")
+    print(
+        f"lambda = {lam_r:.0e}: |w_lambda| = {norms[-1]:.4f}, |w_lambda - w*| = {(w_lam - w_star).norm():.1e}"
+    )
 assert all(a < b for a, b in zip(norms, norms[1:])) and (w_lam - w_star).norm() < 1e-6
 
 # %% [markdown]
@@ -1029,7 +1322,9 @@ assert all(a < b for a, b in zip(norms, norms[1:])) and (w_lam - w_star).norm() 
 # Solution to Exercise 3: y = gamma (W x + b - mu) / s + beta, with s = sqrt(var + eps).
 lin, bn_fold = nn.Linear(784, 32), BatchNorm(32)
 with torch.no_grad():
-    for _ in range(5):  # a few training batches give the BN layer non-trivial statistics
+    for _ in range(
+        5
+    ):  # a few training batches give the BN layer non-trivial statistics
         bn_fold(lin(data.to_float(train_set.x[:256]).flatten(1)) * 3 + 1)
     bn_fold.gamma.uniform_(0.5, 2)
     bn_fold.beta.normal_()
@@ -1040,7 +1335,9 @@ with torch.no_grad():
     folded.weight.copy_(scale[:, None] * lin.weight)
     folded.bias.copy_(scale * (lin.bias - bn_fold.running_mean) + bn_fold.beta)
 x_fold = data.to_float(test_set.x[:100]).flatten(1)
-print(f"max |BN(linear(x)) - folded(x)| = {(bn_fold(lin(x_fold)) - folded(x_fold)).abs().max():.1e}")
+print(
+    f"max |BN(linear(x)) - folded(x)| = {(bn_fold(lin(x_fold)) - folded(x_fold)).abs().max():.1e}"
+)
 assert torch.allclose(bn_fold(lin(x_fold)), folded(x_fold), atol=1e-5)
 
 # %% [markdown]

@@ -44,8 +44,19 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules and importlib.util.find_spec("dlbook") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-                    "dlbook @ git+https://github.com/dlbook-org/dlbook", "mnist1d"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "dlbook @ git+https://github.com/dlbook-org/dlbook",
+            "mnist1d",
+        ],
+        check=True,
+    )
 
 import dlbook
 import dlbook.plot
@@ -108,21 +119,29 @@ cfg
 # locally connected layer, so we write one with `F.unfold`, which cuts the
 # padded input into its $F \times F$ patches (we meet it properly below).
 
+
 # %%
 class LocallyConnected2d(nn.Module):
     """Like a 'same'-padded convolution, but every output position has its own filter."""
 
-    def __init__(self, in_ch: int, out_ch: int, size: tuple[int, int], kernel: int, device=None):
+    def __init__(
+        self, in_ch: int, out_ch: int, size: tuple[int, int], kernel: int, device=None
+    ):
         super().__init__()
         self.kernel, self.size, self.out_ch = kernel, size, out_ch
         n_pos = size[0] * size[1]
-        self.weight = nn.Parameter(torch.randn(n_pos, out_ch, in_ch * kernel**2, device=device) / kernel)
+        self.weight = nn.Parameter(
+            torch.randn(n_pos, out_ch, in_ch * kernel**2, device=device) / kernel
+        )
         self.bias = nn.Parameter(torch.zeros(n_pos, out_ch, device=device))
 
     def forward(self, x):  # (N, C, H, W)
         patches = F.unfold(x, self.kernel, padding=self.kernel // 2)  # (N, C*F*F, H*W)
-        out = torch.einsum("pkc,ncp->nkp", self.weight, patches) + self.bias.T  # (N, K, H*W)
+        out = (
+            torch.einsum("pkc,ncp->nkp", self.weight, patches) + self.bias.T
+        )  # (N, K, H*W)
         return out.reshape(len(x), self.out_ch, *self.size)
+
 
 # %% [markdown]
 # Now the three layers for $H = W = 200$, $C = 3$, $F = 5$ and $K = 16$
@@ -137,15 +156,24 @@ layers = {
     "locally connected": LocallyConnected2d(C, K, (H, W), FS, device="meta"),
     "convolutional": nn.Conv2d(C, K, FS, padding=FS // 2),
 }
-formula = {"fully connected": (H * W * C) * (H * W * K) + H * W * K,
-           "locally connected": H * W * K * (FS**2 * C + 1), "convolutional": K * (FS**2 * C + 1)}
-counts = {name: sum(p.numel() for p in layer.parameters()) for name, layer in layers.items()}
+formula = {
+    "fully connected": (H * W * C) * (H * W * K) + H * W * K,
+    "locally connected": H * W * K * (FS**2 * C + 1),
+    "convolutional": K * (FS**2 * C + 1),
+}
+counts = {
+    name: sum(p.numel() for p in layer.parameters()) for name, layer in layers.items()
+}
 for name, n in counts.items():
     print(f"{name:>17}: {n:>15,} parameters = {4 * n / 2**30:10.4f} GiB as float32")
 
 # %% tags=["remove-cell"]
 assert counts == formula, "the parameter counts must follow equation (eq-param-counts)"
-assert counts["fully connected"] > 1e3 * counts["locally connected"] > 1e7 * counts["convolutional"]
+assert (
+    counts["fully connected"]
+    > 1e3 * counts["locally connected"]
+    > 1e7 * counts["convolutional"]
+)
 lc_small = LocallyConnected2d(3, 4, (9, 9), 3)
 assert lc_small(torch.randn(2, 3, 9, 9)).shape == (2, 4, 9, 9)
 
@@ -176,7 +204,9 @@ assert lc_small(torch.randn(2, 3, 9, 9)).shape == (2, 4, 9, 9)
 
 # %%
 x1 = torch.tensor([0.0, 1.0, 2.0, 4.0, 3.0, 1.0, 0.0], dtype=torch.float64)
-u1 = torch.tensor([1.0, 0.0, -2.0], dtype=torch.float64)  # not symmetric, so the flip shows
+u1 = torch.tensor(
+    [1.0, 0.0, -2.0], dtype=torch.float64
+)  # not symmetric, so the flip shows
 np_conv = np.convolve(x1.numpy(), u1.numpy(), mode="valid")
 np_corr = np.correlate(x1.numpy(), u1.numpy(), mode="valid")
 torch_conv1d = F.conv1d(x1.view(1, 1, -1), u1.view(1, 1, -1)).flatten().numpy()
@@ -186,7 +216,9 @@ print("torch F.conv1d   ", torch_conv1d)
 
 # %% tags=["remove-cell"]
 assert np.allclose(torch_conv1d, np_corr), "PyTorch's conv1d is a cross-correlation"
-assert np.allclose(np.convolve(x1.numpy(), u1.numpy()[::-1], mode="valid"), np_corr), "convolution flips the kernel"
+assert np.allclose(np.convolve(x1.numpy(), u1.numpy()[::-1], mode="valid"), np_corr), (
+    "convolution flips the kernel"
+)
 assert not np.allclose(np_conv, np_corr)
 
 # %% [markdown]
@@ -208,21 +240,30 @@ assert not np.allclose(np_conv, np_corr)
 # loops over the output: batch, output channel, row, column. The triple sum
 # over a receptive field is one elementwise product and a sum.
 
+
 # %%
 def conv2d_loops(x, weight, bias=None, stride=1, padding=0):
     """Equation (eq-conv-layer) as loops: x (N, Cin, H, W), weight (Cout, Cin, Fh, Fw) -> (N, Cout, Ho, Wo)."""
     n, _, h, w = x.shape
     c_out, _, fh, fw = weight.shape
     x = F.pad(x, (padding,) * 4)  # zeros around the image
-    h_out, w_out = (h + 2 * padding - fh) // stride + 1, (w + 2 * padding - fw) // stride + 1
+    h_out, w_out = (
+        (h + 2 * padding - fh) // stride + 1,
+        (w + 2 * padding - fw) // stride + 1,
+    )
     y = torch.zeros(n, c_out, h_out, w_out, dtype=x.dtype)
     for b in range(n):
         for o in range(c_out):
             for i in range(h_out):
                 for j in range(w_out):
-                    field = x[b, :, i * stride: i * stride + fh, j * stride: j * stride + fw]  # (Cin, Fh, Fw)
-                    y[b, o, i, j] = (weight[o] * field).sum() + (0 if bias is None else bias[o])
+                    field = x[
+                        b, :, i * stride : i * stride + fh, j * stride : j * stride + fw
+                    ]  # (Cin, Fh, Fw)
+                    y[b, o, i, j] = (weight[o] * field).sum() + (
+                        0 if bias is None else bias[o]
+                    )
     return y
+
 
 # %% [markdown]
 # Before trusting it we compare it with `F.conv2d` on a tiny random input,
@@ -231,12 +272,17 @@ def conv2d_loops(x, weight, bias=None, stride=1, padding=0):
 # %%
 g = torch.Generator().manual_seed(0)
 x_tiny = torch.randn(2, 3, 9, 8, generator=g, dtype=torch.float64)
-w_tiny, b_tiny = torch.randn(4, 3, 3, 2, generator=g, dtype=torch.float64), torch.randn(4, dtype=torch.float64)
+w_tiny, b_tiny = (
+    torch.randn(4, 3, 3, 2, generator=g, dtype=torch.float64),
+    torch.randn(4, dtype=torch.float64),
+)
 for stride, padding in [(1, 0), (1, 1), (2, 1), (3, 2)]:
     ours = conv2d_loops(x_tiny, w_tiny, b_tiny, stride, padding)
     ref = F.conv2d(x_tiny, w_tiny, b_tiny, stride=stride, padding=padding)
-    print(f"stride {stride}, padding {padding}: output {tuple(ours.shape)}, "
-          f"max |loops - F.conv2d| = {(ours - ref).abs().max():.1e}")
+    print(
+        f"stride {stride}, padding {padding}: output {tuple(ours.shape)}, "
+        f"max |loops - F.conv2d| = {(ours - ref).abs().max():.1e}"
+    )
     assert torch.allclose(ours, ref, atol=1e-12)
 
 # %% [markdown]
@@ -249,8 +295,14 @@ from scipy.signal import convolve2d, correlate2d
 
 img_small, ker = x_tiny[0, 0].numpy(), w_tiny[0, 0].numpy()
 torch_2d = F.conv2d(x_tiny[:1, :1], w_tiny[:1, :1]).squeeze().numpy()
-print("|F.conv2d - correlate2d|          =", np.abs(torch_2d - correlate2d(img_small, ker, mode="valid")).max())
-print("|F.conv2d - convolve2d(flipped)|  =", np.abs(torch_2d - convolve2d(img_small, ker[::-1, ::-1], mode="valid")).max())
+print(
+    "|F.conv2d - correlate2d|          =",
+    np.abs(torch_2d - correlate2d(img_small, ker, mode="valid")).max(),
+)
+print(
+    "|F.conv2d - convolve2d(flipped)|  =",
+    np.abs(torch_2d - convolve2d(img_small, ker[::-1, ::-1], mode="valid")).max(),
+)
 
 # %% tags=["remove-cell"]
 assert np.allclose(torch_2d, correlate2d(img_small, ker, mode="valid"))
@@ -297,9 +349,18 @@ ident = torch.zeros(3, 3)
 ident[1, 1] = 1
 laplace = torch.tensor([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]])
 sobel_x = torch.tensor([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]])
-filters = {"identity": ident, "box blur 5x5": torch.full((5, 5), 1 / 25), "Gaussian blur": gaussian_kernel(5, 1.0),
-           "sharpen": ident - 0.5 * laplace, "Laplacian": laplace, "Sobel x": sobel_x, "Sobel y": sobel_x.T}
-bank = torch.stack([centered(k) for k in filters.values()])[:, None]  # (7, 1, 5, 5): one output channel each
+filters = {
+    "identity": ident,
+    "box blur 5x5": torch.full((5, 5), 1 / 25),
+    "Gaussian blur": gaussian_kernel(5, 1.0),
+    "sharpen": ident - 0.5 * laplace,
+    "Laplacian": laplace,
+    "Sobel x": sobel_x,
+    "Sobel y": sobel_x.T,
+}
+bank = torch.stack([centered(k) for k in filters.values()])[
+    :, None
+]  # (7, 1, 5, 5): one output channel each
 print(f"filter bank {tuple(bank.shape)}")
 
 # %% [markdown]
@@ -309,8 +370,12 @@ print(f"filter bank {tuple(bank.shape)}")
 # apply the whole bank in one call.
 
 # %%
-camera = torch.from_numpy(skdata.camera()).float()[None, None] / 255  # (1, 1, 512, 512) in [0, 1]
-responses = F.conv2d(F.pad(camera, (2, 2, 2, 2), mode="reflect"), bank)  # (1, 7, 512, 512)
+camera = (
+    torch.from_numpy(skdata.camera()).float()[None, None] / 255
+)  # (1, 1, 512, 512) in [0, 1]
+responses = F.conv2d(
+    F.pad(camera, (2, 2, 2, 2), mode="reflect"), bank
+)  # (1, 7, 512, 512)
 gx, gy = responses[0, 5], responses[0, 6]
 edges = torch.sqrt(gx**2 + gy**2)
 print(f"camera {tuple(camera.shape)}, responses {tuple(responses.shape)}")
@@ -318,14 +383,20 @@ for name, r in zip(filters, responses[0]):
     print(f"{name:>14}: mean {r.mean():+.3f}, std {r.std():.3f}")
 
 # %% tags=["remove-cell"]
-assert torch.allclose(responses[0, 0], camera[0, 0]), "the identity kernel must reproduce the image"
+assert torch.allclose(responses[0, 0], camera[0, 0]), (
+    "the identity kernel must reproduce the image"
+)
 for k in ("box blur 5x5", "Gaussian blur"):
     assert abs(filters[k].sum() - 1) < 1e-6
 flat = torch.full((1, 1, 20, 20), 0.7)
 flat_resp = F.conv2d(F.pad(flat, (2,) * 4, mode="reflect"), bank)[0]
-assert torch.allclose(flat_resp[:4], flat[0].expand(4, 20, 20), atol=1e-6), "blurs and sharpen keep a flat image"
+assert torch.allclose(flat_resp[:4], flat[0].expand(4, 20, 20), atol=1e-6), (
+    "blurs and sharpen keep a flat image"
+)
 assert flat_resp[4:].abs().max() < 1e-6, "derivative filters give zero on a flat image"
-assert responses[0, 1].std() < camera.std() and responses[0, 3].std() > camera.std(), "blur smooths, sharpen boosts"
+assert responses[0, 1].std() < camera.std() and responses[0, 3].std() > camera.std(), (
+    "blur smooths, sharpen boosts"
+)
 
 # %% tags=["hide-input"]
 fig, axes = plot.subplots(2, 4, width=12, height=6.2)
@@ -362,31 +433,51 @@ plot.show(fig)
 # %%
 cols = torch.arange(128.0)
 profile = ((cols >= 24) & (cols < 56)).float()  # a step up at 24, down at 56
-profile += ((cols >= 56) & (cols < 88)) * (1 - (cols - 56) / 32)  # a linear ramp from 1 to 0
+profile += ((cols >= 56) & (cols < 88)) * (
+    1 - (cols - 56) / 32
+)  # a linear ramp from 1 to 0
 profile += ((cols >= 104) & (cols < 106)).float()  # a thin line, 2 pixels wide
 synth = profile.repeat(64, 1)
 synth[8:24, 16:40] = 0.5  # a square, away from the row we plot
 synth = synth[None, None]  # (1, 1, 64, 128)
-synth_resp = F.conv2d(F.pad(synth, (2, 2, 2, 2), mode="replicate"), bank)[0]  # (7, 64, 128)
+synth_resp = F.conv2d(F.pad(synth, (2, 2, 2, 2), mode="replicate"), bank)[
+    0
+]  # (7, 64, 128)
 row = 48
-print(f"Sobel x along row {row}: largest at column {synth_resp[5, row].argmax().item()}, "
-      f"value on the ramp {synth_resp[5, row, 72]:.3f} (slope -1/32 times 8)")
+print(
+    f"Sobel x along row {row}: largest at column {synth_resp[5, row].argmax().item()}, "
+    f"value on the ramp {synth_resp[5, row, 72]:.3f} (slope -1/32 times 8)"
+)
 
 # %% tags=["remove-cell"]
 sx = synth_resp[5, row]
 assert sx.argmax().item() in (23, 24), "Sobel x peaks at the step edge"
 assert sx[103:105].max() > 1 and sx[105:108].min() < -1, "a thin line gives a +/- pair"
-assert sx[60:84].sub(-1 / 32 * 8).abs().max() < 1e-5, "on the ramp Sobel x is 8 times the constant slope"
-assert synth_resp[4, row, 60:84].abs().max() < 1e-5, "the Laplacian vanishes on a linear ramp"
-assert synth_resp[4, row, 22] > 0 > synth_resp[4, row, 25] or synth_resp[4, row, 23] > 0 > synth_resp[4, row, 24]
+assert sx[60:84].sub(-1 / 32 * 8).abs().max() < 1e-5, (
+    "on the ramp Sobel x is 8 times the constant slope"
+)
+assert synth_resp[4, row, 60:84].abs().max() < 1e-5, (
+    "the Laplacian vanishes on a linear ramp"
+)
+assert (
+    synth_resp[4, row, 22] > 0 > synth_resp[4, row, 25]
+    or synth_resp[4, row, 23] > 0 > synth_resp[4, row, 24]
+)
 
 # %% tags=["hide-input"]
-fig, axes = plot.subplots(1, 2, width=12, height=3.6, gridspec_kw=dict(width_ratios=[1, 1.6]))
+fig, axes = plot.subplots(
+    1, 2, width=12, height=3.6, gridspec_kw=dict(width_ratios=[1, 1.6])
+)
 axes[0].imshow(synth[0, 0], cmap="gray", vmin=0, vmax=1)
 axes[0].axhline(row, color="C1", lw=1.5)
 axes[0].set_title(f"synthetic image; red line: row {row}")
 axes[0].set_axis_off()
-for idx, name in [(0, "identity"), (2, "Gaussian blur"), (5, "Sobel x"), (4, "Laplacian")]:
+for idx, name in [
+    (0, "identity"),
+    (2, "Gaussian blur"),
+    (5, "Sobel x"),
+    (4, "Laplacian"),
+]:
     axes[1].plot(synth_resp[idx, row], label=name, lw=1.6 if idx else 2.5)
 axes[1].set_xlabel("column (pixels)")
 axes[1].set_ylabel("response")
@@ -429,17 +520,27 @@ plot.show(fig)
 rng = random.Random(0)
 n_checked = 0
 for _ in range(200):
-    n_in, f, s, p, d = rng.randint(5, 40), rng.choice([1, 3, 5, 7]), rng.randint(1, 4), rng.randint(0, 3), rng.randint(1, 2)
+    n_in, f, s, p, d = (
+        rng.randint(5, 40),
+        rng.choice([1, 3, 5, 7]),
+        rng.randint(1, 4),
+        rng.randint(0, 3),
+        rng.randint(1, 2),
+    )
     c_in, c_out = rng.randint(1, 8), rng.randint(1, 8)
     if d * (f - 1) + 1 > n_in + 2 * p:
         continue  # the kernel does not fit
     layer = nn.Conv2d(c_in, c_out, f, stride=s, padding=p, dilation=d)
     out_shape = layer(torch.zeros(1, c_in, n_in, n_in + 3)).shape
-    assert out_shape[2:] == (conv.conv_output_size(n_in, f, stride=s, padding=p, dilation=d),
-                             conv.conv_output_size(n_in + 3, f, stride=s, padding=p, dilation=d))
+    assert out_shape[2:] == (
+        conv.conv_output_size(n_in, f, stride=s, padding=p, dilation=d),
+        conv.conv_output_size(n_in + 3, f, stride=s, padding=p, dilation=d),
+    )
     assert sum(q.numel() for q in layer.parameters()) == f**2 * c_in * c_out + c_out
     n_checked += 1
-print(f"output size and parameter count match nn.Conv2d in all {n_checked} random settings")
+print(
+    f"output size and parameter count match nn.Conv2d in all {n_checked} random settings"
+)
 
 # %% [markdown]
 # `conv.conv_output_size` is the formula {eq}`eq-out-size`, kept in the
@@ -456,11 +557,22 @@ print(f"output size and parameter count match nn.Conv2d in all {n_checked} rando
 
 # %%
 x_mc = torch.randn(2, 3, 10, 10, generator=g, dtype=torch.float64)  # (N, Cin=3, H, W)
-w_mc = torch.randn(4, 3, 3, 3, generator=g, dtype=torch.float64)  # (Cout=4, Cin=3, F, F)
+w_mc = torch.randn(
+    4, 3, 3, 3, generator=g, dtype=torch.float64
+)  # (Cout=4, Cin=3, F, F)
 full = F.conv2d(x_mc, w_mc)  # (2, 4, 8, 8)
-by_hand = torch.stack([sum(F.conv2d(x_mc[:, c:c + 1], w_mc[o:o + 1, c:c + 1]) for c in range(3))[:, 0]
-                       for o in range(4)], dim=1)  # one single-channel convolution per (o, c) pair
-print(f"{tuple(full.shape)}; max |layer - sum of 12 single-channel convolutions| = {(full - by_hand).abs().max():.1e}")
+by_hand = torch.stack(
+    [
+        sum(F.conv2d(x_mc[:, c : c + 1], w_mc[o : o + 1, c : c + 1]) for c in range(3))[
+            :, 0
+        ]
+        for o in range(4)
+    ],
+    dim=1,
+)  # one single-channel convolution per (o, c) pair
+print(
+    f"{tuple(full.shape)}; max |layer - sum of 12 single-channel convolutions| = {(full - by_hand).abs().max():.1e}"
+)
 
 # %% tags=["remove-cell"]
 assert torch.allclose(full, by_hand, atol=1e-12)
@@ -482,7 +594,9 @@ as_linear = nn.Linear(3, 5).double()
 as_linear.weight.data = one_by_one.weight.data.view(5, 3)  # the same numbers
 as_linear.bias.data = one_by_one.bias.data
 y_conv = one_by_one(x_mc)  # (2, 5, 10, 10)
-y_lin = as_linear(x_mc.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)  # a Linear on each pixel's channels
+y_lin = as_linear(x_mc.permute(0, 2, 3, 1)).permute(
+    0, 3, 1, 2
+)  # a Linear on each pixel's channels
 print(f"max |1x1 conv - per-pixel linear layer| = {(y_conv - y_lin).abs().max():.1e}")
 
 # %% tags=["remove-cell"]
@@ -537,13 +651,16 @@ show_source(conv.conv2d)
 # input and on a realistic layer (a batch of 16 images of $64 \times 64$ with
 # 16 channels in and 32 out).
 
+
 # %%
 def seconds_per_call(fn, repeats):
     """The fastest of `repeats` timed calls (after a warm-up): the least disturbed by other programs."""
     fn()
     times = []
     for _ in range(repeats):
-        synchronize(device)  # a GPU call returns before its work is done: wait before reading the clock
+        synchronize(
+            device
+        )  # a GPU call returns before its work is done: wait before reading the clock
         t0 = time.perf_counter()
         fn()
         synchronize(device)
@@ -551,19 +668,35 @@ def seconds_per_call(fn, repeats):
     return min(times)
 
 
-torch.backends.cudnn.allow_tf32 = False  # else cuDNN on Ampere+ GPUs rounds the inputs to TF32 (10-bit mantissa)
+torch.backends.cudnn.allow_tf32 = (
+    False  # else cuDNN on Ampere+ GPUs rounds the inputs to TF32 (10-bit mantissa)
+)
 x_big = torch.randn(16, 16, 64, 64, generator=g).to(device)
-w_big, b_big = torch.randn(32, 16, 3, 3, generator=g).to(device), torch.randn(32, generator=g).to(device)
-cases = {"tiny (2x3x9x8)": (x_tiny, w_tiny, b_tiny), "layer (16x16x64x64)": (x_big, w_big, b_big)}
+w_big, b_big = (
+    torch.randn(32, 16, 3, 3, generator=g).to(device),
+    torch.randn(32, generator=g).to(device),
+)
+cases = {
+    "tiny (2x3x9x8)": (x_tiny, w_tiny, b_tiny),
+    "layer (16x16x64x64)": (x_big, w_big, b_big),
+}
 for name, args in cases.items():
     ours, ref = conv.conv2d(*args, padding=1), F.conv2d(*args, padding=1)
     assert torch.allclose(ours, ref, rtol=1e-4, atol=1e-4), "im2col must equal F.conv2d"
-    t_loops = seconds_per_call(partial(conv2d_loops, *args, padding=1), 2) if args[0] is x_tiny else None
-    t_im2col = seconds_per_call(partial(conv.conv2d, *args, padding=1), cfg.time_repeats)
+    t_loops = (
+        seconds_per_call(partial(conv2d_loops, *args, padding=1), 2)
+        if args[0] is x_tiny
+        else None
+    )
+    t_im2col = seconds_per_call(
+        partial(conv.conv2d, *args, padding=1), cfg.time_repeats
+    )
     t_torch = seconds_per_call(partial(F.conv2d, *args, padding=1), cfg.time_repeats)
     loops = f"{t_loops * 1e3:8.2f} ms" if t_loops else "(skipped)"
-    print(f"{name:>20}: loops {loops:>11} | im2col {t_im2col * 1e3:8.3f} ms | "
-          f"F.conv2d {t_torch * 1e3:8.3f} ms   (max diff {(ours - ref).abs().max():.1e})")
+    print(
+        f"{name:>20}: loops {loops:>11} | im2col {t_im2col * 1e3:8.3f} ms | "
+        f"F.conv2d {t_torch * 1e3:8.3f} ms   (max diff {(ours - ref).abs().max():.1e})"
+    )
 
 # %% [markdown]
 # Even on the tiny input the loops are far slower than either vectorized
@@ -598,13 +731,20 @@ show_source(conv.max_pool2d)
 # %%
 feat = torch.randn(2, 4, 12, 10, generator=g, dtype=torch.float64)
 for k, s, p in [(2, 2, 0), (3, 2, 1), (3, 1, 1)]:
-    avg_as_conv = conv.conv2d(feat, torch.full((4, 1, k, k), 1 / k**2, dtype=torch.float64), stride=s,
-                              padding=p, groups=4)  # one fixed averaging filter per channel
+    avg_as_conv = conv.conv2d(
+        feat,
+        torch.full((4, 1, k, k), 1 / k**2, dtype=torch.float64),
+        stride=s,
+        padding=p,
+        groups=4,
+    )  # one fixed averaging filter per channel
     d_max = (conv.max_pool2d(feat, k, s, p) - F.max_pool2d(feat, k, s, p)).abs().max()
     d_avg = (conv.avg_pool2d(feat, k, s, p) - F.avg_pool2d(feat, k, s, p)).abs().max()
     d_conv = (avg_as_conv - F.avg_pool2d(feat, k, s, p)).abs().max()
-    print(f"kernel {k}, stride {s}, padding {p}: out {tuple(avg_as_conv.shape[2:])}; |max - torch| {d_max:.0e}, "
-          f"|avg - torch| {d_avg:.0e}, |avg - fixed-weight conv| {d_conv:.0e}")
+    print(
+        f"kernel {k}, stride {s}, padding {p}: out {tuple(avg_as_conv.shape[2:])}; |max - torch| {d_max:.0e}, "
+        f"|avg - torch| {d_avg:.0e}, |avg - fixed-weight conv| {d_conv:.0e}"
+    )
     assert max(d_max, d_avg, d_conv) < 1e-12
 
 # %% [markdown]
@@ -628,11 +768,23 @@ for k, s, p in [(2, 2, 0), (3, 2, 1), (3, 1, 1)]:
 adaptive = nn.AdaptiveAvgPool2d((3, 3))
 for hw in [(8, 8), (6, 6), (13, 7)]:
     z = torch.randn(1, 2, *hw, generator=g, dtype=torch.float64)
-    windows = [[(math.floor(i * n / 3), math.ceil((i + 1) * n / 3)) for i in range(3)] for n in hw]
-    by_formula = torch.stack([torch.stack([z[..., r0:r1, c0:c1].mean((-2, -1)) for c0, c1 in windows[1]], -1)
-                              for r0, r1 in windows[0]], -2)  # (1, 2, 3, 3)
-    print(f"input {hw} -> {tuple(adaptive(z).shape[2:])}; row windows {windows[0]}; "
-          f"|formula - torch| = {(by_formula - adaptive(z)).abs().max():.0e}")
+    windows = [
+        [(math.floor(i * n / 3), math.ceil((i + 1) * n / 3)) for i in range(3)]
+        for n in hw
+    ]
+    by_formula = torch.stack(
+        [
+            torch.stack(
+                [z[..., r0:r1, c0:c1].mean((-2, -1)) for c0, c1 in windows[1]], -1
+            )
+            for r0, r1 in windows[0]
+        ],
+        -2,
+    )  # (1, 2, 3, 3)
+    print(
+        f"input {hw} -> {tuple(adaptive(z).shape[2:])}; row windows {windows[0]}; "
+        f"|formula - torch| = {(by_formula - adaptive(z)).abs().max():.0e}"
+    )
     assert torch.allclose(by_formula, adaptive(z))
 
 # %% [markdown]
@@ -641,15 +793,26 @@ for hw in [(8, 8), (6, 6), (13, 7)]:
 # that ends with global average pooling applied to images of several sizes.
 
 # %%
-gap_net = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                        nn.Conv2d(8, 10, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten())  # (N, 10)
+gap_net = nn.Sequential(
+    nn.Conv2d(1, 8, 3, padding=1),
+    nn.ReLU(),
+    nn.MaxPool2d(2),
+    nn.Conv2d(8, 10, 3, padding=1),
+    nn.AdaptiveAvgPool2d(1),
+    nn.Flatten(),
+)  # (N, 10)
 for hw in [(28, 28), (40, 40), (57, 33)]:
     print(f"input {hw} -> logits {tuple(gap_net(torch.randn(4, 1, *hw)).shape)}")
 
 # %% tags=["remove-cell"]
 z = torch.randn(3, 5, 7, 9, generator=g, dtype=torch.float64)
-assert all(gap_net(torch.randn(2, 1, *hw)).shape == (2, 10) for hw in [(28, 28), (40, 40), (57, 33), (9, 9)])
-assert torch.allclose(nn.AdaptiveAvgPool2d(1)(z).flatten(1), z.mean((2, 3))), "global average pooling is a mean"
+assert all(
+    gap_net(torch.randn(2, 1, *hw)).shape == (2, 10)
+    for hw in [(28, 28), (40, 40), (57, 33), (9, 9)]
+)
+assert torch.allclose(nn.AdaptiveAvgPool2d(1)(z).flatten(1), z.mean((2, 3))), (
+    "global average pooling is a mean"
+)
 
 # %% [markdown]
 # ## Equivariance and invariance
@@ -668,23 +831,38 @@ assert torch.allclose(nn.AdaptiveAvgPool2d(1)(z).flatten(1), z.mean((2, 3))), "g
 # %%
 img = F.avg_pool2d(camera, 4)  # (1, 1, 128, 128)
 torch.manual_seed(1)
-features = nn.Sequential(nn.Conv2d(1, 8, 5, padding=2), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU())
+features = nn.Sequential(
+    nn.Conv2d(1, 8, 5, padding=2), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU()
+)
 dy, dx = 5, 3
 
 
 def shift(t, dy, dx):
-    return torch.roll(t, shifts=(dy, dx), dims=(-2, -1))  # wraps around: only the border region is wrong
+    return torch.roll(
+        t, shifts=(dy, dx), dims=(-2, -1)
+    )  # wraps around: only the border region is wrong
 
 
 with torch.no_grad():
     a, b = features(shift(img, dy, dx)), shift(features(img), dy, dx)
-m = 3 + 8  # the receptive field's half-width (2 + 1) plus the largest shift, with room to spare
-err_all, err_inner = (a - b).abs().max().item(), (a - b)[..., m:-m, m:-m].abs().max().item()
-print(f"max |f(shift x) - shift f(x)|: whole map {err_all:.3f}, interior (margin {m}) {err_inner:.1e}")
+m = (
+    3 + 8
+)  # the receptive field's half-width (2 + 1) plus the largest shift, with room to spare
+err_all, err_inner = (
+    (a - b).abs().max().item(),
+    (a - b)[..., m:-m, m:-m].abs().max().item(),
+)
+print(
+    f"max |f(shift x) - shift f(x)|: whole map {err_all:.3f}, interior (margin {m}) {err_inner:.1e}"
+)
 
 # %% tags=["remove-cell"]
-assert err_inner < 1e-5, "convolution must be translation equivariant away from the border"
-assert err_all > 1e-2, "at the border the wrap-around and the padding break equivariance"
+assert err_inner < 1e-5, (
+    "convolution must be translation equivariant away from the border"
+)
+assert err_all > 1e-2, (
+    "at the border the wrap-around and the padding break equivariance"
+)
 
 # %% [markdown]
 # Inside the image the two agree to rounding error; the whole-map difference
@@ -696,8 +874,12 @@ assert err_all > 1e-2, "at the border the wrap-around and the padding break equi
 # $4 \times 4$ max pooling, and after global average pooling.
 
 # %%
-stages = {"conv features": lambda t: t, "max pool 2x2": lambda t: F.max_pool2d(t, 2),
-          "max pool 4x4": lambda t: F.max_pool2d(t, 4), "global avg pool": lambda t: t.mean((-2, -1))}
+stages = {
+    "conv features": lambda t: t,
+    "max pool 2x2": lambda t: F.max_pool2d(t, 2),
+    "max pool 4x4": lambda t: F.max_pool2d(t, 4),
+    "global avg pool": lambda t: t.mean((-2, -1)),
+}
 shifts = list(range(7))
 rel_change = {name: [] for name in stages}
 with torch.no_grad():
@@ -712,13 +894,26 @@ for name, vals in rel_change.items():
 
 # %% tags=["remove-cell"]
 rc = rel_change
-assert rc["max pool 2x2"][1] < rc["conv features"][1] and rc["max pool 4x4"][1] < rc["max pool 2x2"][1]
-assert rc["global avg pool"][1] < 0.1 * rc["conv features"][1], "global pooling is nearly shift invariant"
-assert all(v > 0.05 for v in rc["max pool 2x2"][2:]), "local pooling is far from exactly invariant"
+assert (
+    rc["max pool 2x2"][1] < rc["conv features"][1]
+    and rc["max pool 4x4"][1] < rc["max pool 2x2"][1]
+)
+assert rc["global avg pool"][1] < 0.1 * rc["conv features"][1], (
+    "global pooling is nearly shift invariant"
+)
+assert all(v > 0.05 for v in rc["max pool 2x2"][2:]), (
+    "local pooling is far from exactly invariant"
+)
 
 # %% tags=["hide-input"]
 fig, ax = plot.subplots(width=6, height=3.4)
-plot.curves(ax, rel_change, x=shifts, xlabel="shift (pixels, diagonal)", ylabel="relative change of output")
+plot.curves(
+    ax,
+    rel_change,
+    x=shifts,
+    xlabel="shift (pixels, diagonal)",
+    ylabel="relative change of output",
+)
 plot.show(fig)
 
 # %% [markdown]
@@ -737,6 +932,7 @@ plot.show(fig)
 # commutes with filtering only if the filter has no preferred scale. We
 # measure the relative error $\|f(Tx) - Tf(x)\| / \|Tf(x)\|$ for three fixed
 # kernels and for our random network, as before away from the border.
+
 
 # %%
 def rel_err(f, t, x):
@@ -760,17 +956,36 @@ def filt(k):
     return lambda t: F.conv2d(t, k[None, None], padding=k.shape[-1] // 2)
 
 
-tests = {"Gaussian": filt(gaussian_kernel(5, 1.0)), "Laplacian": filt(laplace), "Sobel x": filt(sobel_x),
-         "random CNN": features}
-equi = {name: {T: rel_err(f, t, img) for T, t in [("shift", lambda t: shift(t, 4, 4)), ("rotate 90", rot90),
-                                                    ("scale 1/2", half)]} for name, f in tests.items()}
+tests = {
+    "Gaussian": filt(gaussian_kernel(5, 1.0)),
+    "Laplacian": filt(laplace),
+    "Sobel x": filt(sobel_x),
+    "random CNN": features,
+}
+equi = {
+    name: {
+        T: rel_err(f, t, img)
+        for T, t in [
+            ("shift", lambda t: shift(t, 4, 4)),
+            ("rotate 90", rot90),
+            ("scale 1/2", half),
+        ]
+    }
+    for name, f in tests.items()
+}
 for name, errs in equi.items():
     print(f"{name:>10}: " + ", ".join(f"{T} {e:.3f}" for T, e in errs.items()))
 
 # %% tags=["remove-cell"]
-assert equi["Gaussian"]["rotate 90"] < 1e-5 and equi["Laplacian"]["rotate 90"] < 1e-5, "symmetric kernels"
-assert equi["Sobel x"]["rotate 90"] > 1.0, "Sobel x turns into a (negated) Sobel y under rotation"
-assert all(e["shift"] < 1e-5 for e in equi.values()), "away from the border, shifts commute with convolution"
+assert equi["Gaussian"]["rotate 90"] < 1e-5 and equi["Laplacian"]["rotate 90"] < 1e-5, (
+    "symmetric kernels"
+)
+assert equi["Sobel x"]["rotate 90"] > 1.0, (
+    "Sobel x turns into a (negated) Sobel y under rotation"
+)
+assert all(e["shift"] < 1e-5 for e in equi.values()), (
+    "away from the border, shifts commute with convolution"
+)
 assert equi["random CNN"]["rotate 90"] > 0.1 and equi["random CNN"]["scale 1/2"] > 0.1
 assert equi["Laplacian"]["scale 1/2"] > 0.3 and equi["Sobel x"]["scale 1/2"] > 0.3
 
@@ -809,16 +1024,22 @@ k = torch.zeros(1, 1, 3, 3, requires_grad=True)
 opt = torch.optim.SGD([k], lr=0.2, momentum=0.9)
 filter_losses = []
 for _ in range(cfg.filter_steps):
-    loss = F.mse_loss(conv.conv2d(x_in, k), target)  # equation (eq-learn-filter), with our own conv2d
+    loss = F.mse_loss(
+        conv.conv2d(x_in, k), target
+    )  # equation (eq-learn-filter), with our own conv2d
     opt.zero_grad()
     loss.backward()
     opt.step()
     filter_losses.append(loss.item())
-print(f"loss {filter_losses[0]:.3f} -> {filter_losses[-1]:.2e}; max |K - K*| = {(k[0, 0] - k_true).abs().max():.1e}")
+print(
+    f"loss {filter_losses[0]:.3f} -> {filter_losses[-1]:.2e}; max |K - K*| = {(k[0, 0] - k_true).abs().max():.1e}"
+)
 print(k.detach()[0, 0].numpy().round(3))
 
 # %% tags=["remove-cell"]
-assert (k[0, 0] - k_true).abs().max() < 1e-2, "gradient descent must recover the hidden kernel"
+assert (k[0, 0] - k_true).abs().max() < 1e-2, (
+    "gradient descent must recover the hidden kernel"
+)
 assert filter_losses[-1] < 1e-4 * filter_losses[0]
 
 # %% tags=["hide-input"]
@@ -831,7 +1052,9 @@ axes[1].imshow(x_in[0, 0], cmap="gray")
 axes[1].set_title("input I")
 axes[2].imshow(target[0, 0], cmap="gray")
 axes[2].set_title("target T (I filtered by K*)")
-pair = torch.cat([k.detach()[0, 0], torch.full((3, 1), float("nan")), k_true], 1)  # (3, 7)
+pair = torch.cat(
+    [k.detach()[0, 0], torch.full((3, 1), float("nan")), k_true], 1
+)  # (3, 7)
 axes[3].imshow(pair, cmap="RdBu_r", vmin=-2.2, vmax=2.2)
 axes[3].set_title("learned K (left), hidden K* (right)")
 for ax in axes[1:]:
@@ -877,7 +1100,11 @@ print(f"train {tuple(x_train.shape)}, test {tuple(x_test.shape)}")
 
 # %% tags=["hide-input"]
 fig, axes = plot.subplots(2, 1, width=9, height=3.2)
-plot.image_grid(axes[0], x_train[:8].cpu(), labels=[train_set.classes[c] for c in y_train[:8].tolist()])
+plot.image_grid(
+    axes[0],
+    x_train[:8].cpu(),
+    labels=[train_set.classes[c] for c in y_train[:8].tolist()],
+)
 plot.image_grid(axes[1], permute_pixels(x_train[:8]).cpu())
 plot.show(fig)
 
@@ -896,33 +1123,60 @@ from dlbook.train import evaluate, fit
 
 
 def make_mlp():
-    return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(),
-                         nn.Linear(128, 10))
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(784, 256),
+        nn.ReLU(),
+        nn.Linear(256, 128),
+        nn.ReLU(),
+        nn.Linear(128, 10),
+    )
 
 
 def make_cnn():
-    return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (N, 8, 14, 14)
-                         nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (N, 16, 7, 7)
-                         nn.Flatten(), nn.Linear(16 * 7 * 7, 10))
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),  # (N, 8, 14, 14)
+        nn.Conv2d(8, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),  # (N, 16, 7, 7)
+        nn.Flatten(),
+        nn.Linear(16 * 7 * 7, 10),
+    )
 
 
-print({name: sum(p.numel() for p in make().parameters()) for name, make in [("MLP", make_mlp), ("CNN", make_cnn)]})
+print(
+    {
+        name: sum(p.numel() for p in make().parameters())
+        for name, make in [("MLP", make_mlp), ("CNN", make_cnn)]
+    }
+)
 
 # %% [markdown]
 # The CNN has a small fraction of the MLP's parameters. We train all four
 # combinations with Adam.
+
 
 # %%
 def train_and_test(make, scrambled: bool) -> float:
     torch.manual_seed(0)
     model = make()
     if scrambled and make is make_mlp:
-        model[1].weight.data = model[1].weight.data[:, perm.cpu()]  # the same function of the scrambled input
+        model[1].weight.data = model[1].weight.data[
+            :, perm.cpu()
+        ]  # the same function of the scrambled input
     model = model.to(device)
     tr = permute_pixels(x_train) if scrambled else x_train
     te = permute_pixels(x_test) if scrambled else x_test
     batches = data.Batches(tr, y_train, batch_size=128, seed=0)
-    fit(model, batches, epochs=cfg.epochs, optimizer=torch.optim.Adam(model.parameters(), lr=2e-3), progress=False)
+    fit(
+        model,
+        batches,
+        epochs=cfg.epochs,
+        optimizer=torch.optim.Adam(model.parameters(), lr=2e-3),
+        progress=False,
+    )
     return evaluate(model, data.Batches(te, y_test, batch_size=2000, shuffle=False))[1]
 
 
@@ -931,7 +1185,9 @@ for arch, make in [("MLP", make_mlp), ("CNN", make_cnn)]:
     for scrambled in (False, True):
         t0 = time.perf_counter()
         accs[arch, scrambled] = train_and_test(make, scrambled)
-        print(f"trained {arch} on {'scrambled' if scrambled else 'original'} pixels in {time.perf_counter() - t0:.1f} s")
+        print(
+            f"trained {arch} on {'scrambled' if scrambled else 'original'} pixels in {time.perf_counter() - t0:.1f} s"
+        )
 
 # %% [markdown]
 # The four test accuracies:
@@ -942,18 +1198,30 @@ for arch in ("MLP", "CNN"):
     a0, a1 = accs[arch, False], accs[arch, True]
     print(f"{arch:>5} {a0:>9.4f} {a1:>10.4f} {a0 - a1:>7.4f}")
 for (arch, scrambled), acc in accs.items():
-    dlbook.report(f"{arch} test accuracy, {'scrambled' if scrambled else 'original'} pixels", acc, fmt=".4f")
+    dlbook.report(
+        f"{arch} test accuracy, {'scrambled' if scrambled else 'original'} pixels",
+        acc,
+        fmt=".4f",
+    )
 drop_mlp = accs["MLP", False] - accs["MLP", True]
 drop_cnn = accs["CNN", False] - accs["CNN", True]
 
 # %% tags=["remove-cell"]
-assert all(a > 0.5 for a in accs.values()), "every network must learn well above chance (0.1)"
+assert all(a > 0.5 for a in accs.values()), (
+    "every network must learn well above chance (0.1)"
+)
 assert abs(drop_mlp) < 0.01, "the MLP must not care about the order of its inputs"
 assert drop_cnn > drop_mlp, "scrambling must hurt the CNN more than the MLP"
 if cfg.profile != "smoke":
-    assert accs["CNN", False] > accs["MLP", False], "with enough training the CNN must beat the MLP on real images"
-    assert drop_cnn > drop_mlp + 0.015, "scrambling must cost the CNN clearly more than the MLP"
-    assert accs["CNN", True] < accs["MLP", True], "on scrambled pixels the CNN must lose its edge"
+    assert accs["CNN", False] > accs["MLP", False], (
+        "with enough training the CNN must beat the MLP on real images"
+    )
+    assert drop_cnn > drop_mlp + 0.015, (
+        "scrambling must cost the CNN clearly more than the MLP"
+    )
+    assert accs["CNN", True] < accs["MLP", True], (
+        "on scrambled pixels the CNN must lose its edge"
+    )
 
 # %% [markdown]
 # The MLP's accuracy is the same on both versions, or within a few tenths
@@ -1006,8 +1274,13 @@ if cfg.profile != "smoke":
 xe = torch.randn(2, 3, 17, 15, dtype=torch.float64)
 we = torch.randn(4, 3, 3, 3, dtype=torch.float64)
 for s in (2, 3):
-    strided, dense = conv.conv2d(xe, we, stride=s, padding=1), conv.conv2d(xe, we, padding=1)
-    print(f"stride {s}: {tuple(strided.shape)}, max difference {(strided - dense[..., ::s, ::s]).abs().max():.1e}")
+    strided, dense = (
+        conv.conv2d(xe, we, stride=s, padding=1),
+        conv.conv2d(xe, we, padding=1),
+    )
+    print(
+        f"stride {s}: {tuple(strided.shape)}, max difference {(strided - dense[..., ::s, ::s]).abs().max():.1e}"
+    )
     assert torch.allclose(strided, dense[..., ::s, ::s])
 
 # %% [markdown]
@@ -1031,7 +1304,9 @@ for L in (1, 2, 3):
     print(f"L = {L}: receptive field {size[0]}x{size[1]}")
     assert size == (2 * L + 1, 2 * L + 1)
 c_ = 64
-print(f"C = {c_}: three 3x3 layers {3 * (9 * c_ * c_ + c_):,} parameters, one 7x7 layer {49 * c_ * c_ + c_:,}")
+print(
+    f"C = {c_}: three 3x3 layers {3 * (9 * c_ * c_ + c_):,} parameters, one 7x7 layer {49 * c_ * c_ + c_:,}"
+)
 
 # %% [markdown]
 # Three small layers cover the same field as one large one with about half
@@ -1049,7 +1324,9 @@ torch.manual_seed(0)
 k_gauss = gaussian_kernel(5, 1.0)
 target_noisy = F.conv2d(x_in, k_gauss[None, None]) + 0.1 * torch.randn(1, 1, 124, 124)
 k5 = torch.zeros(1, 1, 5, 5, requires_grad=True)
-opt5 = torch.optim.SGD([k5], lr=0.02, momentum=0.9)  # 25 weights of a smooth image: a smaller rate
+opt5 = torch.optim.SGD(
+    [k5], lr=0.02, momentum=0.9
+)  # 25 weights of a smooth image: a smaller rate
 for _ in range(cfg.filter_steps):
     loss5 = F.mse_loss(conv.conv2d(x_in, k5), target_noisy)
     opt5.zero_grad()

@@ -39,8 +39,19 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules and importlib.util.find_spec("dlbook") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-                    "dlbook @ git+https://github.com/dlbook-org/dlbook", "mnist1d"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "dlbook @ git+https://github.com/dlbook-org/dlbook",
+            "mnist1d",
+        ],
+        check=True,
+    )
 
 import dlbook
 import dlbook.plot
@@ -68,15 +79,57 @@ from dlbook.setup import synchronize
 from dlbook.source import show_source
 
 cfg = dlbook.config(  # n_*: training images used (None: all 60,000); *_epochs: passes over them
-    smoke=dict(n_lenet=2_000, lenet_epochs=1, n_depth=640, depth_epochs=2, depth_blocks=5, n_fast=1_500,
-               fast_widths=(8, 16, 32, 64), fast_epochs=2, fast_batch=64, n_cifar=800, cifar_epochs=2,
-               n_ens=800, ens_widths=(8, 16, 32, 64), ens_epochs=2, n_test=1_000),
-    cpu=dict(n_lenet=12_000, lenet_epochs=2, n_depth=3_000, depth_epochs=2, depth_blocks=5, n_fast=6_000,
-             fast_widths=(16, 32, 64, 128), fast_epochs=3, fast_batch=64, n_cifar=2_000, cifar_epochs=2,
-             n_ens=2_500, ens_widths=(8, 16, 32, 64), ens_epochs=3, n_test=5_000),
-    gpu=dict(n_lenet=None, lenet_epochs=4, n_depth=20_000, depth_epochs=4, depth_blocks=5, n_fast=None,
-             fast_widths=(64, 128, 256, 512), fast_epochs=18, fast_batch=512, n_cifar=None, cifar_epochs=10,
-             n_ens=None, ens_widths=(32, 64, 128, 256), ens_epochs=6, n_test=10_000),
+    smoke=dict(
+        n_lenet=2_000,
+        lenet_epochs=1,
+        n_depth=640,
+        depth_epochs=2,
+        depth_blocks=5,
+        n_fast=1_500,
+        fast_widths=(8, 16, 32, 64),
+        fast_epochs=2,
+        fast_batch=64,
+        n_cifar=800,
+        cifar_epochs=2,
+        n_ens=800,
+        ens_widths=(8, 16, 32, 64),
+        ens_epochs=2,
+        n_test=1_000,
+    ),
+    cpu=dict(
+        n_lenet=12_000,
+        lenet_epochs=2,
+        n_depth=3_000,
+        depth_epochs=2,
+        depth_blocks=5,
+        n_fast=6_000,
+        fast_widths=(16, 32, 64, 128),
+        fast_epochs=3,
+        fast_batch=64,
+        n_cifar=2_000,
+        cifar_epochs=2,
+        n_ens=2_500,
+        ens_widths=(8, 16, 32, 64),
+        ens_epochs=3,
+        n_test=5_000,
+    ),
+    gpu=dict(
+        n_lenet=None,
+        lenet_epochs=4,
+        n_depth=20_000,
+        depth_epochs=4,
+        depth_blocks=5,
+        n_fast=None,
+        fast_widths=(64, 128, 256, 512),
+        fast_epochs=18,
+        fast_batch=512,
+        n_cifar=None,
+        cifar_epochs=10,
+        n_ens=None,
+        ens_widths=(32, 64, 128, 256),
+        ens_epochs=6,
+        n_test=10_000,
+    ),
 )
 cfg
 
@@ -133,12 +186,25 @@ lenets = {v: cnn.LeNet5(v).to(device) for v in ("original", "modern")}
 x_one = x_test[:8]
 for name, net in lenets.items():
     counts = cnn.count_parameters(net)
-    print(f"LeNet-5 ({name}): output {tuple(net(x_one).shape)}, {counts['total']:,} parameters")
-c1, c3, c5 = (lenets["modern"].features[0], lenets["modern"].features[3], lenets["modern"].head[0])
-print("C1, C3, C5 parameters:", [sum(p.numel() for p in m.parameters()) for m in (c1, c3, c5)])
+    print(
+        f"LeNet-5 ({name}): output {tuple(net(x_one).shape)}, {counts['total']:,} parameters"
+    )
+c1, c3, c5 = (
+    lenets["modern"].features[0],
+    lenets["modern"].features[3],
+    lenets["modern"].head[0],
+)
+print(
+    "C1, C3, C5 parameters:",
+    [sum(p.numel() for p in m.parameters()) for m in (c1, c3, c5)],
+)
 
 # %% tags=["remove-cell"]
-assert [sum(p.numel() for p in m.parameters()) for m in (c1, c3, c5)] == [156, 2_416, 48_120]
+assert [sum(p.numel() for p in m.parameters()) for m in (c1, c3, c5)] == [
+    156,
+    2_416,
+    48_120,
+]
 assert all(cnn.count_parameters(n)["total"] == 61_706 for n in lenets.values())
 assert all(n(x_one).shape == (8, 10) for n in lenets.values())
 
@@ -157,10 +223,17 @@ test_batches = data.Batches(x_test01, y_test, batch_size=1_000, shuffle=False)
 lenet_acc = {}
 for name, net in lenets.items():
     torch.manual_seed(0)
-    hist = fit(net, data.Batches(x_le, y_le, batch_size=32, seed=0), epochs=cfg.lenet_epochs,
-               optimizer=torch.optim.Adam(net.parameters(), lr=2e-3), progress=False)
+    hist = fit(
+        net,
+        data.Batches(x_le, y_le, batch_size=32, seed=0),
+        epochs=cfg.lenet_epochs,
+        optimizer=torch.optim.Adam(net.parameters(), lr=2e-3),
+        progress=False,
+    )
     lenet_acc[name] = evaluate(net, test_batches)[1]
-    print(f"{name:>8}: final training loss {hist.train_loss[-1]:.3f}, {hist.total_s:.1f} s")
+    print(
+        f"{name:>8}: final training loss {hist.train_loss[-1]:.3f}, {hist.total_s:.1f} s"
+    )
 dlbook.report("LeNet-5 (original) test accuracy", lenet_acc["original"], fmt=".4f")
 dlbook.report("LeNet-5 (modern) test accuracy", lenet_acc["modern"], fmt=".4f")
 
@@ -184,20 +257,35 @@ assert min(lenet_acc.values()) > 0.55, "both LeNets must learn well above chance
 # %%
 lenet = lenets["modern"].eval()
 left_img, right_img = x_test01[0], x_test01[1]  # (1, 28, 28) each
-pair = torch.cat([left_img, torch.zeros(1, 28, 4, device=device), right_img], dim=-1)[None]  # (1, 1, 28, 60)
+pair = torch.cat([left_img, torch.zeros(1, 28, 4, device=device), right_img], dim=-1)[
+    None
+]  # (1, 1, 28, 60)
 with torch.no_grad():
     scores = lenet.score_map(pair)  # (1, 10, 1, 9)
-    left, right = lenet(left_img[None]).argmax().item(), lenet(right_img[None]).argmax().item()
+    left, right = (
+        lenet(left_img[None]).argmax().item(),
+        lenet(right_img[None]).argmax().item(),
+    )
 names = [test_set.classes[k] for k in scores[0, :, 0].argmax(0).tolist()]
-print(f"score map {tuple(scores.shape)}; predicted class per window, left to right:\n{names}")
-print(f"on the single images: {test_set.classes[left]!r} and {test_set.classes[right]!r}")
+print(
+    f"score map {tuple(scores.shape)}; predicted class per window, left to right:\n{names}"
+)
+print(
+    f"on the single images: {test_set.classes[left]!r} and {test_set.classes[right]!r}"
+)
 
 # %% tags=["remove-cell"]
 assert scores.shape == (1, 10, 1, 9)
-tol = 1e-4 if device.type == "cpu" else 1e-3  # GPUs may convolve in TF32 (10-bit mantissa), by other algorithms
+tol = (
+    1e-4 if device.type == "cpu" else 1e-3
+)  # GPUs may convolve in TF32 (10-bit mantissa), by other algorithms
 with torch.no_grad():
-    assert torch.allclose(scores[0, :, 0, 0], lenet(left_img[None])[0], atol=tol), "window 0 = the left image"
-    assert torch.allclose(scores[0, :, 0, -1], lenet(right_img[None])[0], atol=tol), "last window = the right image"
+    assert torch.allclose(scores[0, :, 0, 0], lenet(left_img[None])[0], atol=tol), (
+        "window 0 = the left image"
+    )
+    assert torch.allclose(scores[0, :, 0, -1], lenet(right_img[None])[0], atol=tol), (
+        "last window = the right image"
+    )
 
 # %% [markdown]
 # The first window is exactly the left image, the last exactly the right one,
@@ -226,23 +314,42 @@ show_source(cnn.count_parameters)
 
 # %%
 with torch.device("meta"):
-    ours = {"AlexNet": cnn.AlexNet(), "VGG-11": cnn.VGG(11), "VGG-16": cnn.VGG(16), "VGG-19": cnn.VGG(19)}
-    theirs = {"AlexNet": torchvision.models.alexnet(weights=None), "VGG-11": torchvision.models.vgg11(weights=None),
-              "VGG-16": torchvision.models.vgg16(weights=None), "VGG-19": torchvision.models.vgg19(weights=None)}
+    ours = {
+        "AlexNet": cnn.AlexNet(),
+        "VGG-11": cnn.VGG(11),
+        "VGG-16": cnn.VGG(16),
+        "VGG-19": cnn.VGG(19),
+    }
+    theirs = {
+        "AlexNet": torchvision.models.alexnet(weights=None),
+        "VGG-11": torchvision.models.vgg11(weights=None),
+        "VGG-16": torchvision.models.vgg16(weights=None),
+        "VGG-19": torchvision.models.vgg19(weights=None),
+    }
 counts = {name: cnn.count_parameters(m) for name, m in ours.items()}
 tv_counts = {name: sum(p.numel() for p in m.parameters()) for name, m in theirs.items()}
-print(f"{'':8} {'conv':>12} {'linear':>13} {'total':>13} {'conv share':>10} {'torchvision':>13}")
+print(
+    f"{'':8} {'conv':>12} {'linear':>13} {'total':>13} {'conv share':>10} {'torchvision':>13}"
+)
 for name, c in counts.items():
-    print(f"{name:8} {c['conv']:>12,} {c['linear']:>13,} {c['total']:>13,} {c['conv'] / c['total']:>10.1%}"
-          f" {tv_counts[name]:>13,}")
+    print(
+        f"{name:8} {c['conv']:>12,} {c['linear']:>13,} {c['total']:>13,} {c['conv'] / c['total']:>10.1%}"
+        f" {tv_counts[name]:>13,}"
+    )
 
 # %% tags=["remove-cell"]
-assert counts["AlexNet"]["total"] == 61_100_840 and counts["AlexNet"]["conv"] == 2_469_696
+assert (
+    counts["AlexNet"]["total"] == 61_100_840 and counts["AlexNet"]["conv"] == 2_469_696
+)
 assert counts["VGG-16"]["total"] == 138_357_544
-assert counts["VGG-19"]["total"] == 143_667_240 and counts["VGG-19"]["conv"] == 20_024_384
+assert (
+    counts["VGG-19"]["total"] == 143_667_240 and counts["VGG-19"]["conv"] == 20_024_384
+)
 assert all(counts[k]["total"] == tv_counts[k] for k in counts)
 for name in ours:  # same layers in the same order, not just the same total
-    assert [p.shape for p in ours[name].parameters()] == [p.shape for p in theirs[name].parameters()], name
+    assert [p.shape for p in ours[name].parameters()] == [
+        p.shape for p in theirs[name].parameters()
+    ], name
 
 # %% [markdown]
 # The counts agree to the last parameter with `torchvision` and with the
@@ -256,11 +363,17 @@ for name in ours:  # same layers in the same order, not just the same total
 # %%
 x_meta = torch.empty(2, 3, 224, 224, device="meta")
 for name, net in ours.items():
-    print(f"{name:8} features {tuple(net.features(x_meta).shape)} -> logits {tuple(net(x_meta).shape)}")
+    print(
+        f"{name:8} features {tuple(net.features(x_meta).shape)} -> logits {tuple(net(x_meta).shape)}"
+    )
 
 # %% tags=["remove-cell"]
 assert ours["AlexNet"].features(x_meta).shape == (2, 256, 6, 6)
-assert all(net.features(x_meta).shape == (2, 512, 7, 7) for name, net in ours.items() if name != "AlexNet")
+assert all(
+    net.features(x_meta).shape == (2, 512, 7, 7)
+    for name, net in ours.items()
+    if name != "AlexNet"
+)
 assert all(net(x_meta).shape == (2, 1000) for net in ours.values())
 
 # %% [markdown]
@@ -283,9 +396,16 @@ show_source(cnn.nin_block)
 # %%
 nin = cnn.NiN(in_channels=1, num_classes=10).to(device).eval()
 with torch.no_grad():
-    nin_shapes = {s: tuple(nin(torch.zeros(3, 1, s, s, device=device)).shape) for s in (28, 32, 40)}
-print("NiN:", nin_shapes, f"- {cnn.count_parameters(nin)['total']:,} parameters, "
-      f"{cnn.count_parameters(nin)['linear']} of them in linear layers")
+    nin_shapes = {
+        s: tuple(nin(torch.zeros(3, 1, s, s, device=device)).shape)
+        for s in (28, 32, 40)
+    }
+print(
+    "NiN:",
+    nin_shapes,
+    f"- {cnn.count_parameters(nin)['total']:,} parameters, "
+    f"{cnn.count_parameters(nin)['linear']} of them in linear layers",
+)
 
 # %% tags=["remove-cell"]
 assert all(shape == (3, 10) for shape in nin_shapes.values())
@@ -313,14 +433,26 @@ show_source(cnn.Inception.forward)
 with torch.device("meta"):
     inception_3a = cnn.Inception(192, 64, (96, 128), (16, 32), 32)
     googlenet, googlenet_bn = cnn.GoogLeNet(), cnn.GoogLeNet(batch_norm=True)
-print("Inception 3a:", tuple(inception_3a(torch.empty(2, 192, 28, 28, device="meta")).shape))
+print(
+    "Inception 3a:",
+    tuple(inception_3a(torch.empty(2, 192, 28, 28, device="meta")).shape),
+)
 for name, net in (("GoogLeNet", googlenet), ("GoogLeNet + BN", googlenet_bn)):
-    print(f"{name}: features {tuple(net.features(x_meta).shape)}, logits {tuple(net(x_meta).shape)}, "
-          f"{cnn.count_parameters(net)['total']:,} parameters")
+    print(
+        f"{name}: features {tuple(net.features(x_meta).shape)}, logits {tuple(net(x_meta).shape)}, "
+        f"{cnn.count_parameters(net)['total']:,} parameters"
+    )
 
 # %% tags=["remove-cell"]
-assert inception_3a(torch.empty(2, 192, 28, 28, device="meta")).shape == (2, 256, 28, 28)
-assert googlenet.features(x_meta).shape == (2, 1024, 7, 7) and googlenet(x_meta).shape == (2, 1000)
+assert inception_3a(torch.empty(2, 192, 28, 28, device="meta")).shape == (
+    2,
+    256,
+    28,
+    28,
+)
+assert googlenet.features(x_meta).shape == (2, 1024, 7, 7) and googlenet(
+    x_meta
+).shape == (2, 1000)
 assert googlenet_bn(x_meta).shape == (2, 1000)
 assert cnn.count_parameters(googlenet)["total"] < counts["AlexNet"]["total"] / 8
 
@@ -360,14 +492,20 @@ show_source(cnn.DepthNet.__init__)
 # %%
 x_dep, y_dep = prepare(train_set, cfg.n_depth, seed=1)
 x_dep = F.avg_pool2d(x_dep, 2)  # (n, 1, 14, 14)
-depth_runs = {"plain, 8 layers": (1, False), f"plain, {6 * cfg.depth_blocks + 2} layers": (cfg.depth_blocks, False),
-              f"residual, {6 * cfg.depth_blocks + 2} layers": (cfg.depth_blocks, True)}
+depth_runs = {
+    "plain, 8 layers": (1, False),
+    f"plain, {6 * cfg.depth_blocks + 2} layers": (cfg.depth_blocks, False),
+    f"residual, {6 * cfg.depth_blocks + 2} layers": (cfg.depth_blocks, True),
+}
 depth_curves = {}
 for name, (blocks, residual) in depth_runs.items():
     torch.manual_seed(0)
     net = cnn.DepthNet(blocks, residual=residual, width=8).to(device)
     opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
-    batches, losses = data.Batches(x_dep, y_dep, batch_size=64, seed=0), []  # same order for every net
+    batches, losses = (
+        data.Batches(x_dep, y_dep, batch_size=64, seed=0),
+        [],
+    )  # same order for every net
     for _ in range(cfg.depth_epochs):
         for xb, yb in batches:
             loss = F.cross_entropy(net(xb), yb)
@@ -376,29 +514,47 @@ for name, (blocks, residual) in depth_runs.items():
             opt.step()
             losses.append(loss.item())
     depth_curves[name] = losses
-    print(f"{name:>20}: mean training loss over the last quarter {sum(losses[-len(losses) // 4:]) * 4 / len(losses):.3f}")
+    print(
+        f"{name:>20}: mean training loss over the last quarter {sum(losses[-len(losses) // 4 :]) * 4 / len(losses):.3f}"
+    )
+
 
 # %% tags=["hide-input"]
 def smooth(values, k):
     """Means of consecutive windows of k values."""
-    return [sum(values[i:i + k]) / len(values[i:i + k]) for i in range(0, len(values), k)]
+    return [
+        sum(values[i : i + k]) / len(values[i : i + k])
+        for i in range(0, len(values), k)
+    ]
 
 
 k_smooth = max(len(next(iter(depth_curves.values()))) // 12, 1)
 fig, ax = plot.subplots(width=6, height=3.5)
 for name, losses in depth_curves.items():
-    ax.plot([k_smooth * (i + 0.5) for i in range(len(smooth(losses, k_smooth)))], smooth(losses, k_smooth),
-            "o-", ms=3, label=name)
+    ax.plot(
+        [k_smooth * (i + 0.5) for i in range(len(smooth(losses, k_smooth)))],
+        smooth(losses, k_smooth),
+        "o-",
+        ms=3,
+        label=name,
+    )
 ax.set_xlabel("training step (mini-batches of 64)")
 ax.set_ylabel("training cross-entropy")
 ax.legend()
 plot.show(fig)
 
 # %% tags=["remove-cell"]
-quarter = {name: sum(v[-len(v) // 4:]) / len(v[-len(v) // 4:]) for name, v in depth_curves.items()}
+quarter = {
+    name: sum(v[-len(v) // 4 :]) / len(v[-len(v) // 4 :])
+    for name, v in depth_curves.items()
+}
 deep_plain, deep_res = list(quarter)[1], list(quarter)[2]
-assert quarter[deep_res] < quarter[deep_plain] - 0.1, "the residual net must train better than the plain one"
-assert all(v[-1] < v[0] for v in depth_curves.values()), "every net must lower its training loss"
+assert quarter[deep_res] < quarter[deep_plain] - 0.1, (
+    "the residual net must train better than the plain one"
+)
+assert all(v[-1] < v[0] for v in depth_curves.values()), (
+    "every net must lower its training loss"
+)
 
 # %% [markdown]
 # The deep plain net lags behind the shallow one on its own training data,
@@ -429,20 +585,33 @@ show_source(cnn.Bottleneck.forward)
 
 # %%
 resnet_check = {}
-for depth, tv_builder in ((18, torchvision.models.resnet18), (50, torchvision.models.resnet50)):
+for depth, tv_builder in (
+    (18, torchvision.models.resnet18),
+    (50, torchvision.models.resnet50),
+):
     ours_rn, theirs_rn = cnn.resnet(depth).eval(), tv_builder(weights=None).eval()
-    ours_rn.load_state_dict(dict(zip(ours_rn.state_dict(), theirs_rn.state_dict().values())))
+    ours_rn.load_state_dict(
+        dict(zip(ours_rn.state_dict(), theirs_rn.state_dict().values()))
+    )
     x_small = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         diff = (ours_rn(x_small) - theirs_rn(x_small)).abs().max().item()
-    resnet_check[depth] = (cnn.count_parameters(ours_rn), sum(p.numel() for p in theirs_rn.parameters()), diff)
-    print(f"ResNet-{depth}: {resnet_check[depth][0]['total']:,} parameters (torchvision "
-          f"{resnet_check[depth][1]:,}), max |ours - torchvision| = {diff:.1e}")
+    resnet_check[depth] = (
+        cnn.count_parameters(ours_rn),
+        sum(p.numel() for p in theirs_rn.parameters()),
+        diff,
+    )
+    print(
+        f"ResNet-{depth}: {resnet_check[depth][0]['total']:,} parameters (torchvision "
+        f"{resnet_check[depth][1]:,}), max |ours - torchvision| = {diff:.1e}"
+    )
 
 # %% tags=["remove-cell"]
 assert resnet_check[18][0]["total"] == resnet_check[18][1] == 11_689_512
 assert resnet_check[50][0]["total"] == resnet_check[50][1] == 25_557_032
-assert all(diff < 1e-5 for *_, diff in resnet_check.values()), "same weights must give the same outputs"
+assert all(diff < 1e-5 for *_, diff in resnet_check.values()), (
+    "same weights must give the same outputs"
+)
 
 # %% [markdown]
 # Identical outputs. Tables of pretrained models sometimes list
@@ -453,9 +622,13 @@ assert all(diff < 1e-5 for *_, diff in resnet_check.values()), "same weights mus
 
 # %%
 conv_biases = sum(m.out_channels for m in ours_rn.modules() if isinstance(m, nn.Conv2d))
-bn_statistics = sum(2 * m.num_features for m in ours_rn.modules() if isinstance(m, nn.BatchNorm2d))
-print(f"{resnet_check[50][0]['total']:,} + {conv_biases:,} conv biases + {bn_statistics:,} running statistics "
-      f"= {resnet_check[50][0]['total'] + conv_biases + bn_statistics:,}")
+bn_statistics = sum(
+    2 * m.num_features for m in ours_rn.modules() if isinstance(m, nn.BatchNorm2d)
+)
+print(
+    f"{resnet_check[50][0]['total']:,} + {conv_biases:,} conv biases + {bn_statistics:,} running statistics "
+    f"= {resnet_check[50][0]['total'] + conv_biases + bn_statistics:,}"
+)
 
 # %% tags=["remove-cell"]
 assert resnet_check[50][0]["total"] + conv_biases + bn_statistics == 25_636_712
@@ -471,17 +644,23 @@ assert resnet_check[50][0]["total"] + conv_biases + bn_statistics == 25_636_712
 # convolution, which sees every pixel. We check which input pixels influence
 # the main path's output via the gradient:
 
+
 # %%
 def pixels_read(block: nn.Module) -> float:
     """Fraction of input pixels whose value changes the output of block.conv3 (its main path)."""
     x = torch.randn(1, 64, 8, 8, requires_grad=True)
-    main = block.conv3(F.relu(block.bn2(block.conv2(F.relu(block.bn1(block.conv1(x)))))))
+    main = block.conv3(
+        F.relu(block.bn2(block.conv2(F.relu(block.bn1(block.conv1(x))))))
+    )
     main.sum().backward()
     return (x.grad.abs().sum(1) > 0).float().mean().item()
 
 
 torch.manual_seed(0)
-read = {v: pixels_read(cnn.Bottleneck(64, 32, 128, stride=2, variant=v)) for v in ("v1", "v1.5")}
+read = {
+    v: pixels_read(cnn.Bottleneck(64, 32, 128, stride=2, variant=v))
+    for v in ("v1", "v1.5")
+}
 print({v: f"{frac:.0%} of the input pixels read" for v, frac in read.items()})
 
 # %% tags=["remove-cell"]
@@ -506,7 +685,9 @@ torch.manual_seed(0)
 x_blocks = torch.randn(4, 16, 8, 8)
 identity_error = {}
 for variant in ("v1.5", "v2"):
-    stack = nn.Sequential(*[cnn.BasicBlock(16, 16, variant=variant) for _ in range(4)]).eval()
+    stack = nn.Sequential(
+        *[cnn.BasicBlock(16, 16, variant=variant) for _ in range(4)]
+    ).eval()
     for block in stack:
         nn.init.zeros_(block.conv2.weight)  # F_l = 0 in every block
     with torch.no_grad():
@@ -552,12 +733,19 @@ x_rx = torch.randn(4, 256, 14, 14)
 with torch.no_grad():
     diff_train = (grouped(x_rx) - paths(x_rx)).abs().max().item()
     diff_eval = (grouped.eval()(x_rx) - paths.eval()(x_rx)).abs().max().item()
-n_grouped, n_paths = cnn.count_parameters(grouped)["total"], cnn.count_parameters(paths)["total"]
-print(f"{len(paths.paths)} paths; max difference: train mode {diff_train:.1e}, eval mode {diff_eval:.1e}")
+n_grouped, n_paths = (
+    cnn.count_parameters(grouped)["total"],
+    cnn.count_parameters(paths)["total"],
+)
+print(
+    f"{len(paths.paths)} paths; max difference: train mode {diff_train:.1e}, eval mode {diff_eval:.1e}"
+)
 print(f"parameters: grouped {n_grouped:,}, explicit paths {n_paths:,}")
 
 # %% tags=["remove-cell"]
-assert diff_train < 1e-4 and diff_eval < 1e-4, "the two ResNeXt forms must compute the same function"
+assert diff_train < 1e-4 and diff_eval < 1e-4, (
+    "the two ResNeXt forms must compute the same function"
+)
 assert n_grouped == n_paths
 
 # %% [markdown]
@@ -569,11 +757,17 @@ assert n_grouped == n_paths
 with torch.device("meta"):
     resnext = cnn.resnet(50, groups=32, width_per_group=4)
     tv_resnext = torchvision.models.resnext50_32x4d(weights=None)
-print(f"ResNeXt-50 32x4d: {cnn.count_parameters(resnext)['total']:,} parameters "
-      f"(torchvision {sum(p.numel() for p in tv_resnext.parameters()):,}), logits {tuple(resnext(x_meta).shape)}")
+print(
+    f"ResNeXt-50 32x4d: {cnn.count_parameters(resnext)['total']:,} parameters "
+    f"(torchvision {sum(p.numel() for p in tv_resnext.parameters()):,}), logits {tuple(resnext(x_meta).shape)}"
+)
 
 # %% tags=["remove-cell"]
-assert cnn.count_parameters(resnext)["total"] == sum(p.numel() for p in tv_resnext.parameters()) == 25_028_904
+assert (
+    cnn.count_parameters(resnext)["total"]
+    == sum(p.numel() for p in tv_resnext.parameters())
+    == 25_028_904
+)
 assert resnext(x_meta).shape == (2, 1000)
 
 # %% [markdown]
@@ -605,16 +799,24 @@ show_source(cnn.SEBlock)
 se = cnn.SEBlock(64)
 u = torch.randn(4, 64, 14, 14)
 gates = se.gates(u)
-print(f"input {tuple(u.shape)} -> gates {tuple(gates.shape)} in ({gates.min():.2f}, {gates.max():.2f}) "
-      f"-> output {tuple(se(u).shape)}")
+print(
+    f"input {tuple(u.shape)} -> gates {tuple(gates.shape)} in ({gates.min():.2f}, {gates.max():.2f}) "
+    f"-> output {tuple(se(u).shape)}"
+)
 with torch.device("meta"):
     se_resnet = cnn.resnet(50, se=True)
 extra = cnn.count_parameters(se_resnet)["total"] / resnet_check[50][0]["total"] - 1
-print(f"SE-ResNet-50: {cnn.count_parameters(se_resnet)['total']:,} parameters (+{extra:.1%}), "
-      f"logits {tuple(se_resnet(x_meta).shape)}")
+print(
+    f"SE-ResNet-50: {cnn.count_parameters(se_resnet)['total']:,} parameters (+{extra:.1%}), "
+    f"logits {tuple(se_resnet(x_meta).shape)}"
+)
 
 # %% tags=["remove-cell"]
-assert gates.shape == (4, 64, 1, 1) and se(u).shape == u.shape and ((gates > 0) & (gates < 1)).all()
+assert (
+    gates.shape == (4, 64, 1, 1)
+    and se(u).shape == u.shape
+    and ((gates > 0) & (gates < 1)).all()
+)
 assert torch.allclose(se(u), u * gates)
 assert se_resnet(x_meta).shape == (2, 1000) and 0.05 < extra < 0.15
 
@@ -658,6 +860,7 @@ show_source(cnn.SmallResNet.forward)
 # asynchronously, so the timer waits for the GPU (`synchronize`) before it
 # reads the clock.
 
+
 # %%
 def augment(x: torch.Tensor) -> torch.Tensor:
     """Random horizontal flips and shifts of up to 2 pixels: (N, C, H, W) -> (N, C, H, W)."""
@@ -667,7 +870,9 @@ def augment(x: torch.Tensor) -> torch.Tensor:
     dy, dx = torch.randint(0, 5, (2, n, 1, 1), device=x.device)
     rows = (dy + torch.arange(h, device=x.device)[:, None]).expand(n, h, w)  # (N, H, W)
     cols = (dx + torch.arange(w, device=x.device)[None, :]).expand(n, h, w)
-    x = padded[torch.arange(n, device=x.device)[:, None, None], :, rows, cols].permute(0, 3, 1, 2)
+    x = padded[torch.arange(n, device=x.device)[:, None, None], :, rows, cols].permute(
+        0, 3, 1, 2
+    )
     return x.contiguous(memory_format=torch.channels_last) if session.amp_dtype else x
 
 
@@ -675,17 +880,32 @@ def augment(x: torch.Tensor) -> torch.Tensor:
 # The shifts are drawn per image and applied with one indexing operation, so
 # augmentation costs next to nothing on a GPU. Now the loop itself:
 
+
 # %%
-def train_fast(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batch_size: int,
-               lr: float = 0.2, seed: int = 0) -> float:
+def train_fast(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float = 0.2,
+    seed: int = 0,
+) -> float:
     """Train model on (x, y), both already on the device; returns the training time in seconds."""
     low = session.amp_dtype  # torch.bfloat16, torch.float16 or None (float32)
     if low is not None:
         model = model.to(memory_format=torch.channels_last)
     scaler = torch.amp.GradScaler("cuda", enabled=low is torch.float16)
-    batches = data.Batches(x, y, batch_size=batch_size, seed=seed, drop_last=True, transform=augment)
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * len(batches), pct_start=0.25)
+    batches = data.Batches(
+        x, y, batch_size=batch_size, seed=seed, drop_last=True, transform=augment
+    )
+    opt = torch.optim.SGD(
+        model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=5e-4
+    )
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=lr, total_steps=epochs * len(batches), pct_start=0.25
+    )
     model.train()
     synchronize(device)
     t0 = time.perf_counter()
@@ -710,9 +930,12 @@ def train_fast(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: in
 # \hat p(y \mid \mathbf{x}) = \tfrac12\big(p_\theta(y \mid \mathbf{x}) + p_\theta(y \mid \operatorname{flip}(\mathbf{x}))\big).
 # $$ (eq-tta)
 
+
 # %%
 @torch.no_grad()
-def predict_proba(model: nn.Module, x: torch.Tensor, *, flip: bool = False, batch_size: int = 1_000) -> torch.Tensor:
+def predict_proba(
+    model: nn.Module, x: torch.Tensor, *, flip: bool = False, batch_size: int = 1_000
+) -> torch.Tensor:
     """Class probabilities (N, K) of images x (N, C, H, W), optionally with flip test-time augmentation."""
     model.eval()
     low, out = session.amp_dtype, []  # 16-bit type of this GPU, or None (float32)
@@ -740,21 +963,43 @@ def accuracy(p: torch.Tensor, y: torch.Tensor) -> float:
 x_fast, y_fast = prepare(train_set, cfg.n_fast)
 torch.manual_seed(0)
 fast_net = cnn.SmallResNet(cfg.fast_widths).to(device)
-fast_seconds = train_fast(fast_net, x_fast, y_fast, epochs=cfg.fast_epochs, batch_size=cfg.fast_batch)
-p_plain, p_tta = predict_proba(fast_net, x_test), predict_proba(fast_net, x_test, flip=True)
-print(f"{cnn.count_parameters(fast_net)['total']:,} parameters, {len(x_fast):,} training images, "
-      f"{cfg.fast_epochs} epochs")
+fast_seconds = train_fast(
+    fast_net, x_fast, y_fast, epochs=cfg.fast_epochs, batch_size=cfg.fast_batch
+)
+p_plain, p_tta = (
+    predict_proba(fast_net, x_test),
+    predict_proba(fast_net, x_test, flip=True),
+)
+print(
+    f"{cnn.count_parameters(fast_net)['total']:,} parameters, {len(x_fast):,} training images, "
+    f"{cfg.fast_epochs} epochs"
+)
 dlbook.report("fast ResNet training time", fast_seconds, fmt=".1f", unit="s")
-fast_acc = dlbook.report("fast ResNet test accuracy", accuracy(p_plain, y_test), fmt=".4f")
-fast_acc_tta = dlbook.report("fast ResNet test accuracy with flip TTA", accuracy(p_tta, y_test), fmt=".4f")
+fast_acc = dlbook.report(
+    "fast ResNet test accuracy", accuracy(p_plain, y_test), fmt=".4f"
+)
+fast_acc_tta = dlbook.report(
+    "fast ResNet test accuracy with flip TTA", accuracy(p_tta, y_test), fmt=".4f"
+)
 
 # %% tags=["remove-cell"]
 assert fast_acc > 0.6, "the fast ResNet must learn well above chance"
-assert fast_acc_tta > fast_acc - 0.01, "flip TTA should not hurt on clothes, which look alike mirrored"
-if cfg.profile == "gpu":  # the target of the gpu profile: >= 94% within 60 s of training on an H100
-    print(f"gpu target (>= 0.94 within 60 s on an H100): accuracy {fast_acc_tta:.4f}, {fast_seconds:.1f} s")
-    assert fast_acc_tta >= 0.94, "the gpu profile's fast ResNet must reach 94% test accuracy"
-    if device.type == "cuda" and torch.cuda.get_device_capability() >= (9, 0):  # H100 or newer
+assert fast_acc_tta > fast_acc - 0.01, (
+    "flip TTA should not hurt on clothes, which look alike mirrored"
+)
+if (
+    cfg.profile == "gpu"
+):  # the target of the gpu profile: >= 94% within 60 s of training on an H100
+    print(
+        f"gpu target (>= 0.94 within 60 s on an H100): accuracy {fast_acc_tta:.4f}, {fast_seconds:.1f} s"
+    )
+    assert fast_acc_tta >= 0.94, (
+        "the gpu profile's fast ResNet must reach 94% test accuracy"
+    )
+    if device.type == "cuda" and torch.cuda.get_device_capability() >= (
+        9,
+        0,
+    ):  # H100 or newer
         assert fast_seconds <= 60, "on an H100 the fast ResNet must train within 60 s"
 
 # %% [markdown]
@@ -780,16 +1025,29 @@ c_mean = data.to_float(sub.x).mean((0, 2, 3), keepdim=True)
 c_std = data.to_float(sub.x).std((0, 2, 3), keepdim=True)
 xc_tr, yc_tr = ((data.to_float(sub.x) - c_mean) / c_std).to(device), sub.y.to(device)
 c_sub = data.subset(cifar_test, cfg.n_test)
-xc_te, yc_te = ((data.to_float(c_sub.x) - c_mean) / c_std).to(device), c_sub.y.to(device)
+xc_te, yc_te = (
+    ((data.to_float(c_sub.x) - c_mean) / c_std).to(device),
+    c_sub.y.to(device),
+)
 torch.manual_seed(0)
 cifar_net = cnn.SmallResNet(cfg.fast_widths, in_channels=3).to(device)
-cifar_seconds = train_fast(cifar_net, xc_tr, yc_tr, epochs=cfg.cifar_epochs, batch_size=cfg.fast_batch)
+cifar_seconds = train_fast(
+    cifar_net, xc_tr, yc_tr, epochs=cfg.cifar_epochs, batch_size=cfg.fast_batch
+)
 cifar_acc = accuracy(predict_proba(cifar_net, xc_te, flip=True), yc_te)
-print(f"data: {cifar_train.name}; images {tuple(xc_tr.shape)}; {cifar_seconds:.1f} s of training")
-dlbook.report(f"fast ResNet on {cifar_train.name}: test accuracy with flip TTA", cifar_acc, fmt=".4f")
+print(
+    f"data: {cifar_train.name}; images {tuple(xc_tr.shape)}; {cifar_seconds:.1f} s of training"
+)
+dlbook.report(
+    f"fast ResNet on {cifar_train.name}: test accuracy with flip TTA",
+    cifar_acc,
+    fmt=".4f",
+)
 
 # %% tags=["remove-cell"]
-assert xc_tr.shape[1:] == (3, 32, 32) and cifar_acc > 0.3, "the same recipe must learn on 32x32 RGB input"
+assert xc_tr.shape[1:] == (3, 32, 32) and cifar_acc > 0.3, (
+    "the same recipe must learn on 32x32 RGB input"
+)
 
 # %% [markdown]
 # ## Ensembles and test-time augmentation
@@ -810,7 +1068,14 @@ member_probs = []
 for seed in range(3):
     torch.manual_seed(seed)
     member = cnn.SmallResNet(cfg.ens_widths).to(device)
-    train_fast(member, x_ens, y_ens, epochs=cfg.ens_epochs, batch_size=cfg.fast_batch, seed=seed)
+    train_fast(
+        member,
+        x_ens,
+        y_ens,
+        epochs=cfg.ens_epochs,
+        batch_size=cfg.fast_batch,
+        seed=seed,
+    )
     member_probs.append(predict_proba(member, x_test))
 ensemble_p = torch.stack(member_probs).mean(0)
 
@@ -820,14 +1085,22 @@ def nll(p: torch.Tensor, y: torch.Tensor) -> float:
 
 
 for k, p in enumerate(member_probs):
-    print(f"member {k}: test accuracy {accuracy(p, y_test):.4f}, cross-entropy {nll(p, y_test):.4f}")
-ens_acc = dlbook.report("ensemble of 3 test accuracy", accuracy(ensemble_p, y_test), fmt=".4f")
+    print(
+        f"member {k}: test accuracy {accuracy(p, y_test):.4f}, cross-entropy {nll(p, y_test):.4f}"
+    )
+ens_acc = dlbook.report(
+    "ensemble of 3 test accuracy", accuracy(ensemble_p, y_test), fmt=".4f"
+)
 print(f"ensemble cross-entropy {nll(ensemble_p, y_test):.4f}")
 
 # %% tags=["remove-cell"]
 member_acc = [accuracy(p, y_test) for p in member_probs]
-assert nll(ensemble_p, y_test) <= sum(nll(p, y_test) for p in member_probs) / 3 + 1e-6, "Jensen's inequality"
-assert ens_acc >= min(member_acc), "the ensemble must not be worse than its worst member"
+assert (
+    nll(ensemble_p, y_test) <= sum(nll(p, y_test) for p in member_probs) / 3 + 1e-6
+), "Jensen's inequality"
+assert ens_acc >= min(member_acc), (
+    "the ensemble must not be worse than its worst member"
+)
 assert min(member_acc) > 0.4, "every member must learn"
 
 # %% [markdown]
@@ -873,8 +1146,13 @@ for c in cnn.VGG_CONFIGS[16]:
         conv_total += (9 * c_in + 1) * c
         c_in = c
 linear_total = (512 * 7 * 7 + 1) * 4096 + (4096 + 1) * 4096 + (4096 + 1) * 1000
-print(f"conv {conv_total:,}, linear {linear_total:,}, total {conv_total + linear_total:,}")
-assert conv_total == counts["VGG-16"]["conv"] and linear_total == counts["VGG-16"]["linear"]
+print(
+    f"conv {conv_total:,}, linear {linear_total:,}, total {conv_total + linear_total:,}"
+)
+assert (
+    conv_total == counts["VGG-16"]["conv"]
+    and linear_total == counts["VGG-16"]["linear"]
+)
 assert conv_total + linear_total == 138_357_544
 
 # %% [markdown]
@@ -892,7 +1170,9 @@ with torch.device("meta"):
     reduced = cnn.Inception(192, 64, (96, 128), (16, 32), 32)
 direct = (192 + 1) * 64 + (9 * 192 + 1) * 128 + (25 * 192 + 1) * 32 + (192 + 1) * 32
 n_reduced = cnn.count_parameters(reduced)["total"]
-print(f"with 1x1 reductions: {n_reduced:,}; without: {direct:,} ({direct / n_reduced:.1f}x)")
+print(
+    f"with 1x1 reductions: {n_reduced:,}; without: {direct:,} ({direct / n_reduced:.1f}x)"
+)
 assert direct > 1.5 * n_reduced
 
 # %% [markdown]

@@ -38,8 +38,19 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules and importlib.util.find_spec("dlbook") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-                    "dlbook @ git+https://github.com/dlbook-org/dlbook", "mnist1d"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "dlbook @ git+https://github.com/dlbook-org/dlbook",
+            "mnist1d",
+        ],
+        check=True,
+    )
 
 import dlbook
 import dlbook.plot
@@ -63,9 +74,36 @@ from dlbook import data, interpret, plot, receptive, train
 from dlbook.source import show_source
 
 cfg = dlbook.config(  # n_pre: pretraining images (classes 0-4); n_small: labelled images of classes 5-9
-    smoke=dict(n_pre=3_000, pre_epochs=2, n_small=50, small_epochs=10, n_test=1_000, n_attack=500, ascent_steps=60, rf_steps=800),
-    cpu=dict(n_pre=12_000, pre_epochs=3, n_small=50, small_epochs=10, n_test=5_000, n_attack=1_000, ascent_steps=150, rf_steps=2_000),
-    gpu=dict(n_pre=None, pre_epochs=10, n_small=50, small_epochs=10, n_test=None, n_attack=5_000, ascent_steps=400, rf_steps=8_000),
+    smoke=dict(
+        n_pre=3_000,
+        pre_epochs=2,
+        n_small=50,
+        small_epochs=10,
+        n_test=1_000,
+        n_attack=500,
+        ascent_steps=60,
+        rf_steps=800,
+    ),
+    cpu=dict(
+        n_pre=12_000,
+        pre_epochs=3,
+        n_small=50,
+        small_epochs=10,
+        n_test=5_000,
+        n_attack=1_000,
+        ascent_steps=150,
+        rf_steps=2_000,
+    ),
+    gpu=dict(
+        n_pre=None,
+        pre_epochs=10,
+        n_small=50,
+        small_epochs=10,
+        n_test=None,
+        n_attack=5_000,
+        ascent_steps=400,
+        rf_steps=8_000,
+    ),
 )
 cfg
 
@@ -94,15 +132,23 @@ tr, te = perm[:1_200], perm[1_200:]
 
 def digit_cnn(size: int = 8) -> nn.Module:
     """A two-layer CNN for small single-channel images of side `size`, 10 classes."""
-    return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (N, 16, size/2, size/2)
-                         nn.Flatten(), nn.Linear(16 * (size // 2) ** 2, 10)).to(device)
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),  # (N, 16, size/2, size/2)
+        nn.Flatten(),
+        nn.Linear(16 * (size // 2) ** 2, 10),
+    ).to(device)
 
 
 def fit_quiet(model, x, y, epochs, lr=3e-3, transform=None, batch_size=64):
     """Adam on (x, y) for a few epochs, no progress bar; returns the History."""
-    batches = data.Batches(x, y, batch_size=batch_size, device=device, transform=transform)
+    batches = data.Batches(
+        x, y, batch_size=batch_size, device=device, transform=transform
+    )
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
     return train.fit(model, batches, epochs=epochs, optimizer=opt, progress=False)
+
 
 # %% [markdown]
 # `fit_quiet` wraps the book's training loop; it takes an optional
@@ -110,12 +156,13 @@ def fit_quiet(model, x, y, epochs, lr=3e-3, transform=None, batch_size=64):
 # Three digit models: no augmentation, random shifts by one pixel, and random
 # horizontal flips.
 
+
 # %%
 def random_shift(x: torch.Tensor, max_shift: int = 1) -> torch.Tensor:
     """Shift a batch (N, C, H, W) by up to max_shift pixels (one draw per batch), filling with zeros."""
     h, w = x.shape[-2:]
     dy, dx = torch.randint(0, 2 * max_shift + 1, (2,)).tolist()
-    return F.pad(x, [max_shift] * 4)[..., dy:dy + h, dx:dx + w]
+    return F.pad(x, [max_shift] * 4)[..., dy : dy + h, dx : dx + w]
 
 
 def random_flip(x: torch.Tensor) -> torch.Tensor:
@@ -128,6 +175,7 @@ def accuracy(model, x, y):
     batches = data.Batches(x.to(device), y.to(device), batch_size=512, shuffle=False)
     return train.evaluate(model, batches)[1]
 
+
 # %% [markdown]
 # Each model trains for the same number of epochs; we score it on the plain
 # test digits and on the same digits mirrored.
@@ -138,8 +186,13 @@ for name, transform in [("none", None), ("shift", random_shift), ("flip", random
     torch.manual_seed(0)
     model_d = digit_cnn()
     fit_quiet(model_d, xd[tr], digits.y[tr], epochs=30, transform=transform)
-    digit_acc[name] = (accuracy(model_d, xd[te], digits.y[te]), accuracy(model_d, xd[te].flip(-1), digits.y[te]))
-    print(f"augmentation {name:>5}: test accuracy {digit_acc[name][0]:.3f}, on flipped digits {digit_acc[name][1]:.3f}")
+    digit_acc[name] = (
+        accuracy(model_d, xd[te], digits.y[te]),
+        accuracy(model_d, xd[te].flip(-1), digits.y[te]),
+    )
+    print(
+        f"augmentation {name:>5}: test accuracy {digit_acc[name][0]:.3f}, on flipped digits {digit_acc[name][1]:.3f}"
+    )
 dlbook.report("digits accuracy on flipped test images", digit_acc["none"][1], fmt=".3f")
 
 # %% [markdown]
@@ -154,8 +207,12 @@ dlbook.report("digits accuracy on flipped test images", digit_acc["none"][1], fm
 
 # %% tags=["remove-cell"]
 assert digit_acc["none"][0] > 0.9, "a small CNN must learn the digits"
-assert digit_acc["none"][1] < digit_acc["none"][0] - 0.3, "mirrored digits must be much harder for the model"
-assert digit_acc["flip"][1] > digit_acc["none"][1] + 0.3, "flip augmentation must teach flip invariance"
+assert digit_acc["none"][1] < digit_acc["none"][0] - 0.3, (
+    "mirrored digits must be much harder for the model"
+)
+assert digit_acc["flip"][1] > digit_acc["none"][1] + 0.3, (
+    "flip augmentation must teach flip invariance"
+)
 
 # %% [markdown]
 # ## Spurious correlations
@@ -170,6 +227,7 @@ assert digit_acc["flip"][1] > digit_acc["none"][1] + 0.3, "flip augmentation mus
 # $y$ for a digit of class $y$. At test time we either remove the marks or
 # put them in a wrong column.
 
+
 # %%
 def watermark(x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
     """Pad (N, 1, 8, 8) to (N, 1, 10, 10); if y is given, mark pixels (0, y) and (9, y) of the border."""
@@ -183,11 +241,15 @@ def watermark(x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
 torch.manual_seed(0)
 model_w = digit_cnn(size=10)
 fit_quiet(model_w, watermark(xd[tr], digits.y[tr]), digits.y[tr], epochs=30)
-wrong = (digits.y[te] + torch.randint(1, 10, (len(te),))) % 10  # a mark in any column but the right one
+wrong = (
+    digits.y[te] + torch.randint(1, 10, (len(te),))
+) % 10  # a mark in any column but the right one
 acc_marked = accuracy(model_w, watermark(xd[te], digits.y[te]), digits.y[te])
 acc_clean = accuracy(model_w, watermark(xd[te], None), digits.y[te])
 acc_wrong = accuracy(model_w, watermark(xd[te], wrong), digits.y[te])
-print(f"test accuracy: marks as in training {acc_marked:.3f}, no marks {acc_clean:.3f}, wrong marks {acc_wrong:.3f}")
+print(
+    f"test accuracy: marks as in training {acc_marked:.3f}, no marks {acc_clean:.3f}, wrong marks {acc_wrong:.3f}"
+)
 dlbook.report("shortcut model accuracy without watermark", acc_clean, fmt=".3f")
 
 # %% [markdown]
@@ -202,8 +264,12 @@ dlbook.report("shortcut model accuracy without watermark", acc_clean, fmt=".3f")
 
 # %% tags=["remove-cell"]
 assert acc_marked > 0.95, "the watermark makes the training task trivial"
-assert acc_clean < digit_acc["none"][0] - 0.1, "without the shortcut the accuracy must drop"
-assert acc_wrong < digit_acc["none"][0] - 0.25, "a misleading shortcut must make the accuracy collapse"
+assert acc_clean < digit_acc["none"][0] - 0.1, (
+    "without the shortcut the accuracy must drop"
+)
+assert acc_wrong < digit_acc["none"][0] - 0.25, (
+    "a misleading shortcut must make the accuracy collapse"
+)
 
 # %% [markdown]
 # ## A small CNN on Fashion-MNIST
@@ -215,21 +281,31 @@ assert acc_wrong < digit_acc["none"][0] - 0.25, "a misleading shortcut must make
 # two-block CNN of {ref}`ch-convolutions`, kept as a `features` part and a
 # linear `head`, so that the parts can be reused separately.
 
+
 # %%
 class SmallCNN(nn.Module):
     def __init__(self, n_classes: int = 5, width: int = 16) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(1, width, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),  # (N, w, 14, 14)
-            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))  # (N, 2w, 7, 7)
+            nn.Conv2d(1, width, 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # (N, w, 14, 14)
+            nn.Conv2d(width, 2 * width, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )  # (N, 2w, 7, 7)
         self.head = nn.Linear(2 * width * 7 * 7, n_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, 1, 28, 28) -> (N, n_classes)
+    def forward(
+        self, x: torch.Tensor
+    ) -> torch.Tensor:  # (N, 1, 28, 28) -> (N, n_classes)
         return self.head(self.features(x).flatten(1))
+
 
 # %% [markdown]
 # We select the two halves of the label set, relabel the second half as
 # 0–4, and pretrain on the first half.
+
 
 # %%
 def split(ds, classes, n=None, seed=0):
@@ -245,7 +321,11 @@ x_pre_test, y_pre_test = split(test_ds, [0, 1, 2, 3, 4], cfg.n_test)
 torch.manual_seed(0)
 pretrained = SmallCNN().to(device)
 hist_pre = fit_quiet(pretrained, x_pre, y_pre, epochs=cfg.pre_epochs, lr=2e-3)
-pre_acc = dlbook.report("pretrained test accuracy (classes 0-4)", accuracy(pretrained, x_pre_test, y_pre_test), fmt=".3f")
+pre_acc = dlbook.report(
+    "pretrained test accuracy (classes 0-4)",
+    accuracy(pretrained, x_pre_test, y_pre_test),
+    fmt=".3f",
+)
 
 # %% [markdown]
 # The training loss falls over the epochs, and the test accuracy on the five
@@ -255,7 +335,9 @@ pre_acc = dlbook.report("pretrained test accuracy (classes 0-4)", accuracy(pretr
 
 # %%
 acc_flipped_clothes = accuracy(pretrained, x_pre_test.flip(-1), y_pre_test)
-print(f"clothes: test accuracy {pre_acc:.3f}, on mirrored images {acc_flipped_clothes:.3f}")
+print(
+    f"clothes: test accuracy {pre_acc:.3f}, on mirrored images {acc_flipped_clothes:.3f}"
+)
 
 # %% [markdown]
 # Little: the clothes task is (almost) mirror symmetric, so horizontal flips
@@ -263,7 +345,9 @@ print(f"clothes: test accuracy {pre_acc:.3f}, on mirrored images {acc_flipped_cl
 # Whether an augmentation helps is a property of the task, not of the network.
 
 # %% tags=["remove-cell"]
-assert hist_pre.train_loss[-1] < hist_pre.train_loss[0], "pretraining must reduce the loss"
+assert hist_pre.train_loss[-1] < hist_pre.train_loss[0], (
+    "pretraining must reduce the loss"
+)
 assert pre_acc > 0.6, "the pretrained CNN must be far above chance (0.2)"
 assert acc_flipped_clothes > pre_acc - 0.2, "mirrored clothes must stay recognisable"
 
@@ -300,19 +384,28 @@ def new_task_model(start: nn.Module | None, freeze: bool) -> nn.Module:
     model.features.requires_grad_(not freeze)
     return model
 
+
 # %% [markdown]
 # Freezing means turning off `requires_grad` of the feature extractor, so the
 # optimizer (built from the trainable parameters only) updates the head alone.
 
 # %%
 transfer_acc = {}
-for name, start, freeze in [("frozen", pretrained, True), ("fine-tuned", pretrained, False), ("scratch", None, False)]:
+for name, start, freeze in [
+    ("frozen", pretrained, True),
+    ("fine-tuned", pretrained, False),
+    ("scratch", None, False),
+]:
     torch.manual_seed(1)
     model_t = new_task_model(start, freeze)
-    fit_quiet(model_t, x_small, y_small, epochs=cfg.small_epochs, lr=1e-3, batch_size=32)
+    fit_quiet(
+        model_t, x_small, y_small, epochs=cfg.small_epochs, lr=1e-3, batch_size=32
+    )
     transfer_acc[name] = accuracy(model_t, x_new_test, y_new_test)
     n_train = sum(p.numel() for p in model_t.parameters() if p.requires_grad)
-    print(f"{name:>10}: {n_train:>6} trained parameters, test accuracy {transfer_acc[name]:.3f}")
+    print(
+        f"{name:>10}: {n_train:>6} trained parameters, test accuracy {transfer_acc[name]:.3f}"
+    )
 for name, acc in transfer_acc.items():
     dlbook.report(f"transfer {name} accuracy", acc, fmt=".3f", show=False)
 
@@ -327,9 +420,13 @@ for name, acc in transfer_acc.items():
 # when there are more labels or when the tasks differ more.
 
 # %% tags=["remove-cell"]
-assert max(transfer_acc["frozen"], transfer_acc["fine-tuned"]) > transfer_acc["scratch"] + 0.03, \
-    "transfer must beat training from scratch on the small subset"
-assert transfer_acc["scratch"] > 0.3, "even from scratch the model must be above chance (0.2)"
+assert (
+    max(transfer_acc["frozen"], transfer_acc["fine-tuned"])
+    > transfer_acc["scratch"] + 0.03
+), "transfer must beat training from scratch on the small subset"
+assert transfer_acc["scratch"] > 0.3, (
+    "even from scratch the model must be above chance (0.2)"
+)
 
 # %% [markdown]
 # ### Adapters
@@ -348,6 +445,7 @@ assert transfer_acc["scratch"] > 0.3, "even from scratch the model must be above
 # with $W_{\rm up}$ initialised to zero, so that training starts from the
 # pretrained network exactly.
 
+
 # %%
 class Adapter(nn.Module):
     def __init__(self, channels: int, bottleneck: int = 4) -> None:
@@ -360,18 +458,25 @@ class Adapter(nn.Module):
     def forward(self, a: torch.Tensor) -> torch.Tensor:  # (N, C, h, w) -> (N, C, h, w)
         return a + self.up(F.relu(self.down(a)))
 
+
 # %% [markdown]
 # We insert it after the frozen feature extractor and train adapter and head.
 
 # %%
 torch.manual_seed(1)
 model_a = new_task_model(pretrained, freeze=True)
-model_a.features = nn.Sequential(model_a.features, Adapter(model_a.head.in_features // 49).to(device))
+model_a.features = nn.Sequential(
+    model_a.features, Adapter(model_a.head.in_features // 49).to(device)
+)
 fit_quiet(model_a, x_small, y_small, epochs=cfg.small_epochs, lr=1e-3, batch_size=32)
 n_adapter = sum(p.numel() for p in model_a.features[1].parameters())
 n_total = sum(p.numel() for p in model_a.parameters())
-adapter_acc = dlbook.report("transfer adapter accuracy", accuracy(model_a, x_new_test, y_new_test), fmt=".3f")
-print(f"adapter parameters: {n_adapter} of {n_total} ({100 * n_adapter / n_total:.1f} %)")
+adapter_acc = dlbook.report(
+    "transfer adapter accuracy", accuracy(model_a, x_new_test, y_new_test), fmt=".3f"
+)
+print(
+    f"adapter parameters: {n_adapter} of {n_total} ({100 * n_adapter / n_total:.1f} %)"
+)
 
 # %% [markdown]
 # The adapter adds the few hundred parameters printed above — a couple of
@@ -380,8 +485,12 @@ print(f"adapter parameters: {n_adapter} of {n_total} ({100 * n_adapter / n_total
 # costs gigabytes, this is how one network serves many tasks.
 
 # %% tags=["remove-cell"]
-assert n_adapter == 2 * 32 * 4 + 4 + 32, "adapter parameter count: two 1x1 convolutions with biases"
-assert adapter_acc > transfer_acc["scratch"] - 0.05, "the adapter must not fall clearly below scratch training"
+assert n_adapter == 2 * 32 * 4 + 4 + 32, (
+    "adapter parameter count: two 1x1 convolutions with biases"
+)
+assert adapter_acc > transfer_acc["scratch"] - 0.05, (
+    "the adapter must not fall clearly below scratch training"
+)
 
 # %% [markdown]
 # ## What a network sees
@@ -393,7 +502,13 @@ assert adapter_acc > transfer_acc["scratch"] - 0.05, "the adapter must not fall 
 # %% tags=["hide-input"]
 filters = pretrained.features[0].weight.detach().cpu()  # (16, 1, 5, 5)
 fig, ax = plot.subplots(1, 1, width=7, height=1.6)
-plot.image_grid(ax, filters, ncols=16, cmap="RdBu_r", vrange=(-filters.abs().max().item(), filters.abs().max().item()))
+plot.image_grid(
+    ax,
+    filters,
+    ncols=16,
+    cmap="RdBu_r",
+    vrange=(-filters.abs().max().item(), filters.abs().max().item()),
+)
 ax.set_title("first-layer filters of the pretrained CNN (red positive, blue negative)")
 plot.show(fig)
 
@@ -419,17 +534,30 @@ show_source(interpret.maximize_activation)
 # eight channels at once (a batch of eight images, one per channel).
 
 # %%
-conv2 = nn.Sequential(*pretrained.features[:4])  # up to the second ReLU: (N, 32, 14, 14)
+conv2 = nn.Sequential(
+    *pretrained.features[:4]
+)  # up to the second ReLU: (N, 32, 14, 14)
 channels = torch.arange(8)
 x0 = 0.5 + 0.01 * torch.randn(8, 1, 28, 28, device=device)
 unit_images, unit_trace = interpret.maximize_activation(
-    lambda x: conv2(x)[torch.arange(8), channels].mean((1, 2)), x0,
-    steps=cfg.ascent_steps, lr=0.05, l2=1e-3, clamp=(0.0, 1.0))
+    lambda x: conv2(x)[torch.arange(8), channels].mean((1, 2)),
+    x0,
+    steps=cfg.ascent_steps,
+    lr=0.05,
+    l2=1e-3,
+    clamp=(0.0, 1.0),
+)
 print(f"mean channel activation: start {unit_trace[0]:.3f}, end {unit_trace[-1]:.3f}")
 
 # %% tags=["hide-input"]
 fig, ax = plot.subplots(1, 1, width=7, height=1.4)
-plot.image_grid(ax, unit_images, labels=[f"channel {c}" for c in channels.tolist()], ncols=8, vrange=(0, 1))
+plot.image_grid(
+    ax,
+    unit_images,
+    labels=[f"channel {c}" for c in channels.tolist()],
+    ncols=8,
+    vrange=(0, 1),
+)
 plot.show(fig)
 
 # %% [markdown]
@@ -443,11 +571,18 @@ plot.show(fig)
 # %%
 classes5 = train_ds.classes[:5]
 class_images, class_trace = interpret.maximize_activation(
-    lambda x: pretrained(x)[torch.arange(5), torch.arange(5)], 0.5 + 0.01 * torch.randn(5, 1, 28, 28, device=device),
-    steps=cfg.ascent_steps, lr=0.05, l2=1e-2, clamp=(0.0, 1.0))
+    lambda x: pretrained(x)[torch.arange(5), torch.arange(5)],
+    0.5 + 0.01 * torch.randn(5, 1, 28, 28, device=device),
+    steps=cfg.ascent_steps,
+    lr=0.05,
+    l2=1e-2,
+    clamp=(0.0, 1.0),
+)
 with torch.no_grad():
     reached = pretrained.eval()(class_images).argmax(1).cpu()
-print(f"class logits: start {class_trace[0]:.2f}, end {class_trace[-1]:.2f}; predicted classes {reached.tolist()}")
+print(
+    f"class logits: start {class_trace[0]:.2f}, end {class_trace[-1]:.2f}; predicted classes {reached.tolist()}"
+)
 
 # %% tags=["hide-input"]
 fig, ax = plot.subplots(1, 1, width=5, height=1.5)
@@ -463,9 +598,15 @@ plot.show(fig)
 # (blurring, jitter, a generative model) before they become interpretable.
 
 # %% tags=["remove-cell"]
-assert unit_trace[-1] > unit_trace[0], "gradient ascent must raise the unit's activation"
-assert class_trace[-1] > class_trace[0] + 1.0, "gradient ascent must raise the class logit"
-assert (reached == torch.arange(5)).float().mean() >= 0.8, "the optimised images must be classified as their classes"
+assert unit_trace[-1] > unit_trace[0], (
+    "gradient ascent must raise the unit's activation"
+)
+assert class_trace[-1] > class_trace[0] + 1.0, (
+    "gradient ascent must raise the class logit"
+)
+assert (reached == torch.arange(5)).float().mean() >= 0.8, (
+    "the optimised images must be classified as their classes"
+)
 
 # %% [markdown]
 # ## Saliency maps and Grad-CAM
@@ -506,10 +647,14 @@ show_source(interpret.grad_cam)
 # %%
 x_show, y_show = x_pre_test[:6].to(device), y_pre_test[:6].to(device)
 sal = interpret.saliency(pretrained, x_show, y_show)  # (6, 28, 28)
-cam = interpret.grad_cam(pretrained, pretrained.features[3], x_show, y_show)  # (6, 28, 28)
+cam = interpret.grad_cam(
+    pretrained, pretrained.features[3], x_show, y_show
+)  # (6, 28, 28)
 inside = (x_show[:, 0] > 0.1).float()  # pixels that belong to the garment
-print(f"share of saliency on the garment {(sal * inside).sum() / sal.sum():.3f}, "
-      f"of Grad-CAM {(cam * inside).sum() / cam.sum():.3f}; garment area {inside.mean():.3f}")
+print(
+    f"share of saliency on the garment {(sal * inside).sum() / sal.sum():.3f}, "
+    f"of Grad-CAM {(cam * inside).sum() / cam.sum():.3f}; garment area {inside.mean():.3f}"
+)
 
 # %% tags=["hide-input"]
 fig, axes = plot.subplots(3, 1, width=7, height=4.2)
@@ -535,8 +680,12 @@ plot.show(fig)
 
 # %% tags=["remove-cell"]
 assert sal.shape == cam.shape == (6, 28, 28)
-assert (sal >= 0).all() and (sal.flatten(1).amax(1) > 0).all(), "every image must have a non-trivial saliency map"
-assert (cam >= 0).all() and cam.max() <= 1 + 1e-6, "Grad-CAM maps are non-negative and scaled to at most 1"
+assert (sal >= 0).all() and (sal.flatten(1).amax(1) > 0).all(), (
+    "every image must have a non-trivial saliency map"
+)
+assert (cam >= 0).all() and cam.max() <= 1 + 1e-6, (
+    "Grad-CAM maps are non-negative and scaled to at most 1"
+)
 
 # %% [markdown]
 # ## Adversarial examples
@@ -562,19 +711,33 @@ show_source(interpret.fgsm)
 
 # %%
 epsilons = [0.0, 0.01, 0.02, 0.05, 0.1, 0.2]
-xa, ya = x_pre_test[:cfg.n_attack].to(device), y_pre_test[:cfg.n_attack].to(device)
-fgsm_acc = [accuracy(pretrained, interpret.fgsm(pretrained, xa, ya, eps), ya) for eps in epsilons]
+xa, ya = x_pre_test[: cfg.n_attack].to(device), y_pre_test[: cfg.n_attack].to(device)
+fgsm_acc = [
+    accuracy(pretrained, interpret.fgsm(pretrained, xa, ya, eps), ya)
+    for eps in epsilons
+]
 for eps, acc in zip(epsilons, fgsm_acc):
     print(f"eps = {eps:<5}: accuracy {acc:.3f}")
 dlbook.report("FGSM accuracy at eps=0.05", fgsm_acc[epsilons.index(0.05)], fmt=".3f")
 
 # %% tags=["hide-input"]
 fig, (ax1, ax2) = plot.subplots(1, 2, width=8, height=2.8)
-plot.curves(ax1, {"FGSM": fgsm_acc}, x=epsilons, xlabel="epsilon (max change per pixel)", ylabel="test accuracy")
+plot.curves(
+    ax1,
+    {"FGSM": fgsm_acc},
+    x=epsilons,
+    xlabel="epsilon (max change per pixel)",
+    ylabel="test accuracy",
+)
 adv_show = interpret.fgsm(pretrained, xa[:4], ya[:4], 0.05)
-plot.image_grid(ax2, torch.cat([xa[:4], adv_show]), ncols=4, vrange=(0, 1),
-                labels=[classes5[i] for i in pretrained(xa[:4]).argmax(1).tolist()]
-                + [classes5[i] for i in pretrained(adv_show).argmax(1).tolist()])
+plot.image_grid(
+    ax2,
+    torch.cat([xa[:4], adv_show]),
+    ncols=4,
+    vrange=(0, 1),
+    labels=[classes5[i] for i in pretrained(xa[:4]).argmax(1).tolist()]
+    + [classes5[i] for i in pretrained(adv_show).argmax(1).tolist()],
+)
 ax2.set_title("clean (top) and eps = 0.05 (bottom), with predictions")
 plot.show(fig)
 
@@ -589,8 +752,12 @@ plot.show(fig)
 # in clean accuracy.
 
 # %% tags=["remove-cell"]
-assert all(a >= b - 0.01 for a, b in zip(fgsm_acc, fgsm_acc[1:])), "FGSM accuracy must decrease with epsilon"
-assert fgsm_acc[-1] < fgsm_acc[0] - 0.3, "a large attack must destroy most of the accuracy"
+assert all(a >= b - 0.01 for a, b in zip(fgsm_acc, fgsm_acc[1:])), (
+    "FGSM accuracy must decrease with epsilon"
+)
+assert fgsm_acc[-1] < fgsm_acc[0] - 0.3, (
+    "a large attack must destroy most of the accuracy"
+)
 
 # %% [markdown]
 # ## Emergence of localized receptive fields
@@ -634,7 +801,9 @@ show_source(receptive.nlgp)
 D, K, XI, GAIN = 40, 30, (1.0, 3.0), 3.0
 
 
-def train_committee(sample, steps: int, lr: float = 300.0, batch: int = 64, seed: int = 0):
+def train_committee(
+    sample, steps: int, lr: float = 300.0, batch: int = 64, seed: int = 0
+):
     """Online SGD for eq-committee; `sample(n, d, xi, gain, generator=)` draws inputs. Returns W (K, D), losses."""
     g = torch.Generator().manual_seed(seed)
     w = torch.randn(K, D, generator=g).requires_grad_(True)
@@ -642,7 +811,9 @@ def train_committee(sample, steps: int, lr: float = 300.0, batch: int = 64, seed
     y = torch.cat([-torch.ones(batch // 2), torch.ones(batch // 2)])
     losses = []
     for _ in range(steps):
-        x = torch.cat([sample(batch // 2, D, xi, GAIN, generator=g) for xi in XI])  # (batch, D)
+        x = torch.cat(
+            [sample(batch // 2, D, xi, GAIN, generator=g) for xi in XI]
+        )  # (batch, D)
         y_hat = torch.erf((x @ w.T / math.sqrt(D) + b) / math.sqrt(2)).mean(1)
         loss = 0.5 * (y_hat - y).pow(2).mean()
         w_grad, b_grad = torch.autograd.grad(loss, [w, b])
@@ -651,6 +822,7 @@ def train_committee(sample, steps: int, lr: float = 300.0, batch: int = 64, seed
             b -= lr / math.sqrt(D) * b_grad
         losses.append(loss.item())
     return w.detach(), losses
+
 
 # %% [markdown]
 # The learning rate looks large because the output averages over $K$ units
@@ -670,9 +842,13 @@ rf = {}
 for name, sample in [("NLGP", receptive.nlgp), ("GP", receptive.matched_gp)]:
     w_rf, loss_rf = train_committee(sample, cfg.rf_steps)
     rf[name] = (w_rf, loss_rf, receptive.ipr(w_rf))
-    print(f"{name:>4}: loss {sum(loss_rf[:50]) / 50:.3f} -> {sum(loss_rf[-50:]) / 50:.3f}, "
-          f"mean IPR {rf[name][2].mean():.3f} (1/D = {1 / D:.3f})")
-ipr_nlgp = dlbook.report("receptive-field IPR, NLGP inputs", rf["NLGP"][2].mean(), fmt=".3f")
+    print(
+        f"{name:>4}: loss {sum(loss_rf[:50]) / 50:.3f} -> {sum(loss_rf[-50:]) / 50:.3f}, "
+        f"mean IPR {rf[name][2].mean():.3f} (1/D = {1 / D:.3f})"
+    )
+ipr_nlgp = dlbook.report(
+    "receptive-field IPR, NLGP inputs", rf["NLGP"][2].mean(), fmt=".3f"
+)
 ipr_gp = dlbook.report("receptive-field IPR, GP inputs", rf["GP"][2].mean(), fmt=".3f")
 
 # %% tags=["hide-input"]
@@ -681,8 +857,14 @@ for ax, name in zip(axes[:2], rf):
     w_rf, _, ipr_rf = rf[name]
     for k in ipr_rf.argsort(descending=True)[:3].tolist():
         ax.plot(w_rf[k] / w_rf[k].abs().max(), lw=1.2)
-    ax.set(title=f"{name}: the 3 most localized units", xlabel="input pixel i", ylabel="w_ki (scaled)")
-axes[2].hist([rf["NLGP"][2].numpy(), rf["GP"][2].numpy()], bins=15, label=["NLGP", "GP"])
+    ax.set(
+        title=f"{name}: the 3 most localized units",
+        xlabel="input pixel i",
+        ylabel="w_ki (scaled)",
+    )
+axes[2].hist(
+    [rf["NLGP"][2].numpy(), rf["GP"][2].numpy()], bins=15, label=["NLGP", "GP"]
+)
 axes[2].set(xlabel="IPR of a hidden unit", ylabel="units")
 axes[2].legend()
 plot.show(fig)
@@ -699,8 +881,12 @@ plot.show(fig)
 # non-Gaussian, which is one reason why locality is a good prior for them.
 
 # %% tags=["remove-cell"]
-assert rf["NLGP"][1][-1] < rf["NLGP"][1][0] and rf["GP"][1][-1] < rf["GP"][1][0], "both networks must learn"
-assert ipr_nlgp > 1.5 * ipr_gp, "weights must be more localized for NLGP than for GP inputs"
+assert rf["NLGP"][1][-1] < rf["NLGP"][1][0] and rf["GP"][1][-1] < rf["GP"][1][0], (
+    "both networks must learn"
+)
+assert ipr_nlgp > 1.5 * ipr_gp, (
+    "weights must be more localized for NLGP than for GP inputs"
+)
 
 # %% [markdown]
 # ## Summary
@@ -735,8 +921,10 @@ for name, start in [("fine-tuned", pretrained), ("scratch", None)]:
     model_e = new_task_model(start, freeze=False)
     fit_quiet(model_e, x_more, y_more, epochs=cfg.small_epochs, lr=1e-3, batch_size=32)
     gap[name] = accuracy(model_e, x_new_test, y_new_test)
-print(f"4x labels: fine-tuned {gap['fine-tuned']:.3f}, scratch {gap['scratch']:.3f}; "
-      f"gap {gap['fine-tuned'] - gap['scratch']:.3f} (was {transfer_acc['fine-tuned'] - transfer_acc['scratch']:.3f})")
+print(
+    f"4x labels: fine-tuned {gap['fine-tuned']:.3f}, scratch {gap['scratch']:.3f}; "
+    f"gap {gap['fine-tuned'] - gap['scratch']:.3f} (was {transfer_acc['fine-tuned'] - transfer_acc['scratch']:.3f})"
+)
 assert gap["scratch"] > 0.4
 
 # %% [markdown]
@@ -756,7 +944,9 @@ torch.manual_seed(0)
 model_r = digit_cnn(size=10)
 fit_quiet(model_r, watermark(xd[tr], random_marks), digits.y[tr], epochs=30)
 acc_r = accuracy(model_r, watermark(xd[te], None), digits.y[te])
-print(f"random watermark: clean test accuracy {acc_r:.3f} (label watermark: {acc_clean:.3f})")
+print(
+    f"random watermark: clean test accuracy {acc_r:.3f} (label watermark: {acc_clean:.3f})"
+)
 assert acc_r > acc_wrong + 0.2
 
 # %% [markdown]

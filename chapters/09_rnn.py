@@ -44,8 +44,19 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules and importlib.util.find_spec("dlbook") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-                    "dlbook @ git+https://github.com/dlbook-org/dlbook", "mnist1d"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "dlbook @ git+https://github.com/dlbook-org/dlbook",
+            "mnist1d",
+        ],
+        check=True,
+    )
 
 import dlbook
 import dlbook.plot
@@ -73,12 +84,48 @@ from dlbook.text import CharVocab, char_windows, generate
 from dlbook.train import evaluate, fit
 
 cfg = dlbook.config(  # m1d_*: MNIST-1D classifiers; lm_*: the character-level language model
-    smoke=dict(m1d_samples=1_250, m1d_epochs=10, lm_hidden=128, lm_layers=1, lm_seq=32, lm_batch=32,
-               lm_steps=120, lm_eval_every=40, lm_lr=5e-3, lm_dropout=0.0, sample_chars=100, ex_steps=30),
-    cpu=dict(m1d_samples=5_000, m1d_epochs=15, lm_hidden=256, lm_layers=1, lm_seq=64, lm_batch=32,
-             lm_steps=400, lm_eval_every=80, lm_lr=3e-3, lm_dropout=0.0, sample_chars=200, ex_steps=80),
-    gpu=dict(m1d_samples=5_000, m1d_epochs=150, lm_hidden=512, lm_layers=2, lm_seq=128, lm_batch=64,
-             lm_steps=1_000, lm_eval_every=100, lm_lr=2e-3, lm_dropout=0.25, sample_chars=400, ex_steps=500),
+    smoke=dict(
+        m1d_samples=1_250,
+        m1d_epochs=10,
+        lm_hidden=128,
+        lm_layers=1,
+        lm_seq=32,
+        lm_batch=32,
+        lm_steps=120,
+        lm_eval_every=40,
+        lm_lr=5e-3,
+        lm_dropout=0.0,
+        sample_chars=100,
+        ex_steps=30,
+    ),
+    cpu=dict(
+        m1d_samples=5_000,
+        m1d_epochs=15,
+        lm_hidden=256,
+        lm_layers=1,
+        lm_seq=64,
+        lm_batch=32,
+        lm_steps=400,
+        lm_eval_every=80,
+        lm_lr=3e-3,
+        lm_dropout=0.0,
+        sample_chars=200,
+        ex_steps=80,
+    ),
+    gpu=dict(
+        m1d_samples=5_000,
+        m1d_epochs=150,
+        lm_hidden=512,
+        lm_layers=2,
+        lm_seq=128,
+        lm_batch=64,
+        lm_steps=1_000,
+        lm_eval_every=100,
+        lm_lr=2e-3,
+        lm_dropout=0.25,
+        sample_chars=400,
+        ex_steps=500,
+    ),
 )
 cfg
 
@@ -112,12 +159,21 @@ cfg
 # This *unrolled* view is how autograd sees it, and it is the key to the
 # rest of the chapter. In code it is a loop.
 
+
 # %%
-def rnn_forward(x: torch.Tensor, h0: torch.Tensor, W_xh: torch.Tensor, W_hh: torch.Tensor, b: torch.Tensor):
+def rnn_forward(
+    x: torch.Tensor,
+    h0: torch.Tensor,
+    W_xh: torch.Tensor,
+    W_hh: torch.Tensor,
+    b: torch.Tensor,
+):
     """Equation (eq-rnn) over a batch: x (B, T, D), h0 (B, H) -> all states (B, T, H) and h_T (B, H)."""
     h, states = h0, []
     for t in range(x.shape[1]):  # one step per time step, the same weights every time
-        h = torch.tanh(x[:, t] @ W_xh.T + h @ W_hh.T + b)  # (B, D) @ (D, H) + (B, H) @ (H, H) -> (B, H)
+        h = torch.tanh(
+            x[:, t] @ W_xh.T + h @ W_hh.T + b
+        )  # (B, D) @ (D, H) + (B, H) @ (H, H) -> (B, H)
         states.append(h)
     return torch.stack(states, dim=1), h
 
@@ -126,14 +182,22 @@ B, T, D, H = 4, 12, 3, 8
 x_seq = torch.randn(B, T, D)
 W_xh, W_hh, b_h = 0.5 * torch.randn(H, D), 0.3 * torch.randn(H, H), torch.zeros(H)
 states, h_T = rnn_forward(x_seq, torch.zeros(B, H), W_xh, W_hh, b_h)
-print(f"input {tuple(x_seq.shape)} -> states {tuple(states.shape)}, final {tuple(h_T.shape)}; "
-      f"parameters: {W_xh.numel() + W_hh.numel() + b_h.numel()} for any T")
-_, h_T_reversed = rnn_forward(x_seq.flip(1), torch.zeros(B, H), W_xh, W_hh, b_h)  # same elements, reversed order
-print(f"reading the sequence backwards changes h_T by up to {(h_T - h_T_reversed).abs().max():.3f}")
+print(
+    f"input {tuple(x_seq.shape)} -> states {tuple(states.shape)}, final {tuple(h_T.shape)}; "
+    f"parameters: {W_xh.numel() + W_hh.numel() + b_h.numel()} for any T"
+)
+_, h_T_reversed = rnn_forward(
+    x_seq.flip(1), torch.zeros(B, H), W_xh, W_hh, b_h
+)  # same elements, reversed order
+print(
+    f"reading the sequence backwards changes h_T by up to {(h_T - h_T_reversed).abs().max():.3f}"
+)
 
 # %% tags=["remove-cell"]
 assert states.shape == (B, T, H) and torch.equal(states[:, -1], h_T)
-assert (h_T - h_T_reversed).abs().max() > 1e-2, "an RNN's summary must depend on the order of its inputs"
+assert (h_T - h_T_reversed).abs().max() > 1e-2, (
+    "an RNN's summary must depend on the order of its inputs"
+)
 
 # %% [markdown]
 # Unlike a sum or an average of the inputs, the final state depends on the
@@ -145,9 +209,11 @@ assert (h_T - h_T_reversed).abs().max() > 1e-2, "an RNN's summary must depend on
 # %%
 torch_rnn = nn.RNN(D, H, batch_first=True)
 x_cmp, h0_cmp = torch.randn(B, T, D), torch.randn(B, H)
-params = [torch_rnn.weight_ih_l0.detach().clone().requires_grad_(),
-          torch_rnn.weight_hh_l0.detach().clone().requires_grad_(),
-          (torch_rnn.bias_ih_l0 + torch_rnn.bias_hh_l0).detach().clone().requires_grad_()]
+params = [
+    torch_rnn.weight_ih_l0.detach().clone().requires_grad_(),
+    torch_rnn.weight_hh_l0.detach().clone().requires_grad_(),
+    (torch_rnn.bias_ih_l0 + torch_rnn.bias_hh_l0).detach().clone().requires_grad_(),
+]
 ours_out, ours_hT = rnn_forward(x_cmp, h0_cmp, *params)
 ref_out, ref_hT = torch_rnn(x_cmp, h0_cmp[None])  # PyTorch wants h0 as (layers, B, H)
 probe = torch.randn_like(ours_out)  # a random linear loss reaches every gradient
@@ -164,7 +230,9 @@ for name, err in scratch_err.items():
     dlbook.report(f"scratch RNN vs nn.RNN max abs error, {name}", err, fmt=".1e")
 
 # %% tags=["remove-cell"]
-assert all(err < 1e-5 for err in scratch_err.values()), f"the scratch RNN must match nn.RNN: {scratch_err}"
+assert all(err < 1e-5 for err in scratch_err.values()), (
+    f"the scratch RNN must match nn.RNN: {scratch_err}"
+)
 assert scratch_err["outputs"] < 1e-5 and ours_out.shape == ref_out.shape
 
 # %% [markdown]
@@ -189,11 +257,20 @@ out_a, hT_a = ours_rnn2(x_cmp, h0_2)
 out_b, hT_b = torch_rnn2(x_cmp, h0_2)
 (out_a * probe).sum().backward()
 (out_b * probe).sum().backward()
-grad_err = max((p.grad - getattr(torch_rnn2, f"{n}_l{k}").grad).abs().max().item()
-               for k, cell in enumerate(ours_rnn2.cells) for n, p in cell.named_parameters())
+grad_err = max(
+    (p.grad - getattr(torch_rnn2, f"{n}_l{k}").grad).abs().max().item()
+    for k, cell in enumerate(ours_rnn2.cells)
+    for n, p in cell.named_parameters()
+)
 module_err = max((out_a - out_b).abs().max().item(), (hT_a - hT_b).abs().max().item())
-dlbook.report("dlbook.rnn.RNN (2 layers) vs nn.RNN max abs error, outputs and states", module_err, fmt=".1e")
-dlbook.report("dlbook.rnn.RNN (2 layers) vs nn.RNN max abs error, gradients", grad_err, fmt=".1e")
+dlbook.report(
+    "dlbook.rnn.RNN (2 layers) vs nn.RNN max abs error, outputs and states",
+    module_err,
+    fmt=".1e",
+)
+dlbook.report(
+    "dlbook.rnn.RNN (2 layers) vs nn.RNN max abs error, gradients", grad_err, fmt=".1e"
+)
 
 # %% tags=["remove-cell"]
 assert module_err < 1e-5 and grad_err < 1e-5, "dlbook.rnn.RNN must match nn.RNN"
@@ -230,8 +307,11 @@ assert module_err < 1e-5 and grad_err < 1e-5, "dlbook.rnn.RNN must match nn.RNN"
 # $\|\partial L/\partial \mathbf{h}_t\| \approx \rho^{\,T-t}$ for a readout of norm 1;
 # with inputs, the saturated units can only make it smaller.
 
+
 # %%
-def state_grad_norms(cell: nn.Module, x: torch.Tensor, state, readout: torch.Tensor) -> torch.Tensor:
+def state_grad_norms(
+    cell: nn.Module, x: torch.Tensor, state, readout: torch.Tensor
+) -> torch.Tensor:
     """Run `cell` over x (1, T, D); return ||dL/dh_t|| for t = T, T-1, ..., 1 with L = readout . h_T."""
     hs = []
     for t in range(x.shape[1]):
@@ -240,7 +320,9 @@ def state_grad_norms(cell: nn.Module, x: torch.Tensor, state, readout: torch.Ten
         h.retain_grad()  # keep the gradient of this intermediate tensor
         hs.append(h)
     (hs[-1] @ readout).sum().backward()
-    return torch.tensor([h.grad.norm().item() for h in reversed(hs)])  # index = distance T - t
+    return torch.tensor(
+        [h.grad.norm().item() for h in reversed(hs)]
+    )  # index = distance T - t
 
 
 H_bp, T_bp = 64, 60
@@ -254,32 +336,54 @@ for rho in radii:
         cell.weight_hh.copy_(rho * Q_orth)
         cell.bias_ih.zero_()
         cell.bias_hh.zero_()
-    linear_norms[rho] = state_grad_norms(cell, torch.zeros(1, T_bp, 1), 1e-4 * torch.randn(1, H_bp), readout)
-    with torch.no_grad():  # now drive the same recurrence with real inputs, as in training
+    linear_norms[rho] = state_grad_norms(
+        cell, torch.zeros(1, T_bp, 1), 1e-4 * torch.randn(1, H_bp), readout
+    )
+    with (
+        torch.no_grad()
+    ):  # now drive the same recurrence with real inputs, as in training
         cell.weight_ih.normal_()
         cell.bias_ih.normal_(0, 0.5)
-    driven_norms[rho] = state_grad_norms(cell, torch.randn(1, T_bp, 1), torch.zeros(1, H_bp), readout)
+    driven_norms[rho] = state_grad_norms(
+        cell, torch.randn(1, T_bp, 1), torch.zeros(1, H_bp), readout
+    )
 dist = torch.arange(T_bp, dtype=torch.float32)
 for rho in radii:
-    slope = torch.linalg.lstsq(torch.stack([dist, torch.ones(T_bp)], 1), linear_norms[rho].log()[:, None]).solution[0]
-    print(f"rho = {rho}: gradient norm at distance {T_bp - 1}: {linear_norms[rho][-1]:.2e} (linear regime), "
-          f"{driven_norms[rho][-1]:.2e} (driven); fitted factor per step {slope.exp().item():.4f}")
+    slope = torch.linalg.lstsq(
+        torch.stack([dist, torch.ones(T_bp)], 1), linear_norms[rho].log()[:, None]
+    ).solution[0]
+    print(
+        f"rho = {rho}: gradient norm at distance {T_bp - 1}: {linear_norms[rho][-1]:.2e} (linear regime), "
+        f"{driven_norms[rho][-1]:.2e} (driven); fitted factor per step {slope.exp().item():.4f}"
+    )
 
 # %% tags=["remove-cell"]
 for rho in radii:
-    factor = (linear_norms[rho][1:] / linear_norms[rho][:-1])  # the ratio for one more step back
-    assert torch.allclose(factor, torch.full_like(factor, rho), rtol=1e-3), f"the norm must change by rho = {rho}"
-    bound = rho ** dist * linear_norms[rho][0]
-    assert (driven_norms[rho] <= bound * (1 + 1e-4) + 1e-30).all(), "|dL/dh_t| <= ||W_hh||^(T-t) must hold"
-assert linear_norms[0.9][-1] < 0.01 * linear_norms[0.9][0], "radius < 1: the gradient must vanish"
-assert linear_norms[1.1][-1] > 100 * linear_norms[1.1][0], "radius > 1: the gradient must explode"
-assert driven_norms[1.1][-1] < linear_norms[1.1][-1] * 1e-3, "saturated tanh units shrink the gradient"
+    factor = (
+        linear_norms[rho][1:] / linear_norms[rho][:-1]
+    )  # the ratio for one more step back
+    assert torch.allclose(factor, torch.full_like(factor, rho), rtol=1e-3), (
+        f"the norm must change by rho = {rho}"
+    )
+    bound = rho**dist * linear_norms[rho][0]
+    assert (driven_norms[rho] <= bound * (1 + 1e-4) + 1e-30).all(), (
+        "|dL/dh_t| <= ||W_hh||^(T-t) must hold"
+    )
+assert linear_norms[0.9][-1] < 0.01 * linear_norms[0.9][0], (
+    "radius < 1: the gradient must vanish"
+)
+assert linear_norms[1.1][-1] > 100 * linear_norms[1.1][0], (
+    "radius > 1: the gradient must explode"
+)
+assert driven_norms[1.1][-1] < linear_norms[1.1][-1] * 1e-3, (
+    "saturated tanh units shrink the gradient"
+)
 
 # %% tags=["hide-input"]
 fig, axes = plot.subplots(1, 2, width=10, height=3.4, sharey=True)
 for rho in radii:
     axes[0].plot(dist, linear_norms[rho], label=f"$\\rho$ = {rho}")
-    axes[0].plot(dist, rho ** dist, "k:", lw=1)
+    axes[0].plot(dist, rho**dist, "k:", lw=1)
     axes[1].plot(dist, driven_norms[rho], label=f"$\\rho$ = {rho}")
 axes[0].set_title("linear regime (dotted: $\\rho^{T-t}$)")
 axes[1].set_title("driven by random inputs (tanh saturates)")
@@ -319,20 +423,31 @@ plot.show(fig)
 cell = rnn.RNNCell(1, H_bp)
 with torch.no_grad():
     cell.weight_hh.copy_(1.2 * Q_orth)  # radius 1.2: an exploding recurrence
-_, h_last = rnn_forward(torch.zeros(1, 40, 1), 1e-3 * torch.randn(1, H_bp), cell.weight_ih, cell.weight_hh,
-                        cell.bias_ih + cell.bias_hh)
+_, h_last = rnn_forward(
+    torch.zeros(1, 40, 1),
+    1e-3 * torch.randn(1, H_bp),
+    cell.weight_ih,
+    cell.weight_hh,
+    cell.bias_ih + cell.bias_hh,
+)
 (h_last @ readout).sum().backward()
 g_before = torch.cat([p.grad.flatten() for p in cell.parameters()])
 norm_returned = nn.utils.clip_grad_norm_(cell.parameters(), max_norm=1.0)
 g_after = torch.cat([p.grad.flatten() for p in cell.parameters()])
 cosine = F.cosine_similarity(g_before, g_after, dim=0).item()
-print(f"gradient norm before {g_before.norm():.3e} (returned: {norm_returned:.3e}), after {g_after.norm():.4f}, "
-      f"cosine(before, after) = {cosine:.6f}")
+print(
+    f"gradient norm before {g_before.norm():.3e} (returned: {norm_returned:.3e}), after {g_after.norm():.4f}, "
+    f"cosine(before, after) = {cosine:.6f}"
+)
 
 # %% tags=["remove-cell"]
-assert g_before.norm() > 2.0, "the radius-1.2 recurrence should produce a gradient above the threshold"
+assert g_before.norm() > 2.0, (
+    "the radius-1.2 recurrence should produce a gradient above the threshold"
+)
 assert torch.allclose(norm_returned, g_before.norm(), rtol=1e-5)
-assert torch.allclose(g_after, g_before * (1.0 / g_before.norm()), rtol=1e-4, atol=1e-12), "equation (eq-clip)"
+assert torch.allclose(
+    g_after, g_before * (1.0 / g_before.norm()), rtol=1e-4, atol=1e-12
+), "equation (eq-clip)"
 assert abs(cosine - 1) < 1e-5
 
 # %% [markdown]
@@ -390,19 +505,36 @@ gate_err = {}
 for kind, torch_cls in (("gru", nn.GRU), ("lstm", nn.LSTM)):
     ref = torch_cls(D, H, num_layers=2, batch_first=True)
     ours = rnn.copy_from_torch(rnn.Recurrent(kind, D, H, num_layers=2), ref)
-    state0 = torch.randn(2, B, H) if kind == "gru" else (torch.randn(2, B, H), torch.randn(2, B, H))
+    state0 = (
+        torch.randn(2, B, H)
+        if kind == "gru"
+        else (torch.randn(2, B, H), torch.randn(2, B, H))
+    )
     (out_o, st_o), (out_r, st_r) = ours(x_cmp, state0), ref(x_cmp, state0)
     (out_o * probe).sum().backward()
     (out_r * probe).sum().backward()
-    diffs = [(out_o - out_r).abs().max()] + [(a - b).abs().max() for a, b in zip(
-        st_o if kind == "lstm" else (st_o,), st_r if kind == "lstm" else (st_r,))]
-    diffs += [(p.grad - getattr(ref, f"{n}_l{k}").grad).abs().max()
-              for k, c in enumerate(ours.cells) for n, p in c.named_parameters()]
-    gate_err[kind] = dlbook.report(f"dlbook.rnn {kind.upper()} vs nn.{kind.upper()} max abs error (outputs, "
-                                   "states, gradients)", max(d.item() for d in diffs), fmt=".1e")
+    diffs = [(out_o - out_r).abs().max()] + [
+        (a - b).abs().max()
+        for a, b in zip(
+            st_o if kind == "lstm" else (st_o,), st_r if kind == "lstm" else (st_r,)
+        )
+    ]
+    diffs += [
+        (p.grad - getattr(ref, f"{n}_l{k}").grad).abs().max()
+        for k, c in enumerate(ours.cells)
+        for n, p in c.named_parameters()
+    ]
+    gate_err[kind] = dlbook.report(
+        f"dlbook.rnn {kind.upper()} vs nn.{kind.upper()} max abs error (outputs, "
+        "states, gradients)",
+        max(d.item() for d in diffs),
+        fmt=".1e",
+    )
 
 # %% tags=["remove-cell"]
-assert all(err < 1e-5 for err in gate_err.values()), f"the gated cells must match PyTorch's: {gate_err}"
+assert all(err < 1e-5 for err in gate_err.values()), (
+    f"the gated cells must match PyTorch's: {gate_err}"
+)
 
 # %% [markdown]
 # What do the gates buy? We repeat the gradient measurement of the previous
@@ -420,19 +552,28 @@ for kind, cls in (("GRU", rnn.GRUCell), ("LSTM", rnn.LSTMCell)):
         torch.manual_seed(1)
         cell = cls(1, H_bp)
         with torch.no_grad():
-            cell.bias_ih[H_bp:2 * H_bp] += shift  # block 1 is z (GRU: r, z, n) and f (LSTM: i, f, g, o)
+            cell.bias_ih[H_bp : 2 * H_bp] += (
+                shift  # block 1 is z (GRU: r, z, n) and f (LSTM: i, f, g, o)
+            )
         name = f"{kind}, {'gate bias +3' if shift else 'default init'}"
-        gated_norms[name] = state_grad_norms(cell, x_drive, cell.zero_state(1, x_drive), readout)
+        gated_norms[name] = state_grad_norms(
+            cell, x_drive, cell.zero_state(1, x_drive), readout
+        )
 for name, norms in gated_norms.items():
     print(f"{name:>22}: gradient norm at distance {T_bp - 1} = {norms[-1]:.2e}")
 
 # %% tags=["remove-cell"]
 for kind in ("GRU", "LSTM"):
-    assert gated_norms[f"{kind}, gate bias +3"][-1] > 1e4 * gated_norms[f"{kind}, default init"][-1], \
-        "a gate that starts open must carry the gradient much further"
+    assert (
+        gated_norms[f"{kind}, gate bias +3"][-1]
+        > 1e4 * gated_norms[f"{kind}, default init"][-1]
+    ), "a gate that starts open must carry the gradient much further"
     assert gated_norms[f"{kind}, gate bias +3"][-1] > 1e4 * driven_norms[1.0][-1]
-    assert gated_norms[f"{kind}, default init"][-1] < min(1e-6, driven_norms[1.0][-1]), \
+    assert gated_norms[f"{kind}, default init"][-1] < min(
+        1e-6, driven_norms[1.0][-1]
+    ), (
         "with half-open gates the gradient still vanishes, at least as fast as the plain RNN's"
+    )
 
 # %% tags=["hide-input"]
 fig, ax = plot.subplots(width=6, height=3.6)
@@ -466,16 +607,24 @@ plot.show(fig)
 
 # %%
 m1d = data.load_mnist1d(cfg.m1d_samples)
-m1d_shuffled = data.load_mnist1d(cfg.m1d_samples, shuffle_seq=True)  # one fixed permutation of the 40 positions
-print(f"train x {tuple(m1d['x'].shape)}, test x {tuple(m1d['x_test'].shape)}, "
-      f"labels {m1d['y'].unique().tolist()}")
+m1d_shuffled = data.load_mnist1d(
+    cfg.m1d_samples, shuffle_seq=True
+)  # one fixed permutation of the 40 positions
+print(
+    f"train x {tuple(m1d['x'].shape)}, test x {tuple(m1d['x_test'].shape)}, "
+    f"labels {m1d['y'].unique().tolist()}"
+)
 
 # %% tags=["hide-input"]
 fig, axes = plot.subplots(2, 5, width=11, height=3.6, sharex=True, sharey=True)
 for digit, ax in enumerate(axes.flat):
     k = (m1d["y"] == digit).nonzero()[0].item()
-    ax.plot(m1d["x"][k], range(40), color="C0", lw=1.8, label="original")  # drawn upright, like a digit
-    ax.plot(m1d_shuffled["x"][k], range(40), color="0.5", lw=0.8, label="shuffled positions")
+    ax.plot(
+        m1d["x"][k], range(40), color="C0", lw=1.8, label="original"
+    )  # drawn upright, like a digit
+    ax.plot(
+        m1d_shuffled["x"][k], range(40), color="0.5", lw=0.8, label="shuffled positions"
+    )
     ax.set_title(f"digit {digit}", fontsize=9)
 axes[0, 0].legend(fontsize=7, loc="lower left")
 axes[1, 0].set_xlabel("value")
@@ -497,6 +646,7 @@ plot.show(fig)
 # `nn.GRU`, which our check above showed computes the same function as
 # `dlbook.rnn.GRU`.
 
+
 # %%
 class GRUClassifier(nn.Module):
     """Bidirectional GRU over the 40 positions; a linear layer reads all hidden states."""
@@ -516,18 +666,37 @@ def make_m1d_model(name: str) -> nn.Module:
     if name == "logistic regression":
         return nn.Linear(40, 10)
     if name == "MLP":
-        return nn.Sequential(nn.Linear(40, 100), nn.ReLU(), nn.Linear(100, 100), nn.ReLU(), nn.Linear(100, 10))
+        return nn.Sequential(
+            nn.Linear(40, 100),
+            nn.ReLU(),
+            nn.Linear(100, 100),
+            nn.ReLU(),
+            nn.Linear(100, 10),
+        )
     if name == "GRU":
         return GRUClassifier()
     conv = [nn.Unflatten(1, (1, 40))]  # (B, 40) -> (B, 1, 40)
     for c_in in (1, 25, 25):
-        conv += [nn.Conv1d(c_in, 25, kernel_size=5, padding=2), nn.ReLU()]  # length stays 40
+        conv += [
+            nn.Conv1d(c_in, 25, kernel_size=5, padding=2),
+            nn.ReLU(),
+        ]  # length stays 40
     return nn.Sequential(*conv, nn.Flatten(), nn.Linear(25 * 40, 10))
 
 
 m1d_names = ("CNN", "GRU", "MLP", "logistic regression")
-paper_acc = {"CNN": 0.94, "GRU": 0.91, "MLP": 0.68, "logistic regression": 0.32}  # reported by Greydanus (2020)
-print({name: sum(p.numel() for p in make_m1d_model(name).parameters()) for name in m1d_names})
+paper_acc = {
+    "CNN": 0.94,
+    "GRU": 0.91,
+    "MLP": 0.68,
+    "logistic regression": 0.32,
+}  # reported by Greydanus (2020)
+print(
+    {
+        name: sum(p.numel() for p in make_m1d_model(name).parameters())
+        for name in m1d_names
+    }
+)
 
 # %% [markdown]
 # All eight runs (four models, original and shuffled) use the same loop:
@@ -535,13 +704,18 @@ print({name: sum(p.numel() for p in make_m1d_model(name).parameters()) for name 
 # mini-batches of 100, as in the paper, for `cfg.m1d_epochs` passes over the
 # training set.
 
+
 # %%
 def run_m1d(name: str, d: dict, seed: int = 0) -> tuple[float, float]:
     """Train one MNIST-1D model on d; return (test accuracy, seconds)."""
     torch.manual_seed(seed)
     model = make_m1d_model(name).to(device)
-    train_b = data.Batches(d["x"].to(device), d["y"].to(device), batch_size=100, seed=seed)
-    test_b = data.Batches(d["x_test"].to(device), d["y_test"].to(device), batch_size=1_000, shuffle=False)
+    train_b = data.Batches(
+        d["x"].to(device), d["y"].to(device), batch_size=100, seed=seed
+    )
+    test_b = data.Batches(
+        d["x_test"].to(device), d["y_test"].to(device), batch_size=1_000, shuffle=False
+    )
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     hist = fit(model, train_b, epochs=cfg.m1d_epochs, optimizer=opt, desc=name)
     return evaluate(model, test_b)[1], hist.total_s
@@ -551,24 +725,45 @@ m1d_acc, m1d_time = {}, {}
 for name in m1d_names:
     for variant, d in (("original", m1d), ("shuffled", m1d_shuffled)):
         m1d_acc[name, variant], m1d_time[name, variant] = run_m1d(name, d)
-        dlbook.report(f"MNIST-1D {variant} test accuracy, {name}", m1d_acc[name, variant], fmt=".3f")
-dlbook.report("MNIST-1D training time, all eight runs", sum(m1d_time.values()), fmt=".1f", unit="s")
+        dlbook.report(
+            f"MNIST-1D {variant} test accuracy, {name}",
+            m1d_acc[name, variant],
+            fmt=".3f",
+        )
+dlbook.report(
+    "MNIST-1D training time, all eight runs",
+    sum(m1d_time.values()),
+    fmt=".1f",
+    unit="s",
+)
 
 # %%
 print(f"{'model':>20} {'paper':>6} {'ours':>6} {'shuffled':>9}")
 for name in m1d_names:
-    print(f"{name:>20} {paper_acc[name]:>6.0%} {m1d_acc[name, 'original']:>6.1%} "
-          f"{m1d_acc[name, 'shuffled']:>9.1%}")
+    print(
+        f"{name:>20} {paper_acc[name]:>6.0%} {m1d_acc[name, 'original']:>6.1%} "
+        f"{m1d_acc[name, 'shuffled']:>9.1%}"
+    )
 
 # %% tags=["remove-cell"]
 assert all(acc > 0.15 for acc in m1d_acc.values()), "every model must beat chance (10%)"
 assert m1d_acc["CNN", "original"] > m1d_acc["logistic regression", "original"] + 0.2
-drop = {name: m1d_acc[name, "original"] - m1d_acc[name, "shuffled"] for name in m1d_names}
-assert drop["CNN"] > drop["MLP"] + 0.05, f"shuffling must hurt the CNN more than the MLP: {drop}"
-if session.profile == "gpu":  # the full run reproduces the paper's ordering and its CNN accuracy
+drop = {
+    name: m1d_acc[name, "original"] - m1d_acc[name, "shuffled"] for name in m1d_names
+}
+assert drop["CNN"] > drop["MLP"] + 0.05, (
+    f"shuffling must hurt the CNN more than the MLP: {drop}"
+)
+if (
+    session.profile == "gpu"
+):  # the full run reproduces the paper's ordering and its CNN accuracy
     acc = [m1d_acc[name, "original"] for name in m1d_names]
-    assert acc[0] > acc[1] > acc[2] > acc[3], f"expected CNN > GRU > MLP > logistic, got {acc}"
-    assert acc[0] >= 0.94, f"the CNN should reach the paper's 94% after {cfg.m1d_epochs} epochs, got {acc[0]:.3f}"
+    assert acc[0] > acc[1] > acc[2] > acc[3], (
+        f"expected CNN > GRU > MLP > logistic, got {acc}"
+    )
+    assert acc[0] >= 0.94, (
+        f"the CNN should reach the paper's 94% after {cfg.m1d_epochs} epochs, got {acc[0]:.3f}"
+    )
 
 # %% [markdown]
 # The table puts our test accuracies next to the paper's. In the `gpu`
@@ -602,7 +797,9 @@ vocab = CharVocab.from_text(text)
 ids = vocab.encode(text)
 n_split = int(0.9 * len(ids))
 train_ids, val_ids = ids[:n_split].to(device), ids[n_split:].to(device)
-print(f"{len(text):,} characters, {len(vocab)} distinct; train {len(train_ids):,}, validation {len(val_ids):,}")
+print(
+    f"{len(text):,} characters, {len(vocab)} distinct; train {len(train_ids):,}, validation {len(val_ids):,}"
+)
 print(repr(text[10_000:10_160]))
 
 # %% [markdown]
@@ -615,11 +812,27 @@ print(repr(text[10_000:10_160]))
 
 # %%
 counts = torch.bincount(train_ids.cpu(), minlength=len(vocab)).double()
-p_unigram = (counts + 1) / (counts + 1).sum()  # add-one smoothing: unseen characters keep some probability
-entropy_bits = -(counts / counts.sum() * torch.log2((counts / counts.sum()).clamp_min(1e-30))).sum().item()
+p_unigram = (counts + 1) / (
+    counts + 1
+).sum()  # add-one smoothing: unseen characters keep some probability
+entropy_bits = (
+    -(counts / counts.sum() * torch.log2((counts / counts.sum()).clamp_min(1e-30)))
+    .sum()
+    .item()
+)
 unigram_val_bits = -torch.log2(p_unigram[val_ids.cpu()]).mean().item()
-dlbook.report("entropy of the character frequencies (train)", entropy_bits, fmt=".3f", unit="bits/char")
-dlbook.report("unigram model on the validation text", unigram_val_bits, fmt=".3f", unit="bits/char")
+dlbook.report(
+    "entropy of the character frequencies (train)",
+    entropy_bits,
+    fmt=".3f",
+    unit="bits/char",
+)
+dlbook.report(
+    "unigram model on the validation text",
+    unigram_val_bits,
+    fmt=".3f",
+    unit="bits/char",
+)
 
 # %% [markdown]
 # The model embeds each character, runs a GRU and reads out logits for the
@@ -630,15 +843,31 @@ dlbook.report("unigram model on the validation text", unigram_val_bits, fmt=".3f
 # novel has characters and would soon memorise it, so it also uses dropout
 # (`cfg.lm_dropout`, zero in the smaller profiles) and makes only about twenty passes over the text.
 
+
 # %%
 class CharRNN(nn.Module):
     """Embedding -> GRU -> linear: ids (B, T) -> next-character logits (B, T, V)."""
 
-    def __init__(self, vocab_size: int, hidden: int, layers: int = 1, embed: int = 64, dropout: float = 0.0):
+    def __init__(
+        self,
+        vocab_size: int,
+        hidden: int,
+        layers: int = 1,
+        embed: int = 64,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, embed)
-        self.gru = nn.GRU(embed, hidden, num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
-        self.drop = nn.Dropout(dropout)  # between the layers (above) and before the read-out
+        self.gru = nn.GRU(
+            embed,
+            hidden,
+            num_layers=layers,
+            batch_first=True,
+            dropout=dropout if layers > 1 else 0.0,
+        )
+        self.drop = nn.Dropout(
+            dropout
+        )  # between the layers (above) and before the read-out
         self.head = nn.Linear(hidden, vocab_size)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
@@ -651,19 +880,24 @@ def bits_per_char(model: nn.Module, ids: torch.Tensor, chunk: int = 256) -> floa
     """Mean next-character cross-entropy in bits over ids (N,), read in independent chunks of `chunk`."""
     model.eval()
     n = (len(ids) - 1) // chunk * chunk
-    x, y = ids[:n].view(-1, chunk), ids[1:n + 1].view(-1, chunk)  # (N / chunk, chunk)
+    x, y = ids[:n].view(-1, chunk), ids[1 : n + 1].view(-1, chunk)  # (N / chunk, chunk)
     loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
     model.train()
     return loss.item() / math.log(2)
 
+
 # %%
 torch.manual_seed(0)
-lm = CharRNN(len(vocab), cfg.lm_hidden, cfg.lm_layers, dropout=cfg.lm_dropout).to(device)
+lm = CharRNN(len(vocab), cfg.lm_hidden, cfg.lm_layers, dropout=cfg.lm_dropout).to(
+    device
+)
 opt = torch.optim.Adam(lm.parameters(), lr=cfg.lm_lr)
 windows = torch.Generator().manual_seed(0)
 train_bits, val_bits, t0 = [], [], time.perf_counter()
 for step in range(1, cfg.lm_steps + 1):
-    x, y = char_windows(train_ids, seq_len=cfg.lm_seq, batch_size=cfg.lm_batch, generator=windows)  # (B, T)
+    x, y = char_windows(
+        train_ids, seq_len=cfg.lm_seq, batch_size=cfg.lm_batch, generator=windows
+    )  # (B, T)
     loss = F.cross_entropy(lm(x).flatten(0, 1), y.flatten())
     opt.zero_grad(set_to_none=True)
     loss.backward()
@@ -672,18 +906,35 @@ for step in range(1, cfg.lm_steps + 1):
     train_bits.append(loss.item() / math.log(2))
     if step % cfg.lm_eval_every == 0 or step == cfg.lm_steps:
         val_bits.append((step, bits_per_char(lm, val_ids)))
-lm_time = dlbook.report("language model training time", time.perf_counter() - t0, fmt=".1f", unit="s")
-lm_val = dlbook.report("GRU language model on the validation text", val_bits[-1][1], fmt=".3f", unit="bits/char")
+lm_time = dlbook.report(
+    "language model training time", time.perf_counter() - t0, fmt=".1f", unit="s"
+)
+lm_val = dlbook.report(
+    "GRU language model on the validation text",
+    val_bits[-1][1],
+    fmt=".3f",
+    unit="bits/char",
+)
 
 # %% tags=["remove-cell"]
 assert lm_val < unigram_val_bits - 0.3, "the GRU must beat the unigram baseline clearly"
-assert lm_val < entropy_bits, "the model must beat the entropy of the character frequencies"
+assert lm_val < entropy_bits, (
+    "the model must beat the entropy of the character frequencies"
+)
 assert val_bits[-1][1] < val_bits[0][1], "validation loss must fall during training"
 
 # %% tags=["hide-input"]
 fig, ax = plot.subplots(width=6.5, height=3.5)
-smooth = torch.tensor(train_bits).unfold(0, 25, 1).mean(1) if len(train_bits) >= 25 else torch.tensor(train_bits)
-ax.plot(range(len(train_bits) - len(smooth) + 1, len(train_bits) + 1), smooth, label="train (running mean of 25)")
+smooth = (
+    torch.tensor(train_bits).unfold(0, 25, 1).mean(1)
+    if len(train_bits) >= 25
+    else torch.tensor(train_bits)
+)
+ax.plot(
+    range(len(train_bits) - len(smooth) + 1, len(train_bits) + 1),
+    smooth,
+    label="train (running mean of 25)",
+)
 ax.plot(*zip(*val_bits), "o-", label="validation")
 ax.axhline(unigram_val_bits, color="k", ls=":", label="unigram baseline (validation)")
 ax.set_xlabel("training step")
@@ -714,8 +965,14 @@ plot.show(fig)
 prompt = vocab.encode("Catherine ").to(device)
 samples = {}
 for temp in (0.5, 1.0, 1.5):
-    out = generate(lm.eval(), prompt, cfg.sample_chars, temperature=temp, context=cfg.lm_seq,
-                   generator=torch.Generator().manual_seed(1))
+    out = generate(
+        lm.eval(),
+        prompt,
+        cfg.sample_chars,
+        temperature=temp,
+        context=cfg.lm_seq,
+        generator=torch.Generator().manual_seed(1),
+    )
     samples[temp] = vocab.decode(out.cpu())
     print(f"--- temperature {temp} ---\n{samples[temp]}\n")
 
@@ -731,12 +988,21 @@ temp_entropy = {}
 for temp in (0.5, 1.0, 1.5):
     p = torch.softmax(logits / temp, dim=-1)
     temp_entropy[temp] = -(p * torch.log2(p.clamp_min(1e-30))).sum(-1).mean().item()
-    dlbook.report(f"mean next-character entropy at temperature {temp}", temp_entropy[temp], fmt=".2f",
-                  unit="bits")
+    dlbook.report(
+        f"mean next-character entropy at temperature {temp}",
+        temp_entropy[temp],
+        fmt=".2f",
+        unit="bits",
+    )
 
 # %% tags=["remove-cell"]
-assert temp_entropy[0.5] < temp_entropy[1.0] < temp_entropy[1.5], "a higher temperature must flatten"
-assert all(s.startswith("Catherine ") and len(s) == 10 + cfg.sample_chars for s in samples.values())
+assert temp_entropy[0.5] < temp_entropy[1.0] < temp_entropy[1.5], (
+    "a higher temperature must flatten"
+)
+assert all(
+    s.startswith("Catherine ") and len(s) == 10 + cfg.sample_chars
+    for s in samples.values()
+)
 
 # %% [markdown]
 # At $\tau = 0.5$ the samples are mostly real words and common phrases; at
@@ -772,6 +1038,7 @@ assert all(s.startswith("Catherine ") and len(s) == 10 + cfg.sample_chars for s 
 # $G\,H\,(2H + 2)$. Check your formula against `nn.RNN`, `nn.GRU` and `nn.LSTM` for a few sizes.
 # For the same budget of parameters, how much wider can an RNN be than an LSTM?
 
+
 # %% tags=["hide-cell"]
 # Solution to Exercise 1
 def recurrent_params(G: int, D: int, H: int, layers: int = 1) -> int:
@@ -780,11 +1047,17 @@ def recurrent_params(G: int, D: int, H: int, layers: int = 1) -> int:
 
 for G, cls in ((1, nn.RNN), (3, nn.GRU), (4, nn.LSTM)):
     for D_, H_, L_ in ((1, 6, 1), (64, 256, 2), (10, 33, 3)):
-        assert sum(p.numel() for p in cls(D_, H_, num_layers=L_).parameters()) == recurrent_params(G, D_, H_, L_)
+        assert sum(
+            p.numel() for p in cls(D_, H_, num_layers=L_).parameters()
+        ) == recurrent_params(G, D_, H_, L_)
 budget = recurrent_params(4, 64, 256)
 H_rnn = max(h for h in range(1, 2_000) if recurrent_params(1, 64, h) <= budget)
-print(f"an LSTM(64, 256) has {budget:,} parameters; an RNN with the same budget can have {H_rnn} hidden units")
-assert 2 * 256 <= H_rnn < 2.2 * 256  # the count grows like G H^2, so the width scales like sqrt(4) = 2
+print(
+    f"an LSTM(64, 256) has {budget:,} parameters; an RNN with the same budget can have {H_rnn} hidden units"
+)
+assert (
+    2 * 256 <= H_rnn < 2.2 * 256
+)  # the count grows like G H^2, so the width scales like sqrt(4) = 2
 
 # %% [markdown]
 # **Exercise 2 (truncated BPTT).** Backpropagating through a whole book is
@@ -795,13 +1068,14 @@ assert 2 * 256 <= H_rnn < 2.2 * 256  # the count grows like G H^2, so the width 
 # the gradient of a loss on the last state with respect to the inputs is zero
 # exactly before the last chunk — and nonzero without truncation.
 
+
 # %% tags=["hide-cell"]
 # Solution to Exercise 2
 def truncated_forward(x, h, chunk):
     """rnn_forward over x (B, T, D) in chunks, detaching the state at every chunk boundary."""
     for start in range(0, x.shape[1], chunk):
         h = h.detach()  # no gradient flows into earlier chunks
-        _, h = rnn_forward(x[:, start:start + chunk], h, W_xh, W_hh, b_h)
+        _, h = rnn_forward(x[:, start : start + chunk], h, W_xh, W_hh, b_h)
     return h
 
 
@@ -833,7 +1107,9 @@ with torch.no_grad():
         getattr(bwd.cells[0], name).copy_(getattr(ref_bi, f"{name}_l0_reverse"))
     out_f, _ = fwd(x_cmp)
     out_b, _ = bwd(x_cmp.flip(1))  # read the sequence from the end
-    ours_bi = torch.cat([out_f, out_b.flip(1)], dim=-1)  # (B, T, 2H), re-aligned in time
+    ours_bi = torch.cat(
+        [out_f, out_b.flip(1)], dim=-1
+    )  # (B, T, 2H), re-aligned in time
     err_bi = (ours_bi - ref_bi(x_cmp)[0]).abs().max().item()
 print(f"bidirectional: max abs error {err_bi:.1e}")
 assert err_bi < 1e-5
@@ -847,31 +1123,53 @@ assert err_bi < 1e-5
 # LSTM of the same hidden size, train both for the same number of steps
 # (`cfg.ex_steps`) and compare the validation bits per character and the number of parameters.
 
+
 # %% tags=["hide-cell"]
 # Solution to Exercise 4 (cfg.ex_steps steps each, fewer than the main model's, to keep the chapter quick)
 class CharLSTM(CharRNN):
-    def __init__(self, vocab_size: int, hidden: int, layers: int = 1, embed: int = 64, dropout: float = 0.0):
+    def __init__(
+        self,
+        vocab_size: int,
+        hidden: int,
+        layers: int = 1,
+        embed: int = 64,
+        dropout: float = 0.0,
+    ):
         super().__init__(vocab_size, hidden, layers, embed, dropout)
-        self.gru = nn.LSTM(embed, hidden, num_layers=layers, batch_first=True,
-                           dropout=dropout if layers > 1 else 0.0)  # same interface
+        self.gru = nn.LSTM(
+            embed,
+            hidden,
+            num_layers=layers,
+            batch_first=True,
+            dropout=dropout if layers > 1 else 0.0,
+        )  # same interface
 
 
 compare = {}
 for cls in (CharRNN, CharLSTM):
     torch.manual_seed(0)
-    model = cls(len(vocab), cfg.lm_hidden, cfg.lm_layers, dropout=cfg.lm_dropout).to(device)
+    model = cls(len(vocab), cfg.lm_hidden, cfg.lm_layers, dropout=cfg.lm_dropout).to(
+        device
+    )
     opt_ex = torch.optim.Adam(model.parameters(), lr=cfg.lm_lr)
     gen = torch.Generator().manual_seed(0)
     for _ in range(cfg.ex_steps):
-        x, y = char_windows(train_ids, seq_len=cfg.lm_seq, batch_size=cfg.lm_batch, generator=gen)
+        x, y = char_windows(
+            train_ids, seq_len=cfg.lm_seq, batch_size=cfg.lm_batch, generator=gen
+        )
         loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
         opt_ex.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt_ex.step()
-    compare[cls.__name__] = (bits_per_char(model, val_ids), sum(p.numel() for p in model.parameters()))
-    print(f"{cls.__name__}: {compare[cls.__name__][0]:.3f} bits/char after {cfg.ex_steps} steps, "
-          f"{compare[cls.__name__][1]:,} parameters")
+    compare[cls.__name__] = (
+        bits_per_char(model, val_ids),
+        sum(p.numel() for p in model.parameters()),
+    )
+    print(
+        f"{cls.__name__}: {compare[cls.__name__][0]:.3f} bits/char after {cfg.ex_steps} steps, "
+        f"{compare[cls.__name__][1]:,} parameters"
+    )
 assert all(bits < unigram_val_bits for bits, _ in compare.values())
 assert compare["CharLSTM"][1] > compare["CharRNN"][1]
 
@@ -887,18 +1185,27 @@ assert compare["CharLSTM"][1] > compare["CharRNN"][1]
 # grows. Check first that reading a snippet one character at a time gives the
 # same next-character logits as running `lm` over the whole snippet at once.
 
+
 # %% tags=["hide-cell"]
 # Solution to Exercise 5
 @torch.no_grad()
-def sample_carried(model: CharRNN, prompt: torch.Tensor, n_new: int, temperature: float, seed: int = 1):
+def sample_carried(
+    model: CharRNN, prompt: torch.Tensor, n_new: int, temperature: float, seed: int = 1
+):
     """Sample n_new ids after prompt (T0,), one GRU step per character."""
     gen = torch.Generator().manual_seed(seed)
-    states, h = model.gru(model.embed(prompt[None]))  # read the prompt; h (layers, 1, H)
+    states, h = model.gru(
+        model.embed(prompt[None])
+    )  # read the prompt; h (layers, 1, H)
     logits, out = model.head(states[0, -1]), prompt.tolist()
     for _ in range(n_new):
-        nxt = torch.multinomial(torch.softmax(logits.float().cpu() / temperature, -1), 1, generator=gen)
+        nxt = torch.multinomial(
+            torch.softmax(logits.float().cpu() / temperature, -1), 1, generator=gen
+        )
         out.append(nxt.item())
-        states, h = model.gru(model.embed(nxt.to(prompt.device)[None]), h)  # one step: (1, 1, H)
+        states, h = model.gru(
+            model.embed(nxt.to(prompt.device)[None]), h
+        )  # one step: (1, 1, H)
         logits = model.head(states[0, -1])
     return torch.tensor(out)
 
@@ -911,7 +1218,9 @@ with torch.no_grad():
         st, h_step = lm.gru(lm.embed(c.view(1, 1)), h_step)
     err_carried = (lm.head(st[0, -1]) - lm(snippet[None])[0, -1]).abs().max().item()
 print(f"carried state vs whole snippet: max abs logit difference {err_carried:.1e}")
-assert err_carried < 1e-2  # float32 rounding (TF32 on some GPUs); a wrong state gives O(1) differences
+assert (
+    err_carried < 1e-2
+)  # float32 rounding (TF32 on some GPUs); a wrong state gives O(1) differences
 print(vocab.decode(sample_carried(lm, prompt, cfg.sample_chars, temperature=0.5)))
 
 # %% [markdown]

@@ -47,8 +47,19 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules and importlib.util.find_spec("dlbook") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-                    "dlbook @ git+https://github.com/dlbook-org/dlbook", "mnist1d"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "dlbook @ git+https://github.com/dlbook-org/dlbook",
+            "mnist1d",
+        ],
+        check=True,
+    )
 
 import dlbook
 import dlbook.plot
@@ -79,18 +90,69 @@ from dlbook.setup import synchronize
 from dlbook.train import fit
 
 cfg = dlbook.config(  # vit_*: the vision transformer; gpt_*: the character-level GPT; n_*: sequence lengths timed
-    smoke=dict(n_vit=4_000, vit_epochs=2, vit_patch=7, vit_width=64, vit_layers=3, vit_batch=32, vit_lr=3e-3,
-               vit_min_acc=0.50, n_test=2_000, gpt_steps=150, gpt_width=48, gpt_layers=2, gpt_heads=4,
-               gpt_block=32, gpt_batch=32, gpt_lr=6e-3, gpt_dropout=0.0, gpt_eval_every=50,
-               n_times=(64, 128, 256, 512, 1024)),
-    cpu=dict(n_vit=12_000, vit_epochs=4, vit_patch=7, vit_width=64, vit_layers=4, vit_batch=64, vit_lr=3e-3,
-             vit_min_acc=0.78, n_test=10_000, gpt_steps=700, gpt_width=64, gpt_layers=2, gpt_heads=4,
-             gpt_block=64, gpt_batch=32, gpt_lr=6e-3, gpt_dropout=0.0, gpt_eval_every=100,
-             n_times=(64, 128, 256, 512, 1024, 2048)),
-    gpu=dict(n_vit=None, vit_epochs=15, vit_patch=4, vit_width=128, vit_layers=6, vit_batch=256, vit_lr=2e-3,
-             vit_min_acc=0.85, n_test=10_000, gpt_steps=2_000, gpt_width=192, gpt_layers=4, gpt_heads=6,
-             gpt_block=128, gpt_batch=64, gpt_lr=2e-3, gpt_dropout=0.2, gpt_eval_every=250,
-             n_times=(128, 256, 512, 1024, 2048, 4096, 8192)),
+    smoke=dict(
+        n_vit=4_000,
+        vit_epochs=2,
+        vit_patch=7,
+        vit_width=64,
+        vit_layers=3,
+        vit_batch=32,
+        vit_lr=3e-3,
+        vit_min_acc=0.50,
+        n_test=2_000,
+        gpt_steps=150,
+        gpt_width=48,
+        gpt_layers=2,
+        gpt_heads=4,
+        gpt_block=32,
+        gpt_batch=32,
+        gpt_lr=6e-3,
+        gpt_dropout=0.0,
+        gpt_eval_every=50,
+        n_times=(64, 128, 256, 512, 1024),
+    ),
+    cpu=dict(
+        n_vit=12_000,
+        vit_epochs=4,
+        vit_patch=7,
+        vit_width=64,
+        vit_layers=4,
+        vit_batch=64,
+        vit_lr=3e-3,
+        vit_min_acc=0.78,
+        n_test=10_000,
+        gpt_steps=700,
+        gpt_width=64,
+        gpt_layers=2,
+        gpt_heads=4,
+        gpt_block=64,
+        gpt_batch=32,
+        gpt_lr=6e-3,
+        gpt_dropout=0.0,
+        gpt_eval_every=100,
+        n_times=(64, 128, 256, 512, 1024, 2048),
+    ),
+    gpu=dict(
+        n_vit=None,
+        vit_epochs=15,
+        vit_patch=4,
+        vit_width=128,
+        vit_layers=6,
+        vit_batch=256,
+        vit_lr=2e-3,
+        vit_min_acc=0.85,
+        n_test=10_000,
+        gpt_steps=2_000,
+        gpt_width=192,
+        gpt_layers=4,
+        gpt_heads=6,
+        gpt_block=128,
+        gpt_batch=64,
+        gpt_lr=2e-3,
+        gpt_dropout=0.2,
+        gpt_eval_every=250,
+        n_times=(128, 256, 512, 1024, 2048, 4096, 8192),
+    ),
 )
 cfg
 
@@ -122,32 +184,47 @@ cfg
 
 # %%
 g = torch.Generator().manual_seed(0)
-x_keys = torch.sort(5 * torch.rand(50, generator=g)).values  # (m,) observed inputs, sorted for the plots
+x_keys = torch.sort(
+    5 * torch.rand(50, generator=g)
+).values  # (m,) observed inputs, sorted for the plots
 
 
 def truth(x):
     return torch.sin(2 * x) + 0.4 * x
 
 
-y_values = truth(x_keys) + 0.25 * torch.randn(50, generator=g)  # (m,) noisy observations
+y_values = truth(x_keys) + 0.25 * torch.randn(
+    50, generator=g
+)  # (m,) noisy observations
 x_queries = torch.linspace(0, 5, 100)  # (n,) where we predict
 
 
 def nadaraya_watson(xq, xk, yv, h):
     """Kernel smoothing as attention: queries (n,), keys (m,), values (m,) -> predictions (n,), weights (n, m)."""
-    scores = -(xq[:, None] - xk[None, :]) ** 2 / (2 * h**2)  # (n, m)
+    scores = -((xq[:, None] - xk[None, :]) ** 2) / (2 * h**2)  # (n, m)
     weights = torch.softmax(scores, dim=1)  # each row sums to one
     return weights @ yv, weights
 
 
 for h in (0.02, 0.3, 2.0):
     pred, _ = nadaraya_watson(x_queries, x_keys, y_values, h)
-    print(f"h = {h:4.2f}: mean squared error to the true function {((pred - truth(x_queries)) ** 2).mean():.4f}")
+    print(
+        f"h = {h:4.2f}: mean squared error to the true function {((pred - truth(x_queries)) ** 2).mean():.4f}"
+    )
 
 # %% tags=["remove-cell"]
-_mse = {h: ((nadaraya_watson(x_queries, x_keys, y_values, h)[0] - truth(x_queries)) ** 2).mean() for h in (0.02, 0.3, 2.0)}
-assert _mse[0.3] < _mse[0.02] and _mse[0.3] < _mse[2.0], "a medium bandwidth must beat both extremes"
-assert _mse[0.3] < ((y_values.mean() - truth(x_queries)) ** 2).mean() / 5, "and be far better than the mean"
+_mse = {
+    h: (
+        (nadaraya_watson(x_queries, x_keys, y_values, h)[0] - truth(x_queries)) ** 2
+    ).mean()
+    for h in (0.02, 0.3, 2.0)
+}
+assert _mse[0.3] < _mse[0.02] and _mse[0.3] < _mse[2.0], (
+    "a medium bandwidth must beat both extremes"
+)
+assert _mse[0.3] < ((y_values.mean() - truth(x_queries)) ** 2).mean() / 5, (
+    "and be far better than the mean"
+)
 
 # %% [markdown]
 # A tiny bandwidth follows the noise, a huge one averages everything into a
@@ -157,15 +234,28 @@ assert _mse[0.3] < ((y_values.mean() - truth(x_queries)) ** 2).mean() / 5, "and 
 
 # %% tags=["hide-input"]
 fig, (ax1, ax2) = plot.subplots(1, 2, width=10, height=3.4)
-ax1.scatter(x_keys.numpy(), y_values.numpy(), s=10, color="k", label="observations $(x_j, y_j)$")
-ax1.plot(x_queries.numpy(), truth(x_queries).numpy(), "k--", lw=1, label="true function")
+ax1.scatter(
+    x_keys.numpy(), y_values.numpy(), s=10, color="k", label="observations $(x_j, y_j)$"
+)
+ax1.plot(
+    x_queries.numpy(), truth(x_queries).numpy(), "k--", lw=1, label="true function"
+)
 for h in (0.02, 0.3, 2.0):
-    ax1.plot(x_queries.numpy(), nadaraya_watson(x_queries, x_keys, y_values, h)[0].numpy(), label=f"$h = {h}$")
+    ax1.plot(
+        x_queries.numpy(),
+        nadaraya_watson(x_queries, x_keys, y_values, h)[0].numpy(),
+        label=f"$h = {h}$",
+    )
 ax1.set_xlabel("$x$")
 ax1.set_ylabel("$y$")
 ax1.legend(fontsize=7)
-att.show_attention(ax2, nadaraya_watson(x_queries, x_keys, y_values, 0.3)[1], xlabel="key $j$ (sorted $x_j$)",
-                   ylabel="query $q$ (sorted $x_q$)", title="attention weights, $h = 0.3$")
+att.show_attention(
+    ax2,
+    nadaraya_watson(x_queries, x_keys, y_values, 0.3)[1],
+    xlabel="key $j$ (sorted $x_j$)",
+    ylabel="query $q$ (sorted $x_q$)",
+    title="attention weights, $h = 0.3$",
+)
 plot.show(fig)
 
 # %% [markdown]
@@ -189,8 +279,13 @@ plot.show(fig)
 # %%
 h = 0.3
 _, w_gauss = nadaraya_watson(x_queries, x_keys, y_values, h)
-w_dot = torch.softmax((x_queries[:, None] / h**2) * x_keys[None, :] - x_keys[None, :] ** 2 / (2 * h**2), dim=1)
-print(f"max |Gaussian weights - dot-product weights| = {(w_gauss - w_dot).abs().max():.1e}")
+w_dot = torch.softmax(
+    (x_queries[:, None] / h**2) * x_keys[None, :] - x_keys[None, :] ** 2 / (2 * h**2),
+    dim=1,
+)
+print(
+    f"max |Gaussian weights - dot-product weights| = {(w_gauss - w_dot).abs().max():.1e}"
+)
 
 # %% tags=["remove-cell"]
 assert (w_gauss - w_dot).abs().max() < 1e-5
@@ -206,26 +301,39 @@ assert (w_gauss - w_dot).abs().max() < 1e-5
 # This is our first attention mask.
 
 # %%
-log_h = torch.tensor(math.log(2.0), requires_grad=True)  # start from the too-smooth bandwidth
+log_h = torch.tensor(
+    math.log(2.0), requires_grad=True
+)  # start from the too-smooth bandwidth
 opt = torch.optim.Adam([log_h], lr=0.05)
-not_self = ~torch.eye(len(x_keys), dtype=torch.bool)  # (m, m): True where attending is allowed
+not_self = ~torch.eye(
+    len(x_keys), dtype=torch.bool
+)  # (m, m): True where attending is allowed
 for _ in range(300):
-    scores = -(x_keys[:, None] - x_keys[None, :]) ** 2 / (2 * log_h.exp() ** 2)
+    scores = -((x_keys[:, None] - x_keys[None, :]) ** 2) / (2 * log_h.exp() ** 2)
     weights = torch.softmax(scores.masked_fill(~not_self, float("-inf")), dim=1)
     loo_loss = ((weights @ y_values - y_values) ** 2).mean()
     opt.zero_grad()
     loo_loss.backward()
     opt.step()
 h_learned = dlbook.report("learned bandwidth h", log_h.exp().item(), fmt=".3f")
-print(f"leave-one-out squared error {loo_loss.item():.4f} (noise variance {0.25**2:.4f})")
+print(
+    f"leave-one-out squared error {loo_loss.item():.4f} (noise variance {0.25**2:.4f})"
+)
 
 # %% tags=["remove-cell"]
 _grid = torch.linspace(0.03, 2.0, 400)
 _loo = []
 for _h in _grid:
-    _w = torch.softmax((-(x_keys[:, None] - x_keys[None, :]) ** 2 / (2 * _h**2)).masked_fill(~not_self, -math.inf), 1)
+    _w = torch.softmax(
+        (-((x_keys[:, None] - x_keys[None, :]) ** 2) / (2 * _h**2)).masked_fill(
+            ~not_self, -math.inf
+        ),
+        1,
+    )
     _loo.append(((_w @ y_values - y_values) ** 2).mean())
-assert abs(h_learned - _grid[torch.stack(_loo).argmin()]) < 0.03, "gradient descent must find the grid's best h"
+assert abs(h_learned - _grid[torch.stack(_loo).argmin()]) < 0.03, (
+    "gradient descent must find the grid's best h"
+)
 assert 0.1 < h_learned < 0.6
 
 # %% [markdown]
@@ -274,16 +382,26 @@ assert 0.1 < h_learned < 0.6
 # %%
 g = torch.Generator().manual_seed(1)
 for d in (4, 64, 1024):
-    q, k = torch.randn(2_000, d, generator=g), torch.randn(2_000, 32, d, generator=g)  # 2,000 queries, 32 keys each
+    q, k = (
+        torch.randn(2_000, d, generator=g),
+        torch.randn(2_000, 32, d, generator=g),
+    )  # 2,000 queries, 32 keys each
     raw = torch.einsum("nd,nmd->nm", q, k)  # (2000, 32) scores
     top_raw = torch.softmax(raw, 1).max(1).values.mean()
     top_scaled = torch.softmax(raw / math.sqrt(d), 1).max(1).values.mean()
-    print(f"d = {d:4}: std of q.k = {raw.std():6.2f} (sqrt d = {math.sqrt(d):5.2f}); largest weight of 32: "
-          f"unscaled {top_raw:.2f}, scaled {top_scaled:.2f}")
+    print(
+        f"d = {d:4}: std of q.k = {raw.std():6.2f} (sqrt d = {math.sqrt(d):5.2f}); largest weight of 32: "
+        f"unscaled {top_raw:.2f}, scaled {top_scaled:.2f}"
+    )
 
 # %% tags=["remove-cell"]
-assert abs(raw.std() / math.sqrt(d) - 1) < 0.05 and abs((raw / math.sqrt(d)).std() - 1) < 0.05
-assert top_raw > 0.9 and top_scaled < 0.5, "unscaled scores saturate the softmax at d = 1024; scaled ones do not"
+assert (
+    abs(raw.std() / math.sqrt(d) - 1) < 0.05
+    and abs((raw / math.sqrt(d)).std() - 1) < 0.05
+)
+assert top_raw > 0.9 and top_scaled < 0.5, (
+    "unscaled scores saturate the softmax at d = 1024; scaled ones do not"
+)
 
 # %% [markdown]
 # The standard deviation of the raw scores grows as $\sqrt{d}$. Without the
@@ -298,20 +416,29 @@ assert top_raw > 0.9 and top_scaled < 0.5, "unscaled scores saturate the softmax
 # where a query may attend to a key, PyTorch's convention); forbidden scores
 # become $-\infty$ and so get weight $e^{-\infty} = 0$.
 
+
 # %%
 def attention(q, k, v, mask=None):
     """softmax(q kᵀ / √d) v: q (..., T, d), k (..., S, d), v (..., S, d_v) -> (..., T, d_v), weights (..., T, S)."""
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., T, S)
     if mask is not None:
-        scores = scores.masked_fill(~mask, float("-inf"))  # forbidden pairs get weight 0
+        scores = scores.masked_fill(
+            ~mask, float("-inf")
+        )  # forbidden pairs get weight 0
     weights = torch.softmax(scores, dim=-1)  # each row sums to 1
     return weights @ v, weights  # (..., T, d_v)
 
 
-q, k, v = torch.randn(2, 4, 6, 16), torch.randn(2, 4, 9, 16), torch.randn(2, 4, 9, 8)  # (B, H, T|S, d)
+q, k, v = (
+    torch.randn(2, 4, 6, 16),
+    torch.randn(2, 4, 9, 16),
+    torch.randn(2, 4, 9, 8),
+)  # (B, H, T|S, d)
 out, weights = attention(q, k, v)
 err = (out - F.scaled_dot_product_attention(q, k, v)).abs().max()
-print(f"output {tuple(out.shape)}, weights {tuple(weights.shape)}; max |ours - PyTorch| = {err:.1e}")
+print(
+    f"output {tuple(out.shape)}, weights {tuple(weights.shape)}; max |ours - PyTorch| = {err:.1e}"
+)
 
 # %% tags=["remove-cell"]
 assert err < 1e-5 and torch.allclose(weights.sum(-1), torch.ones(2, 4, 6))
@@ -333,15 +460,27 @@ show_source(att.scaled_dot_product_attention)
 
 # %%
 errors = {}
-for name, kwargs in (("no mask", {}), ("boolean mask", "bool"), ("causal", dict(is_causal=True))):
-    q, k, v = torch.randn(3, 2, 7, 16), torch.randn(3, 2, 7, 16), torch.randn(3, 2, 7, 16)
+for name, kwargs in (
+    ("no mask", {}),
+    ("boolean mask", "bool"),
+    ("causal", dict(is_causal=True)),
+):
+    q, k, v = (
+        torch.randn(3, 2, 7, 16),
+        torch.randn(3, 2, 7, 16),
+        torch.randn(3, 2, 7, 16),
+    )
     if kwargs == "bool":
         mask = torch.rand(3, 1, 7, 7) > 0.5
         mask[..., 0] = True  # every query may see at least one key
         kwargs = dict(mask=mask)
     ours, _ = att.scaled_dot_product_attention(q, k, v, **kwargs)
-    ref = F.scaled_dot_product_attention(q, k, v, attn_mask=kwargs.get("mask"), is_causal=kwargs.get("is_causal", False))
-    errors[name] = dlbook.report(f"max |dlbook - PyTorch| attention, {name}", (ours - ref).abs().max(), fmt=".1e")
+    ref = F.scaled_dot_product_attention(
+        q, k, v, attn_mask=kwargs.get("mask"), is_causal=kwargs.get("is_causal", False)
+    )
+    errors[name] = dlbook.report(
+        f"max |dlbook - PyTorch| attention, {name}", (ours - ref).abs().max(), fmt=".1e"
+    )
 
 # %% tags=["remove-cell"]
 assert max(errors.values()) < 1e-5
@@ -367,24 +506,36 @@ assert max(errors.values()) < 1e-5
 
 # %%
 torch.manual_seed(0)
-w_q, w_k, w_v = (torch.randn(32, 32) / math.sqrt(32) for _ in range(3))  # random projections
+w_q, w_k, w_v = (
+    torch.randn(32, 32) / math.sqrt(32) for _ in range(3)
+)  # random projections
 
 
 def self_attention(x, causal):
-    return att.scaled_dot_product_attention(x @ w_q, x @ w_k, x @ w_v, is_causal=causal)[0]
+    return att.scaled_dot_product_attention(
+        x @ w_q, x @ w_k, x @ w_v, is_causal=causal
+    )[0]
 
 
 x = torch.randn(1, 10, 32)  # (B, T, D)
 x_changed = x.clone()
 x_changed[0, 5] = torch.randn(32)  # a different token at position 5
 for causal in (True, False):
-    delta = (self_attention(x, causal) - self_attention(x_changed, causal)).abs().amax(-1)[0]  # (T,)
-    print(f"causal={causal!s:5}: max output change per position {[f'{c:.0e}' for c in delta.tolist()]}")
+    delta = (
+        (self_attention(x, causal) - self_attention(x_changed, causal))
+        .abs()
+        .amax(-1)[0]
+    )  # (T,)
+    print(
+        f"causal={causal!s:5}: max output change per position {[f'{c:.0e}' for c in delta.tolist()]}"
+    )
     if causal:
         causal_delta = delta
 
 # %% tags=["remove-cell"]
-assert (causal_delta[:5] == 0).all(), "positions before 5 must be unaffected by a change at 5"
+assert (causal_delta[:5] == 0).all(), (
+    "positions before 5 must be unaffected by a change at 5"
+)
 assert (causal_delta[5:] > 1e-3).all(), "positions 5 and later must change"
 assert (delta[:5] > 1e-3).all(), "without the mask every position sees the change"
 
@@ -432,9 +583,18 @@ with torch.no_grad():
     out, w = ours(x, need_weights=True)
     out_ref, w_ref = ref(x, x, x, average_attn_weights=False)
     out_m, _ = ours(x, mask=causal)
-    out_m_ref, _ = ref(x, x, x, attn_mask=~causal)  # True = forbidden in nn.MultiheadAttention
-mha_err = dlbook.report("max |dlbook - nn.MultiheadAttention|", max((out - out_ref).abs().max(),
-                        (w - w_ref).abs().max(), (out_m - out_m_ref).abs().max()), fmt=".1e")
+    out_m_ref, _ = ref(
+        x, x, x, attn_mask=~causal
+    )  # True = forbidden in nn.MultiheadAttention
+mha_err = dlbook.report(
+    "max |dlbook - nn.MultiheadAttention|",
+    max(
+        (out - out_ref).abs().max(),
+        (w - w_ref).abs().max(),
+        (out_m - out_m_ref).abs().max(),
+    ),
+    fmt=".1e",
+)
 
 # %% tags=["remove-cell"]
 assert mha_err < 1e-5 and w.shape == (2, 4, 10, 10)
@@ -459,7 +619,9 @@ assert mha_err < 1e-5 and w.shape == (2, 4, 10, 10)
 # %% tags=["hide-input"]
 pe = att.sinusoidal_positions(128, 64)  # (T, D)
 fig, ax = plot.subplots(width=7, height=3.2)
-im = ax.imshow(pe.T.numpy(), aspect="auto", cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
+im = ax.imshow(
+    pe.T.numpy(), aspect="auto", cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest"
+)
 ax.grid(False)
 ax.set_xlabel("position $t$")
 ax.set_ylabel("dimension")
@@ -476,12 +638,18 @@ plot.show(fig)
 
 # %%
 offsets = (1, 5, 20)
-dots = torch.tensor([[pe[t] @ pe[t + k] for t in (0, 10, 50, 100)] for k in offsets])  # (offsets, starts)
+dots = torch.tensor(
+    [[pe[t] @ pe[t + k] for t in (0, 10, 50, 100)] for k in offsets]
+)  # (offsets, starts)
 for k, row in zip(offsets, dots):
-    print(f"offset {k:2}: PE_t . PE_t+k for t = 0, 10, 50, 100 -> {[round(v, 4) for v in row.tolist()]}")
+    print(
+        f"offset {k:2}: PE_t . PE_t+k for t = 0, 10, 50, 100 -> {[round(v, 4) for v in row.tolist()]}"
+    )
 
 # %% tags=["remove-cell"]
-assert (dots.max(1).values - dots.min(1).values).max() < 1e-3, "the dot product depends on the offset only"
+assert (dots.max(1).values - dots.min(1).values).max() < 1e-3, (
+    "the dot product depends on the offset only"
+)
 assert dots[0, 0] > dots[1, 0] > dots[2, 0], "nearby positions are more similar"
 
 # %% [markdown]
@@ -511,7 +679,10 @@ ln = nn.LayerNorm(32)
 with torch.no_grad():
     ln.weight.uniform_(0.5, 1.5)
     ln.bias.uniform_(-0.5, 0.5)
-    mu, var = x.mean(-1, keepdim=True), x.var(-1, unbiased=False, keepdim=True)  # per token
+    mu, var = (
+        x.mean(-1, keepdim=True),
+        x.var(-1, unbiased=False, keepdim=True),
+    )  # per token
     ours_ln = ln.weight * (x - mu) / torch.sqrt(var + ln.eps) + ln.bias
     ln_err = (ours_ln - ln(x)).abs().max()
 print(f"max |our layer norm - nn.LayerNorm| = {ln_err:.1e}")
@@ -543,7 +714,9 @@ show_source(att.TransformerBlock.forward)
 # %%
 block = att.TransformerBlock(64, 4)
 x = torch.randn(2, 10, 64)
-print(f"block: {tuple(x.shape)} -> {tuple(block(x).shape)}, {sum(p.numel() for p in block.parameters()):,} parameters")
+print(
+    f"block: {tuple(x.shape)} -> {tuple(block(x).shape)}, {sum(p.numel() for p in block.parameters()):,} parameters"
+)
 
 # %% [markdown]
 # Almost all of those parameters sit in the four $D\times D$ attention
@@ -571,17 +744,25 @@ for n in cfg.n_times:
     attention(q, k, v)  # warm-up
     t_best = math.inf
     for _ in range(3):
-        synchronize(device)  # a GPU works asynchronously: let it finish before reading the clock
+        synchronize(
+            device
+        )  # a GPU works asynchronously: let it finish before reading the clock
         t0 = time.perf_counter()
         attention(q, k, v)
         synchronize(device)
         t_best = min(t_best, time.perf_counter() - t0)
     seconds.append(t_best)
-    print(f"n = {n:5}: {flops[-1] / 1e6:10.1f} MFLOP (4 n^2 d = {4 * n * n * d / 1e6:10.1f}), {t_best * 1e3:8.2f} ms")
+    print(
+        f"n = {n:5}: {flops[-1] / 1e6:10.1f} MFLOP (4 n^2 d = {4 * n * n * d / 1e6:10.1f}), {t_best * 1e3:8.2f} ms"
+    )
 
 # %% tags=["remove-cell"]
-assert flops == [4 * n * n * d for n in cfg.n_times], "PyTorch's counter agrees with 4 n^2 d"
-assert all(b / a == 4 for a, b in zip(flops, flops[1:])), "doubling n quadruples the work"
+assert flops == [4 * n * n * d for n in cfg.n_times], (
+    "PyTorch's counter agrees with 4 n^2 d"
+)
+assert all(b / a == 4 for a, b in zip(flops, flops[1:])), (
+    "doubling n quadruples the work"
+)
 
 # %% [markdown]
 # PyTorch's FLOP count equals $4n^2d$ exactly, so doubling $n$ quadruples the
@@ -590,11 +771,24 @@ assert all(b / a == 4 for a, b in zip(flops, flops[1:])), "doubling n quadruples
 # sequences fixed overheads make it smaller than 2.
 
 # %%
-slope = torch.linalg.lstsq(torch.stack([torch.log(torch.tensor(cfg.n_times, dtype=torch.float64)),
-                                        torch.ones(len(cfg.n_times), dtype=torch.float64)], 1),
-                           torch.log(torch.tensor(seconds, dtype=torch.float64))[:, None]).solution[0, 0].item()
+slope = (
+    torch.linalg.lstsq(
+        torch.stack(
+            [
+                torch.log(torch.tensor(cfg.n_times, dtype=torch.float64)),
+                torch.ones(len(cfg.n_times), dtype=torch.float64),
+            ],
+            1,
+        ),
+        torch.log(torch.tensor(seconds, dtype=torch.float64))[:, None],
+    )
+    .solution[0, 0]
+    .item()
+)
 dlbook.report("log-log slope of attention time vs n", slope, fmt=".2f")
-dlbook.report(f"attention time at n = {cfg.n_times[-1]}", seconds[-1] * 1e3, fmt=".2f", unit="ms")
+dlbook.report(
+    f"attention time at n = {cfg.n_times[-1]}", seconds[-1] * 1e3, fmt=".2f", unit="ms"
+)
 
 # %% tags=["hide-input"]
 fig, ax = plot.subplots(width=5.5, height=3.4)
@@ -646,20 +840,31 @@ def prepare(ds, n, seed=0):
 x_train, y_train = prepare(train_set, cfg.n_vit)
 x_test, y_test = prepare(test_set, cfg.n_test)
 patches = att.patchify(x_test[:1], cfg.vit_patch)  # (1, N, p*p)
-print(f"training images {tuple(x_train.shape)}; one image -> {patches.shape[1]} patches of {patches.shape[2]} pixels")
+print(
+    f"training images {tuple(x_train.shape)}; one image -> {patches.shape[1]} patches of {patches.shape[2]} pixels"
+)
 
 # %% tags=["hide-input"]
 n_side = 28 // cfg.vit_patch
-fig, (ax1, ax2) = plot.subplots(1, 2, width=10, height=2.4, gridspec_kw={"width_ratios": [1, 4]})
+fig, (ax1, ax2) = plot.subplots(
+    1, 2, width=10, height=2.4, gridspec_kw={"width_ratios": [1, 4]}
+)
 ax1.imshow(x_test[0, 0].cpu().numpy(), cmap="gray_r")
 for edge in range(1, n_side):  # the patch borders
     ax1.axhline(edge * cfg.vit_patch - 0.5, color="tab:red", lw=0.8)
     ax1.axvline(edge * cfg.vit_patch - 0.5, color="tab:red", lw=0.8)
 ax1.set_axis_off()
 ax1.set_title("image and patches", fontsize=9)
-plot.image_grid(ax2, patches[0].view(-1, cfg.vit_patch, cfg.vit_patch).cpu(), ncols=min(len(patches[0]), 16), pad=1,
-                labels=[str(i + 1) for i in range(patches.shape[1])])
-ax2.set_title(f"the same image as a sequence of {patches.shape[1]} patch tokens", fontsize=9)
+plot.image_grid(
+    ax2,
+    patches[0].view(-1, cfg.vit_patch, cfg.vit_patch).cpu(),
+    ncols=min(len(patches[0]), 16),
+    pad=1,
+    labels=[str(i + 1) for i in range(patches.shape[1])],
+)
+ax2.set_title(
+    f"the same image as a sequence of {patches.shape[1]} patch tokens", fontsize=9
+)
 plot.show(fig)
 
 # %% [markdown]
@@ -668,10 +873,14 @@ plot.show(fig)
 
 # %%
 show_source(att.ViT.forward)
-vit_cfg = att.ViTConfig(patch_size=cfg.vit_patch, d_model=cfg.vit_width, n_layers=cfg.vit_layers)
+vit_cfg = att.ViTConfig(
+    patch_size=cfg.vit_patch, d_model=cfg.vit_width, n_layers=cfg.vit_layers
+)
 vit = att.ViT(vit_cfg).to(device)
 print(vit_cfg)
-print(f"{sum(p.numel() for p in vit.parameters()):,} parameters; logits {tuple(vit(x_test[:2]).shape)}")
+print(
+    f"{sum(p.numel() for p in vit.parameters()):,} parameters; logits {tuple(vit(x_test[:2]).shape)}"
+)
 
 # %% [markdown]
 # Transformers are usually trained with AdamW {cite}`loshchilov2019decoupled`,
@@ -681,19 +890,32 @@ print(f"{sum(p.numel() for p in vit.parameters()):,} parameters; logits {tuple(v
 
 # %%
 torch.manual_seed(0)
-batches = data.Batches(x_train, y_train, batch_size=cfg.vit_batch, drop_last=True, seed=0)
+batches = data.Batches(
+    x_train, y_train, batch_size=cfg.vit_batch, drop_last=True, seed=0
+)
 opt = torch.optim.AdamW(vit.parameters(), lr=cfg.vit_lr, weight_decay=0.05)
-sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.vit_lr, total_steps=cfg.vit_epochs * len(batches),
-                                            pct_start=0.1)
+sched = torch.optim.lr_scheduler.OneCycleLR(
+    opt, max_lr=cfg.vit_lr, total_steps=cfg.vit_epochs * len(batches), pct_start=0.1
+)
 test_batches = data.Batches(x_test, y_test, batch_size=1_000, shuffle=False)
-vit_hist = fit(vit, batches, epochs=cfg.vit_epochs, optimizer=opt, scheduler=sched, val=test_batches,
-               amp=device.type == "cuda", desc="ViT")
+vit_hist = fit(
+    vit,
+    batches,
+    epochs=cfg.vit_epochs,
+    optimizer=opt,
+    scheduler=sched,
+    val=test_batches,
+    amp=device.type == "cuda",
+    desc="ViT",
+)
 vit_acc = dlbook.report("ViT test accuracy", vit_hist.val_acc[-1], fmt=".4f")
 print(f"training time {vit_hist.total_s:.1f} s")
 
 # %% tags=["remove-cell"]
 assert vit_hist.train_loss[-1] < vit_hist.train_loss[0], "the training loss must fall"
-assert vit_acc > cfg.vit_min_acc, f"the ViT must beat chance (0.10) clearly: {vit_acc:.3f} <= {cfg.vit_min_acc}"
+assert vit_acc > cfg.vit_min_acc, (
+    f"the ViT must beat chance (0.10) clearly: {vit_acc:.3f} <= {cfg.vit_min_acc}"
+)
 
 # %% tags=["hide-input"]
 fig, axes = plot.subplots(1, 2, width=9, height=3)
@@ -720,19 +942,30 @@ with torch.no_grad():
     maps = vit.attention_maps(shown)  # (L, B, H, 1+N, 1+N)
     pred = vit(shown).argmax(1)
 side = 28 // cfg.vit_patch  # patches per row
-cls_attn = maps[-1, :, :, 0, 1:].mean(1).view(-1, side, side)  # (B, side, side): class token -> patches
-print(f"attention maps {tuple(maps.shape)}; class-token weights on patches sum to "
-      f"{maps[-1, :, :, 0, 1:].sum(-1).mean():.3f} (the rest goes to the class token itself)")
+cls_attn = (
+    maps[-1, :, :, 0, 1:].mean(1).view(-1, side, side)
+)  # (B, side, side): class token -> patches
+print(
+    f"attention maps {tuple(maps.shape)}; class-token weights on patches sum to "
+    f"{maps[-1, :, :, 0, 1:].sum(-1).mean():.3f} (the rest goes to the class token itself)"
+)
 
 # %% tags=["hide-input"]
 fig, axes = plot.subplots(2, len(shown), width=10, height=3.6)
 for i in range(len(shown)):
     axes[0, i].imshow(shown[i, 0].cpu().numpy(), cmap="gray_r")
-    axes[0, i].set_title(f"{test_set.classes[pred[i]]}\n(true: {test_set.classes[y_test[i]]})", fontsize=7)
-    axes[1, i].imshow(cls_attn[i].cpu().numpy(), cmap="viridis", interpolation="nearest")
+    axes[0, i].set_title(
+        f"{test_set.classes[pred[i]]}\n(true: {test_set.classes[y_test[i]]})",
+        fontsize=7,
+    )
+    axes[1, i].imshow(
+        cls_attn[i].cpu().numpy(), cmap="viridis", interpolation="nearest"
+    )
     for ax in axes[:, i]:
         ax.set_axis_off()
-axes[1, 0].set_title("class token's attention (last layer, mean of heads)", fontsize=7, loc="left")
+axes[1, 0].set_title(
+    "class token's attention (last layer, mean of heads)", fontsize=7, loc="left"
+)
 plot.show(fig)
 
 # %% [markdown]
@@ -776,7 +1009,9 @@ show_source(att.GPT.forward)
 # %%
 xor_seqs = torch.tensor([[a, b, a ^ b] for a in (0, 1) for b in (0, 1)])  # (4, 3)
 torch.manual_seed(0)
-tiny = att.GPT(att.GPTConfig(vocab_size=2, block_size=2, n_layers=1, n_heads=2, d_model=16))
+tiny = att.GPT(
+    att.GPTConfig(vocab_size=2, block_size=2, n_layers=1, n_heads=2, d_model=16)
+)
 opt = torch.optim.AdamW(tiny.parameters(), lr=1e-2, weight_decay=0.0)
 for _ in range(300):
     logits = tiny(xor_seqs[:, :2])  # (4, 2, 2): predictions after a and after a b
@@ -785,14 +1020,26 @@ for _ in range(300):
     loss.backward()
     opt.step()
 with torch.no_grad():
-    p_third = torch.softmax(tiny(xor_seqs[:, :2])[:, 1], -1)  # (4, 2): P(third token | a, b)
+    p_third = torch.softmax(
+        tiny(xor_seqs[:, :2])[:, 1], -1
+    )  # (4, 2): P(third token | a, b)
 for seq, p in zip(xor_seqs.tolist(), p_third):
-    print(f"{seq[0]} {seq[1]} -> predicted {p.argmax().item()} (P = {p.max():.3f}), XOR = {seq[2]}")
-xor_acc = dlbook.report("XOR next-token accuracy", (p_third.argmax(1) == xor_seqs[:, 2]).float().mean(), fmt=".2f")
-print(f"final loss {loss.item():.3f} (the floor, from the coin-flip second token: ln 2 / 2 = {math.log(2) / 2:.3f})")
+    print(
+        f"{seq[0]} {seq[1]} -> predicted {p.argmax().item()} (P = {p.max():.3f}), XOR = {seq[2]}"
+    )
+xor_acc = dlbook.report(
+    "XOR next-token accuracy",
+    (p_third.argmax(1) == xor_seqs[:, 2]).float().mean(),
+    fmt=".2f",
+)
+print(
+    f"final loss {loss.item():.3f} (the floor, from the coin-flip second token: ln 2 / 2 = {math.log(2) / 2:.3f})"
+)
 
 # %% tags=["remove-cell"]
-assert xor_acc == 1.0 and (p_third.argmax(1) == xor_seqs[:, 2]).all(), "the tiny GPT must get XOR 100% right"
+assert xor_acc == 1.0 and (p_third.argmax(1) == xor_seqs[:, 2]).all(), (
+    "the tiny GPT must get XOR 100% right"
+)
 assert p_third.max(1).values.min() > 0.95
 assert abs(loss.item() - math.log(2) / 2) < 0.05, "the loss approaches its floor"
 
@@ -815,7 +1062,9 @@ vocab = text.CharVocab.from_text(novel)
 ids = vocab.encode(novel)
 split = int(0.9 * len(ids))
 train_ids, val_ids = ids[:split].to(device), ids[split:].to(device)
-print(f"{len(novel):,} characters, {len(vocab)} distinct; train {len(train_ids):,}, validation {len(val_ids):,}")
+print(
+    f"{len(novel):,} characters, {len(vocab)} distinct; train {len(train_ids):,}, validation {len(val_ids):,}"
+)
 print(repr(novel[10_000:10_150]))
 
 # %% [markdown]
@@ -827,8 +1076,11 @@ print(repr(novel[10_000:10_150]))
 # `dlbook.text`); a model with context must do better.
 
 # %%
-unigram_bpc = dlbook.report("unigram baseline, validation bits per character",
-                            text.unigram_bits(train_ids, val_ids, len(vocab)), fmt=".3f")
+unigram_bpc = dlbook.report(
+    "unigram baseline, validation bits per character",
+    text.unigram_bits(train_ids, val_ids, len(vocab)),
+    fmt=".3f",
+)
 
 
 @torch.no_grad()
@@ -837,11 +1089,18 @@ def bits_per_char(model, ids, block, max_windows=None):
     model.eval()
     n = (len(ids) - 1) // block
     n = n if max_windows is None else min(n, max_windows)
-    x, y = ids[: n * block].view(n, block), ids[1: n * block + 1].view(n, block)
-    total = sum(F.cross_entropy(model(x[i:i + 256]).float().flatten(0, 1), y[i:i + 256].flatten(), reduction="sum")
-                for i in range(0, n, 256))
+    x, y = ids[: n * block].view(n, block), ids[1 : n * block + 1].view(n, block)
+    total = sum(
+        F.cross_entropy(
+            model(x[i : i + 256]).float().flatten(0, 1),
+            y[i : i + 256].flatten(),
+            reduction="sum",
+        )
+        for i in range(0, n, 256)
+    )
     model.train()
     return (total / y.numel() / math.log(2)).item()
+
 
 # %% [markdown]
 # The configuration comes from the profile; the defaults of
@@ -852,19 +1111,37 @@ def bits_per_char(model, ids, block, max_windows=None):
 # AdamW, gradient clipping and a warm-up–decay schedule.
 
 # %%
-gpt_cfg = att.GPTConfig(vocab_size=len(vocab), block_size=cfg.gpt_block, n_layers=cfg.gpt_layers,
-                        n_heads=cfg.gpt_heads, d_model=cfg.gpt_width, dropout=cfg.gpt_dropout)
+gpt_cfg = att.GPTConfig(
+    vocab_size=len(vocab),
+    block_size=cfg.gpt_block,
+    n_layers=cfg.gpt_layers,
+    n_heads=cfg.gpt_heads,
+    d_model=cfg.gpt_width,
+    dropout=cfg.gpt_dropout,
+)
 torch.manual_seed(0)
 gpt = att.GPT(gpt_cfg).to(device)
-opt = torch.optim.AdamW(gpt.parameters(), lr=cfg.gpt_lr, betas=(0.9, 0.95), weight_decay=0.1)
-sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.gpt_lr, total_steps=cfg.gpt_steps, pct_start=0.05)
-amp = torch.autocast("cuda", dtype=torch.bfloat16) if session.bf16 else contextlib.nullcontext()  # native bf16 only
+opt = torch.optim.AdamW(
+    gpt.parameters(), lr=cfg.gpt_lr, betas=(0.9, 0.95), weight_decay=0.1
+)
+sched = torch.optim.lr_scheduler.OneCycleLR(
+    opt, max_lr=cfg.gpt_lr, total_steps=cfg.gpt_steps, pct_start=0.05
+)
+amp = (
+    torch.autocast("cuda", dtype=torch.bfloat16)
+    if session.bf16
+    else contextlib.nullcontext()
+)  # native bf16 only
 windows = torch.Generator().manual_seed(0)
 curve, t0 = {"step": [], "train": [], "validation": []}, time.perf_counter()
 for step in range(1, cfg.gpt_steps + 1):
-    x, y = text.char_windows(train_ids, seq_len=cfg.gpt_block, batch_size=cfg.gpt_batch, generator=windows)
+    x, y = text.char_windows(
+        train_ids, seq_len=cfg.gpt_block, batch_size=cfg.gpt_batch, generator=windows
+    )
     with amp:
-        loss = F.cross_entropy(gpt(x).float().flatten(0, 1), y.flatten())  # (B*T, V) vs (B*T,)
+        loss = F.cross_entropy(
+            gpt(x).float().flatten(0, 1), y.flatten()
+        )  # (B*T, V) vs (B*T,)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     nn.utils.clip_grad_norm_(gpt.parameters(), 1.0)
@@ -877,24 +1154,40 @@ for step in range(1, cfg.gpt_steps + 1):
         curve["train"].append(loss.item() / math.log(2))
         curve["validation"].append(val_bits)
 gpt_seconds = time.perf_counter() - t0
-print(f"{sum(p.numel() for p in gpt.parameters()):,} parameters, {cfg.gpt_steps} steps in {gpt_seconds:.1f} s")
+print(
+    f"{sum(p.numel() for p in gpt.parameters()):,} parameters, {cfg.gpt_steps} steps in {gpt_seconds:.1f} s"
+)
 
 # %% [markdown]
 # The whole validation text is scored once at the end.
 
 # %%
 with amp:
-    gpt_bpc = dlbook.report("GPT validation bits per character", bits_per_char(gpt, val_ids, cfg.gpt_block), fmt=".3f")
-print(f"unigram baseline {unigram_bpc:.3f} bits: the GPT saves {unigram_bpc - gpt_bpc:.2f} bits per character")
+    gpt_bpc = dlbook.report(
+        "GPT validation bits per character",
+        bits_per_char(gpt, val_ids, cfg.gpt_block),
+        fmt=".3f",
+    )
+print(
+    f"unigram baseline {unigram_bpc:.3f} bits: the GPT saves {unigram_bpc - gpt_bpc:.2f} bits per character"
+)
 
 # %% tags=["remove-cell"]
 assert gpt_bpc < unigram_bpc - 0.5, "the GPT must beat the unigram baseline clearly"
-assert curve["validation"][-1] < curve["validation"][0] - 1.0, "the validation loss must fall"
+assert curve["validation"][-1] < curve["validation"][0] - 1.0, (
+    "the validation loss must fall"
+)
 
 # %% tags=["hide-input"]
 fig, ax = plot.subplots(width=6, height=3.4)
-plot.curves(ax, {"training batch": curve["train"], "validation (64 windows)": curve["validation"]},
-            x=curve["step"], xlabel="training step", ylabel="bits per character", title="character-level GPT")
+plot.curves(
+    ax,
+    {"training batch": curve["train"], "validation (64 windows)": curve["validation"]},
+    x=curve["step"],
+    xlabel="training step",
+    ylabel="bits per character",
+    title="character-level GPT",
+)
 ax.axhline(unigram_bpc, color="k", ls=":", lw=1, label="unigram baseline")
 ax.legend()
 plot.show(fig)
@@ -911,7 +1204,14 @@ gpt.eval()
 prompt = vocab.encode("Catherine").to(device)
 sampler = torch.Generator().manual_seed(1)
 for temperature in (0.5, 1.0):
-    sample = text.generate(gpt, prompt, 200, temperature=temperature, context=cfg.gpt_block, generator=sampler)
+    sample = text.generate(
+        gpt,
+        prompt,
+        200,
+        temperature=temperature,
+        context=cfg.gpt_block,
+        generator=sampler,
+    )
     print(f"--- temperature {temperature} ---\n{vocab.decode(sample)}\n")
 
 # %% [markdown]
@@ -927,9 +1227,13 @@ sentence = "Catherine was too wretched to be fearful."  # from the validation te
 sent_ids = vocab.encode(sentence)[: cfg.gpt_block].to(device)[None]  # (1, T)
 gpt_maps = gpt.attention_maps(sent_ids)  # (L, 1, H, T, T)
 layer = 0
-head = int(gpt_maps[layer, 0].diagonal(offset=-1, dim1=-2, dim2=-1).mean(-1).argmax())  # the most "look back 1" head
-print(f"maps {tuple(gpt_maps.shape)}; layer {layer}, head {head}: mean weight on the previous character "
-      f"{gpt_maps[layer, 0, head].diagonal(offset=-1).mean():.2f}")
+head = int(
+    gpt_maps[layer, 0].diagonal(offset=-1, dim1=-2, dim2=-1).mean(-1).argmax()
+)  # the most "look back 1" head
+print(
+    f"maps {tuple(gpt_maps.shape)}; layer {layer}, head {head}: mean weight on the previous character "
+    f"{gpt_maps[layer, 0, head].diagonal(offset=-1).mean():.2f}"
+)
 
 # %% tags=["remove-cell"]
 assert sentence in novel[split:], "the sentence comes from the held-out text"
@@ -939,8 +1243,15 @@ torch.testing.assert_close(gpt_maps.sum(-1), torch.ones_like(gpt_maps.sum(-1)))
 # %% tags=["hide-input"]
 fig, ax = plot.subplots(width=7.5, height=6.5)
 chars = list(vocab.decode(sent_ids[0].cpu()))
-att.show_attention(ax, gpt_maps[layer, 0, head], x_labels=chars, y_labels=chars, xlabel="attends to (key)",
-                   ylabel="predicting after (query)", title=f"GPT layer {layer}, head {head}")
+att.show_attention(
+    ax,
+    gpt_maps[layer, 0, head],
+    x_labels=chars,
+    y_labels=chars,
+    xlabel="attends to (key)",
+    ylabel="predicting after (query)",
+    title=f"GPT layer {layer}, head {head}",
+)
 plot.show(fig)
 
 # %% [markdown]
@@ -967,27 +1278,46 @@ plot.show(fig)
 # We implement attention literally as message passing over an edge list and
 # check that it equals the dense computation.
 
+
 # %%
 def attention_on_graph(q, k, v, src, dst):
     """Message passing: node dst[e] receives v[src[e]] weighted by softmax over its incoming edges.
 
     q, k (n, d), v (n, d_v); src, dst (E,) edge lists -> (n, d_v).
     """
-    score = (q[dst] * k[src]).sum(-1) / math.sqrt(q.shape[-1])  # (E,) one score per edge
-    score = (score - score.max()).exp()  # (E,) unnormalised kernel values (a shift cancels below)
-    norm = torch.zeros(len(q)).index_add_(0, dst, score)  # (n,) sum over each node's incoming edges
-    return torch.zeros(len(q), v.shape[1]).index_add_(0, dst, (score / norm[dst])[:, None] * v[src])
+    score = (q[dst] * k[src]).sum(-1) / math.sqrt(
+        q.shape[-1]
+    )  # (E,) one score per edge
+    score = (
+        score - score.max()
+    ).exp()  # (E,) unnormalised kernel values (a shift cancels below)
+    norm = torch.zeros(len(q)).index_add_(
+        0, dst, score
+    )  # (n,) sum over each node's incoming edges
+    return torch.zeros(len(q), v.shape[1]).index_add_(
+        0, dst, (score / norm[dst])[:, None] * v[src]
+    )
 
 
 n = 8
 q, k, v = torch.randn(n, 16), torch.randn(n, 16), torch.randn(n, 16)
-dst_all, src_all = torch.cartesian_prod(torch.arange(n), torch.arange(n)).T  # complete graph with self-loops
+dst_all, src_all = torch.cartesian_prod(
+    torch.arange(n), torch.arange(n)
+).T  # complete graph with self-loops
 keep = src_all <= dst_all  # causal graph: edges from earlier (or the same) tokens only
-gnn_err = max((attention_on_graph(q, k, v, src_all, dst_all) - attention(q, k, v)[0]).abs().max(),
-              (attention_on_graph(q, k, v, src_all[keep], dst_all[keep])
-               - att.scaled_dot_product_attention(q, k, v, is_causal=True)[0]).abs().max())
-print(f"edges: complete {len(src_all)} = n^2, causal {int(keep.sum())} = n(n+1)/2; "
-      f"max |graph - dense| = {gnn_err:.1e}")
+gnn_err = max(
+    (attention_on_graph(q, k, v, src_all, dst_all) - attention(q, k, v)[0]).abs().max(),
+    (
+        attention_on_graph(q, k, v, src_all[keep], dst_all[keep])
+        - att.scaled_dot_product_attention(q, k, v, is_causal=True)[0]
+    )
+    .abs()
+    .max(),
+)
+print(
+    f"edges: complete {len(src_all)} = n^2, causal {int(keep.sum())} = n(n+1)/2; "
+    f"max |graph - dense| = {gnn_err:.1e}"
+)
 
 # %% tags=["remove-cell"]
 assert gnn_err < 1e-5 and len(src_all) == n * n and keep.sum() == n * (n + 1) // 2
@@ -1040,7 +1370,9 @@ pe = att.sinusoidal_positions(12, 32)
 with torch.no_grad():
     equi_err = (block(x[:, perm]) - block(x)[:, perm]).abs().max()
     pe_gap = (block(x[:, perm] + pe) - block(x + pe)[:, perm]).abs().max()
-print(f"without positions: max |f(PX) - P f(X)| = {equi_err:.1e}; with positions: {pe_gap:.2f}")
+print(
+    f"without positions: max |f(PX) - P f(X)| = {equi_err:.1e}; with positions: {pe_gap:.2f}"
+)
 assert equi_err < 1e-5, "attention, the MLP and layer norm treat every token alike"
 assert pe_gap > 0.1, "positions make the order matter"
 
@@ -1053,6 +1385,7 @@ assert pe_gap > 0.1, "positions make the order matter"
 # transformer block of width $D$ (with biases, MLP width $4D$), and of the
 # character-level GPT trained above. Compare with PyTorch's count.
 
+
 # %% tags=["hide-cell"]
 # Solution to Exercise 2.
 # Attention: W_q, W_k, W_v, W_o are D x D plus D biases each -> 4D^2 + 4D.
@@ -1061,14 +1394,25 @@ def block_params(D):
     return (4 * D * D + 4 * D) + (8 * D * D + 5 * D) + 4 * D  # = 12 D^2 + 13 D
 
 
-def gpt_params(c):  # token and position embeddings, blocks, final layer norm; the output layer is tied
-    return c.vocab_size * c.d_model + c.block_size * c.d_model + c.n_layers * block_params(c.d_model) + 2 * c.d_model
+def gpt_params(
+    c,
+):  # token and position embeddings, blocks, final layer norm; the output layer is tied
+    return (
+        c.vocab_size * c.d_model
+        + c.block_size * c.d_model
+        + c.n_layers * block_params(c.d_model)
+        + 2 * c.d_model
+    )
 
 
 for D in (32, 64, 128):
-    assert block_params(D) == sum(p.numel() for p in att.TransformerBlock(D, 4).parameters())
+    assert block_params(D) == sum(
+        p.numel() for p in att.TransformerBlock(D, 4).parameters()
+    )
 n_gpt = sum(p.numel() for p in gpt.parameters())
-print(f"block, D = 64: {block_params(64):,}; our GPT: formula {gpt_params(gpt_cfg):,}, PyTorch {n_gpt:,}")
+print(
+    f"block, D = 64: {block_params(64):,}; our GPT: formula {gpt_params(gpt_cfg):,}, PyTorch {n_gpt:,}"
+)
 assert gpt_params(gpt_cfg) == n_gpt
 
 # %% [markdown]
@@ -1082,6 +1426,7 @@ assert gpt_params(gpt_cfg) == n_gpt
 # parameters against multi-head attention, and show that it equals a
 # multi-head attention whose $H$ key (and value) projections are all copies
 # of the shared one.
+
 
 # %% tags=["hide-cell"]
 # Solution to Exercise 3.
@@ -1098,7 +1443,9 @@ class MultiQueryAttention(nn.Module):
     def forward(self, x, is_causal=False):
         b, t, d = x.shape
         q = self.q(x).view(b, t, self.h, self.dh).transpose(1, 2)  # (B, H, T, dh)
-        k, v = self.kv(x)[:, None].chunk(2, dim=-1)  # (B, 1, T, dh): broadcast over the heads
+        k, v = self.kv(x)[:, None].chunk(
+            2, dim=-1
+        )  # (B, 1, T, dh): broadcast over the heads
         y, _ = att.scaled_dot_product_attention(q, k, v, is_causal=is_causal)
         return self.out(y.transpose(1, 2).reshape(b, t, d))
 
@@ -1109,14 +1456,21 @@ mqa, mha = MultiQueryAttention(D, H).eval(), att.MultiHeadAttention(D, H).eval()
 with torch.no_grad():  # MHA with every key/value head a copy of the shared one
     wk, wv = mqa.kv.weight.chunk(2)
     bk, bv = mqa.kv.bias.chunk(2)
-    mha.in_proj.weight.copy_(torch.cat([mqa.q.weight, wk.repeat(H, 1), wv.repeat(H, 1)]))
+    mha.in_proj.weight.copy_(
+        torch.cat([mqa.q.weight, wk.repeat(H, 1), wv.repeat(H, 1)])
+    )
     mha.in_proj.bias.copy_(torch.cat([mqa.q.bias, bk.repeat(H), bv.repeat(H)]))
     mha.out_proj.load_state_dict(mqa.out.state_dict())
     x = torch.randn(2, 10, D)
     mqa_err = (mqa(x, is_causal=True) - mha(x, is_causal=True)[0]).abs().max()
-n_mqa, n_mha = sum(p.numel() for p in mqa.parameters()), sum(p.numel() for p in mha.parameters())
-print(f"parameters: MQA {n_mqa:,} vs MHA {n_mha:,}; cached numbers per token: {2 * D // H} vs {2 * D}; "
-      f"max |MQA - tied MHA| = {mqa_err:.1e}")
+n_mqa, n_mha = (
+    sum(p.numel() for p in mqa.parameters()),
+    sum(p.numel() for p in mha.parameters()),
+)
+print(
+    f"parameters: MQA {n_mqa:,} vs MHA {n_mha:,}; cached numbers per token: {2 * D // H} vs {2 * D}; "
+    f"max |MQA - tied MHA| = {mqa_err:.1e}"
+)
 assert mqa_err < 1e-5
 assert n_mqa == 2 * (D * D + D) + 2 * (D * D // H + D // H) and n_mha == 4 * (D * D + D)
 
@@ -1133,9 +1487,18 @@ assert n_mqa == 2 * (D * D + D) + 2 * (D * D // H + D // H) and n_mha == 4 * (D 
 # Solution to Exercise 4: every window starts without context, so shorter windows mean less context on average.
 ctx_bits = {}
 with amp:
-    for context in (1, cfg.gpt_block // 8, cfg.gpt_block // 4, cfg.gpt_block // 2, cfg.gpt_block):
+    for context in (
+        1,
+        cfg.gpt_block // 8,
+        cfg.gpt_block // 4,
+        cfg.gpt_block // 2,
+        cfg.gpt_block,
+    ):
         ctx_bits[context] = bits_per_char(gpt, val_ids, context)
-print("context length -> validation bits per character:", {t: round(b, 3) for t, b in ctx_bits.items()})
+print(
+    "context length -> validation bits per character:",
+    {t: round(b, 3) for t, b in ctx_bits.items()},
+)
 assert ctx_bits[cfg.gpt_block] < ctx_bits[1] - 0.1, "context must help"
 
 # %% [markdown]

@@ -45,8 +45,19 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules and importlib.util.find_spec("dlbook") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-                    "dlbook @ git+https://github.com/dlbook-org/dlbook", "mnist1d"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "dlbook @ git+https://github.com/dlbook-org/dlbook",
+            "mnist1d",
+        ],
+        check=True,
+    )
 
 import dlbook
 import dlbook.plot
@@ -72,10 +83,30 @@ from dlbook import gnn, plot
 from dlbook.source import show_source
 
 cfg = dlbook.config(  # n_graphs_*: graphs per split; community: nodes per community of the SBM
-    smoke=dict(n_graphs_train=400, n_graphs_test=200, graph_epochs=8, graph_batch=32, community=50, node_epochs=100),
-    cpu=dict(n_graphs_train=1_200, n_graphs_test=600, graph_epochs=15, graph_batch=32, community=100, node_epochs=200),
-    gpu=dict(n_graphs_train=4_000, n_graphs_test=2_000, graph_epochs=20, graph_batch=128, community=300,
-             node_epochs=300),
+    smoke=dict(
+        n_graphs_train=400,
+        n_graphs_test=200,
+        graph_epochs=8,
+        graph_batch=32,
+        community=50,
+        node_epochs=100,
+    ),
+    cpu=dict(
+        n_graphs_train=1_200,
+        n_graphs_test=600,
+        graph_epochs=15,
+        graph_batch=32,
+        community=100,
+        node_epochs=200,
+    ),
+    gpu=dict(
+        n_graphs_train=4_000,
+        n_graphs_test=2_000,
+        graph_epochs=20,
+        graph_batch=128,
+        community=300,
+        node_epochs=300,
+    ),
 )
 cfg
 
@@ -104,17 +135,32 @@ cfg
 # seven nodes.
 
 # %%
-pairs = [(0, 1), (0, 2), (1, 2), (2, 3), (3, 4), (4, 5), (4, 6), (5, 6)]  # undirected edges
+pairs = [
+    (0, 1),
+    (0, 2),
+    (1, 2),
+    (2, 3),
+    (3, 4),
+    (4, 5),
+    (4, 6),
+    (5, 6),
+]  # undirected edges
 n_small = 7
-edge_small = gnn.to_undirected(torch.tensor(pairs).t(), n_small)  # (2, 16): both directions
+edge_small = gnn.to_undirected(
+    torch.tensor(pairs).t(), n_small
+)  # (2, 16): both directions
 adj_small = gnn.adjacency(edge_small, n_small)  # (7, 7)
 deg_small = adj_small.sum(dim=1)  # (7,) degrees
 print("edge index (sources, then targets):\n", edge_small)
 print("degrees:", deg_small.long().tolist())
 
 # %% tags=["remove-cell"]
-assert torch.equal(adj_small, adj_small.T), "an undirected graph has a symmetric adjacency matrix"
-assert torch.equal(deg_small, gnn.degree(edge_small[1], n_small)), "degree = row sum = in-edges per node"
+assert torch.equal(adj_small, adj_small.T), (
+    "an undirected graph has a symmetric adjacency matrix"
+)
+assert torch.equal(deg_small, gnn.degree(edge_small[1], n_small)), (
+    "degree = row sum = in-edges per node"
+)
 assert edge_small.shape == (2, 2 * len(pairs)) and deg_small.sum() == 2 * len(pairs)
 
 # %% [markdown]
@@ -124,7 +170,9 @@ assert edge_small.shape == (2, 2 * len(pairs)) and deg_small.sum() == 2 * len(pa
 
 # %% tags=["hide-input"]
 fig, axes = plot.subplots(1, 2, width=8, height=3.6)
-gnn.draw_graph(axes[0], gnn.circular_layout(n_small), edge_small, node_size=260, labels=True)
+gnn.draw_graph(
+    axes[0], gnn.circular_layout(n_small), edge_small, node_size=260, labels=True
+)
 axes[0].set_title("the graph")
 axes[1].imshow(adj_small, cmap="Greys")
 axes[1].set_xticks(range(n_small))
@@ -166,29 +214,54 @@ plot.show(fig)
 # fixed number of neighbours). Written over the edge index, a whole layer is
 # a gather, a per-edge function and a scatter:
 
+
 # %%
 def message_passing(h, edge_index, message, aggregate, update):
     """One layer of (eq-message-passing): h (N, F) -> (N, F')."""
     src, dst = edge_index  # (E,) each: edge j -> i is (src, dst) = (j, i)
     m = message(h[dst], h[src])  # (E, F_m): one message per edge, from h_i and h_j
-    agg = aggregate(m, dst, h.shape[0])  # (N, F_m): combine the messages arriving at each node
+    agg = aggregate(
+        m, dst, h.shape[0]
+    )  # (N, F_m): combine the messages arriving at each node
     return update(h, agg)  # (N, F')
 
 
 h0 = torch.randn(n_small, 3)
-shuffled = edge_small[:, torch.randperm(edge_small.shape[1])]  # the same edges in another order
+shuffled = edge_small[
+    :, torch.randperm(edge_small.shape[1])
+]  # the same edges in another order
 for agg in (gnn.scatter_sum, gnn.scatter_mean, gnn.scatter_max):
-    layer = lambda ei, agg=agg: message_passing(h0, ei, lambda hi, hj: hj - hi, agg, lambda h, a: h + a)  # noqa: E731
-    print(f"{agg.__name__:>12}: max change when the edges are shuffled {(layer(edge_small) - layer(shuffled)).abs().max():.1e}")
+    layer = lambda ei, agg=agg: message_passing(
+        h0, ei, lambda hi, hj: hj - hi, agg, lambda h, a: h + a
+    )  # noqa: E731
+    print(
+        f"{agg.__name__:>12}: max change when the edges are shuffled {(layer(edge_small) - layer(shuffled)).abs().max():.1e}"
+    )
 
 # %% tags=["remove-cell"]
 for agg in (gnn.scatter_sum, gnn.scatter_mean, gnn.scatter_max):
-    out_a = message_passing(h0, edge_small, lambda hi, hj: hj - hi, agg, lambda h, a: h + a)
-    out_b = message_passing(h0, shuffled, lambda hi, hj: hj - hi, agg, lambda h, a: h + a)
-    assert torch.allclose(out_a, out_b, atol=1e-6), f"{agg.__name__} must not depend on the order of the edges"
-    hand = torch.stack([h0[i] + (h0[edge_small[0][edge_small[1] == i]] - h0[i]).sum(0) for i in range(n_small)])
-assert torch.allclose(message_passing(h0, edge_small, lambda hi, hj: hj - hi, gnn.scatter_sum, lambda h, a: h + a),
-                      hand, atol=1e-6), "scatter_sum must sum the messages of each node's neighbours"
+    out_a = message_passing(
+        h0, edge_small, lambda hi, hj: hj - hi, agg, lambda h, a: h + a
+    )
+    out_b = message_passing(
+        h0, shuffled, lambda hi, hj: hj - hi, agg, lambda h, a: h + a
+    )
+    assert torch.allclose(out_a, out_b, atol=1e-6), (
+        f"{agg.__name__} must not depend on the order of the edges"
+    )
+    hand = torch.stack(
+        [
+            h0[i] + (h0[edge_small[0][edge_small[1] == i]] - h0[i]).sum(0)
+            for i in range(n_small)
+        ]
+    )
+assert torch.allclose(
+    message_passing(
+        h0, edge_small, lambda hi, hj: hj - hi, gnn.scatter_sum, lambda h, a: h + a
+    ),
+    hand,
+    atol=1e-6,
+), "scatter_sum must sum the messages of each node's neighbours"
 
 # %% [markdown]
 # The `gnn.scatter_*` helpers do the aggregation with `index_add_` and
@@ -224,21 +297,28 @@ assert torch.allclose(message_passing(h0, edge_small, lambda hi, hj: hj - hi, gn
 # neither explodes nor (for the top eigenvalue) decays. Here is
 # {eq}`eq-gcn` written out in plain PyTorch, as a reference:
 
+
 # %%
 def gcn_reference(x, adj, weight, bias):
     """Equation (eq-gcn) with dense matrices: x (N, F_in), adj (N, N), weight (F_in, F_out) -> (N, F_out)."""
     a_tilde = adj + torch.eye(adj.shape[0])  # A + I: every node also hears itself
     d_tilde = a_tilde.sum(dim=1)  # (N,) degrees of A + I
-    d_inv_sqrt = torch.diag(d_tilde ** -0.5)  # D^{-1/2}
+    d_inv_sqrt = torch.diag(d_tilde**-0.5)  # D^{-1/2}
     return d_inv_sqrt @ a_tilde @ d_inv_sqrt @ x @ weight + bias
 
 
-prop = gnn.gcn_norm_dense(adj_small.double())  # D^{-1/2} (A + I) D^{-1/2}, (7, 7), in float64
+prop = gnn.gcn_norm_dense(
+    adj_small.double()
+)  # D^{-1/2} (A + I) D^{-1/2}, (7, 7), in float64
 eig = torch.linalg.eigvalsh(prop)
-print(f"eigenvalues of the propagation matrix: min {eig.min():.3f}, max {eig.max():.3f}")
+print(
+    f"eigenvalues of the propagation matrix: min {eig.min():.3f}, max {eig.max():.3f}"
+)
 
 # %% tags=["remove-cell"]
-assert abs(eig.max().item() - 1) < 1e-9 and eig.min().item() > -1, "the GCN operator's spectrum lies in (-1, 1]"
+assert abs(eig.max().item() - 1) < 1e-9 and eig.min().item() > -1, (
+    "the GCN operator's spectrum lies in (-1, 1]"
+)
 
 # %% [markdown]
 # The largest eigenvalue is exactly 1 (its eigenvector is
@@ -261,18 +341,29 @@ show_source(gnn.gcn_conv_sparse)
 # %%
 gen = torch.Generator().manual_seed(0)
 edge_rand, _ = gnn.stochastic_block_model([150, 150], 0.05, 0.01, generator=gen)
-for name, (ei, n) in {"small graph": (edge_small, n_small), "random graph": (edge_rand, 300)}.items():
-    x, w, b = torch.randn(n, 8, generator=gen), torch.randn(8, 4, generator=gen), torch.randn(4, generator=gen)
+for name, (ei, n) in {
+    "small graph": (edge_small, n_small),
+    "random graph": (edge_rand, 300),
+}.items():
+    x, w, b = (
+        torch.randn(n, 8, generator=gen),
+        torch.randn(8, 4, generator=gen),
+        torch.randn(4, generator=gen),
+    )
     adj = gnn.adjacency(ei, n)
     ref = gcn_reference(x, adj, w, b)
     err_dense = (gnn.gcn_conv_dense(x, adj, w, b) - ref).abs().max().item()
     err_sparse = (gnn.gcn_conv_sparse(x, ei, w, b) - ref).abs().max().item()
-    print(f"{name} ({n} nodes, {ei.shape[1]} directed edges): max |dense - reference| = {err_dense:.1e}, "
-          f"max |sparse - reference| = {err_sparse:.1e}")
+    print(
+        f"{name} ({n} nodes, {ei.shape[1]} directed edges): max |dense - reference| = {err_dense:.1e}, "
+        f"max |sparse - reference| = {err_sparse:.1e}"
+    )
 dlbook.report("GCN max |sparse - dense reference|", err_sparse, fmt=".1e")
 
 # %% tags=["remove-cell"]
-assert err_dense < 1e-5 and err_sparse < 1e-5, "dense, sparse and reference GCN must agree"
+assert err_dense < 1e-5 and err_sparse < 1e-5, (
+    "dense, sparse and reference GCN must agree"
+)
 
 # %% [markdown]
 # All three agree to float32 rounding. Which one is faster? On a ring-like
@@ -282,13 +373,22 @@ assert err_dense < 1e-5 and err_sparse < 1e-5, "dense, sparse and reference GCN 
 # %%
 n_big = 2_000
 offsets = torch.arange(1, 6)
-ring = torch.stack([torch.arange(n_big).repeat_interleave(5), (torch.arange(n_big)[:, None] + offsets).reshape(-1) % n_big])
-edge_big = gnn.to_undirected(ring, n_big)  # each node joined to its 5 successors and 5 predecessors
+ring = torch.stack(
+    [
+        torch.arange(n_big).repeat_interleave(5),
+        (torch.arange(n_big)[:, None] + offsets).reshape(-1) % n_big,
+    ]
+)
+edge_big = gnn.to_undirected(
+    ring, n_big
+)  # each node joined to its 5 successors and 5 predecessors
 x_big, w_big = torch.randn(n_big, 32), torch.randn(32, 32)
 adj_big = gnn.adjacency(edge_big, n_big)
 timings = {}
-for name, fn in {"dense": lambda: gnn.gcn_conv_dense(x_big, adj_big, w_big),
-                 "sparse": lambda: gnn.gcn_conv_sparse(x_big, edge_big, w_big)}.items():
+for name, fn in {
+    "dense": lambda: gnn.gcn_conv_dense(x_big, adj_big, w_big),
+    "sparse": lambda: gnn.gcn_conv_sparse(x_big, edge_big, w_big),
+}.items():
     fn()  # warm up
     t0 = time.perf_counter()
     for _ in range(3):
@@ -296,11 +396,19 @@ for name, fn in {"dense": lambda: gnn.gcn_conv_dense(x_big, adj_big, w_big),
     timings[name] = (time.perf_counter() - t0) / 3
     timings[name + " output"] = outs_big
     print(f"{name:>6}: {1e3 * timings[name]:6.1f} ms per layer")
-print(f"nonzeros of A: {edge_big.shape[1]:,} of {n_big**2:,} entries ({edge_big.shape[1] / n_big**2:.2%})")
-dlbook.report(f"GCN layer on {n_big} nodes, dense / sparse time", timings["dense"] / timings["sparse"], fmt=".1f")
+print(
+    f"nonzeros of A: {edge_big.shape[1]:,} of {n_big**2:,} entries ({edge_big.shape[1] / n_big**2:.2%})"
+)
+dlbook.report(
+    f"GCN layer on {n_big} nodes, dense / sparse time",
+    timings["dense"] / timings["sparse"],
+    fmt=".1f",
+)
 
 # %% tags=["remove-cell"]
-assert torch.allclose(timings["dense output"], timings["sparse output"], atol=1e-4), "dense and sparse GCN must agree"
+assert torch.allclose(timings["dense output"], timings["sparse output"], atol=1e-4), (
+    "dense and sparse GCN must agree"
+)
 
 # %% [markdown]
 # The ratio printed last (dense time over sparse time) depends on the machine
@@ -335,26 +443,42 @@ assert torch.allclose(timings["dense output"], timings["sparse output"], atol=1e
 # %%
 torch.manual_seed(0)
 hid = 16
-layers = {"GCN": gnn.GCNConv(8, hid),
-          "GIN": gnn.GINConv(nn.Sequential(nn.Linear(8, hid), nn.ReLU(), nn.Linear(hid, hid))),
-          "EdgeConv": gnn.EdgeConv(nn.Sequential(nn.Linear(16, hid), nn.ReLU(), nn.Linear(hid, hid)))}
+layers = {
+    "GCN": gnn.GCNConv(8, hid),
+    "GIN": gnn.GINConv(
+        nn.Sequential(nn.Linear(8, hid), nn.ReLU(), nn.Linear(hid, hid))
+    ),
+    "EdgeConv": gnn.EdgeConv(
+        nn.Sequential(nn.Linear(16, hid), nn.ReLU(), nn.Linear(hid, hid))
+    ),
+}
 x_r = torch.randn(300, 8)
 perm = torch.randperm(300)
-x_p, edge_p = gnn.permute_graph(x_r, edge_rand, perm)  # the same graph, nodes renumbered
+x_p, edge_p = gnn.permute_graph(
+    x_r, edge_rand, perm
+)  # the same graph, nodes renumbered
 equiv_err, inv_err = {}, {}
 with torch.no_grad():
     for name, layer in layers.items():
         out, out_p = layer(x_r, edge_rand), layer(x_p, edge_p)
-        equiv_err[name] = (out_p - out[perm]).abs().max().item()  # f(PX, PAP^T) vs P f(X, A)
-        inv_err[name] = (gnn.readout(out_p, None) - gnn.readout(out, None)).abs().max().item()
-        print(f"{name:>8}: max |f(PX) - P f(X)| = {equiv_err[name]:.1e}, sum readout changes by {inv_err[name]:.1e}")
+        equiv_err[name] = (
+            (out_p - out[perm]).abs().max().item()
+        )  # f(PX, PAP^T) vs P f(X, A)
+        inv_err[name] = (
+            (gnn.readout(out_p, None) - gnn.readout(out, None)).abs().max().item()
+        )
+        print(
+            f"{name:>8}: max |f(PX) - P f(X)| = {equiv_err[name]:.1e}, sum readout changes by {inv_err[name]:.1e}"
+        )
 moved = (layers["GCN"](x_p, edge_p) - layers["GCN"](x_r, edge_rand)).abs().max().item()
 print(f"without renumbering the output, the rows differ by up to {moved:.2f}")
 
 # %% tags=["remove-cell"]
 assert max(equiv_err.values()) < 1e-5, "every layer must be permutation equivariant"
 assert max(inv_err.values()) < 1e-3, "a sum readout must be permutation invariant"
-assert moved > 0.1, "the permutation must actually move the rows (otherwise the check above is empty)"
+assert moved > 0.1, (
+    "the permutation must actually move the rows (otherwise the check above is empty)"
+)
 
 # %% [markdown]
 # The outputs are the same up to rounding once they are renumbered, and not
@@ -389,19 +513,33 @@ show_source(gnn.EdgeConv.forward)
 # %%
 points = torch.randn(50, 2, generator=gen)
 edge_knn = gnn.knn_graph(points, k=5)  # (2, 250): 5 incoming edges per point
-edge_conv = gnn.EdgeConv(nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 8)))  # phi: 2 x 2 -> 8
+edge_conv = gnn.EdgeConv(
+    nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 8))
+)  # phi: 2 x 2 -> 8
 with torch.no_grad():
     fast = edge_conv(points, edge_knn)  # (50, 8)
     loop = []
     for i in range(50):
-        nbrs = points[edge_knn[0, edge_knn[1] == i]]  # (5, 2): the points that send to i
-        loop.append(edge_conv.mlp(torch.cat([points[i].expand(5, 2), nbrs - points[i]], dim=1)).max(0).values)
+        nbrs = points[
+            edge_knn[0, edge_knn[1] == i]
+        ]  # (5, 2): the points that send to i
+        loop.append(
+            edge_conv.mlp(torch.cat([points[i].expand(5, 2), nbrs - points[i]], dim=1))
+            .max(0)
+            .values
+        )
     loop = torch.stack(loop)  # (50, 8)
-edgeconv_err = dlbook.report("EdgeConv max |vectorised - loop|", (fast - loop).abs().max().item(), fmt=".1e")
+edgeconv_err = dlbook.report(
+    "EdgeConv max |vectorised - loop|", (fast - loop).abs().max().item(), fmt=".1e"
+)
 
 # %% tags=["remove-cell"]
-assert edgeconv_err < 1e-6, "EdgeConv must equal the max over neighbours of the MLP of [h_i, h_j - h_i]"
-assert torch.equal(gnn.degree(edge_knn[1], 50), torch.full((50,), 5.0)), "k-NN: every point receives k edges"
+assert edgeconv_err < 1e-6, (
+    "EdgeConv must equal the max over neighbours of the MLP of [h_i, h_j - h_i]"
+)
+assert torch.equal(gnn.degree(edge_knn[1], 50), torch.full((50,), 5.0)), (
+    "k-NN: every point receives k edges"
+)
 
 # %% [markdown]
 # ## Graph classification
@@ -444,15 +582,23 @@ def make_graphs(count: int, seed: int, n_range=(8, 24)) -> list[gnn.Graph]:
     graphs = []
     for k in range(count):
         n = rng.randint(*n_range)
-        x, ei = gnn.permute_graph(torch.ones(n, 1), family_graph(FAMILIES[k % 4], n, rng),
-                                  torch.randperm(n, generator=gen))
+        x, ei = gnn.permute_graph(
+            torch.ones(n, 1),
+            family_graph(FAMILIES[k % 4], n, rng),
+            torch.randperm(n, generator=gen),
+        )
         graphs.append(gnn.Graph(x, ei, y=torch.tensor(k % 4)))
     return graphs
 
 
-train_graphs, test_graphs = make_graphs(cfg.n_graphs_train, seed=1), make_graphs(cfg.n_graphs_test, seed=2)
+train_graphs, test_graphs = (
+    make_graphs(cfg.n_graphs_train, seed=1),
+    make_graphs(cfg.n_graphs_test, seed=2),
+)
 sizes = torch.tensor([g.num_nodes for g in train_graphs])
-print(f"{len(train_graphs)} training and {len(test_graphs)} test graphs, {sizes.min()} to {sizes.max()} nodes")
+print(
+    f"{len(train_graphs)} training and {len(test_graphs)} test graphs, {sizes.min()} to {sizes.max()} nodes"
+)
 
 # %% tags=["hide-input"]
 rng_draw = random.Random(3)
@@ -460,7 +606,13 @@ fig, axes = plot.subplots(1, 4, width=11, height=2.9)
 for c, (ax, kind) in enumerate(zip(axes, FAMILIES)):
     n = 14
     ei = family_graph(kind, n, rng_draw)
-    gnn.draw_graph(ax, gnn.spring_layout(ei, n, seed=c), ei, node_color=torch.full((n,), c), node_size=45)
+    gnn.draw_graph(
+        ax,
+        gnn.spring_layout(ei, n, seed=c),
+        ei,
+        node_color=torch.full((n,), c),
+        node_size=45,
+    )
     ax.set_title(f"{kind} ({n} nodes)")
 plot.show(fig)
 
@@ -475,19 +627,30 @@ plot.show(fig)
 # classifier that sees only them can at best separate the two pairs and guess
 # within each: 50% accuracy.
 
+
 # %%
 def degree_histogram(ei: torch.Tensor, n: int) -> tuple[int, ...]:
     return tuple(torch.bincount(gnn.degree(ei[1], n).long(), minlength=4).tolist())
 
 
 same_within_pairs = all(
-    degree_histogram(family_graph(a, n, random.Random(n)), n) == degree_histogram(family_graph(b, n, random.Random(n)), n)
-    for n in range(8, 25) for a, b in (("fork", "branch"), ("pan", "tadpole")))
-print(f"degree histograms equal within (fork, branch) and (pan, tadpole) for every size: {same_within_pairs}")
-print("n = 10, (#degree 0, 1, 2, 3):", {k: degree_histogram(family_graph(k, 10, random.Random(0)), 10) for k in FAMILIES})
+    degree_histogram(family_graph(a, n, random.Random(n)), n)
+    == degree_histogram(family_graph(b, n, random.Random(n)), n)
+    for n in range(8, 25)
+    for a, b in (("fork", "branch"), ("pan", "tadpole"))
+)
+print(
+    f"degree histograms equal within (fork, branch) and (pan, tadpole) for every size: {same_within_pairs}"
+)
+print(
+    "n = 10, (#degree 0, 1, 2, 3):",
+    {k: degree_histogram(family_graph(k, 10, random.Random(0)), 10) for k in FAMILIES},
+)
 
 # %% tags=["remove-cell"]
-assert same_within_pairs, "the families were designed so that degree counting cannot separate the pairs"
+assert same_within_pairs, (
+    "the families were designed so that degree counting cannot separate the pairs"
+)
 
 # %% [markdown]
 # ### Mini-batches of graphs
@@ -503,18 +666,35 @@ assert same_within_pairs, "the families were designed so that degree counting ca
 
 # %%
 few = gnn.batch_graphs(train_graphs[:4])
-print(f"4 graphs of {[g.num_nodes for g in train_graphs[:4]]} nodes -> x {tuple(few.x.shape)}, "
-      f"edge_index {tuple(few.edge_index.shape)}, labels {few.y.tolist()}")
+print(
+    f"4 graphs of {[g.num_nodes for g in train_graphs[:4]]} nodes -> x {tuple(few.x.shape)}, "
+    f"edge_index {tuple(few.edge_index.shape)}, labels {few.y.tolist()}"
+)
 print("batch vector:", few.batch.tolist())
 
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 
 fig, ax = plot.subplots(width=4, height=4)
-ax.imshow(gnn.adjacency(few.edge_index, few.num_nodes), cmap="Greys", interpolation="nearest")
-for start, size in zip(torch.cumsum(torch.tensor([0] + [g.num_nodes for g in train_graphs[:3]]), 0).tolist(),
-                       [g.num_nodes for g in train_graphs[:4]]):  # outline the block of each graph
-    ax.add_patch(plt.Rectangle((start - 0.5, start - 0.5), size, size, fill=False, edgecolor="C1", linewidth=1))
+ax.imshow(
+    gnn.adjacency(few.edge_index, few.num_nodes), cmap="Greys", interpolation="nearest"
+)
+for start, size in zip(
+    torch.cumsum(
+        torch.tensor([0] + [g.num_nodes for g in train_graphs[:3]]), 0
+    ).tolist(),
+    [g.num_nodes for g in train_graphs[:4]],
+):  # outline the block of each graph
+    ax.add_patch(
+        plt.Rectangle(
+            (start - 0.5, start - 0.5),
+            size,
+            size,
+            fill=False,
+            edgecolor="C1",
+            linewidth=1,
+        )
+    )
 ax.grid(False)
 ax.set_xlabel("node j")
 ax.set_ylabel("node i")
@@ -539,6 +719,7 @@ plot.show(fig)
 # and feeds the concatenated sums to an MLP. Batch normalisation inside the
 # MLPs keeps the growing sums at a trainable scale.
 
+
 # %%
 class GINClassifier(nn.Module):
     """GIN layers, a sum readout of every layer, and an MLP head: a batch of G graphs -> (G, classes)."""
@@ -547,9 +728,21 @@ class GINClassifier(nn.Module):
         super().__init__()
         widths = [in_features] + [hidden] * n_layers
         self.convs = nn.ModuleList(
-            gnn.GINConv(nn.Sequential(nn.Linear(a, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Linear(hidden, hidden)))
-            for a in widths[:-1])
-        self.head = nn.Sequential(nn.Linear(hidden * n_layers, hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
+            gnn.GINConv(
+                nn.Sequential(
+                    nn.Linear(a, hidden),
+                    nn.BatchNorm1d(hidden),
+                    nn.ReLU(),
+                    nn.Linear(hidden, hidden),
+                )
+            )
+            for a in widths[:-1]
+        )
+        self.head = nn.Sequential(
+            nn.Linear(hidden * n_layers, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, n_classes),
+        )
 
     def forward(self, g: gnn.Graph) -> torch.Tensor:
         h, pooled = g.x, []
@@ -563,17 +756,22 @@ torch.manual_seed(0)
 gin = GINClassifier(1, 32, n_layers=3, n_classes=4).eval()
 with torch.no_grad():
     together = gin(few)  # the 4 graphs as one batch
-    alone = torch.cat([gin(gnn.batch_graphs([g])) for g in train_graphs[:4]])  # one at a time
+    alone = torch.cat(
+        [gin(gnn.batch_graphs([g])) for g in train_graphs[:4]]
+    )  # one at a time
 print(f"max |batched - one graph at a time| = {(together - alone).abs().max():.1e}")
 
 # %% tags=["remove-cell"]
-assert torch.allclose(together, alone, atol=1e-5), "batching must not let graphs influence each other"
+assert torch.allclose(together, alone, atol=1e-5), (
+    "batching must not let graphs influence each other"
+)
 
 # %% [markdown]
 # In evaluation mode the model gives the same outputs for a graph alone as in
 # a batch: the batch really is four separate graphs. (In training mode batch
 # normalisation couples the examples of a batch, as it does for images.) Now
 # we train with Adam {cite}`kingma2015adam` on mini-batches of graphs (`cfg.graph_batch` of them).
+
 
 # %%
 def graph_accuracy(model: nn.Module, graphs: list[gnn.Graph]) -> float:
@@ -583,8 +781,13 @@ def graph_accuracy(model: nn.Module, graphs: list[gnn.Graph]) -> float:
         return (model(big).argmax(1) == big.y).float().mean().item()
 
 
-def train_graph_classifier(model: nn.Module, graphs: list[gnn.Graph], epochs: int, batch_size: int = 32,
-                           lr: float = 1e-2) -> list[float]:
+def train_graph_classifier(
+    model: nn.Module,
+    graphs: list[gnn.Graph],
+    epochs: int,
+    batch_size: int = 32,
+    lr: float = 1e-2,
+) -> list[float]:
     """Adam with a cosine schedule; returns the mean training loss of every epoch."""
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     steps = epochs * ((len(graphs) + batch_size - 1) // batch_size)
@@ -594,7 +797,9 @@ def train_graph_classifier(model: nn.Module, graphs: list[gnn.Graph], epochs: in
         model.train()
         order, total = torch.randperm(len(graphs), generator=gen).tolist(), 0.0
         for s in range(0, len(graphs), batch_size):
-            batch = gnn.batch_graphs([graphs[k] for k in order[s:s + batch_size]]).to(device)
+            batch = gnn.batch_graphs([graphs[k] for k in order[s : s + batch_size]]).to(
+                device
+            )
             loss = F.cross_entropy(model(batch), batch.y)
             opt.zero_grad()
             loss.backward()
@@ -607,13 +812,23 @@ def train_graph_classifier(model: nn.Module, graphs: list[gnn.Graph], epochs: in
 
 gin = gin.to(device)
 t0 = time.perf_counter()
-gin_losses = train_graph_classifier(gin, train_graphs, cfg.graph_epochs, cfg.graph_batch)
-print(f"{cfg.graph_epochs} epochs in {time.perf_counter() - t0:.1f} s; training loss {gin_losses[0]:.3f} -> {gin_losses[-1]:.3f}")
-gin_acc = dlbook.report("graph classification (4 families): GIN test accuracy", graph_accuracy(gin, test_graphs), fmt=".4f")
+gin_losses = train_graph_classifier(
+    gin, train_graphs, cfg.graph_epochs, cfg.graph_batch
+)
+print(
+    f"{cfg.graph_epochs} epochs in {time.perf_counter() - t0:.1f} s; training loss {gin_losses[0]:.3f} -> {gin_losses[-1]:.3f}"
+)
+gin_acc = dlbook.report(
+    "graph classification (4 families): GIN test accuracy",
+    graph_accuracy(gin, test_graphs),
+    fmt=".4f",
+)
 
 # %% tags=["remove-cell"]
 assert gin_losses[-1] < 0.5 * gin_losses[0], "the training loss must fall"
-assert gin_acc > 0.75, "the GIN must clearly beat chance (0.25) and the degree-counting ceiling (0.5)"
+assert gin_acc > 0.75, (
+    "the GIN must clearly beat chance (0.25) and the degree-counting ceiling (0.5)"
+)
 
 # %% [markdown]
 # The test accuracy printed above is far above both chance (25%) and the 50%
@@ -637,18 +852,29 @@ assert gin_acc > 0.75, "the GIN must clearly beat chance (0.25) and the degree-c
 # %%
 K, n_feat, n_labelled = 4, 16, 5
 gen = torch.Generator().manual_seed(4)
-edge_sbm, y_sbm = gnn.stochastic_block_model([cfg.community] * K, p_in=8 / cfg.community,
-                                             p_out=1 / cfg.community, generator=gen)
+edge_sbm, y_sbm = gnn.stochastic_block_model(
+    [cfg.community] * K, p_in=8 / cfg.community, p_out=1 / cfg.community, generator=gen
+)
 n_sbm = len(y_sbm)
-means = F.normalize(torch.randn(K, n_feat, generator=gen), dim=1)  # a unit vector per community
-x_sbm = means[y_sbm] + torch.randn(n_sbm, n_feat, generator=gen)  # signal of norm 1, noise of norm about 4
+means = F.normalize(
+    torch.randn(K, n_feat, generator=gen), dim=1
+)  # a unit vector per community
+x_sbm = means[y_sbm] + torch.randn(
+    n_sbm, n_feat, generator=gen
+)  # signal of norm 1, noise of norm about 4
 train_mask = torch.zeros(n_sbm, dtype=torch.bool)
 for c in range(K):
-    train_mask[torch.nonzero(y_sbm == c)[torch.randperm(cfg.community, generator=gen)[:n_labelled], 0]] = True
+    train_mask[
+        torch.nonzero(y_sbm == c)[
+            torch.randperm(cfg.community, generator=gen)[:n_labelled], 0
+        ]
+    ] = True
 deg_sbm = gnn.degree(edge_sbm[1], n_sbm)
 same = (y_sbm[edge_sbm[0]] == y_sbm[edge_sbm[1]]).float().mean()
-print(f"{n_sbm} nodes, mean degree {deg_sbm.mean():.1f}, {same:.0%} of edges inside a community, "
-      f"{int(train_mask.sum())} labelled nodes")
+print(
+    f"{n_sbm} nodes, mean degree {deg_sbm.mean():.1f}, {same:.0%} of edges inside a community, "
+    f"{int(train_mask.sum())} labelled nodes"
+)
 
 # %% [markdown]
 # Most edges stay inside a community, but a node's own features are mostly
@@ -659,22 +885,35 @@ print(f"{n_sbm} nodes, mean degree {deg_sbm.mean():.1f}, {same:.0%} of edges ins
 # are trained on the labelled nodes only (the GCN still *reads* the features
 # of all nodes, which is what makes the setting semi-supervised).
 
+
 # %%
 class NodeGCN(nn.Module):
     def __init__(self, f_in: int, hidden: int, n_classes: int):
         super().__init__()
-        self.conv1, self.conv2 = gnn.GCNConv(f_in, hidden), gnn.GCNConv(hidden, n_classes)
+        self.conv1, self.conv2 = (
+            gnn.GCNConv(f_in, hidden),
+            gnn.GCNConv(hidden, n_classes),
+        )
 
     def forward(self, x, edge_index):
-        h = F.relu(self.conv1(F.dropout(x, 0.5, self.training), edge_index))  # (N, hidden)
-        return self.conv2(F.dropout(h, 0.5, self.training), edge_index)  # (N, n_classes)
+        h = F.relu(
+            self.conv1(F.dropout(x, 0.5, self.training), edge_index)
+        )  # (N, hidden)
+        return self.conv2(
+            F.dropout(h, 0.5, self.training), edge_index
+        )  # (N, n_classes)
 
 
 class NodeMLP(nn.Module):
     def __init__(self, f_in: int, hidden: int, n_classes: int):
         super().__init__()
-        self.net = nn.Sequential(nn.Dropout(0.5), nn.Linear(f_in, hidden), nn.ReLU(), nn.Dropout(0.5),
-                                 nn.Linear(hidden, n_classes))
+        self.net = nn.Sequential(
+            nn.Dropout(0.5),
+            nn.Linear(f_in, hidden),
+            nn.ReLU(),
+            nn.Dropout(0.5),
+            nn.Linear(hidden, n_classes),
+        )
 
     def forward(self, x, edge_index):
         return self.net(x)  # the graph is ignored
@@ -682,7 +921,12 @@ class NodeMLP(nn.Module):
 
 def train_nodes(model: nn.Module, epochs: int) -> torch.Tensor:
     """Full-batch training on the labelled nodes; returns the predicted class of every node."""
-    x, ei, y, mask = x_sbm.to(device), edge_sbm.to(device), y_sbm.to(device), train_mask.to(device)
+    x, ei, y, mask = (
+        x_sbm.to(device),
+        edge_sbm.to(device),
+        y_sbm.to(device),
+        train_mask.to(device),
+    )
     opt = torch.optim.Adam(model.parameters(), lr=1e-2, weight_decay=5e-4)
     for _ in range(epochs):
         model.train()
@@ -694,24 +938,39 @@ def train_nodes(model: nn.Module, epochs: int) -> torch.Tensor:
     with torch.no_grad():
         return model(x, ei).argmax(1).cpu()
 
+
 # %% [markdown]
 # We evaluate on every node that was not labelled.
 
 # %%
 node_acc, node_pred = {}, {}
-for name, cls in {"MLP (features only)": NodeMLP, "GCN (features + graph)": NodeGCN}.items():
+for name, cls in {
+    "MLP (features only)": NodeMLP,
+    "GCN (features + graph)": NodeGCN,
+}.items():
     torch.manual_seed(0)
     node_pred[name] = train_nodes(cls(n_feat, 32, K).to(device), cfg.node_epochs)
     acc = (node_pred[name] == y_sbm)[~train_mask].float().mean()
-    node_acc[name] = dlbook.report(f"node classification: {name} test accuracy", acc, fmt=".4f")
-nearest_mean = torch.cdist(x_sbm, means).argmin(1)  # the best features-only rule: it knows the true means
-ceiling = dlbook.report("node classification: features-only ceiling (nearest true mean) accuracy",
-                        (nearest_mean == y_sbm)[~train_mask].float().mean(), fmt=".4f")
+    node_acc[name] = dlbook.report(
+        f"node classification: {name} test accuracy", acc, fmt=".4f"
+    )
+nearest_mean = torch.cdist(x_sbm, means).argmin(
+    1
+)  # the best features-only rule: it knows the true means
+ceiling = dlbook.report(
+    "node classification: features-only ceiling (nearest true mean) accuracy",
+    (nearest_mean == y_sbm)[~train_mask].float().mean(),
+    fmt=".4f",
+)
 
 # %% tags=["remove-cell"]
 acc_mlp, acc_gcn = node_acc["MLP (features only)"], node_acc["GCN (features + graph)"]
-assert acc_gcn > 0.7 and acc_gcn > acc_mlp + 0.2, "the GCN must use the graph to beat the MLP clearly"
-assert acc_gcn > ceiling + 0.15, "the GCN must beat even the best classifier that sees the features only"
+assert acc_gcn > 0.7 and acc_gcn > acc_mlp + 0.2, (
+    "the GCN must use the graph to beat the MLP clearly"
+)
+assert acc_gcn > ceiling + 0.15, (
+    "the GCN must beat even the best classifier that sees the features only"
+)
 assert 0.3 < ceiling < 0.75, "the features must be informative but weak"
 
 # %% [markdown]
@@ -728,8 +987,17 @@ assert 0.3 < ceiling < 0.75, "the features must be informative but weak"
 pos_sbm = gnn.spring_layout(edge_sbm, n_sbm, iterations=150, seed=0)
 fig, axes = plot.subplots(1, 2, width=10, height=4.8)
 for ax, (name, pred) in zip(axes, node_pred.items()):
-    gnn.draw_graph(ax, pos_sbm, edge_sbm, node_color=pred, node_size=14, edge_alpha=0.08)
-    ax.scatter(pos_sbm[train_mask, 0], pos_sbm[train_mask, 1], s=70, facecolors="none", edgecolors="k", linewidths=1)
+    gnn.draw_graph(
+        ax, pos_sbm, edge_sbm, node_color=pred, node_size=14, edge_alpha=0.08
+    )
+    ax.scatter(
+        pos_sbm[train_mask, 0],
+        pos_sbm[train_mask, 1],
+        s=70,
+        facecolors="none",
+        edgecolors="k",
+        linewidths=1,
+    )
     ax.set_title(f"{name}: accuracy {node_acc[name]:.2f}")
 plot.show(fig)
 
@@ -769,15 +1037,24 @@ show_source(gnn.edge_attention)
 
 # %%
 n_tok, heads, d_head = 12, 2, 8
-q, k, v = torch.randn(3, n_tok, heads, d_head, generator=gen).unbind(0)  # (N, H, d) each
+q, k, v = torch.randn(3, n_tok, heads, d_head, generator=gen).unbind(
+    0
+)  # (N, H, d) each
 complete = gnn.complete_graph(n_tok)  # (2, 144): every j -> i, self-loops included
 ours = gnn.edge_attention(q, k, v, complete)  # (N, H, d)
-sdpa = F.scaled_dot_product_attention(q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1))  # (H, N, d)
-att_err = dlbook.report("attention: max |message passing on K_n - SDPA|",
-                        (ours - sdpa.transpose(0, 1)).abs().max().item(), fmt=".1e")
+sdpa = F.scaled_dot_product_attention(
+    q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1)
+)  # (H, N, d)
+att_err = dlbook.report(
+    "attention: max |message passing on K_n - SDPA|",
+    (ours - sdpa.transpose(0, 1)).abs().max().item(),
+    fmt=".1e",
+)
 
 # %% tags=["remove-cell"]
-assert att_err < 1e-5, "attention over the complete graph must equal scaled_dot_product_attention"
+assert att_err < 1e-5, (
+    "attention over the complete graph must equal scaled_dot_product_attention"
+)
 
 # %% [markdown]
 # Restrict the edges to a graph and each node attends only to its
@@ -789,16 +1066,27 @@ assert att_err < 1e-5, "attention over the complete graph must equal scaled_dot_
 # %%
 edge_g, _ = gnn.stochastic_block_model([n_tok], 0.3, 0.0, generator=gen)
 edge_g = gnn.add_self_loops(edge_g, n_tok)
-mask = gnn.adjacency(edge_g, n_tok) > 0  # (N, N): mask[i, j] = True where j -> i is an edge
+mask = (
+    gnn.adjacency(edge_g, n_tok) > 0
+)  # (N, N): mask[i, j] = True where j -> i is an edge
 ours_g = gnn.edge_attention(q, k, v, edge_g)
-sdpa_g = F.scaled_dot_product_attention(q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1), attn_mask=mask)
-mask_err = dlbook.report("attention: max |message passing on a graph - masked SDPA|",
-                         (ours_g - sdpa_g.transpose(0, 1)).abs().max().item(), fmt=".1e")
-print(f"{int(mask.sum())} of {n_tok**2} pairs are edges; unmasked SDPA differs by "
-      f"{(ours_g - sdpa.transpose(0, 1)).abs().max():.2f}")
+sdpa_g = F.scaled_dot_product_attention(
+    q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1), attn_mask=mask
+)
+mask_err = dlbook.report(
+    "attention: max |message passing on a graph - masked SDPA|",
+    (ours_g - sdpa_g.transpose(0, 1)).abs().max().item(),
+    fmt=".1e",
+)
+print(
+    f"{int(mask.sum())} of {n_tok**2} pairs are edges; unmasked SDPA differs by "
+    f"{(ours_g - sdpa.transpose(0, 1)).abs().max():.2f}"
+)
 
 # %% tags=["remove-cell"]
-assert mask_err < 1e-5, "attention over a graph must equal SDPA with the adjacency as mask"
+assert mask_err < 1e-5, (
+    "attention over a graph must equal SDPA with the adjacency as mask"
+)
 assert (ours_g - sdpa.transpose(0, 1)).abs().max() > 1e-2, "the mask must matter"
 
 # %% [markdown]
@@ -826,12 +1114,22 @@ x_g = torch.randn(n_tok, n_feat, generator=gen)
 edge_g0, _ = gnn.stochastic_block_model([n_tok], 0.3, 0.0, generator=gen)
 with torch.no_grad():
     h = gat.lin(x_g).view(n_tok, 2, 8)  # (N, H, F')
-    scores = F.leaky_relu((h * gat.att_dst).sum(-1)[:, None, :] + (h * gat.att_src).sum(-1)[None, :, :], 0.2)  # (N, N, H)
-    allowed = (gnn.adjacency(edge_g0, n_tok) + torch.eye(n_tok)) > 0  # neighbours and the node itself
-    alpha = scores.masked_fill(~allowed[..., None], float("-inf")).softmax(dim=1)  # (N, N, H), rows sum to 1
+    scores = F.leaky_relu(
+        (h * gat.att_dst).sum(-1)[:, None, :] + (h * gat.att_src).sum(-1)[None, :, :],
+        0.2,
+    )  # (N, N, H)
+    allowed = (
+        gnn.adjacency(edge_g0, n_tok) + torch.eye(n_tok)
+    ) > 0  # neighbours and the node itself
+    alpha = scores.masked_fill(~allowed[..., None], float("-inf")).softmax(
+        dim=1
+    )  # (N, N, H), rows sum to 1
     dense_gat = torch.einsum("ijh,jhf->ihf", alpha, h).reshape(n_tok, -1) + gat.bias
-    gat_err = dlbook.report("GAT: max |edge-wise - dense masked|", (gat(x_g, edge_g0) - dense_gat).abs().max().item(),
-                            fmt=".1e")
+    gat_err = dlbook.report(
+        "GAT: max |edge-wise - dense masked|",
+        (gat(x_g, edge_g0) - dense_gat).abs().max().item(),
+        fmt=".1e",
+    )
 
 # %% tags=["remove-cell"]
 assert gat_err < 1e-5, "GATConv must equal dense masked additive attention"
@@ -841,6 +1139,7 @@ assert gat_err < 1e-5, "GATConv must equal dense masked additive attention"
 # GCN's fixed weights $1/\sqrt{\tilde d_i \tilde d_j}$, the attention weights
 # are learned per edge:
 
+
 # %%
 class NodeGAT(nn.Module):
     def __init__(self, f_in: int, hidden: int, n_classes: int, heads: int = 4):
@@ -849,17 +1148,24 @@ class NodeGAT(nn.Module):
         self.conv2 = gnn.GATConv(hidden, n_classes, heads=1)
 
     def forward(self, x, edge_index):
-        h = F.elu(self.conv1(F.dropout(x, 0.5, self.training), edge_index))  # (N, hidden)
+        h = F.elu(
+            self.conv1(F.dropout(x, 0.5, self.training), edge_index)
+        )  # (N, hidden)
         return self.conv2(F.dropout(h, 0.5, self.training), edge_index)
 
 
 torch.manual_seed(0)
 gat_pred = train_nodes(NodeGAT(n_feat, 32, K).to(device), cfg.node_epochs)
-acc_gat = dlbook.report("node classification: GAT test accuracy", (gat_pred == y_sbm)[~train_mask].float().mean(),
-                        fmt=".4f")
+acc_gat = dlbook.report(
+    "node classification: GAT test accuracy",
+    (gat_pred == y_sbm)[~train_mask].float().mean(),
+    fmt=".4f",
+)
 
 # %% tags=["remove-cell"]
-assert acc_gat > node_acc["MLP (features only)"] + 0.15, "graph attention must also use the graph"
+assert acc_gat > node_acc["MLP (features only)"] + 0.15, (
+    "graph attention must also use the graph"
+)
 
 # %% [markdown]
 # The GAT, too, beats the MLP by a wide margin. On this graph nothing tells a
@@ -924,13 +1230,28 @@ assert acc_gat > node_acc["MLP (features only)"] + 0.15, "graph attention must a
 
 # %% tags=["hide-cell"]
 # Solution to Exercise 1
-prism = gnn.to_undirected(torch.tensor([(0, 1), (1, 2), (2, 0), (3, 4), (4, 5), (5, 3), (0, 3), (1, 4), (2, 5)]).t(), 6)
-k33 = gnn.to_undirected(torch.tensor([(a, b) for a in range(3) for b in range(3, 6)]).t(), 6)
-triangles = {name: int(torch.trace(torch.linalg.matrix_power(gnn.adjacency(ei, 6), 3)).item()) // 6
-             for name, ei in (("prism", prism), ("K33", k33))}
+prism = gnn.to_undirected(
+    torch.tensor(
+        [(0, 1), (1, 2), (2, 0), (3, 4), (4, 5), (5, 3), (0, 3), (1, 4), (2, 5)]
+    ).t(),
+    6,
+)
+k33 = gnn.to_undirected(
+    torch.tensor([(a, b) for a in range(3) for b in range(3, 6)]).t(), 6
+)
+triangles = {
+    name: int(torch.trace(torch.linalg.matrix_power(gnn.adjacency(ei, 6), 3)).item())
+    // 6
+    for name, ei in (("prism", prism), ("K33", k33))
+}
 torch.manual_seed(1)
 gcn_stack = [gnn.GCNConv(1 if i == 0 else 8, 8) for i in range(4)]
-gin_stack = [gnn.GINConv(nn.Sequential(nn.Linear(1 if i == 0 else 8, 8), nn.Tanh(), nn.Linear(8, 8))) for i in range(4)]
+gin_stack = [
+    gnn.GINConv(
+        nn.Sequential(nn.Linear(1 if i == 0 else 8, 8), nn.Tanh(), nn.Linear(8, 8))
+    )
+    for i in range(4)
+]
 with torch.no_grad():
     for name, stack in (("GCN", gcn_stack), ("GIN", gin_stack)):
         outs = []
@@ -939,8 +1260,12 @@ with torch.no_grad():
             for layer in stack:
                 h = torch.tanh(layer(h, ei))
             outs.append(gnn.readout(h, None))
-        print(f"{name}: prism {outs[0][0, :3].tolist()} ... vs K33 {outs[1][0, :3].tolist()} ...")
-        assert torch.allclose(outs[0], outs[1], atol=1e-6), "1-WL-equivalent graphs must get the same readout"
+        print(
+            f"{name}: prism {outs[0][0, :3].tolist()} ... vs K33 {outs[1][0, :3].tolist()} ..."
+        )
+        assert torch.allclose(outs[0], outs[1], atol=1e-6), (
+            "1-WL-equivalent graphs must get the same readout"
+        )
 print(f"triangles: {triangles}")
 assert triangles == {"prism": 2, "K33": 0}
 
@@ -964,7 +1289,9 @@ assert triangles == {"prism": 2, "K33": 0}
 # %% tags=["hide-cell"]
 # Solution to Exercise 2
 prop_sbm = gnn.gcn_norm_dense(gnn.adjacency(edge_sbm, n_sbm, dtype=torch.float64))
-scale = (gnn.degree(edge_sbm[1], n_sbm, dtype=torch.float64) + 1).sqrt()[:, None]  # sqrt(d~_i)
+scale = (gnn.degree(edge_sbm[1], n_sbm, dtype=torch.float64) + 1).sqrt()[
+    :, None
+]  # sqrt(d~_i)
 
 
 def spread(h: torch.Tensor) -> float:
@@ -981,7 +1308,9 @@ for L in range(1, 65):
 rel = [s / spreads[0] for s in spreads]
 print("depth:          ", depths)
 print("relative spread:", [f"{r:.1e}" for r in rel])
-assert all(b < a or b < 1e-12 for a, b in zip(rel, rel[1:])), "every extra propagation must make the nodes more alike"
+assert all(b < a or b < 1e-12 for a, b in zip(rel, rel[1:])), (
+    "every extra propagation must make the nodes more alike"
+)
 assert rel[-1] < 0.05, "after 64 propagations the nodes are nearly indistinguishable"
 
 # %% tags=["hide-cell"]
@@ -1015,8 +1344,13 @@ for n_layers in (1, 2):
     model = GINClassifier(1, 32, n_layers=n_layers, n_classes=4).to(device)
     train_graph_classifier(model, train_graphs, cfg.graph_epochs, cfg.graph_batch)
     depth_acc[n_layers] = graph_accuracy(model, test_graphs)
-print("test accuracy by number of GIN layers:", {k: round(depth_acc[k], 3) for k in sorted(depth_acc)})
-assert depth_acc[1] < 0.6, "one layer only sees degrees: at most 50% on this task (plus noise)"
+print(
+    "test accuracy by number of GIN layers:",
+    {k: round(depth_acc[k], 3) for k in sorted(depth_acc)},
+)
+assert depth_acc[1] < 0.6, (
+    "one layer only sees degrees: at most 50% on this task (plus noise)"
+)
 assert max(depth_acc[2], depth_acc[3]) > 0.75, "two or more hops separate the families"
 
 # %% [markdown]

@@ -44,8 +44,19 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules and importlib.util.find_spec("dlbook") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-                    "dlbook @ git+https://github.com/dlbook-org/dlbook", "mnist1d"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "dlbook @ git+https://github.com/dlbook-org/dlbook",
+            "mnist1d",
+        ],
+        check=True,
+    )
 
 import dlbook
 import dlbook.plot
@@ -74,14 +85,52 @@ from dlbook.source import show_source
 from dlbook.train import fit
 
 cfg = dlbook.config(  # n_*: training images (None: all 60,000); width: channels of the conv nets
-    smoke=dict(clf_n=3_000, clf_epochs=2, n_ae=1_500, ae_epochs=2, n_vae=2_000, vae_epochs=2, width=16, latent=16,
-               batch=32, n_test=500, n_beta=1_000, beta_epochs=1),
-    cpu=dict(clf_n=12_000, clf_epochs=2, n_ae=12_000, ae_epochs=3, n_vae=12_000, vae_epochs=10, width=16, latent=16,
-             batch=64, n_test=2_000, n_beta=3_000, beta_epochs=2),
-    gpu=dict(clf_n=None, clf_epochs=6, n_ae=None, ae_epochs=10, n_vae=None, vae_epochs=30, width=64, latent=16,
-             batch=256, n_test=10_000, n_beta=20_000, beta_epochs=8),
+    smoke=dict(
+        clf_n=3_000,
+        clf_epochs=2,
+        n_ae=1_500,
+        ae_epochs=2,
+        n_vae=2_000,
+        vae_epochs=2,
+        width=16,
+        latent=16,
+        batch=32,
+        n_test=500,
+        n_beta=1_000,
+        beta_epochs=1,
+    ),
+    cpu=dict(
+        clf_n=12_000,
+        clf_epochs=2,
+        n_ae=12_000,
+        ae_epochs=3,
+        n_vae=12_000,
+        vae_epochs=10,
+        width=16,
+        latent=16,
+        batch=64,
+        n_test=2_000,
+        n_beta=3_000,
+        beta_epochs=2,
+    ),
+    gpu=dict(
+        clf_n=None,
+        clf_epochs=6,
+        n_ae=None,
+        ae_epochs=10,
+        n_vae=None,
+        vae_epochs=30,
+        width=64,
+        latent=16,
+        batch=256,
+        n_test=10_000,
+        n_beta=20_000,
+        beta_epochs=8,
+    ),
 )
-use_amp = session.bf16  # bfloat16 mixed precision, only on a GPU that computes it natively (not a T4)
+use_amp = (
+    session.bf16
+)  # bfloat16 mixed precision, only on a GPU that computes it natively (not a T4)
 cfg
 
 # %% [markdown]
@@ -129,9 +178,11 @@ cfg
 
 # %%
 digits = data.load_digits()
-x_dig = digits.x.reshape(len(digits.x), -1).float() / 16         # (1797, 64) in [0, 1]
-x_dig = x_dig - x_dig.mean(0)                                      # centred
-_, s_dig, vt_dig = torch.linalg.svd(x_dig, full_matrices=False)   # principal directions: rows of vt_dig
+x_dig = digits.x.reshape(len(digits.x), -1).float() / 16  # (1797, 64) in [0, 1]
+x_dig = x_dig - x_dig.mean(0)  # centred
+_, s_dig, vt_dig = torch.linalg.svd(
+    x_dig, full_matrices=False
+)  # principal directions: rows of vt_dig
 k = 5
 
 torch.manual_seed(0)
@@ -143,7 +194,9 @@ for _ in range(400):  # full-batch training on the reconstruction loss
     loss_lin.backward()
     opt.step()
 pca_loss = s_dig[k:].pow(2).sum() / len(x_dig)
-print(f"linear AE loss {loss_lin.item():.5f}; PCA optimum (eq-pca-optimum) {pca_loss.item():.5f}")
+print(
+    f"linear AE loss {loss_lin.item():.5f}; PCA optimum (eq-pca-optimum) {pca_loss.item():.5f}"
+)
 
 # %% [markdown]
 # The loss reaches the bound of {eq}`eq-pca-optimum`. Do the subspaces agree
@@ -160,12 +213,23 @@ show_source(ae.principal_angles)
 angles = torch.rad2deg(ae.principal_angles(decoder_lin.weight.detach(), vt_dig[:k].T))
 random_angles = torch.rad2deg(ae.principal_angles(torch.randn(64, k), vt_dig[:k].T))
 print(f"angles decoder vs PCA (degrees): {[round(a, 4) for a in angles.tolist()]}")
-print(f"angles random vs PCA (degrees):  {[round(a, 1) for a in random_angles.tolist()]}")
-dlbook.report("linear AE: largest principal angle to the PCA subspace", angles.max().item(), fmt=".4f", unit="deg")
+print(
+    f"angles random vs PCA (degrees):  {[round(a, 1) for a in random_angles.tolist()]}"
+)
+dlbook.report(
+    "linear AE: largest principal angle to the PCA subspace",
+    angles.max().item(),
+    fmt=".4f",
+    unit="deg",
+)
 
 # %% tags=["remove-cell"]
-assert angles.max() < 0.5, "the linear AE must find the PCA subspace (all principal angles about 0)"
-assert random_angles.max() > 10, "a random subspace is far from it (the check above could fail)"
+assert angles.max() < 0.5, (
+    "the linear AE must find the PCA subspace (all principal angles about 0)"
+)
+assert random_angles.max() > 10, (
+    "a random subspace is far from it (the check above could fail)"
+)
 assert abs(loss_lin.item() - pca_loss.item()) < 1e-3 * pca_loss.item()
 
 # %% [markdown]
@@ -185,17 +249,25 @@ assert abs(loss_lin.item() - pca_loss.item()) < 1e-3 * pca_loss.item()
 # and each is a mixture of several principal directions:
 
 # %%
-w_dec = decoder_lin.weight.detach()                       # (64, k): one column per code unit
-cos = F.normalize(w_dec, dim=0).T @ vt_dig[:k].T          # (k, k): cosine of column i with component j
-gram = w_dec.T @ w_dec                                    # (k, k): identity for an orthonormal basis
+w_dec = decoder_lin.weight.detach()  # (64, k): one column per code unit
+cos = (
+    F.normalize(w_dec, dim=0).T @ vt_dig[:k].T
+)  # (k, k): cosine of column i with component j
+gram = w_dec.T @ w_dec  # (k, k): identity for an orthonormal basis
 print("|cos| of decoder column (rows) with principal component (columns):")
 print(cos.abs().numpy().round(2))
-print(f"column norms {gram.diagonal().sqrt().numpy().round(2)}; "
-      f"largest |cos| between two columns {(F.normalize(w_dec, dim=0).T @ F.normalize(w_dec, dim=0) - torch.eye(k)).abs().max():.2f}")
+print(
+    f"column norms {gram.diagonal().sqrt().numpy().round(2)}; "
+    f"largest |cos| between two columns {(F.normalize(w_dec, dim=0).T @ F.normalize(w_dec, dim=0) - torch.eye(k)).abs().max():.2f}"
+)
 
 # %% tags=["remove-cell"]
-assert cos.abs().max(1).values.min() < 0.95, "some decoder column mixes several principal components"
-assert torch.allclose(cos.pow(2).sum(1), torch.ones(k), atol=1e-3), "yet every column lies in the PCA subspace"
+assert cos.abs().max(1).values.min() < 0.95, (
+    "some decoder column mixes several principal components"
+)
+assert torch.allclose(cos.pow(2).sum(1), torch.ones(k), atol=1e-3), (
+    "yet every column lies in the PCA subspace"
+)
 
 # %% [markdown]
 # Each row of the cosine matrix has unit length (the column lies in the PCA
@@ -231,7 +303,9 @@ show_source(ae.ConvDecoder.__init__)
 train_set, test_set = data.load_fashion_mnist("train"), data.load_fashion_mnist("test")
 
 
-def images(ds: data.ImageSet, n: int | None, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def images(
+    ds: data.ImageSet, n: int | None, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A class-balanced subset: images (n, 1, 28, 28) in [0, 1] and labels (n,), on the device."""
     sub = data.subset(ds, n, seed=seed)
     return data.to_float(sub.x).to(device), sub.y.to(device)
@@ -241,24 +315,40 @@ x_test, y_test = images(test_set, cfg.n_test)
 x_ae, _ = images(train_set, cfg.n_ae)
 torch.manual_seed(0)
 autoenc = ae.Autoencoder(cfg.latent, cfg.width).to(device)
-hist_ae = fit(autoenc, data.Batches(x_ae, x_ae, batch_size=cfg.batch, seed=0), epochs=cfg.ae_epochs,
-              optimizer=torch.optim.Adam(autoenc.parameters(), lr=2e-3), loss_fn=F.mse_loss, amp=use_amp, desc="AE")
+hist_ae = fit(
+    autoenc,
+    data.Batches(x_ae, x_ae, batch_size=cfg.batch, seed=0),
+    epochs=cfg.ae_epochs,
+    optimizer=torch.optim.Adam(autoenc.parameters(), lr=2e-3),
+    loss_fn=F.mse_loss,
+    amp=use_amp,
+    desc="AE",
+)
 
 
 @torch.no_grad()
 def mse(model: nn.Module, x_in: torch.Tensor, x_target: torch.Tensor) -> float:
     """Mean squared error per pixel of model(x_in) against x_target, in batches."""
     model.eval()
-    errs = [F.mse_loss(model(a).float(), b, reduction="sum") for a, b in zip(x_in.split(500), x_target.split(500))]
+    errs = [
+        F.mse_loss(model(a).float(), b, reduction="sum")
+        for a, b in zip(x_in.split(500), x_target.split(500))
+    ]
     return (torch.stack(errs).sum() / x_target.numel()).item()
 
 
-print(f"{len(x_ae):,} training images, code size {cfg.latent}, training loss per epoch "
-      f"{[round(v, 4) for v in hist_ae.train_loss]}, {hist_ae.total_s:.1f} s")
-ae_test_mse = dlbook.report("conv AE test MSE per pixel", mse(autoenc, x_test, x_test), fmt=".4f")
+print(
+    f"{len(x_ae):,} training images, code size {cfg.latent}, training loss per epoch "
+    f"{[round(v, 4) for v in hist_ae.train_loss]}, {hist_ae.total_s:.1f} s"
+)
+ae_test_mse = dlbook.report(
+    "conv AE test MSE per pixel", mse(autoenc, x_test, x_test), fmt=".4f"
+)
 
 # %% tags=["remove-cell"]
-assert ae_test_mse < 0.5 * x_test.var().item(), "the AE must explain most of the pixel variance"
+assert ae_test_mse < 0.5 * x_test.var().item(), (
+    "the AE must explain most of the pixel variance"
+)
 assert hist_ae.train_loss[-1] < hist_ae.train_loss[0] or cfg.ae_epochs == 1
 
 # %% [markdown]
@@ -270,7 +360,9 @@ with torch.no_grad():
     recon = autoenc(x_test[:12]).float()
 fig, ax = plot.subplots(1, 1, width=9, height=2.6)
 plot.image_grid(ax, torch.cat([x_test[:12], recon]), ncols=12, vrange=(0, 1))
-ax.set_title(f"test images (top) and their reconstructions from {cfg.latent} numbers (profile: {session.profile})")
+ax.set_title(
+    f"test images (top) and their reconstructions from {cfg.latent} numbers (profile: {session.profile})"
+)
 plot.show(fig)
 
 # %% [markdown]
@@ -284,7 +376,9 @@ plot.show(fig)
 import matplotlib
 
 with torch.no_grad():
-    codes = torch.cat([autoenc.encode(xb).float() for xb in x_test.split(500)]).cpu()  # (n_test, latent)
+    codes = torch.cat(
+        [autoenc.encode(xb).float() for xb in x_test.split(500)]
+    ).cpu()  # (n_test, latent)
 codes = codes - codes.mean(0)
 proj = codes @ torch.linalg.svd(codes, full_matrices=False)[2][:2].T  # (n_test, 2)
 fig, ax = plot.subplots(1, 1, width=7.5, height=5)
@@ -294,7 +388,9 @@ for c in range(10):
     ax.scatter(proj[m, 0], proj[m, 1], s=6, color=colors(c), label=test_set.classes[c])
 ax.set_xlabel("code PC 1")
 ax.set_ylabel("code PC 2")
-ax.set_title(f"autoencoder codes of test images, 2-D projection (profile: {session.profile})")
+ax.set_title(
+    f"autoencoder codes of test images, 2-D projection (profile: {session.profile})"
+)
 ax.legend(markerscale=3, loc="center left", bbox_to_anchor=(1, 0.5))
 plot.show(fig)
 
@@ -332,18 +428,34 @@ def add_noise(x: torch.Tensor) -> torch.Tensor:
 
 torch.manual_seed(0)
 denoiser = ae.Autoencoder(cfg.latent, cfg.width).to(device)
-hist_dae = fit(denoiser, data.Batches(x_ae, x_ae, batch_size=cfg.batch, seed=0, transform=add_noise),
-               epochs=cfg.ae_epochs, optimizer=torch.optim.Adam(denoiser.parameters(), lr=2e-3),
-               loss_fn=F.mse_loss, amp=use_amp, desc="DAE")
+hist_dae = fit(
+    denoiser,
+    data.Batches(x_ae, x_ae, batch_size=cfg.batch, seed=0, transform=add_noise),
+    epochs=cfg.ae_epochs,
+    optimizer=torch.optim.Adam(denoiser.parameters(), lr=2e-3),
+    loss_fn=F.mse_loss,
+    amp=use_amp,
+    desc="DAE",
+)
 torch.manual_seed(1)
 x_noisy = add_noise(x_test)
-noisy_mse = dlbook.report("noisy test images: MSE to clean", F.mse_loss(x_noisy, x_test).item(), fmt=".4f")
-dae_mse = dlbook.report("denoising AE output: MSE to clean", mse(denoiser, x_noisy, x_test), fmt=".4f")
-plain_mse = dlbook.report("plain AE on noisy input: MSE to clean", mse(autoenc, x_noisy, x_test), fmt=".4f")
+noisy_mse = dlbook.report(
+    "noisy test images: MSE to clean", F.mse_loss(x_noisy, x_test).item(), fmt=".4f"
+)
+dae_mse = dlbook.report(
+    "denoising AE output: MSE to clean", mse(denoiser, x_noisy, x_test), fmt=".4f"
+)
+plain_mse = dlbook.report(
+    "plain AE on noisy input: MSE to clean", mse(autoenc, x_noisy, x_test), fmt=".4f"
+)
 
 # %% tags=["remove-cell"]
-assert dae_mse < 0.7 * noisy_mse, "denoising must clearly reduce the error of the noisy input"
-if cfg.profile != "smoke":  # with enough training the denoiser also beats the plain AE on noisy input
+assert dae_mse < 0.7 * noisy_mse, (
+    "denoising must clearly reduce the error of the noisy input"
+)
+if (
+    cfg.profile != "smoke"
+):  # with enough training the denoiser also beats the plain AE on noisy input
     assert dae_mse < plain_mse
 
 # %% [markdown]
@@ -358,7 +470,9 @@ if cfg.profile != "smoke":  # with enough training the denoiser also beats the p
 with torch.no_grad():
     denoised = denoiser(x_noisy[:10]).float()
 fig, ax = plot.subplots(1, 1, width=9, height=3.2)
-plot.image_grid(ax, torch.cat([x_noisy[:10], denoised, x_test[:10]]), ncols=10, vrange=(0, 1))
+plot.image_grid(
+    ax, torch.cat([x_noisy[:10], denoised, x_test[:10]]), ncols=10, vrange=(0, 1)
+)
 ax.set_title(f"noisy input, denoised output, clean image (profile: {session.profile})")
 plot.show(fig)
 
@@ -416,8 +530,10 @@ show_source(ae.gaussian_kl)
 g = torch.Generator().manual_seed(0)
 mu_t, logvar_t = 2 * torch.randn(6, 4, generator=g), torch.randn(6, 4, generator=g)
 ours = ae.gaussian_kl(mu_t, logvar_t)
-ref = torch.distributions.kl_divergence(torch.distributions.Normal(mu_t, (0.5 * logvar_t).exp()),
-                                        torch.distributions.Normal(0.0, 1.0)).sum(-1)
+ref = torch.distributions.kl_divergence(
+    torch.distributions.Normal(mu_t, (0.5 * logvar_t).exp()),
+    torch.distributions.Normal(0.0, 1.0),
+).sum(-1)
 print(f"closed form {ours.numpy().round(4)}\ntorch       {ref.numpy().round(4)}")
 
 # %% tags=["remove-cell"]
@@ -455,7 +571,9 @@ z_cut = torch.distributions.Normal(mu_r, (0.5 * logvar_r).exp()).sample()
 z_ours = ae.reparameterize(mu_r, logvar_r, generator=torch.Generator().manual_seed(0))
 z_ours.pow(2).sum().backward()
 print(f".sample() keeps a graph: {z_cut.requires_grad}; ours: {z_ours.requires_grad}")
-print(f"d sum(z^2) / d mu = {mu_r.grad.numpy().round(3)} (= 2 z = {2 * z_ours.detach().numpy().round(3)})")
+print(
+    f"d sum(z^2) / d mu = {mu_r.grad.numpy().round(3)} (= 2 z = {2 * z_ours.detach().numpy().round(3)})"
+)
 
 # %% tags=["remove-cell"]
 assert not z_cut.requires_grad and z_ours.requires_grad
@@ -479,13 +597,23 @@ show_source(ae.VAE.loss)
 # training loop is short enough to write out; a one-cycle schedule
 # ({ref}`ch-optimization`) warms the learning rate up and anneals it.
 
+
 # %%
-def train_vae(vae: ae.VAE, x: torch.Tensor, *, epochs: int, beta: float = 1.0, lr: float = 3e-3,
-              seed: int = 0) -> list[float]:
+def train_vae(
+    vae: ae.VAE,
+    x: torch.Tensor,
+    *,
+    epochs: int,
+    beta: float = 1.0,
+    lr: float = 3e-3,
+    seed: int = 0,
+) -> list[float]:
     """Minimise the negative ELBO over images x (N, 1, 28, 28); returns the mean loss per epoch."""
     batches = data.Batches(x, batch_size=cfg.batch, seed=seed)
     opt = torch.optim.Adam(vae.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * len(batches), pct_start=0.2)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=lr, total_steps=epochs * len(batches), pct_start=0.2
+    )
     curve = []
     vae.train()
     for _ in range(epochs):
@@ -510,15 +638,25 @@ vae_curve = train_vae(vae, x_vae, epochs=cfg.vae_epochs)
 vae.eval()
 with torch.no_grad():
     _, rec_test, kl_test = vae.loss(x_test[:500])
-print(f"{len(x_vae):,} images, {cfg.vae_epochs} epochs, {time.perf_counter() - t0:.1f} s; "
-      f"negative ELBO per epoch {[round(v, 1) for v in vae_curve]}")
-print(f"test: reconstruction {rec_test.item():.1f} + KL {kl_test.item():.1f} nats per image")
-dlbook.report("VAE test negative ELBO (nats per image)", (rec_test + kl_test).item(), fmt=".1f")
+print(
+    f"{len(x_vae):,} images, {cfg.vae_epochs} epochs, {time.perf_counter() - t0:.1f} s; "
+    f"negative ELBO per epoch {[round(v, 1) for v in vae_curve]}"
+)
+print(
+    f"test: reconstruction {rec_test.item():.1f} + KL {kl_test.item():.1f} nats per image"
+)
+dlbook.report(
+    "VAE test negative ELBO (nats per image)", (rec_test + kl_test).item(), fmt=".1f"
+)
 
 # %% tags=["remove-cell"]
 assert vae_curve[-1] < vae_curve[0], "the negative ELBO must fall during training"
-assert 1.0 < kl_test.item() < 200, "the codes must carry information (KL > 0) but stay near the prior"
-assert (rec_test + kl_test).item() < 400, "well below the 543 nats of predicting every pixel as 0.5"
+assert 1.0 < kl_test.item() < 200, (
+    "the codes must carry information (KL > 0) but stay near the prior"
+)
+assert (rec_test + kl_test).item() < 400, (
+    "well below the 543 nats of predicting every pixel as 0.5"
+)
 
 # %% [markdown]
 # The negative ELBO falls epoch by epoch; on the test images it splits into a
@@ -533,10 +671,14 @@ assert (rec_test + kl_test).item() < 400, "well below the 543 nats of predicting
 # black-and-white draws from them, as is usual.
 
 # %% tags=["hide-input"]
-samples = vae.sample(cfg.n_test, generator=torch.Generator().manual_seed(0))  # (n_test, 1, 28, 28)
+samples = vae.sample(
+    cfg.n_test, generator=torch.Generator().manual_seed(0)
+)  # (n_test, 1, 28, 28)
 fig, ax = plot.subplots(1, 1, width=8, height=5.2)
 plot.image_grid(ax, samples[:48], ncols=12, vrange=(0, 1))
-ax.set_title(f"VAE samples from the prior, {len(x_vae):,} training images (profile: {session.profile})")
+ax.set_title(
+    f"VAE samples from the prior, {len(x_vae):,} training images (profile: {session.profile})"
+)
 plot.show(fig)
 
 # %% [markdown]
@@ -548,16 +690,28 @@ plot.show(fig)
 # images decodes to a gradual morph:
 
 # %% tags=["hide-input"]
-pairs = [(7, 9), (0, 2), (1, 3)]  # (class a, class b): sneaker -> ankle boot, T-shirt -> pullover, trouser -> dress
+pairs = [
+    (7, 9),
+    (0, 2),
+    (1, 3),
+]  # (class a, class b): sneaker -> ankle boot, T-shirt -> pullover, trouser -> dress
 first = {c: int((y_test == c).nonzero()[0]) for c in range(10)}
 steps = torch.linspace(0, 1, 10, device=device)[:, None]
 with torch.no_grad():
-    mu_all = vae.encode(x_test[[first[c] for pair in pairs for c in pair]])[0].float()  # (6, latent)
-    rows = [torch.sigmoid(vae.decoder((1 - steps) * mu_all[2 * i] + steps * mu_all[2 * i + 1]).float())
-            for i in range(len(pairs))]
+    mu_all = vae.encode(x_test[[first[c] for pair in pairs for c in pair]])[
+        0
+    ].float()  # (6, latent)
+    rows = [
+        torch.sigmoid(
+            vae.decoder((1 - steps) * mu_all[2 * i] + steps * mu_all[2 * i + 1]).float()
+        )
+        for i in range(len(pairs))
+    ]
 fig, ax = plot.subplots(1, 1, width=8, height=3)
 plot.image_grid(ax, torch.cat(rows), ncols=10, vrange=(0, 1))
-ax.set_title(f"decoding straight lines between the codes of two test images (profile: {session.profile})")
+ax.set_title(
+    f"decoding straight lines between the codes of two test images (profile: {session.profile})"
+)
 plot.show(fig)
 
 # %% [markdown]
@@ -585,29 +739,48 @@ plot.show(fig)
 # linear-Gaussian model can know.
 
 # %%
-judge, judge_acc = frechet.fashion_classifier(cfg.clf_n, epochs=cfg.clf_epochs, device=device, n_test=cfg.n_test,
-                                             train=train_set, test=test_set)
+judge, judge_acc = frechet.fashion_classifier(
+    cfg.clf_n,
+    epochs=cfg.clf_epochs,
+    device=device,
+    n_test=cfg.n_test,
+    train=train_set,
+    test=test_set,
+)
 print(f"judge: test accuracy {judge_acc:.3f}")
-flat = x_vae.reshape(len(x_vae), -1).cpu().double()                            # (n_vae, 784)
+flat = x_vae.reshape(len(x_vae), -1).cpu().double()  # (n_vae, 784)
 pix_mean, pix_cov = flat.mean(0), torch.cov(flat.T)
 chol = torch.linalg.cholesky(pix_cov + 1e-5 * torch.eye(784, dtype=torch.float64))
 g = torch.Generator().manual_seed(1)
-gauss = (pix_mean + torch.randn(cfg.n_test, 784, generator=g, dtype=torch.float64) @ chol.T)
-gauss = gauss.clamp(0, 1).float().reshape(-1, 1, 28, 28)                      # (n_test, 1, 28, 28)
+gauss = (
+    pix_mean + torch.randn(cfg.n_test, 784, generator=g, dtype=torch.float64) @ chol.T
+)
+gauss = gauss.clamp(0, 1).float().reshape(-1, 1, 28, 28)  # (n_test, 1, 28, 28)
 feat_test = frechet.embed(judge, x_test)
-fd = {name: frechet.frechet_distance(frechet.embed(judge, imgs), feat_test)
-      for name, imgs in [("VAE samples", samples), ("full-covariance Gaussian", gauss),
-                         ("real training images", x_vae[:cfg.n_test])]}
+fd = {
+    name: frechet.frechet_distance(frechet.embed(judge, imgs), feat_test)
+    for name, imgs in [
+        ("VAE samples", samples),
+        ("full-covariance Gaussian", gauss),
+        ("real training images", x_vae[: cfg.n_test]),
+    ]
+}
 for name, value in fd.items():
     dlbook.report(f"Fréchet distance to test images: {name}", value, fmt=".2f")
 
 # %% tags=["remove-cell"]
 assert fd["real training images"] < fd["VAE samples"], "real images are the floor"
-if cfg.profile == "smoke":  # too small a VAE to promise more; it must still be far better than noise
+if (
+    cfg.profile == "smoke"
+):  # too small a VAE to promise more; it must still be far better than noise
     noise = torch.rand(cfg.n_test, 1, 28, 28)
-    assert fd["VAE samples"] < frechet.frechet_distance(frechet.embed(judge, noise), feat_test)
+    assert fd["VAE samples"] < frechet.frechet_distance(
+        frechet.embed(judge, noise), feat_test
+    )
 else:
-    assert fd["VAE samples"] < fd["full-covariance Gaussian"], "the VAE must beat the Gaussian baseline"
+    assert fd["VAE samples"] < fd["full-covariance Gaussian"], (
+        "the VAE must beat the Gaussian baseline"
+    )
 
 # %% [markdown]
 # Real images from the training set give the floor (they differ from the test
@@ -621,7 +794,9 @@ else:
 # %% tags=["hide-input"]
 fig, ax = plot.subplots(1, 1, width=8, height=2.2)
 plot.image_grid(ax, gauss[:12], ncols=12, vrange=(0, 1))
-ax.set_title(f"samples of the full-covariance Gaussian baseline (profile: {session.profile})")
+ax.set_title(
+    f"samples of the full-covariance Gaussian baseline (profile: {session.profile})"
+)
 plot.show(fig)
 
 # %% [markdown]
@@ -675,7 +850,9 @@ plot.show(fig)
 
 # %%
 mem_idx = [int((train_set.y == c).nonzero()[0]) for c in range(8)]
-x_mem = data.to_float(train_set.x[mem_idx]).reshape(8, -1)  # (8, 784), on the CPU in every profile
+x_mem = data.to_float(train_set.x[mem_idx]).reshape(
+    8, -1
+)  # (8, 784), on the CPU in every profile
 mem_steps = 1_600  # the same in every profile: this experiment is small
 
 
@@ -695,7 +872,9 @@ def train_memorizer(steps: int) -> tuple[nn.Sequential, float]:
     torch.manual_seed(0)
     f = wide_mlp()
     opt = torch.optim.Adam(f.parameters(), lr=1e-3)
-    decay = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, 4 * (1 - step / steps)))
+    decay = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda step: min(1.0, 4 * (1 - step / steps))
+    )
     for _ in range(steps):
         loss = F.mse_loss(f(x_mem), x_mem)
         opt.zero_grad()
@@ -706,7 +885,9 @@ def train_memorizer(steps: int) -> tuple[nn.Sequential, float]:
 
 
 f_mem, loss_mem = train_memorizer(mem_steps)
-print(f"{sum(p.numel() for p in f_mem.parameters()):,} parameters; final training MSE {loss_mem:.1e}")
+print(
+    f"{sum(p.numel() for p in f_mem.parameters()):,} parameters; final training MSE {loss_mem:.1e}"
+)
 
 # %% tags=["remove-cell"]
 assert loss_mem < 1e-8, "the network must fit its eight images almost exactly"
@@ -718,9 +899,11 @@ assert loss_mem < 1e-8, "the network must fit its eight images almost exactly"
 
 # %%
 g = torch.Generator().manual_seed(0)
-starts = (x_mem.repeat(4, 1) + 0.3 * torch.randn(32, 784, generator=g))   # (32, 784): start i is near image i % 8
-traj = ae.iterate_map(f_mem, starts, steps=200)                             # (201, 32, 784)
-dist_end, nearest = torch.cdist(traj[-1], x_mem).min(1)                     # (32,), (32,)
+starts = x_mem.repeat(4, 1) + 0.3 * torch.randn(
+    32, 784, generator=g
+)  # (32, 784): start i is near image i % 8
+traj = ae.iterate_map(f_mem, starts, steps=200)  # (201, 32, 784)
+dist_end, nearest = torch.cdist(traj[-1], x_mem).min(1)  # (32,), (32,)
 traj_rand = ae.iterate_map(f_mem, torch.rand(8, 784, generator=g), steps=200)
 dist_rand, nearest_rand = torch.cdist(traj_rand[-1], x_mem).min(1)
 tol = 0.05 * math.sqrt(784)  # an RMS pixel error of 0.05
@@ -728,10 +911,16 @@ converged = (dist_end < tol).float().mean().item()
 to_own = (nearest == torch.arange(32) % 8).float().mean().item()
 dlbook.report("noisy starts ending at a training image", converged, fmt=".3f")
 dlbook.report("noisy starts ending at their own training image", to_own, fmt=".3f")
-dlbook.report("random starts ending at a training image", (dist_rand < tol).float().mean().item(), fmt=".3f")
-print(f"distance to the nearest training image: {torch.cdist(starts, x_mem).min(1).values.mean():.2f} at the "
-      f"start, median {dist_end.median():.4f} after 200 steps; random starts: nearest images "
-      f"{nearest_rand.tolist()} at distances {dist_rand.numpy().round(3)}")
+dlbook.report(
+    "random starts ending at a training image",
+    (dist_rand < tol).float().mean().item(),
+    fmt=".3f",
+)
+print(
+    f"distance to the nearest training image: {torch.cdist(starts, x_mem).min(1).values.mean():.2f} at the "
+    f"start, median {dist_end.median():.4f} after 200 steps; random starts: nearest images "
+    f"{nearest_rand.tolist()} at distances {dist_rand.numpy().round(3)}"
+)
 
 # %% tags=["remove-cell"]
 assert converged >= 0.75, "most noisy starts must converge to a training image"
@@ -747,13 +936,19 @@ assert to_own >= 0.75, "and mostly to the image they started near"
 
 # %% tags=["hide-input"]
 show_steps = [0, 1, 2, 3, 5, 10, 20, 50, 200]
-rows = [traj[show_steps, i] for i in (0, 1, 10, 13)] + [traj_rand[show_steps, i] for i in (0, 1)]
+rows = [traj[show_steps, i] for i in (0, 1, 10, 13)] + [
+    traj_rand[show_steps, i] for i in (0, 1)
+]
 ends = [nearest[i] for i in (0, 1, 10, 13)] + [nearest_rand[i] for i in (0, 1)]
-grid = torch.cat([torch.cat([r, x_mem[e][None]]) for r, e in zip(rows, ends)]).reshape(-1, 1, 28, 28)
+grid = torch.cat([torch.cat([r, x_mem[e][None]]) for r, e in zip(rows, ends)]).reshape(
+    -1, 1, 28, 28
+)
 fig, ax = plot.subplots(1, 1, width=8, height=5.6)
 plot.image_grid(ax, grid.clamp(0, 1), ncols=len(show_steps) + 1, vrange=(0, 1))
-ax.set_title(f"iterating x <- f(x): steps {show_steps}, then the nearest training image\n"
-             f"(four noisy starts, two random starts; profile: {session.profile})")
+ax.set_title(
+    f"iterating x <- f(x): steps {show_steps}, then the nearest training image\n"
+    f"(four noisy starts, two random starts; profile: {session.profile})"
+)
 plot.show(fig)
 
 # %% [markdown]
@@ -765,10 +960,16 @@ plot.show(fig)
 show_source(ae.jacobian_spectrum)
 
 # %%
-spectra = [ae.jacobian_spectrum(f_mem, x_mem[i]) for i in range(len(x_mem))]   # 8 x (784,) complex
+spectra = [
+    ae.jacobian_spectrum(f_mem, x_mem[i]) for i in range(len(x_mem))
+]  # 8 x (784,) complex
 radii = torch.stack([s.abs().max() for s in spectra])
 print(f"spectral radius at each training image: {radii.numpy().round(3)}")
-rho_max = dlbook.report("largest |eigenvalue| of the Jacobian at a training image", radii.max().item(), fmt=".4f")
+rho_max = dlbook.report(
+    "largest |eigenvalue| of the Jacobian at a training image",
+    radii.max().item(),
+    fmt=".4f",
+)
 
 # %% tags=["remove-cell"]
 assert rho_max < 1, "every training image must be an attractor (eq-attractor)"
@@ -782,7 +983,12 @@ with torch.no_grad():  # the Jacobian is right: compare J @ v with a finite diff
 fig, ax = plot.subplots(1, 1, width=4.6, height=4.4)
 circle = torch.linspace(0, 2 * math.pi, 200)
 ax.plot(circle.cos(), circle.sin(), color="k", lw=1, label="unit circle")
-ax.scatter(spectra[0].real, spectra[0].imag, s=10, label=f"eigenvalues at image 0 ({train_set.classes[0]})")
+ax.scatter(
+    spectra[0].real,
+    spectra[0].imag,
+    s=10,
+    label=f"eigenvalues at image 0 ({train_set.classes[0]})",
+)
 ax.set_xlabel("Re $\\lambda$")
 ax.set_ylabel("Im $\\lambda$")
 ax.set_aspect("equal")
@@ -834,14 +1040,20 @@ plot.show(fig)
 # Solution to Exercise 1: PCA on the same training images, then project the test images.
 flat_tr = x_ae.reshape(len(x_ae), -1).float().cpu()
 mean_tr = flat_tr.mean(0)
-comps = torch.linalg.svd(flat_tr - mean_tr, full_matrices=False)[2][:cfg.latent]  # (k, 784)
+comps = torch.linalg.svd(flat_tr - mean_tr, full_matrices=False)[2][
+    : cfg.latent
+]  # (k, 784)
 flat_te = x_test.reshape(len(x_test), -1).float().cpu()
 pca_rec = (flat_te - mean_tr) @ comps.T @ comps + mean_tr
 pca_mse = F.mse_loss(pca_rec, flat_te).item()
-print(f"k = {cfg.latent}: PCA test MSE {pca_mse:.4f}, conv AE test MSE {ae_test_mse:.4f}")
+print(
+    f"k = {cfg.latent}: PCA test MSE {pca_mse:.4f}, conv AE test MSE {ae_test_mse:.4f}"
+)
 assert 0 < pca_mse < x_test.var().item()
 if cfg.profile != "smoke":
-    assert ae_test_mse < pca_mse, "the nonlinear AE beats the best linear code of the same size"
+    assert ae_test_mse < pca_mse, (
+        "the nonlinear AE beats the best linear code of the same size"
+    )
 
 # %% [markdown]
 # PCA is the best *linear* code, so it is hard to beat with a tiny budget; the
@@ -868,7 +1080,9 @@ for beta in (1.0, 4.0):
     with torch.no_grad():
         _, rec_b, kl_b = model_b.loss(x_test[:500])
     terms[beta] = (rec_b.item(), kl_b.item())
-    print(f"beta = {beta}: reconstruction {rec_b.item():.1f}, KL {kl_b.item():.1f} nats per image")
+    print(
+        f"beta = {beta}: reconstruction {rec_b.item():.1f}, KL {kl_b.item():.1f} nats per image"
+    )
 assert terms[4.0][1] < terms[1.0][1], "a larger beta must shrink the KL term"
 assert terms[4.0][0] > terms[1.0][0], "and pay for it in reconstruction"
 
@@ -886,12 +1100,18 @@ assert terms[4.0][0] > terms[1.0][0], "and pay for it in reconstruction"
 # Solution to Exercise 3: the Jacobian of a linear map is the map itself.
 f_lin = lambda x: decoder_lin(encoder_lin(x))  # noqa: E731
 eig_lin = ae.jacobian_spectrum(f_lin, x_dig[0]).abs()
-print(f"|eigenvalues| of W_D W_E: top {k}: {eig_lin[:k].numpy().round(4)}, next: {eig_lin[k:k + 3].numpy().round(6)}")
-assert torch.allclose(eig_lin[:k], torch.ones(k, dtype=torch.float64), atol=0.02), "k eigenvalues near 1"
+print(
+    f"|eigenvalues| of W_D W_E: top {k}: {eig_lin[:k].numpy().round(4)}, next: {eig_lin[k : k + 3].numpy().round(6)}"
+)
+assert torch.allclose(eig_lin[:k], torch.ones(k, dtype=torch.float64), atol=0.02), (
+    "k eigenvalues near 1"
+)
 assert eig_lin[k:].max() < 1e-3
 with torch.no_grad():
     two = ae.iterate_map(f_lin, x_dig[:3], steps=2)
-assert (two[2] - two[1]).norm() < 1e-2 * (two[0] - two[1]).norm(), "one step projects, the next barely moves"
+assert (two[2] - two[1]).norm() < 1e-2 * (two[0] - two[1]).norm(), (
+    "one step projects, the next barely moves"
+)
 
 # %% [markdown]
 # $W_D W_E$ is, up to training error, the orthogonal projection onto the
@@ -911,9 +1131,13 @@ assert (two[2] - two[1]).norm() < 1e-2 * (two[0] - two[1]).norm(), "one step pro
 f_short, loss_short = train_memorizer(mem_steps // 20)
 with torch.no_grad():
     end_short = ae.iterate_map(f_short, starts, steps=200)[-1]
-short_converged = (torch.cdist(end_short, x_mem).min(1).values < tol).float().mean().item()
-print(f"{mem_steps // 20} steps: training MSE {loss_short:.1e}; "
-      f"noisy starts that reach a training image: {short_converged:.2f} (fully trained: {converged:.2f})")
+short_converged = (
+    (torch.cdist(end_short, x_mem).min(1).values < tol).float().mean().item()
+)
+print(
+    f"{mem_steps // 20} steps: training MSE {loss_short:.1e}; "
+    f"noisy starts that reach a training image: {short_converged:.2f} (fully trained: {converged:.2f})"
+)
 assert loss_short > 100 * loss_mem and short_converged < converged
 
 # %% [markdown]

@@ -41,8 +41,19 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules and importlib.util.find_spec("dlbook") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-                    "dlbook @ git+https://github.com/dlbook-org/dlbook", "mnist1d"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "dlbook @ git+https://github.com/dlbook-org/dlbook",
+            "mnist1d",
+        ],
+        check=True,
+    )
 
 import dlbook
 import dlbook.plot
@@ -72,13 +83,51 @@ from dlbook.source import show_source
 from dlbook.train import progress_bar
 
 cfg = dlbook.config(  # *_steps: parameter updates; n_gan: training images (None: all 60,000)
-    smoke=dict(coin_steps=300, ring_steps=1_500, n_gan=3_000, width=16, z_dim=32, batch=64, lr=5e-4, gan_steps=150,
-               n_eval=1_000, clf_n=3_000, clf_epochs=2, fd_baseline="Gaussian, independent pixels",
-               min_class_acc=0.2),
-    cpu=dict(coin_steps=400, ring_steps=1_500, n_gan=12_000, width=16, z_dim=32, batch=64, lr=5e-4, gan_steps=1_200,
-             n_eval=2_000, clf_n=12_000, clf_epochs=2, fd_baseline="Gaussian, full covariance", min_class_acc=0.6),
-    gpu=dict(coin_steps=400, ring_steps=3_000, n_gan=None, width=64, z_dim=64, batch=128, lr=2e-4, gan_steps=7_000,
-             n_eval=5_000, clf_n=None, clf_epochs=6, fd_baseline="Gaussian, full covariance", min_class_acc=0.75),
+    smoke=dict(
+        coin_steps=300,
+        ring_steps=1_500,
+        n_gan=3_000,
+        width=16,
+        z_dim=32,
+        batch=64,
+        lr=5e-4,
+        gan_steps=150,
+        n_eval=1_000,
+        clf_n=3_000,
+        clf_epochs=2,
+        fd_baseline="Gaussian, independent pixels",
+        min_class_acc=0.2,
+    ),
+    cpu=dict(
+        coin_steps=400,
+        ring_steps=1_500,
+        n_gan=12_000,
+        width=16,
+        z_dim=32,
+        batch=64,
+        lr=5e-4,
+        gan_steps=1_200,
+        n_eval=2_000,
+        clf_n=12_000,
+        clf_epochs=2,
+        fd_baseline="Gaussian, full covariance",
+        min_class_acc=0.6,
+    ),
+    gpu=dict(
+        coin_steps=400,
+        ring_steps=3_000,
+        n_gan=None,
+        width=64,
+        z_dim=64,
+        batch=128,
+        lr=2e-4,
+        gan_steps=7_000,
+        n_eval=5_000,
+        clf_n=None,
+        clf_epochs=6,
+        fd_baseline="Gaussian, full covariance",
+        min_class_acc=0.75,
+    ),
 )
 use_amp = session.bf16  # bfloat16 autocast for the image GANs, only on a GPU that computes it natively (not a T4)
 cfg
@@ -124,12 +173,19 @@ x_exp = -torch.log1p(-u) / lam  # F^{-1}(u)
 grid = torch.linspace(0, 3, 31, dtype=torch.float64)
 empirical_cdf = (x_exp[None, :] <= grid[:, None]).double().mean(1)
 cdf_error = (empirical_cdf - (1 - torch.exp(-lam * grid))).abs().max().item()
-print(f"mean {x_exp.mean():.4f} (target {1 / lam:.4f}); variance {x_exp.var():.4f} (target {1 / lam**2:.4f}); "
-      f"largest CDF error {cdf_error:.4f}")
+print(
+    f"mean {x_exp.mean():.4f} (target {1 / lam:.4f}); variance {x_exp.var():.4f} (target {1 / lam**2:.4f}); "
+    f"largest CDF error {cdf_error:.4f}"
+)
 
 # %% tags=["remove-cell"]
-assert abs(x_exp.mean().item() - 1 / lam) < 0.005 and abs(x_exp.var().item() - 1 / lam**2) < 0.005
-assert cdf_error < 0.005  # Kolmogorov-Smirnov distance; about 0.003 would already be unusual at this n
+assert (
+    abs(x_exp.mean().item() - 1 / lam) < 0.005
+    and abs(x_exp.var().item() - 1 / lam**2) < 0.005
+)
+assert (
+    cdf_error < 0.005
+)  # Kolmogorov-Smirnov distance; about 0.003 would already be unusual at this n
 
 # %% [markdown]
 # The sample mean and variance match the targets, and the empirical CDF lies
@@ -138,9 +194,22 @@ assert cdf_error < 0.005  # Kolmogorov-Smirnov distance; about 0.003 would alrea
 
 # %% tags=["hide-input"]
 fig, ax = plot.subplots(width=5.5, height=3.0)
-ax.hist(x_exp.numpy(), bins=80, range=(0, 3), density=True, alpha=0.6, label="samples $F^{-1}(u)$")
+ax.hist(
+    x_exp.numpy(),
+    bins=80,
+    range=(0, 3),
+    density=True,
+    alpha=0.6,
+    label="samples $F^{-1}(u)$",
+)
 xs = torch.linspace(0, 3, 200)
-ax.plot(xs, lam * torch.exp(-lam * xs), "k", lw=1.5, label=r"density $\lambda e^{-\lambda x}$")
+ax.plot(
+    xs,
+    lam * torch.exp(-lam * xs),
+    "k",
+    lw=1.5,
+    label=r"density $\lambda e^{-\lambda x}$",
+)
 ax.set_xlabel("$x$")
 ax.set_ylabel("density")
 ax.legend()
@@ -161,7 +230,9 @@ plot.show(fig)
 
 # %%
 p_heads = 0.3
-coins = (torch.rand(10_000) < p_heads).float()  # the training data: 1 = heads, 0 = tails
+coins = (
+    torch.rand(10_000) < p_heads
+).float()  # the training data: 1 = heads, 0 = tails
 print(f"{len(coins):,} tosses, empirical frequency of heads {coins.mean():.4f}")
 
 # %% [markdown]
@@ -201,6 +272,7 @@ print(f"hard tosses {hard.tolist()}; do they carry a gradient? {hard.requires_gr
 # {eq}`eq-coin-generator`, the backward pass uses the relaxation's gradient.
 # The discriminator only ever sees true 0/1 tosses, and the generator still
 # gets a direction to move in.
+
 
 # %%
 def toss(theta: torch.Tensor, n: int, tau: float = 0.5) -> torch.Tensor:
@@ -247,19 +319,27 @@ print(f"gradient of the mean toss w.r.t. theta: {theta_demo.grad.item():.3f}")
 # (Exercise 2). Training alternates one step of each player.
 
 # %%
-theta = torch.zeros(1, requires_grad=True)  # generator: P(heads) = sigmoid(0) = 0.5 at the start
+theta = torch.zeros(
+    1, requires_grad=True
+)  # generator: P(heads) = sigmoid(0) = 0.5 at the start
 ab = torch.zeros(2, requires_grad=True)  # discriminator: logit a * x + b
 opt_g = torch.optim.Adam([theta], lr=0.05, betas=(0.5, 0.999))
 opt_d = torch.optim.Adam([ab], lr=0.05, betas=(0.5, 0.999))
-scheds = [torch.optim.lr_scheduler.CosineAnnealingLR(o, cfg.coin_steps) for o in (opt_g, opt_d)]
+scheds = [
+    torch.optim.lr_scheduler.CosineAnnealingLR(o, cfg.coin_steps)
+    for o in (opt_g, opt_d)
+]
 n_toss = 1_024  # tosses per step and player: the frequencies they see vary by about sqrt(0.21 / n_toss)
 ones, zeros, freq = torch.ones(n_toss), torch.zeros(n_toss), []
 for _ in range(cfg.coin_steps):
     real, fake = coins[torch.randint(len(coins), (n_toss,))], toss(theta, n_toss)
-    d_loss = (F.binary_cross_entropy_with_logits(ab[0] * real + ab[1], ones)
-              + F.binary_cross_entropy_with_logits(ab[0] * fake.detach() + ab[1], zeros))
+    d_loss = F.binary_cross_entropy_with_logits(
+        ab[0] * real + ab[1], ones
+    ) + F.binary_cross_entropy_with_logits(ab[0] * fake.detach() + ab[1], zeros)
     opt_d.zero_grad(), d_loss.backward(), opt_d.step()
-    g_loss = F.binary_cross_entropy_with_logits(ab[0] * fake + ab[1], ones)  # non-saturating
+    g_loss = F.binary_cross_entropy_with_logits(
+        ab[0] * fake + ab[1], ones
+    )  # non-saturating
     opt_g.zero_grad(), g_loss.backward(), opt_g.step()
     [s.step() for s in scheds]
     freq.append(torch.sigmoid(theta).item())
@@ -318,7 +398,9 @@ def modes_covered(x: torch.Tensor, min_frac: float = 0.01) -> tuple[int, float]:
 
 
 x_ring = ring(1_000, torch.Generator().manual_seed(1))  # a fixed reference sample
-print(f"data: {modes_covered(x_ring)[0]} modes covered, fraction near a mode {modes_covered(x_ring)[1]:.3f}")
+print(
+    f"data: {modes_covered(x_ring)[0]} modes covered, fraction near a mode {modes_covered(x_ring)[1]:.3f}"
+)
 
 # %% [markdown]
 # Counting covered modes is one measure. A second, which needs no knowledge
@@ -347,14 +429,22 @@ print(f"MMD^2 between two samples of the data: {mmd_data:.4f}")
 # chase produces collapse. Every tenth of the run we record MMD² to the
 # reference sample and a snapshot of samples.
 
+
 # %%
 def mlp(n_in: int, n_out: int, hidden: int = 128) -> nn.Sequential:
     """Two hidden ReLU layers."""
-    return nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
-                         nn.Linear(hidden, n_out))
+    return nn.Sequential(
+        nn.Linear(n_in, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, n_out),
+    )
 
 
-def train_ring_gan(pack: int = 1, steps: int = cfg.ring_steps, batch: int = 128, seed: int = 0):
+def train_ring_gan(
+    pack: int = 1, steps: int = cfg.ring_steps, batch: int = 128, seed: int = 0
+):
     """GAN on the ring; D judges `pack` samples at once. Returns G, the MMD^2 log and snapshots."""
     torch.manual_seed(seed)
     G, D = mlp(16, 2), mlp(2 * pack, 1)
@@ -369,10 +459,14 @@ def train_ring_gan(pack: int = 1, steps: int = cfg.ring_steps, batch: int = 128,
             snaps[step] = x_fake
         if step == steps:
             return G, log, snaps
-        real, fake = ring(batch).reshape(-1, 2 * pack), G(torch.randn(batch, 16)).reshape(-1, 2 * pack)
+        real, fake = (
+            ring(batch).reshape(-1, 2 * pack),
+            G(torch.randn(batch, 16)).reshape(-1, 2 * pack),
+        )
         d_real, d_fake = D(real), D(fake.detach())
-        d_loss = (F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))
-                  + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake)))
+        d_loss = F.binary_cross_entropy_with_logits(
+            d_real, torch.ones_like(d_real)
+        ) + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
         opt_d.zero_grad(), d_loss.backward(), opt_d.step()
         d_fake = D(fake)
         g_loss = F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake))
@@ -407,7 +501,9 @@ dlbook.report("ring, packed GAN (m=4): final MMD^2", mmd_pack[-1][1], fmt=".4f")
 
 # %% tags=["remove-cell"]
 assert ring_modes["packed"][0] >= ring_modes["vanilla"][0], ring_modes
-assert mmd_pack[-1][1] < mmd_pack[0][1] / 5, mmd_pack  # MMD fell by a clear factor during training
+assert mmd_pack[-1][1] < mmd_pack[0][1] / 5, (
+    mmd_pack
+)  # MMD fell by a clear factor during training
 assert mmd_pack[-1][1] < mmd_vanilla[-1][1] / 2, (mmd_pack[-1], mmd_vanilla[-1])
 
 # %% [markdown]
@@ -417,12 +513,20 @@ assert mmd_pack[-1][1] < mmd_vanilla[-1][1] / 2, (mmd_pack[-1], mmd_vanilla[-1])
 # least as many modes. The snapshots show where the difference comes from.
 
 # %% tags=["hide-input"]
-shown = [s for s in snaps_vanilla if s in (0, cfg.ring_steps // 5, cfg.ring_steps // 2, cfg.ring_steps)]
+shown = [
+    s
+    for s in snaps_vanilla
+    if s in (0, cfg.ring_steps // 5, cfg.ring_steps // 2, cfg.ring_steps)
+]
 fig, axes = plot.subplots(2, len(shown), width=10, height=5.2, sharex=True, sharey=True)
-for row, (name, snaps) in enumerate((("vanilla", snaps_vanilla), ("packed, m=4", snaps_pack))):
+for row, (name, snaps) in enumerate(
+    (("vanilla", snaps_vanilla), ("packed, m=4", snaps_pack))
+):
     for ax, step in zip(axes[row], shown):
         ax.scatter(x_ring[:, 0], x_ring[:, 1], s=4, color="0.75", label="data")
-        ax.scatter(snaps[step][:, 0], snaps[step][:, 1], s=3, alpha=0.5, label="generated")
+        ax.scatter(
+            snaps[step][:, 0], snaps[step][:, 1], s=3, alpha=0.5, label="generated"
+        )
         ax.set_title(f"{name}, step {step}")
         ax.set_xlim(-3, 3), ax.set_ylim(-3, 3)
 axes[0][0].legend(loc="lower left", markerscale=3)
@@ -430,8 +534,14 @@ plot.show(fig)
 
 # %% tags=["hide-input"]
 fig, ax = plot.subplots(width=5.5, height=3.0)
-plot.curves(ax, {"vanilla": [v for _, v in mmd_vanilla], "packed, m=4": [v for _, v in mmd_pack]},
-            x=[s for s, _ in mmd_vanilla], xlabel="training step", ylabel="MMD$^2$ to the data", logy=True)
+plot.curves(
+    ax,
+    {"vanilla": [v for _, v in mmd_vanilla], "packed, m=4": [v for _, v in mmd_pack]},
+    x=[s for s, _ in mmd_vanilla],
+    xlabel="training step",
+    ylabel="MMD$^2$ to the data",
+    logy=True,
+)
 plot.show(fig)
 
 # %% [markdown]
@@ -485,16 +595,28 @@ show_source(gan.Discriminator.__init__)
 # %%
 train_set, test_set = data.load_fashion_mnist("train"), data.load_fashion_mnist("test")
 gan_set = data.subset(train_set, cfg.n_gan)
-x_gan = (data.to_float(gan_set.x) * 2 - 1).to(device)  # (N, 1, 28, 28) in [-1, 1], the range of tanh
+x_gan = (data.to_float(gan_set.x) * 2 - 1).to(
+    device
+)  # (N, 1, 28, 28) in [-1, 1], the range of tanh
 y_gan = gan_set.y.to(device)
 torch.manual_seed(0)
-G, D = gan.Generator(cfg.z_dim, cfg.width).to(device), gan.Discriminator(cfg.width).to(device)
+G, D = (
+    gan.Generator(cfg.z_dim, cfg.width).to(device),
+    gan.Discriminator(cfg.width).to(device),
+)
 with torch.no_grad():
     fake = G(torch.randn(8, cfg.z_dim, device=device))
-    p_real, p_fake = torch.sigmoid(D(x_gan[:8])).mean().item(), torch.sigmoid(D(fake)).mean().item()
-n_params = {name: sum(p.numel() for p in m.parameters()) for name, m in (("G", G), ("D", D))}
-print(f"training images {tuple(x_gan.shape)}; fakes {tuple(fake.shape)} in [{fake.min():.2f}, {fake.max():.2f}]; "
-      f"D(real) {p_real:.3f}, D(fake) {p_fake:.3f}; parameters {n_params}")
+    p_real, p_fake = (
+        torch.sigmoid(D(x_gan[:8])).mean().item(),
+        torch.sigmoid(D(fake)).mean().item(),
+    )
+n_params = {
+    name: sum(p.numel() for p in m.parameters()) for name, m in (("G", G), ("D", D))
+}
+print(
+    f"training images {tuple(x_gan.shape)}; fakes {tuple(fake.shape)} in [{fake.min():.2f}, {fake.max():.2f}]; "
+    f"D(real) {p_real:.3f}, D(fake) {p_fake:.3f}; parameters {n_params}"
+)
 
 # %% tags=["remove-cell"]
 assert fake.shape == (8, 1, 28, 28) and fake.abs().max() <= 1
@@ -507,8 +629,16 @@ assert abs(p_real - 0.5) < 0.1 and abs(p_fake - 0.5) < 0.1
 # $2 \cdot 10^{-4}$ for thousands of steps; the short CPU runs use
 # $5 \cdot 10^{-4}$, which gets further in a few hundred steps.
 
+
 # %%
-def train_gan(G: nn.Module, D: nn.Module, steps: int, *, conditional: bool = False, desc: str = "GAN"):
+def train_gan(
+    G: nn.Module,
+    D: nn.Module,
+    steps: int,
+    *,
+    conditional: bool = False,
+    desc: str = "GAN",
+):
     """Train G and D for `steps` alternating updates; returns the per-step log and the wall time."""
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
@@ -516,7 +646,9 @@ def train_gan(G: nn.Module, D: nn.Module, steps: int, *, conditional: bool = Fal
     log, start, bar = [], time.perf_counter(), progress_bar(steps, desc)
     while len(log) < steps:
         for xb, yb in batches:
-            out = gan.train_step(G, D, opt_g, opt_d, xb, yb if conditional else None, amp=use_amp)
+            out = gan.train_step(
+                G, D, opt_g, opt_d, xb, yb if conditional else None, amp=use_amp
+            )
             log.append(torch.stack(list(out.values())))
             bar.update()
             if len(log) == steps:
@@ -536,6 +668,7 @@ dlbook.report("DCGAN training time", dcgan_seconds, fmt=".1f", unit="s")
 # discriminator's verdicts on real and fake images staying apart but not
 # saturating.
 
+
 # %% tags=["hide-input"]
 def smooth(v: torch.Tensor, k: int = 25) -> list[float]:
     """Moving average over k steps (shorter at the start)."""
@@ -545,17 +678,31 @@ def smooth(v: torch.Tensor, k: int = 25) -> list[float]:
 
 
 fig, axes = plot.subplots(1, 2, width=9, height=3.0)
-plot.curves(axes[0], {"discriminator": smooth(dcgan_log["d_loss"]), "generator": smooth(dcgan_log["g_loss"])},
-            xlabel="training step", ylabel="loss (moving average)")
-plot.curves(axes[1], {"D(real)": smooth(dcgan_log["d_real"]), "D(fake)": smooth(dcgan_log["d_fake"])},
-            xlabel="training step", ylabel="mean probability of 'real'")
+plot.curves(
+    axes[0],
+    {
+        "discriminator": smooth(dcgan_log["d_loss"]),
+        "generator": smooth(dcgan_log["g_loss"]),
+    },
+    xlabel="training step",
+    ylabel="loss (moving average)",
+)
+plot.curves(
+    axes[1],
+    {"D(real)": smooth(dcgan_log["d_real"]), "D(fake)": smooth(dcgan_log["d_fake"])},
+    xlabel="training step",
+    ylabel="mean probability of 'real'",
+)
 plot.show(fig)
 
 # %% tags=["remove-cell"]
 # Neither player has won: the discriminator still separates real from fake, but not perfectly.
 late = slice(-max(10, cfg.gan_steps // 5), None)
 assert 0.05 < dcgan_log["d_fake"][late].mean() < dcgan_log["d_real"][late].mean() < 0.95
-assert torch.isfinite(dcgan_log["d_loss"]).all() and torch.isfinite(dcgan_log["g_loss"]).all()
+assert (
+    torch.isfinite(dcgan_log["d_loss"]).all()
+    and torch.isfinite(dcgan_log["g_loss"]).all()
+)
 
 # %% [markdown]
 # And the point of it all: images drawn from the generator, next to real
@@ -568,7 +715,9 @@ fig, axes = plot.subplots(1, 2, width=10, height=3.4)
 plot.image_grid(axes[0], (x_gan[:48].cpu() + 1) / 2, ncols=8, vrange=(0, 1))
 axes[0].set_title("real training images")
 plot.image_grid(axes[1], samples, ncols=8, vrange=(0, 1))
-axes[1].set_title(f"DCGAN samples after {cfg.gan_steps:,} steps ({session.profile} profile)")
+axes[1].set_title(
+    f"DCGAN samples after {cfg.gan_steps:,} steps ({session.profile} profile)"
+)
 plot.show(fig)
 
 # %% [markdown]
@@ -598,7 +747,9 @@ show_source(gan.ConditionalDiscriminator.forward)
 torch.manual_seed(0)
 cG = gan.ConditionalGenerator(10, cfg.z_dim, cfg.width).to(device)
 cD = gan.ConditionalDiscriminator(10, cfg.width).to(device)
-cgan_log, cgan_seconds = train_gan(cG, cD, cfg.gan_steps, conditional=True, desc="conditional GAN")
+cgan_log, cgan_seconds = train_gan(
+    cG, cD, cfg.gan_steps, conditional=True, desc="conditional GAN"
+)
 dlbook.report("conditional GAN training time", cgan_seconds, fmt=".1f", unit="s")
 
 # %% [markdown]
@@ -608,10 +759,14 @@ dlbook.report("conditional GAN training time", cgan_seconds, fmt=".1f", unit="s"
 # %% tags=["hide-input"]
 rows = torch.arange(10).repeat_interleave(10)  # labels 0,0,...,1,1,...
 csamples = gan.generate(cG, 100, labels=rows, seed=1)
-captions = [train_set.classes[int(k)] if i % 10 == 0 else "" for i, k in enumerate(rows)]
+captions = [
+    train_set.classes[int(k)] if i % 10 == 0 else "" for i, k in enumerate(rows)
+]
 fig, ax = plot.subplots(width=6.5, height=7.2)
 plot.image_grid(ax, csamples, ncols=10, vrange=(0, 1), labels=captions)
-ax.set_title(f"conditional GAN, one row per class, {cfg.gan_steps:,} steps ({session.profile} profile)")
+ax.set_title(
+    f"conditional GAN, one row per class, {cfg.gan_steps:,} steps ({session.profile} profile)"
+)
 plot.show(fig)
 
 
@@ -649,11 +804,14 @@ plot.show(fig)
 # this book, not with published FIDs.
 
 # %%
-feature_net, clf_acc = frechet.fashion_classifier(cfg.clf_n, epochs=cfg.clf_epochs, device=device,
-                                                  train=train_set, test=test_set)
+feature_net, clf_acc = frechet.fashion_classifier(
+    cfg.clf_n, epochs=cfg.clf_epochs, device=device, train=train_set, test=test_set
+)
 dlbook.report("feature classifier test accuracy", clf_acc, fmt=".4f")
 n = cfg.n_eval
-x_test = data.to_float(data.subset(test_set, 2 * n).x)  # (2n, 1, 28, 28) in [0, 1], classes interleaved
+x_test = data.to_float(
+    data.subset(test_set, 2 * n).x
+)  # (2n, 1, 28, 28) in [0, 1], classes interleaved
 f_real = frechet.embed(feature_net, x_test[:n])  # (n, 128): the reference set
 print(f"reference: {n:,} test images -> features {tuple(f_real.shape)}")
 
@@ -667,25 +825,38 @@ print(f"reference: {n:,} test images -> features {tuple(f_real.shape)}")
 # and nothing else.
 
 # %%
-pixels = ((x_gan + 1) / 2).flatten(1).cpu().double()  # (N, 784) training pixels in [0, 1]
+pixels = (
+    ((x_gan + 1) / 2).flatten(1).cpu().double()
+)  # (N, 784) training pixels in [0, 1]
 mu, cov = pixels.mean(0), torch.cov(pixels.T)
 gen = torch.Generator().manual_seed(2)
 eps = torch.randn(n, 784, generator=gen, dtype=torch.float64)
 tril = torch.linalg.cholesky(cov + 1e-4 * torch.eye(784, dtype=torch.float64))
-baselines = {"Gaussian, independent pixels": mu + eps * cov.diagonal().sqrt(),
-             "Gaussian, full covariance": mu + eps @ tril.T}
-candidates = {"real test images (other half)": x_test[n:],
-              **{k: v.clamp(0, 1).float().reshape(n, 1, 28, 28) for k, v in baselines.items()},
-              "DCGAN": gan.generate(G, n, seed=2),
-              "conditional GAN": gan.generate(cG, n, labels=torch.arange(n) % 10, seed=2)}
-fd = {name: frechet.frechet_distance(frechet.embed(feature_net, imgs), f_real) for name, imgs in candidates.items()}
+baselines = {
+    "Gaussian, independent pixels": mu + eps * cov.diagonal().sqrt(),
+    "Gaussian, full covariance": mu + eps @ tril.T,
+}
+candidates = {
+    "real test images (other half)": x_test[n:],
+    **{k: v.clamp(0, 1).float().reshape(n, 1, 28, 28) for k, v in baselines.items()},
+    "DCGAN": gan.generate(G, n, seed=2),
+    "conditional GAN": gan.generate(cG, n, labels=torch.arange(n) % 10, seed=2),
+}
+fd = {
+    name: frechet.frechet_distance(frechet.embed(feature_net, imgs), f_real)
+    for name, imgs in candidates.items()
+}
 for name, value in fd.items():
     dlbook.report(f"FD to real test images: {name}", value, fmt=".2f")
 
 # %% tags=["remove-cell"]
-assert fd["real test images (other half)"] < min(v for k, v in fd.items() if k != "real test images (other half)")
+assert fd["real test images (other half)"] < min(
+    v for k, v in fd.items() if k != "real test images (other half)"
+)
 assert fd["Gaussian, full covariance"] < fd["Gaussian, independent pixels"], fd
-assert fd["DCGAN"] < fd[cfg.fd_baseline] and fd["conditional GAN"] < fd[cfg.fd_baseline], (cfg.fd_baseline, fd)
+assert (
+    fd["DCGAN"] < fd[cfg.fd_baseline] and fd["conditional GAN"] < fd[cfg.fd_baseline]
+), (cfg.fd_baseline, fd)
 
 # %% [markdown]
 # The run above prints the distances. The two halves of the real test set are
@@ -718,9 +889,15 @@ plot.show(fig)
 # %%
 requested = torch.arange(n) % 10
 recognized = frechet.predict(feature_net, candidates["conditional GAN"]) == requested
-class_acc = dlbook.report("conditional GAN: classifier recognizes the requested class", recognized.float().mean(),
-                          fmt=".4f")
-per_class = {test_set.classes[k]: round(recognized[requested == k].float().mean().item(), 2) for k in range(10)}
+class_acc = dlbook.report(
+    "conditional GAN: classifier recognizes the requested class",
+    recognized.float().mean(),
+    fmt=".4f",
+)
+per_class = {
+    test_set.classes[k]: round(recognized[requested == k].float().mean().item(), 2)
+    for k in range(10)
+}
 print("per class:", per_class)
 
 # %% tags=["remove-cell"]
@@ -788,7 +965,9 @@ opt.step(neg_value)
 d_trained = torch.sigmoid(ab_star[0] * outcomes + ab_star[1]).detach()
 d_star = p_data / (p_data + p_gen)
 m = (p_data + p_gen) / 2
-jsd = 0.5 * (p_data * (p_data / m).log()).sum() + 0.5 * (p_gen * (p_gen / m).log()).sum()
+jsd = (
+    0.5 * (p_data * (p_data / m).log()).sum() + 0.5 * (p_gen * (p_gen / m).log()).sum()
+)
 value = -neg_value().item()
 print(f"trained D(tails), D(heads) = {d_trained.tolist()}; D* = {d_star.tolist()}")
 print(f"V(D*, G) = {value:.6f}; -log 4 + 2 JSD = {-math.log(4) + 2 * jsd.item():.6f}")
@@ -812,10 +991,15 @@ assert abs(value - (-math.log(4) + 2 * jsd.item())) < 1e-6
 # Solution to Exercise 2: d/ds log(1 - sigmoid(s)) = -D, d/ds -log sigmoid(s) = -(1 - D).
 for d_value in (0.01, 0.99):
     s = torch.logit(torch.tensor(d_value, dtype=torch.float64)).requires_grad_(True)
-    g_minimax, = torch.autograd.grad(torch.log1p(-torch.sigmoid(s)), s)
-    g_nonsat, = torch.autograd.grad(-F.logsigmoid(s), s)
-    print(f"D = {d_value}: minimax gradient {g_minimax.item():+.3f}, non-saturating {g_nonsat.item():+.3f}")
-    assert abs(g_minimax.item() + d_value) < 1e-9 and abs(g_nonsat.item() + (1 - d_value)) < 1e-9
+    (g_minimax,) = torch.autograd.grad(torch.log1p(-torch.sigmoid(s)), s)
+    (g_nonsat,) = torch.autograd.grad(-F.logsigmoid(s), s)
+    print(
+        f"D = {d_value}: minimax gradient {g_minimax.item():+.3f}, non-saturating {g_nonsat.item():+.3f}"
+    )
+    assert (
+        abs(g_minimax.item() + d_value) < 1e-9
+        and abs(g_nonsat.item() + (1 - d_value)) < 1e-9
+    )
 
 # %% [markdown]
 # Both gradients point the same way (make $s$ larger), but when the fake is
@@ -852,15 +1036,21 @@ z0, z1 = torch.randn(2, cfg.z_dim, generator=gen)
 t = torch.linspace(0, 1, 10)[:, None]
 G.eval()
 with torch.no_grad():
-    path = ((G(((1 - t) * z0 + t * z1).to(device)).float().cpu() + 1) / 2).clamp(0, 1)  # (10, 1, 28, 28)
+    path = ((G(((1 - t) * z0 + t * z1).to(device)).float().cpu() + 1) / 2).clamp(
+        0, 1
+    )  # (10, 1, 28, 28)
 changes = (frechet.predict(feature_net, path).diff() != 0).sum().item()
-step_sizes = (path.diff(dim=0).flatten(1).abs().mean(1))
-print(f"classifier changes its mind {changes} times; mean pixel change per step {step_sizes.mean():.3f}, "
-      f"largest {step_sizes.max():.3f}")
+step_sizes = path.diff(dim=0).flatten(1).abs().mean(1)
+print(
+    f"classifier changes its mind {changes} times; mean pixel change per step {step_sizes.mean():.3f}, "
+    f"largest {step_sizes.max():.3f}"
+)
 fig, ax = plot.subplots(width=8, height=1.3)
 plot.image_grid(ax, path, ncols=10, vrange=(0, 1))
 plot.show(fig)
-assert step_sizes.max() < 0.6 * (path[-1] - path[0]).abs().mean()  # no single step does most of the change
+assert (
+    step_sizes.max() < 0.6 * (path[-1] - path[0]).abs().mean()
+)  # no single step does most of the change
 
 # %% [markdown]
 # The images morph gradually from one garment to another; the classifier's

@@ -38,8 +38,19 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules and importlib.util.find_spec("dlbook") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-                    "dlbook @ git+https://github.com/dlbook-org/dlbook", "mnist1d"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "dlbook @ git+https://github.com/dlbook-org/dlbook",
+            "mnist1d",
+        ],
+        check=True,
+    )
 
 import dlbook
 import dlbook.plot
@@ -70,15 +81,63 @@ from dlbook.setup import synchronize
 from dlbook.unet import UNet
 
 cfg = dlbook.config(  # T: diffusion steps; *_steps: optimizer steps; n_img: training images (None: all)
-    smoke=dict(moon_steps=1_500, moon_factor=5, T=200, images="digits", n_img=None, channels=(16, 32), patch=1, batch=64,
-               lr=3e-3, img_steps=300, ema=0.99, ddim_steps=25, w=2.0, n_per_class=20, clf_n=3_000,
-               clf_epochs=2, min_class_acc=0.3),
-    cpu=dict(moon_steps=4_000, moon_factor=10, T=500, images="fashion", n_img=None, channels=(32, 64), patch=2, batch=64,
-             lr=2e-3, img_steps=1_200, ema=0.995, ddim_steps=50, w=2.0, n_per_class=30, clf_n=12_000,
-             clf_epochs=2, min_class_acc=0.6),
-    gpu=dict(moon_steps=4_000, moon_factor=10, T=1_000, images="fashion", n_img=None, channels=(64, 128, 128), patch=1, batch=256,
-             lr=1e-3, img_steps=4_000, ema=0.999, ddim_steps=50, w=2.0, n_per_class=100, clf_n=None,
-             clf_epochs=6, min_class_acc=0.85),
+    smoke=dict(
+        moon_steps=1_500,
+        moon_factor=5,
+        T=200,
+        images="digits",
+        n_img=None,
+        channels=(16, 32),
+        patch=1,
+        batch=64,
+        lr=3e-3,
+        img_steps=300,
+        ema=0.99,
+        ddim_steps=25,
+        w=2.0,
+        n_per_class=20,
+        clf_n=3_000,
+        clf_epochs=2,
+        min_class_acc=0.3,
+    ),
+    cpu=dict(
+        moon_steps=4_000,
+        moon_factor=10,
+        T=500,
+        images="fashion",
+        n_img=None,
+        channels=(32, 64),
+        patch=2,
+        batch=64,
+        lr=2e-3,
+        img_steps=1_200,
+        ema=0.995,
+        ddim_steps=50,
+        w=2.0,
+        n_per_class=30,
+        clf_n=12_000,
+        clf_epochs=2,
+        min_class_acc=0.6,
+    ),
+    gpu=dict(
+        moon_steps=4_000,
+        moon_factor=10,
+        T=1_000,
+        images="fashion",
+        n_img=None,
+        channels=(64, 128, 128),
+        patch=1,
+        batch=256,
+        lr=1e-3,
+        img_steps=4_000,
+        ema=0.999,
+        ddim_steps=50,
+        w=2.0,
+        n_per_class=100,
+        clf_n=None,
+        clf_epochs=6,
+        min_class_acc=0.85,
+    ),
 )
 use_amp = session.bf16  # bfloat16 autocast and channels_last for the U-Net, on a GPU with native bfloat16 (not a T4)
 cfg
@@ -126,12 +185,19 @@ show_source(diff.cosine_betas)
 
 # %% tags=["hide-input"]
 T_plot = 1_000
-schedules = {"linear": diff.Schedule.from_betas(diff.linear_betas(T_plot)),
-             "cosine": diff.Schedule.from_betas(diff.cosine_betas(T_plot))}
+schedules = {
+    "linear": diff.Schedule.from_betas(diff.linear_betas(T_plot)),
+    "cosine": diff.Schedule.from_betas(diff.cosine_betas(T_plot)),
+}
 fig, ax = plot.subplots(width=5.5, height=3.2)
-plot.curves(ax, {name: s.alpha_bars.tolist() for name, s in schedules.items()}, x=range(1, T_plot + 1),
-            xlabel="step t", ylabel=r"$\bar\alpha_t$ (signal fraction of the variance)",
-            title=f"noise schedules, T = {T_plot}")
+plot.curves(
+    ax,
+    {name: s.alpha_bars.tolist() for name, s in schedules.items()},
+    x=range(1, T_plot + 1),
+    xlabel="step t",
+    ylabel=r"$\bar\alpha_t$ (signal fraction of the variance)",
+    title=f"noise schedules, T = {T_plot}",
+)
 plot.show(fig)
 
 # %% [markdown]
@@ -152,23 +218,40 @@ x0 = torch.tensor([0.8, -0.5])
 n_chains, t_check = 20_000, [10, 100, 400]
 x, chain = x0.expand(n_chains, 2).clone(), {}
 for i in range(max(t_check)):  # eq-forward-step, one step at a time
-    x = (1 - sched_lin.betas[i]).sqrt() * x + sched_lin.betas[i].sqrt() * torch.randn_like(x)
+    x = (1 - sched_lin.betas[i]).sqrt() * x + sched_lin.betas[
+        i
+    ].sqrt() * torch.randn_like(x)
     if i + 1 in t_check:
         chain[i + 1] = x.clone()
 for t in t_check:
-    closed = diff.q_sample(x0.expand(n_chains, 2), torch.full((n_chains,), t - 1), sched_lin)
+    closed = diff.q_sample(
+        x0.expand(n_chains, 2), torch.full((n_chains,), t - 1), sched_lin
+    )
     abar = sched_lin.alpha_bars[t - 1]
-    print(f"t={t:3d}: mean chain {chain[t].mean(0).numpy().round(3)}, closed {closed.mean(0).numpy().round(3)}, "
-          f"theory {(abar.sqrt() * x0).numpy().round(3)}; var chain {chain[t].var(0).numpy().round(3)}, "
-          f"closed {closed.var(0).numpy().round(3)}, theory {1 - abar:.3f}")
+    print(
+        f"t={t:3d}: mean chain {chain[t].mean(0).numpy().round(3)}, closed {closed.mean(0).numpy().round(3)}, "
+        f"theory {(abar.sqrt() * x0).numpy().round(3)}; var chain {chain[t].var(0).numpy().round(3)}, "
+        f"closed {closed.var(0).numpy().round(3)}, theory {1 - abar:.3f}"
+    )
 
 # %% tags=["remove-cell"]
 for t in t_check:
     abar = sched_lin.alpha_bars[t - 1]
-    closed = diff.q_sample(x0.expand(n_chains, 2), torch.full((n_chains,), t - 1), sched_lin)
-    for sample in (chain[t], closed):  # standard errors: sqrt(var/n) ~ 0.007 for the mean
-        assert torch.allclose(sample.mean(0), abar.sqrt() * x0, atol=0.03), (t, sample.mean(0))
-        assert torch.allclose(sample.var(0), (1 - abar).expand(2), atol=0.03), (t, sample.var(0))
+    closed = diff.q_sample(
+        x0.expand(n_chains, 2), torch.full((n_chains,), t - 1), sched_lin
+    )
+    for sample in (
+        chain[t],
+        closed,
+    ):  # standard errors: sqrt(var/n) ~ 0.007 for the mean
+        assert torch.allclose(sample.mean(0), abar.sqrt() * x0, atol=0.03), (
+            t,
+            sample.mean(0),
+        )
+        assert torch.allclose(sample.var(0), (1 - abar).expand(2), atol=0.03), (
+            t,
+            sample.var(0),
+        )
 
 # %% [markdown]
 # Chain, closed form and theory agree to Monte-Carlo precision (a standard
@@ -214,8 +297,12 @@ show_source(diff.eps_loss)
 # %%
 x_raw = data.two_moons(4_000, noise=0.05, seed=1)[0]
 mu, sd = x_raw.mean(0), x_raw.std(0)
-x_moons = (x_raw - mu) / sd  # standardized: the data's scale matches the unit-variance noise
-x_held = (data.two_moons(2_000, noise=0.05, seed=2)[0] - mu) / sd  # held-out points, same scaling
+x_moons = (
+    x_raw - mu
+) / sd  # standardized: the data's scale matches the unit-variance noise
+x_held = (
+    data.two_moons(2_000, noise=0.05, seed=2)[0] - mu
+) / sd  # held-out points, same scaling
 sched_2d = diff.Schedule.from_betas(diff.cosine_betas(200))
 torch.manual_seed(0)
 mlp = diff.MLPDenoiser(dim=2, hidden=128, depth=3)
@@ -228,7 +315,9 @@ for _ in range(cfg.moon_steps):
     loss.backward()
     opt.step()
     moon_losses.append(loss.item())
-print(f"ε-loss: first 100 steps {sum(moon_losses[:100]) / 100:.3f}, last 100 {sum(moon_losses[-100:]) / 100:.3f}")
+print(
+    f"ε-loss: first 100 steps {sum(moon_losses[:100]) / 100:.3f}, last 100 {sum(moon_losses[-100:]) / 100:.3f}"
+)
 
 # %% [markdown]
 # The loss cannot reach zero — at large $t$ the noise is nearly all of $x_t$
@@ -239,16 +328,34 @@ print(f"ε-loss: first 100 steps {sum(moon_losses[:100]) / 100:.3f}, last 100 {s
 
 # %%
 gen = torch.Generator().manual_seed(0)
-moon_samples, moon_traj = diff.ddpm_sample(mlp, (2_000, 2), sched_2d, generator=gen, keep=(199, 100, 40))
+moon_samples, moon_traj = diff.ddpm_sample(
+    mlp, (2_000, 2), sched_2d, generator=gen, keep=(199, 100, 40)
+)
 noise_2d = torch.randn(2_000, 2, generator=gen)
-mmd_samples = dlbook.report("two moons: MMD² (DDPM samples, held-out data)", mmd.mmd2(moon_samples, x_held), fmt=".4f")
-mmd_noise = dlbook.report("two moons: MMD² (Gaussian noise, held-out data)", mmd.mmd2(noise_2d, x_held), fmt=".4f")
-mmd_floor = dlbook.report("two moons: MMD² (fresh data, held-out data)", mmd.mmd2(x_moons[:2_000], x_held), fmt=".4f")
+mmd_samples = dlbook.report(
+    "two moons: MMD² (DDPM samples, held-out data)",
+    mmd.mmd2(moon_samples, x_held),
+    fmt=".4f",
+)
+mmd_noise = dlbook.report(
+    "two moons: MMD² (Gaussian noise, held-out data)",
+    mmd.mmd2(noise_2d, x_held),
+    fmt=".4f",
+)
+mmd_floor = dlbook.report(
+    "two moons: MMD² (fresh data, held-out data)",
+    mmd.mmd2(x_moons[:2_000], x_held),
+    fmt=".4f",
+)
 
 # %% tags=["remove-cell"]
-assert moon_losses[-1] < moon_losses[0] and sum(moon_losses[-100:]) < 0.8 * sum(moon_losses[:100])
+assert moon_losses[-1] < moon_losses[0] and sum(moon_losses[-100:]) < 0.8 * sum(
+    moon_losses[:100]
+)
 assert mmd_samples < mmd_noise / cfg.moon_factor, (mmd_samples, mmd_noise)
-assert mmd_samples < 0.02, mmd_samples  # measured: about 0.014 (smoke) and 0.006 (cpu) on the standardized moons
+assert mmd_samples < 0.02, (
+    mmd_samples
+)  # measured: about 0.014 (smoke) and 0.006 (cpu) on the standardized moons
 
 # %% [markdown]
 # The samples' MMD² to held-out data is much smaller than the noise's (the
@@ -263,8 +370,12 @@ assert mmd_samples < 0.02, mmd_samples  # measured: about 0.014 (smoke) and 0.00
 
 # %% tags=["hide-input"]
 fig, axes = plot.subplots(1, 4, width=10, height=2.8, sharex=True, sharey=True)
-panels = [("x_200 (noise)", moon_traj[199]), ("x_100", moon_traj[100]), ("x_40", moon_traj[40]),
-          ("x_0 (samples) vs data", moon_samples)]
+panels = [
+    ("x_200 (noise)", moon_traj[199]),
+    ("x_100", moon_traj[100]),
+    ("x_40", moon_traj[40]),
+    ("x_0 (samples) vs data", moon_samples),
+]
 for ax, (title, pts) in zip(axes, panels):
     if "data" in title:
         ax.scatter(*x_held[:1_000].T, s=2, c="C1", alpha=0.4, label="held-out data")
@@ -306,7 +417,10 @@ show_source(UNet.forward)
 if cfg.images == "digits":  # smoke profile: scikit-learn's 8x8 digits, values 0..16
     ds = data.load_digits()
     img01, labels = ds.x.float()[:, None] / 16, ds.y
-    test01, test_labels = img01[-300:], labels[-300:]  # held out for the Fréchet floor below
+    test01, test_labels = (
+        img01[-300:],
+        labels[-300:],
+    )  # held out for the Fréchet floor below
     img01, labels = img01[:-300], labels[:-300]
 else:
     ds = data.subset(data.load_fashion_mnist("train"), cfg.n_img)
@@ -323,11 +437,15 @@ if use_amp:
     unet = unet.to(memory_format=torch.channels_last)
 with torch.no_grad():
     out = unet(x_img[:4], torch.tensor([0, 1, 2, 3], device=device), y_img[:4])
-print(f"{ds.name}: {tuple(x_img.shape)} images; U-Net out {tuple(out.shape)}, "
-      f"{sum(p.numel() for p in unet.parameters()):,} parameters")
+print(
+    f"{ds.name}: {tuple(x_img.shape)} images; U-Net out {tuple(out.shape)}, "
+    f"{sum(p.numel() for p in unet.parameters()):,} parameters"
+)
 
 # %% tags=["remove-cell"]
-assert out.shape == x_img[:4].shape and float(out.abs().max()) == 0.0  # zero-initialized output layer
+assert (
+    out.shape == x_img[:4].shape and float(out.abs().max()) == 0.0
+)  # zero-initialized output layer
 
 # %% [markdown]
 # We train one class-conditional model and use it for everything below. With
@@ -342,9 +460,21 @@ assert out.shape == x_img[:4].shape and float(out.abs().max()) == 0.0  # zero-in
 # %%
 t0 = time.perf_counter()
 ema_unet, img_losses = diff.train_denoiser(
-    unet, x_img, sched, y=y_img, steps=cfg.img_steps, batch_size=cfg.batch, lr=cfg.lr, p_uncond=0.1,
-    num_classes=num_classes, ema_decay=cfg.ema, amp=use_amp)
-train_seconds = dlbook.report("U-Net training time", time.perf_counter() - t0, fmt=".1f", unit="s")
+    unet,
+    x_img,
+    sched,
+    y=y_img,
+    steps=cfg.img_steps,
+    batch_size=cfg.batch,
+    lr=cfg.lr,
+    p_uncond=0.1,
+    num_classes=num_classes,
+    ema_decay=cfg.ema,
+    amp=use_amp,
+)
+train_seconds = dlbook.report(
+    "U-Net training time", time.perf_counter() - t0, fmt=".1f", unit="s"
+)
 k = max(1, cfg.img_steps // 10)
 loss_first, loss_last = sum(img_losses[:k]) / k, sum(img_losses[-k:]) / k
 print(f"ε-loss: first {k} steps {loss_first:.3f}, last {k} steps {loss_last:.3f}")
@@ -355,8 +485,15 @@ assert loss_last < 0.5 * loss_first, (loss_first, loss_last)
 # %% tags=["hide-input"]
 fig, ax = plot.subplots(width=5.5, height=3.0)
 smooth = torch.tensor(img_losses).unfold(0, k, 1).mean(1).tolist()
-plot.curves(ax, {"ε-loss (moving average)": smooth}, x=range(k, len(img_losses) + 1), xlabel="optimizer step",
-            ylabel="mean squared error", logy=True, title=f"U-Net training ({session.profile} profile)")
+plot.curves(
+    ax,
+    {"ε-loss (moving average)": smooth},
+    x=range(k, len(img_losses) + 1),
+    xlabel="optimizer step",
+    ylabel="mean squared error",
+    logy=True,
+    title=f"U-Net training ({session.profile} profile)",
+)
 plot.show(fig)
 
 # %% [markdown]
@@ -381,6 +518,7 @@ plot.show(fig)
 # $[-1, 1]$, the range of the data. We draw the same 40 unconditional samples
 # (label $\varnothing$) with both, from the same starting noise.
 
+
 # %%
 def to01(x):
     return ((x.float() + 1) / 2).clamp(0, 1).cpu()
@@ -394,34 +532,65 @@ def clock() -> float:
 
 H, W = x_img.shape[-2:]
 null = torch.full((40,), num_classes, device=device)
-x_T = torch.randn(40, 1, H, W, device=device, generator=torch.Generator(device).manual_seed(1))
+x_T = torch.randn(
+    40, 1, H, W, device=device, generator=torch.Generator(device).manual_seed(1)
+)
 keep = tuple(round(v) for v in torch.linspace(cfg.T - 1, 0, 8).tolist())
 with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
     t0 = clock()
-    ddpm_imgs, trajectory = diff.ddpm_sample(ema_unet, x_T.shape, sched, y=null, x_T=x_T, clip=1.0, keep=keep,
-                                             generator=torch.Generator(device).manual_seed(2))
-    ddpm_seconds = dlbook.report(f"DDPM sampling, {cfg.T} steps, 40 images", clock() - t0, fmt=".2f", unit="s")
+    ddpm_imgs, trajectory = diff.ddpm_sample(
+        ema_unet,
+        x_T.shape,
+        sched,
+        y=null,
+        x_T=x_T,
+        clip=1.0,
+        keep=keep,
+        generator=torch.Generator(device).manual_seed(2),
+    )
+    ddpm_seconds = dlbook.report(
+        f"DDPM sampling, {cfg.T} steps, 40 images", clock() - t0, fmt=".2f", unit="s"
+    )
     t0 = clock()
-    ddim_imgs = diff.ddim_sample(ema_unet, x_T.shape, sched, steps=cfg.ddim_steps, y=null, x_T=x_T, clip=1.0)
-    ddim_seconds = dlbook.report(f"DDIM sampling, {cfg.ddim_steps} steps, 40 images", clock() - t0,
-                                 fmt=".2f", unit="s")
-    ddim_again = diff.ddim_sample(ema_unet, x_T.shape, sched, steps=cfg.ddim_steps, y=null, x_T=x_T, clip=1.0)
-print(f"DDIM is {ddpm_seconds / ddim_seconds:.1f}x faster; same noise twice -> largest difference "
-      f"{(ddim_imgs - ddim_again).abs().max():.2e}")
+    ddim_imgs = diff.ddim_sample(
+        ema_unet, x_T.shape, sched, steps=cfg.ddim_steps, y=null, x_T=x_T, clip=1.0
+    )
+    ddim_seconds = dlbook.report(
+        f"DDIM sampling, {cfg.ddim_steps} steps, 40 images",
+        clock() - t0,
+        fmt=".2f",
+        unit="s",
+    )
+    ddim_again = diff.ddim_sample(
+        ema_unet, x_T.shape, sched, steps=cfg.ddim_steps, y=null, x_T=x_T, clip=1.0
+    )
+print(
+    f"DDIM is {ddpm_seconds / ddim_seconds:.1f}x faster; same noise twice -> largest difference "
+    f"{(ddim_imgs - ddim_again).abs().max():.2e}"
+)
 
 # %% tags=["remove-cell"]
 # eta = 0: deterministic. Bit for bit on a CPU; a GPU may pick other kernels for the same
 # computation, so there we allow rounding-level differences (bfloat16: about 1e-2; DDPM differs by O(1)).
-assert torch.equal(ddim_imgs, ddim_again) if device.type == "cpu" else torch.allclose(ddim_imgs, ddim_again, atol=1e-2)
+assert (
+    torch.equal(ddim_imgs, ddim_again)
+    if device.type == "cpu"
+    else torch.allclose(ddim_imgs, ddim_again, atol=1e-2)
+)
 assert ddim_seconds < ddpm_seconds
 
 # %% tags=["hide-input"]
 fig, axes = plot.subplots(1, 2, width=10, height=3.4)
 plot.image_grid(axes[0], to01(ddpm_imgs), ncols=8, vrange=(0, 1))
-axes[0].set_title(f"DDPM, {cfg.T} steps ({ddpm_seconds:.1f} s) — {session.profile} profile", fontsize=9)
+axes[0].set_title(
+    f"DDPM, {cfg.T} steps ({ddpm_seconds:.1f} s) — {session.profile} profile",
+    fontsize=9,
+)
 plot.image_grid(axes[1], to01(ddim_imgs), ncols=8, vrange=(0, 1))
-axes[1].set_title(f"DDIM (η = 0), {cfg.ddim_steps} steps ({ddim_seconds:.1f} s) — {session.profile} profile",
-                  fontsize=9)
+axes[1].set_title(
+    f"DDIM (η = 0), {cfg.ddim_steps} steps ({ddim_seconds:.1f} s) — {session.profile} profile",
+    fontsize=9,
+)
 plot.show(fig)
 
 # %% [markdown]
@@ -433,11 +602,18 @@ plot.show(fig)
 # how an image appears: coarse shape first, then detail.
 
 # %% tags=["hide-input"]
-rows = torch.stack([trajectory[i][:6] for i in keep[1:]] + [ddpm_imgs[:6]], 1)  # (6, steps, 1, H, W)
+rows = torch.stack(
+    [trajectory[i][:6] for i in keep[1:]] + [ddpm_imgs[:6]], 1
+)  # (6, steps, 1, H, W)
 fig, ax = plot.subplots(width=8, height=6.2)
-plot.image_grid(ax, to01(rows.flatten(0, 1).clamp(-1, 1)), ncols=len(keep), vrange=(0, 1))
-ax.set_title(f"DDPM trajectories, left to right t = {', '.join(str(i + 1) for i in keep[1:])}, 0 "
-             f"({session.profile} profile)", fontsize=9)
+plot.image_grid(
+    ax, to01(rows.flatten(0, 1).clamp(-1, 1)), ncols=len(keep), vrange=(0, 1)
+)
+ax.set_title(
+    f"DDPM trajectories, left to right t = {', '.join(str(i + 1) for i in keep[1:])}, 0 "
+    f"({session.profile} profile)",
+    fontsize=9,
+)
 plot.show(fig)
 
 # %% [markdown]
@@ -464,15 +640,26 @@ show_source(diff.guided_eps)
 n_show = 8
 y_grid = torch.arange(num_classes, device=device).repeat_interleave(n_show)
 with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
-    cfg_imgs = diff.ddim_sample(ema_unet, (len(y_grid), 1, H, W), sched, steps=cfg.ddim_steps, y=y_grid, w=cfg.w,
-                                null_class=num_classes, clip=1.0, generator=torch.Generator(device).manual_seed(3))
+    cfg_imgs = diff.ddim_sample(
+        ema_unet,
+        (len(y_grid), 1, H, W),
+        sched,
+        steps=cfg.ddim_steps,
+        y=y_grid,
+        w=cfg.w,
+        null_class=num_classes,
+        clip=1.0,
+        generator=torch.Generator(device).manual_seed(3),
+    )
 print(f"{tuple(cfg_imgs.shape)} class-conditional samples, guidance weight w = {cfg.w}")
 
 # %% tags=["hide-input"]
 fig, ax = plot.subplots(width=6, height=7.5)
 plot.image_grid(ax, to01(cfg_imgs), ncols=n_show, vrange=(0, 1))
-ax.set_title(f"DDIM {cfg.ddim_steps} steps, guidance w = {cfg.w}: one row per class ({session.profile} profile)",
-             fontsize=9)
+ax.set_title(
+    f"DDIM {cfg.ddim_steps} steps, guidance w = {cfg.w}: one row per class ({session.profile} profile)",
+    fontsize=9,
+)
 for r, name in enumerate(class_names):
     ax.text(-2, 2 + r * (H + 2) + H / 2, name, ha="right", va="center", fontsize=8)
 plot.show(fig)
@@ -502,19 +689,37 @@ plot.show(fig)
 
 # %%
 if cfg.images == "digits":
-    judge = frechet.train_classifier(img01, labels, epochs=8, device=device, progress=True)
+    judge = frechet.train_classifier(
+        img01, labels, epochs=8, device=device, progress=True
+    )
     judge_acc = frechet.classifier_accuracy(judge, test01, test_labels)
 else:
-    judge, judge_acc = frechet.fashion_classifier(cfg.clf_n, epochs=cfg.clf_epochs, device=device, test=test)
+    judge, judge_acc = frechet.fashion_classifier(
+        cfg.clf_n, epochs=cfg.clf_epochs, device=device, test=test
+    )
 dlbook.report(f"judge classifier test accuracy ({ds.name})", judge_acc, fmt=".4f")
 y_eval = torch.arange(num_classes, device=device).repeat_interleave(cfg.n_per_class)
 with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
-    gen_eval = torch.cat([diff.ddim_sample(ema_unet, (len(yb), 1, H, W), sched, steps=cfg.ddim_steps, y=yb, w=cfg.w,
-                                           null_class=num_classes, clip=1.0,
-                                           generator=torch.Generator(device).manual_seed(4 + j))
-                          for j, yb in enumerate(y_eval.split(500))])
+    gen_eval = torch.cat(
+        [
+            diff.ddim_sample(
+                ema_unet,
+                (len(yb), 1, H, W),
+                sched,
+                steps=cfg.ddim_steps,
+                y=yb,
+                w=cfg.w,
+                null_class=num_classes,
+                clip=1.0,
+                generator=torch.Generator(device).manual_seed(4 + j),
+            )
+            for j, yb in enumerate(y_eval.split(500))
+        ]
+    )
 recognized = frechet.predict(judge, to01(gen_eval)) == y_eval.cpu()
-class_acc = dlbook.report("classifier recognizes the requested class", recognized.float().mean(), fmt=".3f")
+class_acc = dlbook.report(
+    "classifier recognizes the requested class", recognized.float().mean(), fmt=".3f"
+)
 
 # %% tags=["remove-cell"]
 assert judge_acc > 0.7
@@ -527,15 +732,27 @@ assert class_acc >= cfg.min_class_acc, (class_acc, cfg.min_class_acc)
 # %%
 n_fd = len(gen_eval)
 pixels = img01.flatten(1).double()
-gauss = torch.distributions.MultivariateNormal(pixels.mean(0), torch.cov(pixels.T) + 1e-4 * torch.eye(pixels.shape[1]))
+gauss = torch.distributions.MultivariateNormal(
+    pixels.mean(0), torch.cov(pixels.T) + 1e-4 * torch.eye(pixels.shape[1])
+)
 torch.manual_seed(5)
 gauss_imgs = gauss.sample((n_fd,)).float().clamp(0, 1).reshape(n_fd, 1, H, W)
 perm = torch.randperm(len(test01))
-real_a, real_b = test01[perm[:n_fd]], test01[perm[n_fd:2 * n_fd]]
+real_a, real_b = test01[perm[:n_fd]], test01[perm[n_fd : 2 * n_fd]]
 f_real = frechet.embed(judge, real_a)
-candidates = {"diffusion samples": to01(gen_eval), "Gaussian fitted to pixels": gauss_imgs, "real test images": real_b}
-fd = {name: dlbook.report(f"FD to real test images: {name}", frechet.frechet_distance(frechet.embed(judge, imgs), f_real),
-                          fmt=".2f") for name, imgs in candidates.items()}
+candidates = {
+    "diffusion samples": to01(gen_eval),
+    "Gaussian fitted to pixels": gauss_imgs,
+    "real test images": real_b,
+}
+fd = {
+    name: dlbook.report(
+        f"FD to real test images: {name}",
+        frechet.frechet_distance(frechet.embed(judge, imgs), f_real),
+        fmt=".2f",
+    )
+    for name, imgs in candidates.items()
+}
 
 # %% tags=["remove-cell"]
 assert fd["real test images"] < fd["Gaussian fitted to pixels"]
@@ -585,11 +802,17 @@ for name, s in schedules.items():
     snr = s.alpha_bars / (1 - s.alpha_bars)
     cross = int((snr < 1).nonzero()[0]) + 1
     wasted = (snr < 1e-2).float().mean().item()
-    print(f"{name:6s}: SNR = 1 at t = {cross}; fraction of steps with SNR < 0.01: {wasted:.2f}")
+    print(
+        f"{name:6s}: SNR = 1 at t = {cross}; fraction of steps with SNR < 0.01: {wasted:.2f}"
+    )
 snr_lin = schedules["linear"].alpha_bars / (1 - schedules["linear"].alpha_bars)
 snr_cos = schedules["cosine"].alpha_bars / (1 - schedules["cosine"].alpha_bars)
-assert (snr_lin < 1e-2).float().mean() > (snr_cos < 1e-2).float().mean()  # linear wastes more steps on noise
-assert abs(int((snr_cos < 1).nonzero()[0]) + 1 - T_plot / 2) < 0.05 * T_plot  # cosine crosses 1 near T/2
+assert (snr_lin < 1e-2).float().mean() > (
+    snr_cos < 1e-2
+).float().mean()  # linear wastes more steps on noise
+assert (
+    abs(int((snr_cos < 1).nonzero()[0]) + 1 - T_plot / 2) < 0.05 * T_plot
+)  # cosine crosses 1 near T/2
 
 # %% [markdown]
 # The linear schedule passes $\mathrm{SNR} = 1$ early and spends a large share
@@ -610,10 +833,23 @@ assert abs(int((snr_cos < 1).nonzero()[0]) + 1 - T_plot / 2) < 0.05 * T_plot  # 
 xT_2d = torch.randn(2_000, 2, generator=torch.Generator().manual_seed(7))
 res = {}
 for eta in (0.0, 1.0):
-    a, b = (diff.ddim_sample(mlp, xT_2d.shape, sched_2d, steps=50, eta=eta, x_T=xT_2d, clip=3.0,
-                             generator=torch.Generator().manual_seed(s)) for s in (8, 9))
+    a, b = (
+        diff.ddim_sample(
+            mlp,
+            xT_2d.shape,
+            sched_2d,
+            steps=50,
+            eta=eta,
+            x_T=xT_2d,
+            clip=3.0,
+            generator=torch.Generator().manual_seed(s),
+        )
+        for s in (8, 9)
+    )
     res[eta] = ((a - b).abs().max().item(), mmd.mmd2(a, x_held))
-    print(f"eta = {eta}: largest difference between two runs {res[eta][0]:.3f}; MMD² to held-out {res[eta][1]:.4f}")
+    print(
+        f"eta = {eta}: largest difference between two runs {res[eta][0]:.3f}; MMD² to held-out {res[eta][1]:.4f}"
+    )
 assert res[0.0][0] == 0.0 and res[1.0][0] > 0.1
 assert max(res[0.0][1], res[1.0][1]) < mmd_noise / 2
 
@@ -632,11 +868,24 @@ y_w = torch.arange(num_classes, device=device).repeat_interleave(10)
 frac = {}
 for w in (0.0, cfg.w):
     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
-        imgs = diff.ddim_sample(ema_unet, (len(y_w), 1, H, W), sched, steps=cfg.ddim_steps, y=y_w, w=w,
-                                null_class=num_classes, clip=1.0, generator=torch.Generator(device).manual_seed(11))
+        imgs = diff.ddim_sample(
+            ema_unet,
+            (len(y_w), 1, H, W),
+            sched,
+            steps=cfg.ddim_steps,
+            y=y_w,
+            w=w,
+            null_class=num_classes,
+            clip=1.0,
+            generator=torch.Generator(device).manual_seed(11),
+        )
     frac[w] = (frechet.predict(judge, to01(imgs)) == y_w.cpu()).float().mean().item()
-    print(f"w = {w}: classifier recognizes the requested class in {frac[w]:.2f} of the samples")
-assert frac[cfg.w] >= frac[0.0] - 0.05  # guidance does not hurt recognisability (it usually helps)
+    print(
+        f"w = {w}: classifier recognizes the requested class in {frac[w]:.2f} of the samples"
+    )
+assert (
+    frac[cfg.w] >= frac[0.0] - 0.05
+)  # guidance does not hurt recognisability (it usually helps)
 
 # %% [markdown]
 # Guidance makes the class features more pronounced, so the classifier

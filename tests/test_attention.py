@@ -10,10 +10,16 @@ from torch import nn
 from dlbook import attention as att
 
 
-@pytest.mark.parametrize("shape_q, shape_kv", [((2, 5, 8), (2, 7, 8)), ((3, 4, 6, 16), (3, 4, 6, 16)),
-                                               ((1, 1, 4), (1, 9, 4))])
+@pytest.mark.parametrize(
+    "shape_q, shape_kv",
+    [((2, 5, 8), (2, 7, 8)), ((3, 4, 6, 16), (3, 4, 6, 16)), ((1, 1, 4), (1, 9, 4))],
+)
 def test_sdpa_matches_pytorch_without_mask(shape_q, shape_kv):
-    q, k, v = torch.randn(shape_q), torch.randn(shape_kv), torch.randn(shape_kv[:-1] + (5,))
+    q, k, v = (
+        torch.randn(shape_q),
+        torch.randn(shape_kv),
+        torch.randn(shape_kv[:-1] + (5,)),
+    )
     out, w = att.scaled_dot_product_attention(q, k, v)
     ref = F.scaled_dot_product_attention(q, k, v)
     assert out.shape == ref.shape and (out - ref).abs().max() < 1e-5
@@ -25,27 +31,41 @@ def test_sdpa_matches_pytorch_with_bool_float_and_causal_masks():
     q, k, v = torch.randn(2, 3, 6, 8), torch.randn(2, 3, 6, 8), torch.randn(2, 3, 6, 8)
     mask = torch.rand(2, 1, 6, 6) > 0.3
     mask[..., 0] = True  # every query may see at least one key
-    for kwargs in (dict(mask=mask), dict(mask=torch.zeros(6, 6).masked_fill(~mask[0, 0], -math.inf)),
-                   dict(is_causal=True)):
+    for kwargs in (
+        dict(mask=mask),
+        dict(mask=torch.zeros(6, 6).masked_fill(~mask[0, 0], -math.inf)),
+        dict(is_causal=True),
+    ):
         out, _ = att.scaled_dot_product_attention(q, k, v, **kwargs)
-        ref = F.scaled_dot_product_attention(q, k, v, attn_mask=kwargs.get("mask"),
-                                             is_causal=kwargs.get("is_causal", False))
+        ref = F.scaled_dot_product_attention(
+            q,
+            k,
+            v,
+            attn_mask=kwargs.get("mask"),
+            is_causal=kwargs.get("is_causal", False),
+        )
         assert (out - ref).abs().max() < 1e-5, kwargs.keys()
 
 
 def test_causal_mask_is_top_left_aligned_like_pytorch():
     q, k, v = torch.randn(1, 3, 4), torch.randn(1, 5, 4), torch.randn(1, 5, 4)
     out, w = att.scaled_dot_product_attention(q, k, v, is_causal=True)
-    assert (out - F.scaled_dot_product_attention(q, k, v, is_causal=True)).abs().max() < 1e-5
+    assert (
+        out - F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    ).abs().max() < 1e-5
     assert (w[0][~att.causal_mask(3, 5)] == 0).all()
 
 
 def test_fully_masked_row_gives_zeros_like_pytorch():
     q = torch.randn(1, 3, 4)
-    mask = torch.tensor([[True, False, False], [False, False, False], [True, True, True]])
+    mask = torch.tensor(
+        [[True, False, False], [False, False, False], [True, True, True]]
+    )
     out, w = att.scaled_dot_product_attention(q, q, q, mask=mask)
     assert (w[0, 1] == 0).all() and not out.isnan().any()
-    assert (out - F.scaled_dot_product_attention(q, q, q, attn_mask=mask)).abs().max() < 1e-5
+    assert (
+        out - F.scaled_dot_product_attention(q, q, q, attn_mask=mask)
+    ).abs().max() < 1e-5
 
 
 def test_causal_attention_ignores_the_future():
@@ -65,11 +85,17 @@ def test_sdpa_bad_inputs_raise():
     with pytest.raises(ValueError, match="number of positions"):
         att.scaled_dot_product_attention(q, q, torch.randn(2, 4, 8))
     with pytest.raises(ValueError, match="not both"):
-        att.scaled_dot_product_attention(q, q, q, mask=torch.ones(5, 5, dtype=torch.bool), is_causal=True)
+        att.scaled_dot_product_attention(
+            q, q, q, mask=torch.ones(5, 5, dtype=torch.bool), is_causal=True
+        )
     with pytest.raises(ValueError, match="does not broadcast"):
-        att.scaled_dot_product_attention(q, q, q, mask=torch.ones(4, 5, dtype=torch.bool))
+        att.scaled_dot_product_attention(
+            q, q, q, mask=torch.ones(4, 5, dtype=torch.bool)
+        )
     with pytest.raises(ValueError, match="bool"):
-        att.scaled_dot_product_attention(q, q, q, mask=torch.ones(5, 5, dtype=torch.int64))
+        att.scaled_dot_product_attention(
+            q, q, q, mask=torch.ones(5, 5, dtype=torch.int64)
+        )
     with pytest.raises(ValueError, match="at least 2"):
         att.scaled_dot_product_attention(torch.randn(8), q, q)
 
@@ -86,13 +112,18 @@ def _copied_pair(d, h, bias=True):
     return ours.eval(), ref.eval()
 
 
-@pytest.mark.parametrize("d, h, t, s, bias", [(16, 4, 5, 5, True), (24, 3, 7, 4, True), (8, 1, 3, 6, False)])
+@pytest.mark.parametrize(
+    "d, h, t, s, bias", [(16, 4, 5, 5, True), (24, 3, 7, 4, True), (8, 1, 3, 6, False)]
+)
 def test_mha_matches_nn_multihead_attention(d, h, t, s, bias):
     ours, ref = _copied_pair(d, h, bias)
     x, ctx = torch.randn(2, t, d), torch.randn(2, s, d)
     mask = torch.rand(t, s) > 0.4
     mask[:, 0] = True
-    for kwargs_ours, kwargs_ref in ((dict(), dict()), (dict(mask=mask), dict(attn_mask=~mask))):
+    for kwargs_ours, kwargs_ref in (
+        (dict(), dict()),
+        (dict(mask=mask), dict(attn_mask=~mask)),
+    ):
         for need in (False, True):
             out, w = ours(x, ctx, need_weights=need, **kwargs_ours)
             out_ref, w_ref = ref(x, ctx, ctx, average_attn_weights=False, **kwargs_ref)
@@ -135,7 +166,9 @@ def test_block_shape_parameter_count_and_causality():
 def test_sinusoidal_positions():
     pe = att.sinusoidal_positions(50, 16)
     assert pe.shape == (50, 16)
-    assert torch.allclose(pe[0, 0::2], torch.zeros(8)) and torch.allclose(pe[0, 1::2], torch.ones(8))
+    assert torch.allclose(pe[0, 0::2], torch.zeros(8)) and torch.allclose(
+        pe[0, 1::2], torch.ones(8)
+    )
     assert torch.allclose(pe[7, 0], torch.tensor(math.sin(7.0)))
     with pytest.raises(ValueError, match="even"):
         att.sinusoidal_positions(10, 7)
@@ -184,7 +217,9 @@ def test_gpt_shapes_causality_and_bad_inputs():
 
 def test_gpt_overfits_one_batch():
     torch.manual_seed(0)
-    gpt = att.GPT(att.GPTConfig(vocab_size=7, block_size=12, n_layers=2, n_heads=2, d_model=32))
+    gpt = att.GPT(
+        att.GPTConfig(vocab_size=7, block_size=12, n_layers=2, n_heads=2, d_model=32)
+    )
     x = torch.randint(0, 7, (4, 12))
     y = torch.randint(0, 7, (4, 12))
     opt = torch.optim.AdamW(gpt.parameters(), lr=1e-2)
@@ -205,7 +240,12 @@ def test_show_attention_draws_and_validates():
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots()
-    att.show_attention(ax, torch.softmax(torch.randn(3, 3), -1), x_labels=list("a b"), y_labels=list("a\nb"))
+    att.show_attention(
+        ax,
+        torch.softmax(torch.randn(3, 3), -1),
+        x_labels=list("a b"),
+        y_labels=list("a\nb"),
+    )
     assert len(ax.images) == 1
     with pytest.raises(ValueError, match="pick a head"):
         att.show_attention(ax, torch.rand(2, 3, 3))

@@ -30,17 +30,25 @@ def test_gaussian_kl_matches_torch_distributions():
     ours = ae.gaussian_kl(mu, logvar)
     ref = kl_divergence(Normal(mu, (0.5 * logvar).exp()), Normal(0.0, 1.0)).sum(-1)
     torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
-    assert torch.allclose(ae.gaussian_kl(torch.zeros(2, 3), torch.zeros(2, 3)), torch.zeros(2))
+    assert torch.allclose(
+        ae.gaussian_kl(torch.zeros(2, 3), torch.zeros(2, 3)), torch.zeros(2)
+    )
 
 
 def test_reparameterized_samples_have_the_right_moments_and_gradients():
     mu = torch.tensor([[1.0, -2.0]], requires_grad=True)
     logvar = torch.tensor([[0.0, math.log(4.0)]], requires_grad=True)
-    z = ae.reparameterize(mu.expand(20_000, 2), logvar.expand(20_000, 2), generator=torch.Generator().manual_seed(0))
+    z = ae.reparameterize(
+        mu.expand(20_000, 2),
+        logvar.expand(20_000, 2),
+        generator=torch.Generator().manual_seed(0),
+    )
     torch.testing.assert_close(z.mean(0), torch.tensor([1.0, -2.0]), atol=0.05, rtol=0)
     torch.testing.assert_close(z.std(0), torch.tensor([1.0, 2.0]), atol=0.05, rtol=0)
     z.sum().backward()
-    assert torch.allclose(mu.grad, torch.full((1, 2), 20_000.0))  # dz/dmu = 1 for every sample
+    assert torch.allclose(
+        mu.grad, torch.full((1, 2), 20_000.0)
+    )  # dz/dmu = 1 for every sample
     assert logvar.grad is not None and logvar.grad.abs().sum() > 0
 
 
@@ -50,23 +58,36 @@ def test_vae_loss_gradient_reaches_the_encoder():
     loss, rec, kl = vae.loss(torch.rand(4, 1, 28, 28))
     loss.backward()
     assert torch.isclose(loss, rec + kl)
-    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in vae.encoder.parameters())
+    assert all(
+        p.grad is not None and p.grad.abs().sum() > 0 for p in vae.encoder.parameters()
+    )
 
 
 def test_principal_angles_known_cases():
     e = torch.eye(4)
-    assert torch.allclose(ae.principal_angles(e[:, :2], e[:, :2] @ torch.tensor([[2.0, 1.0], [0.0, 3.0]])),
-                          torch.zeros(2, dtype=torch.float64), atol=1e-6)
+    assert torch.allclose(
+        ae.principal_angles(
+            e[:, :2], e[:, :2] @ torch.tensor([[2.0, 1.0], [0.0, 3.0]])
+        ),
+        torch.zeros(2, dtype=torch.float64),
+        atol=1e-6,
+    )
     angles = ae.principal_angles(e[:, :2], torch.stack([e[:, 0], e[:, 2]], 1))
-    torch.testing.assert_close(angles, torch.tensor([0.0, math.pi / 2], dtype=torch.float64), atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        angles, torch.tensor([0.0, math.pi / 2], dtype=torch.float64), atol=1e-6, rtol=0
+    )
 
 
 def test_iterate_map_and_jacobian_spectrum_of_a_linear_map():
     a = torch.tensor([[0.5, 0.2], [0.0, -0.3]])
     traj = ae.iterate_map(lambda x: x @ a.T, torch.ones(3, 2), steps=4)
     assert traj.shape == (5, 3, 2)
-    torch.testing.assert_close(traj[-1], torch.ones(3, 2) @ torch.linalg.matrix_power(a, 4).T)
-    eig = ae.jacobian_spectrum(lambda x: a @ x + torch.sin(torch.zeros_like(x)), torch.ones(2))
+    torch.testing.assert_close(
+        traj[-1], torch.ones(3, 2) @ torch.linalg.matrix_power(a, 4).T
+    )
+    eig = ae.jacobian_spectrum(
+        lambda x: a @ x + torch.sin(torch.zeros_like(x)), torch.ones(2)
+    )
     torch.testing.assert_close(eig.abs(), torch.tensor([0.5, 0.3], dtype=torch.float64))
 
 
@@ -91,7 +112,7 @@ def test_one_batch_overfit_autoencoder_and_vae():
     torch.manual_seed(0)
     x = torch.zeros(8, 1, 28, 28)
     for i in range(8):  # eight white rectangles at different places
-        x[i, 0, 2 + 2 * i: 10 + 2 * i, 4 + i: 20 + i] = 1.0
+        x[i, 0, 2 + 2 * i : 10 + 2 * i, 4 + i : 20 + i] = 1.0
     model = ae.Autoencoder(latent_dim=8, width=8)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     first = nn.functional.mse_loss(model(x), x).item()

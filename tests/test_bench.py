@@ -15,12 +15,26 @@ def test_bench_runs_a_chapter_script_and_records_results(tmp_path):
     )
     (ch / "98_broken.py").write_text("raise RuntimeError('boom')\n")
     out = tmp_path / "out.json"
-    code = bench.main([str(ch / "99_demo.py"), str(ch / "98_broken.py"), "--profile", "smoke", "--json", str(out),
-                       "--markdown", str(tmp_path / "out.md")])
+    code = bench.main(
+        [
+            str(ch / "99_demo.py"),
+            str(ch / "98_broken.py"),
+            "--profile",
+            "smoke",
+            "--json",
+            str(out),
+            "--markdown",
+            str(tmp_path / "out.md"),
+        ]
+    )
     assert code == 1  # one chapter failed
     recs = json.loads(out.read_text())
     ok, bad = recs
-    assert ok["chapter"] == "99_demo" and ok["profile"] == "smoke" and ok["returncode"] == 0
+    assert (
+        ok["chapter"] == "99_demo"
+        and ok["profile"] == "smoke"
+        and ok["returncode"] == 0
+    )
     assert ok["results"] == {"n": 1, "test accuracy": 0.5}
     assert ok["device"].startswith(("cpu", "cuda", "mps")) and ok["wall_s"] > 0
     assert bad["returncode"] != 0 and "boom" in bad["error_tail"]
@@ -29,8 +43,16 @@ def test_bench_runs_a_chapter_script_and_records_results(tmp_path):
 
 
 def _rec(chapter, profile, wall=1.0, **results):
-    return {"chapter": chapter, "profile": profile, "device": "cpu (2 threads)", "host": "box (x86_64, 2 cores)",
-            "wall_s": wall, "returncode": 0, "results": results, "date": "2026-11-24T00:00:00+00:00"}
+    return {
+        "chapter": chapter,
+        "profile": profile,
+        "device": "cpu (2 threads)",
+        "host": "box (x86_64, 2 cores)",
+        "wall_s": wall,
+        "returncode": 0,
+        "results": results,
+        "date": "2026-11-24T00:00:00+00:00",
+    }
 
 
 def test_appendix_renders_every_profile(tmp_path):

@@ -17,7 +17,10 @@ NOTEBOOKS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
 
 def _cells(path):
     nb = jupytext.read(path)
-    return [(c.cell_type, c.source.strip(), tuple(c.metadata.get("tags", []))) for c in nb.cells]
+    return [
+        (c.cell_type, c.source.strip(), tuple(c.metadata.get("tags", [])))
+        for c in nb.cells
+    ]
 
 
 def test_there_are_chapters():
@@ -37,14 +40,17 @@ def test_notebook_has_a_partner_and_no_outputs(nb):
     raw = json.loads(nb.read_text(encoding="utf-8"))
     for cell in raw["cells"]:
         if cell["cell_type"] == "code":
-            assert cell["outputs"] == [] and cell["execution_count"] is None, \
+            assert cell["outputs"] == [] and cell["execution_count"] is None, (
                 f"{nb.name} is committed with outputs: clear them (jupytext --sync keeps them out)"
+            )
 
 
 def test_py_header_keeps_only_the_kernelspec():
     for py in CHAPTERS:
         head = py.read_text(encoding="utf-8").split("# %%")[0]
-        assert "kernelspec" in head and "jupytext_version" not in head, f"{py.name}: metadata churn in header"
+        assert "kernelspec" in head and "jupytext_version" not in head, (
+            f"{py.name}: metadata churn in header"
+        )
 
 
 def _toc_files():
@@ -68,7 +74,9 @@ def _toc_files():
 def test_toc_lists_exactly_the_chapters():
     listed = {f for f in _toc_files() if f.startswith("chapters/")}
     present = {f"chapters/{p.stem}" for p in CHAPTERS}
-    assert listed == present, f"only in toc: {listed - present}; not in toc: {present - listed}"
+    assert listed == present, (
+        f"only in toc: {listed - present}; not in toc: {present - listed}"
+    )
 
 
 def _repo_url():
@@ -81,9 +89,13 @@ def test_every_chapter_starts_with_the_same_setup_cell():
     for py in CHAPTERS:
         code = [c for c in _cells(py) if c[0] == "code"]
         firsts.append(code[0])
-    assert all(f == firsts[0] for f in firsts), "the first code cell differs between chapters"
+    assert all(f == firsts[0] for f in firsts), (
+        "the first code cell differs between chapters"
+    )
     src, tags = firsts[0][1], firsts[0][2]
-    assert f"git+{_repo_url()}" in src, "the setup cell must install dlbook from _config.yml's repository URL"
+    assert f"git+{_repo_url()}" in src, (
+        "the setup cell must install dlbook from _config.yml's repository URL"
+    )
     assert "--no-deps" in src, "the Colab install must never touch Colab's torch"
     assert "dlbook.start(" in src
     assert set(tags) & {"remove-cell", "hide-input"}
@@ -96,8 +108,12 @@ def test_chapters_have_the_house_shape():
             continue
         for heading in ("## Summary", "## Exercises", "## References"):
             assert heading in text, f"{py.name} lacks '{heading}'"
-        assert ":class: tip" in text or "learning objectives" in text.lower(), f"{py.name}: no objectives"
-        assert "hide-cell" in text, f"{py.name}: exercises need hidden, executed solutions"
+        assert ":class: tip" in text or "learning objectives" in text.lower(), (
+            f"{py.name}: no objectives"
+        )
+        assert "hide-cell" in text, (
+            f"{py.name}: exercises need hidden, executed solutions"
+        )
 
 
 def test_ci_runs_the_readme_test_command():
@@ -110,9 +126,16 @@ def test_ci_runs_the_readme_test_command():
 
 def test_colab_button_points_at_notebooks():
     cfg = yaml.safe_load((ROOT / "_config.yml").read_text())
-    assert cfg["launch_buttons"]["colab_url"].startswith("https://colab.research.google.com")
-    assert "chapters/*.py" in cfg["exclude_patterns"], "the book must render the .ipynb, not the .py"
-    assert cfg["execute"]["execute_notebooks"] == "cache" and cfg["execute"]["stderr_output"] == "remove"
+    assert cfg["launch_buttons"]["colab_url"].startswith(
+        "https://colab.research.google.com"
+    )
+    assert "chapters/*.py" in cfg["exclude_patterns"], (
+        "the book must render the .ipynb, not the .py"
+    )
+    assert (
+        cfg["execute"]["execute_notebooks"] == "cache"
+        and cfg["execute"]["stderr_output"] == "remove"
+    )
 
 
 def test_appendix_is_rendered_from_the_committed_records():
@@ -123,5 +146,7 @@ def test_appendix_is_rendered_from_the_committed_records():
     assert files, "commit bench records (make bench) before the appendix"
     speed = load_speed(sorted((ROOT / "bench" / "speed").glob("*.json")))
     page = (ROOT / "appendix" / "runtimes.md").read_text(encoding="utf-8")
-    assert page == render_appendix(load_records(files), speed), "appendix/runtimes.md is stale: run `make appendix`"
+    assert page == render_appendix(load_records(files), speed), (
+        "appendix/runtimes.md is stale: run `make appendix`"
+    )
     assert "appendix/runtimes" in _toc_files()

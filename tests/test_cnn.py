@@ -13,27 +13,39 @@ def _n(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-@pytest.mark.parametrize("name, builder, tv_builder, total", [
-    ("alexnet", cnn.AlexNet, torchvision.models.alexnet, 61_100_840),
-    ("vgg11", lambda: cnn.VGG(11), torchvision.models.vgg11, 132_863_336),
-    ("vgg16", lambda: cnn.VGG(16), torchvision.models.vgg16, 138_357_544),
-    ("vgg19", lambda: cnn.VGG(19), torchvision.models.vgg19, 143_667_240),
-    ("resnet18", lambda: cnn.resnet(18), torchvision.models.resnet18, 11_689_512),
-    ("resnet34", lambda: cnn.resnet(34), torchvision.models.resnet34, 21_797_672),
-    ("resnet50", lambda: cnn.resnet(50), torchvision.models.resnet50, 25_557_032),
-    ("resnext50", lambda: cnn.resnet(50, groups=32, width_per_group=4), torchvision.models.resnext50_32x4d,
-     25_028_904),
-])
+@pytest.mark.parametrize(
+    "name, builder, tv_builder, total",
+    [
+        ("alexnet", cnn.AlexNet, torchvision.models.alexnet, 61_100_840),
+        ("vgg11", lambda: cnn.VGG(11), torchvision.models.vgg11, 132_863_336),
+        ("vgg16", lambda: cnn.VGG(16), torchvision.models.vgg16, 138_357_544),
+        ("vgg19", lambda: cnn.VGG(19), torchvision.models.vgg19, 143_667_240),
+        ("resnet18", lambda: cnn.resnet(18), torchvision.models.resnet18, 11_689_512),
+        ("resnet34", lambda: cnn.resnet(34), torchvision.models.resnet34, 21_797_672),
+        ("resnet50", lambda: cnn.resnet(50), torchvision.models.resnet50, 25_557_032),
+        (
+            "resnext50",
+            lambda: cnn.resnet(50, groups=32, width_per_group=4),
+            torchvision.models.resnext50_32x4d,
+            25_028_904,
+        ),
+    ],
+)
 def test_parameter_counts_match_torchvision_exactly(name, builder, tv_builder, total):
     with torch.device("meta"):
         ours, theirs = builder(), tv_builder(weights=None)
     assert cnn.count_parameters(ours)["total"] == _n(theirs) == total
-    assert [p.shape for p in ours.parameters()] == [p.shape for p in theirs.parameters()]
+    assert [p.shape for p in ours.parameters()] == [
+        p.shape for p in theirs.parameters()
+    ]
 
 
 def test_conv_linear_split_of_alexnet_and_vgg19():
     with torch.device("meta"):
-        alex, vgg19 = cnn.count_parameters(cnn.AlexNet()), cnn.count_parameters(cnn.VGG(19))
+        alex, vgg19 = (
+            cnn.count_parameters(cnn.AlexNet()),
+            cnn.count_parameters(cnn.VGG(19)),
+        )
     assert (alex["conv"], alex["linear"], alex["other"]) == (2_469_696, 58_631_144, 0)
     assert (vgg19["conv"], vgg19["linear"]) == (20_024_384, 123_642_856)
 
@@ -41,9 +53,18 @@ def test_conv_linear_split_of_alexnet_and_vgg19():
 def test_imagenet_output_shapes_on_meta():
     x = torch.empty(2, 3, 224, 224, device="meta")
     with torch.device("meta"):
-        nets = [cnn.AlexNet(), cnn.VGG(11), cnn.VGG(16, batch_norm=True), cnn.GoogLeNet(), cnn.GoogLeNet(batch_norm=True),
-                cnn.resnet(18), cnn.resnet(34, variant="v2"), cnn.resnet(50, variant="v1"), cnn.resnet(50, se=True),
-                cnn.resnet(50, variant="v2", groups=32, width_per_group=4)]
+        nets = [
+            cnn.AlexNet(),
+            cnn.VGG(11),
+            cnn.VGG(16, batch_norm=True),
+            cnn.GoogLeNet(),
+            cnn.GoogLeNet(batch_norm=True),
+            cnn.resnet(18),
+            cnn.resnet(34, variant="v2"),
+            cnn.resnet(50, variant="v1"),
+            cnn.resnet(50, se=True),
+            cnn.resnet(50, variant="v2", groups=32, width_per_group=4),
+        ]
     for net in nets:
         assert net(x).shape == (2, 1000), type(net).__name__
     assert nets[3].features(x).shape == (2, 1024, 7, 7)
@@ -52,8 +73,10 @@ def test_imagenet_output_shapes_on_meta():
 
 def test_resnet_outputs_equal_torchvision_with_same_weights():
     torch.manual_seed(0)
-    for ours, theirs in ((cnn.resnet(18), torchvision.models.resnet18()),
-                         (cnn.resnet(50), torchvision.models.resnet50())):
+    for ours, theirs in (
+        (cnn.resnet(18), torchvision.models.resnet18()),
+        (cnn.resnet(50), torchvision.models.resnet50()),
+    ):
         ours.load_state_dict(dict(zip(ours.state_dict(), theirs.state_dict().values())))
         ours.eval()
         theirs.eval()
@@ -72,15 +95,24 @@ def test_small_net_shapes_and_variable_input_size():
         assert cnn.NiN(in_channels=1, widths=(8, 8))(x).shape == (2, 10)
         assert cnn.SmallResNet((4, 8, 8, 8))(x).shape == (2, 10)
         assert cnn.DepthNet(1, residual=True, width=4)(x).shape == (2, 10)
-    assert cnn.SmallResNet((4, 8, 8, 8), in_channels=3)(torch.randn(2, 3, 32, 32)).shape == (2, 10)
-    assert cnn.Inception(16, 4, (4, 8), (2, 4), 4)(torch.randn(2, 16, 7, 7)).shape == (2, 20, 7, 7)
+    assert cnn.SmallResNet((4, 8, 8, 8), in_channels=3)(
+        torch.randn(2, 3, 32, 32)
+    ).shape == (2, 10)
+    assert cnn.Inception(16, 4, (4, 8), (2, 4), 4)(torch.randn(2, 16, 7, 7)).shape == (
+        2,
+        20,
+        7,
+        7,
+    )
 
 
 @pytest.mark.parametrize("variant", ["v1", "v1.5", "v2"])
 def test_block_shapes(variant):
     x = torch.randn(2, 16, 8, 8)
     assert cnn.BasicBlock(16, 32, stride=2, variant=variant)(x).shape == (2, 32, 4, 4)
-    assert cnn.Bottleneck(16, 8, 32, stride=2, variant=variant, groups=4, se=True)(x).shape == (2, 32, 4, 4)
+    assert cnn.Bottleneck(16, 8, 32, stride=2, variant=variant, groups=4, se=True)(
+        x
+    ).shape == (2, 32, 4, 4)
     assert cnn.Bottleneck(16, 8, 16, variant=variant)(x).shape == (2, 16, 8, 8)
 
 
@@ -108,8 +140,12 @@ def test_resnext_forms_are_equivalent_in_train_and_eval_mode():
     assert len(paths.paths) == 8 and _n(paths) == _n(grouped)
     x = torch.randn(4, 32, 10, 10)
     with torch.no_grad():
-        torch.testing.assert_close(paths.eval()(x), grouped.eval()(x), atol=1e-5, rtol=1e-5)
-        torch.testing.assert_close(paths.train()(x), grouped.train()(x), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            paths.eval()(x), grouped.eval()(x), atol=1e-5, rtol=1e-5
+        )
+        torch.testing.assert_close(
+            paths.train()(x), grouped.train()(x), atol=1e-5, rtol=1e-5
+        )
 
 
 def test_se_block_shapes_and_gates():

@@ -11,7 +11,9 @@ from dlbook.data import Batches, ChecksumError, DatasetNotFoundError
 
 
 def _idx_bytes(arr: np.ndarray) -> bytes:
-    head = bytes([0, 0, 0x08, arr.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
+    head = bytes([0, 0, 0x08, arr.ndim]) + b"".join(
+        int(d).to_bytes(4, "big") for d in arr.shape
+    )
     return head + arr.astype(np.uint8).tobytes()
 
 
@@ -24,7 +26,10 @@ def fake_fashion(tmp_path, monkeypatch):
     d.mkdir(parents=True)
     sums = {}
     for prefix, n in (("train", 12), ("t10k", 5)):
-        for kind, arr in (("images-idx3", rng.integers(0, 256, (n, 28, 28))), ("labels-idx1", rng.integers(0, 10, n))):
+        for kind, arr in (
+            ("images-idx3", rng.integers(0, 256, (n, 28, 28))),
+            ("labels-idx1", rng.integers(0, 10, n)),
+        ):
             raw = _idx_bytes(arr)
             stem = f"{prefix}-{kind}-ubyte"
             (d / (stem + ".gz")).write_bytes(gzip.compress(raw))
@@ -85,8 +90,10 @@ def test_fallback_says_so_and_keeps_cifar_shapes(fake_fashion, capsys):
         data.load_with_fallback("ImageNet")
 
 
-@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz").exists(),
-                    reason="Debian's dataset-fashion-mnist is not installed")
+@pytest.mark.skipif(
+    not Path("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz").exists(),
+    reason="Debian's dataset-fashion-mnist is not installed",
+)
 def test_real_fashion_mnist_checksums(monkeypatch, tmp_path):
     monkeypatch.setenv("DLBOOK_DATA", str(tmp_path))
     te = data.load_fashion_mnist("test")
@@ -101,7 +108,9 @@ def test_digits_and_mnist1d_shapes():
     assert m["x"].shape == (160, 40) and m["x_test"].shape == (40, 40)
     state = np.random.get_state()[1].copy()
     data.load_mnist1d(100)
-    assert np.array_equal(state, np.random.get_state()[1]), "load_mnist1d must not disturb NumPy's global RNG"
+    assert np.array_equal(state, np.random.get_state()[1]), (
+        "load_mnist1d must not disturb NumPy's global RNG"
+    )
     with pytest.raises(ValueError):
         data.load_mnist1d(5)
 
@@ -113,7 +122,9 @@ def test_toy_sets():
     assert dist.abs().min() >= 0.2 and torch.equal(y, (dist > 0).long())
     x, y = data.xor()
     assert y.tolist() == [0, 1, 1, 0]
-    x, y = data.gaussian_classes(5000, torch.tensor([[0.0, 0], [2, 2]]), torch.eye(2) * 0.5, seed=0)
+    x, y = data.gaussian_classes(
+        5000, torch.tensor([[0.0, 0], [2, 2]]), torch.eye(2) * 0.5, seed=0
+    )
     assert abs(float(x[y == 1].mean(0).sub(2).abs().max())) < 0.1
     with pytest.raises(ValueError, match=r"\(K, D\)"):
         data.gaussian_classes(10, torch.zeros(2), torch.eye(2))
@@ -145,11 +156,24 @@ def test_batches_validate_their_inputs():
 
 def test_to_float_and_subset():
     imgs = torch.full((4, 5, 5), 255, dtype=torch.uint8)
-    assert data.to_float(imgs).shape == (4, 1, 5, 5) and float(data.to_float(imgs).max()) == 1.0
-    assert data.to_float(torch.zeros(2, 6, 6, 3, dtype=torch.uint8)).shape == (2, 3, 6, 6)
+    assert (
+        data.to_float(imgs).shape == (4, 1, 5, 5)
+        and float(data.to_float(imgs).max()) == 1.0
+    )
+    assert data.to_float(torch.zeros(2, 6, 6, 3, dtype=torch.uint8)).shape == (
+        2,
+        3,
+        6,
+        6,
+    )
     with pytest.raises(ValueError, match="uint8"):
         data.to_float(imgs.float())
-    ds = data.ImageSet(torch.zeros(100, 2, 2, dtype=torch.uint8), torch.arange(100) % 10, tuple("abcdefghij"), "t")
+    ds = data.ImageSet(
+        torch.zeros(100, 2, 2, dtype=torch.uint8),
+        torch.arange(100) % 10,
+        tuple("abcdefghij"),
+        "t",
+    )
     sub = data.subset(ds, 20)
     assert torch.bincount(sub.y).tolist() == [2] * 10
 
@@ -159,7 +183,9 @@ def test_shipped_text_loads_and_is_checked(monkeypatch):
     assert len(text) == 433_411 and text.startswith("NORTHANGER ABBEY")
     with pytest.raises(ValueError, match="available"):
         data.load_text("hamlet")
-    monkeypatch.setitem(data.TEXTS, "northanger_abbey", ("northanger_abbey.txt.gz", "0" * 64))
+    monkeypatch.setitem(
+        data.TEXTS, "northanger_abbey", ("northanger_abbey.txt.gz", "0" * 64)
+    )
     with pytest.raises(data.ChecksumError, match="corrupt"):
         data.load_text("northanger_abbey")
     monkeypatch.setitem(data.TEXTS, "northanger_abbey", ("nowhere.txt.gz", "0" * 64))

@@ -10,9 +10,15 @@ from dlbook import diffusion as diff
 
 def test_linear_schedule_and_alpha_bar_product():
     betas = diff.linear_betas(50, 1e-3, 0.05)
-    assert betas.shape == (50,) and betas[0] == pytest.approx(1e-3) and betas[-1] == pytest.approx(0.05)
+    assert (
+        betas.shape == (50,)
+        and betas[0] == pytest.approx(1e-3)
+        and betas[-1] == pytest.approx(0.05)
+    )
     s = diff.Schedule.from_betas(betas)
-    expected = torch.tensor([math.prod(1 - b for b in betas[: i + 1].tolist()) for i in range(50)])
+    expected = torch.tensor(
+        [math.prod(1 - b for b in betas[: i + 1].tolist()) for i in range(50)]
+    )
     torch.testing.assert_close(s.alpha_bars, expected.float())
     torch.testing.assert_close(s.alphas, (1 - betas).float())
 
@@ -51,7 +57,14 @@ def test_bad_inputs_raise():
     with pytest.raises(ValueError, match="steps"):
         diff.ddim_sample(lambda x, t, y: x, (2, 2), sched, steps=11)
     with pytest.raises(ValueError, match="null_class"):
-        diff.ddim_sample(lambda x, t, y: x, (2, 2), sched, steps=5, y=torch.zeros(2, dtype=torch.long), w=1.0)
+        diff.ddim_sample(
+            lambda x, t, y: x,
+            (2, 2),
+            sched,
+            steps=5,
+            y=torch.zeros(2, dtype=torch.long),
+            w=1.0,
+        )
     with pytest.raises(ValueError, match="label dropout"):
         diff.eps_loss(lambda x, t, y: x, torch.zeros(2, 2), sched, p_uncond=0.1)
     with pytest.raises(ValueError, match="even"):
@@ -68,7 +81,9 @@ def test_ddpm_first_step_by_hand():
 
     out, _ = diff.ddpm_sample(model, (5, 2), sched, x_T=x_T)
     beta = 0.3  # alpha_bar_1 = 1 - beta_1, so 1 - alpha_bar_1 = beta_1
-    torch.testing.assert_close(out, (x_T - beta / math.sqrt(beta) * 0.5 * x_T) / math.sqrt(1 - beta))
+    torch.testing.assert_close(
+        out, (x_T - beta / math.sqrt(beta) * 0.5 * x_T) / math.sqrt(1 - beta)
+    )
 
 
 def test_ddpm_step_with_noise_by_hand():
@@ -81,7 +96,9 @@ def test_ddpm_step_with_noise_by_hand():
         seen.append(x.clone())
         return torch.ones_like(x)
 
-    diff.ddpm_sample(model, (3, 2), sched, x_T=x_T, generator=torch.Generator().manual_seed(0))
+    diff.ddpm_sample(
+        model, (3, 2), sched, x_T=x_T, generator=torch.Generator().manual_seed(0)
+    )
     z = torch.randn(3, 2, generator=torch.Generator().manual_seed(0))
     b1, b2 = 0.1, 0.2
     ab1, ab2 = 1 - b1, (1 - b1) * (1 - b2)
@@ -94,11 +111,41 @@ def test_ddim_eta0_is_deterministic_and_eta1_is_not():
     sched = diff.Schedule.from_betas(diff.cosine_betas(50))
     model = diff.MLPDenoiser(dim=2, hidden=16, depth=1)
     x_T = torch.randn(8, 2)
-    a = diff.ddim_sample(model, (8, 2), sched, steps=10, x_T=x_T, generator=torch.Generator().manual_seed(0))
-    b = diff.ddim_sample(model, (8, 2), sched, steps=10, x_T=x_T, generator=torch.Generator().manual_seed(1))
+    a = diff.ddim_sample(
+        model,
+        (8, 2),
+        sched,
+        steps=10,
+        x_T=x_T,
+        generator=torch.Generator().manual_seed(0),
+    )
+    b = diff.ddim_sample(
+        model,
+        (8, 2),
+        sched,
+        steps=10,
+        x_T=x_T,
+        generator=torch.Generator().manual_seed(1),
+    )
     assert torch.equal(a, b)
-    c = diff.ddim_sample(model, (8, 2), sched, steps=10, eta=1.0, x_T=x_T, generator=torch.Generator().manual_seed(0))
-    d = diff.ddim_sample(model, (8, 2), sched, steps=10, eta=1.0, x_T=x_T, generator=torch.Generator().manual_seed(1))
+    c = diff.ddim_sample(
+        model,
+        (8, 2),
+        sched,
+        steps=10,
+        eta=1.0,
+        x_T=x_T,
+        generator=torch.Generator().manual_seed(0),
+    )
+    d = diff.ddim_sample(
+        model,
+        (8, 2),
+        sched,
+        steps=10,
+        eta=1.0,
+        x_T=x_T,
+        generator=torch.Generator().manual_seed(1),
+    )
     assert not torch.allclose(c, d)
 
 
@@ -121,11 +168,16 @@ def test_guidance_combination():
     def model(x, t, y):  # ε = label value (null class 9 -> 9)
         return y.float()[:, None].expand_as(x)
 
-    x, t, y = torch.zeros(3, 2), torch.zeros(3, dtype=torch.long), torch.tensor([1, 2, 3])
+    x, t, y = (
+        torch.zeros(3, 2),
+        torch.zeros(3, dtype=torch.long),
+        torch.tensor([1, 2, 3]),
+    )
     out = diff.guided_eps(model, x, t, y, 2.0, 9)
     torch.testing.assert_close(out, (3 * y.float() - 2 * 9)[:, None].expand(3, 2))
-    torch.testing.assert_close(diff.guided_eps(model, x, t, y, 0.0, 9), y.float()[:, None].expand(3, 2))
-
+    torch.testing.assert_close(
+        diff.guided_eps(model, x, t, y, 0.0, 9), y.float()[:, None].expand(3, 2)
+    )
 
 
 def test_guidance_is_combined_in_float32():
@@ -133,7 +185,11 @@ def test_guidance_is_combined_in_float32():
     def model(x, t, y):
         return (y.double()[:, None] / 3 + x).to(torch.bfloat16)
 
-    x, t, y = torch.zeros(3, 2), torch.zeros(3, dtype=torch.long), torch.tensor([1, 2, 4])
+    x, t, y = (
+        torch.zeros(3, 2),
+        torch.zeros(3, dtype=torch.long),
+        torch.tensor([1, 2, 4]),
+    )
     out = diff.guided_eps(model, x, t, y, 2.0, 9)
     cond, uncond = model(x, t, y).float(), model(x, t, torch.full_like(y, 9)).float()
     assert out.dtype == torch.float32
@@ -164,7 +220,9 @@ def test_eps_loss_overfits_one_batch():
     g = torch.Generator().manual_seed(0)
     first = diff.eps_loss(model, x0, sched, generator=g).item()
     for _ in range(300):
-        loss = diff.eps_loss(model, x0, sched, generator=torch.Generator().manual_seed(1))  # one fixed batch
+        loss = diff.eps_loss(
+            model, x0, sched, generator=torch.Generator().manual_seed(1)
+        )  # one fixed batch
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -55,7 +55,9 @@ def test_unary_ops_match_autograd(name):
         y.backward()
         yt.backward()
         assert _close(y.data, yt.item(), 1e-12), f"{name}({x0}) value"
-        assert _close(x.grad, xt.grad.item(), 1e-10), f"{name}'({x0}): {x.grad} vs {xt.grad.item()}"
+        assert _close(x.grad, xt.grad.item(), 1e-10), (
+            f"{name}'({x0}): {x.grad} vs {xt.grad.item()}"
+        )
 
 
 @pytest.mark.parametrize("name", sorted(BINARY))
@@ -65,7 +67,9 @@ def test_binary_ops_match_autograd_with_constants_on_either_side(name):
     for _ in range(20):
         a0, b0, c = rng.uniform(0.5, 3), rng.uniform(-3, -0.5), rng.uniform(0.5, 2)
         a, b, at, bt = Value(a0), Value(b0), _leaf(a0), _leaf(b0)
-        out = fn(a, b) + fn(c, a) + fn(b, c)  # Value op Value, number op Value, Value op number
+        out = (
+            fn(a, b) + fn(c, a) + fn(b, c)
+        )  # Value op Value, number op Value, Value op number
         out_t = fn(at, bt) + fn(c, at) + fn(bt, c)
         out.backward()
         out_t.backward()
@@ -90,7 +94,11 @@ def test_seed_3d_function_reproduces_the_printed_gradient():
     u = y**2 + x / z
     f = (((u.exp() + (-u).exp()) / 2) + (x * y * z).tanh()).sin() / (1 + x.exp()).log()
     f.backward()
-    assert [float(f"{g:.6g}") for g in (x.grad, y.grad, z.grad)] == [-0.285274, -1.01578, 0.288027]
+    assert [float(f"{g:.6g}") for g in (x.grad, y.grad, z.grad)] == [
+        -0.285274,
+        -1.01578,
+        0.288027,
+    ]
 
 
 def test_a_node_used_twice_gets_the_sum_of_both_paths():
@@ -135,7 +143,13 @@ def _random_program(rng: random.Random, n_inputs: int, n_ops: int):
         if rng.random() < 0.5:
             prog.append(("u", rng.choice(sorted(UNARY)), (rng.randrange(n_avail),)))
         else:
-            prog.append(("b", rng.choice(sorted(BINARY)), (rng.randrange(n_avail), rng.randrange(n_avail))))
+            prog.append(
+                (
+                    "b",
+                    rng.choice(sorted(BINARY)),
+                    (rng.randrange(n_avail), rng.randrange(n_avail)),
+                )
+            )
     return prog
 
 
@@ -173,7 +187,9 @@ def test_mlp_gradients_match_an_equal_torch_model():
     rng = random.Random(0)
     xs = [[rng.uniform(-1, 1) for _ in range(3)] for _ in range(6)]
     ts = [rng.choice([-1.0, 1.0]) for _ in range(6)]
-    loss = sum(((1 + (-t * mlp(x)).exp()).log() for x, t in zip(xs, ts)), Value(0.0)) / len(xs)
+    loss = sum(
+        ((1 + (-t * mlp(x)).exp()).log() for x, t in zip(xs, ts)), Value(0.0)
+    ) / len(xs)
     loss.backward()
     out_t = net(torch.tensor(xs, dtype=D)).squeeze(1)
     loss_t = torch.nn.functional.softplus(-torch.tensor(ts, dtype=D) * out_t).mean()
@@ -181,7 +197,9 @@ def test_mlp_gradients_match_an_equal_torch_model():
     assert _close(loss.data, loss_t.item(), 1e-12)
     grads_t = []
     for lin in [m for m in net if isinstance(m, torch.nn.Linear)]:
-        for j in range(lin.out_features):  # neuron by neuron: its weights, then its bias
+        for j in range(
+            lin.out_features
+        ):  # neuron by neuron: its weights, then its bias
             grads_t += [*lin.weight.grad[j].tolist(), lin.bias.grad[j].item()]
     grads = [p.grad for p in mlp.parameters()]
     assert len(grads) == len(grads_t) == sum(p.numel() for p in net.parameters())
@@ -194,15 +212,25 @@ def test_mlp_relu_and_multi_output_shapes():
     assert isinstance(out, list) and len(out) == 3
     assert len(mlp.parameters()) == (2 + 1) * 4 + (4 + 1) * 3
     assert len(Layer(2, 4)([1.0, 2.0])) == 4
-    assert MLP(2, [3, 1], seed=1)([0.1, 0.2]).data == MLP(2, [3, 1], seed=1)([0.1, 0.2]).data
+    assert (
+        MLP(2, [3, 1], seed=1)([0.1, 0.2]).data
+        == MLP(2, [3, 1], seed=1)([0.1, 0.2]).data
+    )
 
 
 def test_gradient_descent_on_the_engine_lowers_the_loss():
     mlp = MLP(2, [6, 1], seed=0)
-    data = [([0.0, 0.0], -1.0), ([1.0, 1.0], -1.0), ([0.0, 1.0], 1.0), ([1.0, 0.0], 1.0)]
+    data = [
+        ([0.0, 0.0], -1.0),
+        ([1.0, 1.0], -1.0),
+        ([0.0, 1.0], 1.0),
+        ([1.0, 0.0], 1.0),
+    ]
 
     def loss_fn():
-        return sum(((1 + (-t * mlp(x)).exp()).log() for x, t in data), Value(0.0)) / len(data)
+        return sum(
+            ((1 + (-t * mlp(x)).exp()).log() for x, t in data), Value(0.0)
+        ) / len(data)
 
     first = loss_fn().data
     for _ in range(200):
@@ -248,7 +276,9 @@ def test_other_domain_errors():
         Value(0.0) ** -1
     with pytest.raises(OverflowError, match="overflows"):
         Value(1000.0).exp()
-    assert Value(0.0).sqrt().local_grads == (math.inf,)  # as torch: d sqrt(x)/dx at 0 is inf
+    assert Value(0.0).sqrt().local_grads == (
+        math.inf,
+    )  # as torch: d sqrt(x)/dx at 0 is inf
     assert Value(1000.0).sigmoid().data == 1.0 and Value(-1000.0).sigmoid().data == 0.0
 
 

@@ -11,7 +11,9 @@ from dlbook import gan
 def _models(conditional: bool, width: int = 8, z_dim: int = 12):
     torch.manual_seed(0)
     if conditional:
-        return gan.ConditionalGenerator(10, z_dim, width, embed_dim=4), gan.ConditionalDiscriminator(10, width)
+        return gan.ConditionalGenerator(
+            10, z_dim, width, embed_dim=4
+        ), gan.ConditionalDiscriminator(10, width)
     return gan.Generator(z_dim, width), gan.Discriminator(width)
 
 
@@ -23,19 +25,30 @@ def test_shapes_and_ranges(conditional):
     x = G(torch.randn(5, 12), *cond)
     assert x.shape == (5, 1, 28, 28) and x.abs().max() <= 1  # tanh output
     assert D(x, *cond).shape == (5,)
-    imgs = gan.generate(G, 7, labels=torch.arange(7) if conditional else None, batch_size=3, seed=0)
+    imgs = gan.generate(
+        G, 7, labels=torch.arange(7) if conditional else None, batch_size=3, seed=0
+    )
     assert imgs.shape == (7, 1, 28, 28) and imgs.min() >= 0 and imgs.max() <= 1
 
 
 def test_dcgan_guidelines():
     G, D = _models(False)
     g_layers, d_layers = list(G.modules()), list(D.modules())
-    assert not any(isinstance(m, (nn.MaxPool2d, nn.AvgPool2d, nn.Linear)) for m in g_layers + d_layers)
+    assert not any(
+        isinstance(m, (nn.MaxPool2d, nn.AvgPool2d, nn.Linear))
+        for m in g_layers + d_layers
+    )
     assert sum(isinstance(m, nn.ConvTranspose2d) for m in g_layers) == 3
-    assert isinstance(G.net[-1], nn.Tanh) and not isinstance(G.net[-2], nn.BatchNorm2d)  # no BN at G's output
-    assert isinstance(D.features[1], nn.LeakyReLU) and D.features[1].negative_slope == 0.2  # no BN at D's input
+    assert isinstance(G.net[-1], nn.Tanh) and not isinstance(
+        G.net[-2], nn.BatchNorm2d
+    )  # no BN at G's output
+    assert (
+        isinstance(D.features[1], nn.LeakyReLU) and D.features[1].negative_slope == 0.2
+    )  # no BN at D's input
     assert D.features[2].stride == (2, 2)  # strided convolutions instead of pooling
-    conv_w = torch.cat([m.weight.flatten() for m in g_layers if isinstance(m, nn.ConvTranspose2d)])
+    conv_w = torch.cat(
+        [m.weight.flatten() for m in g_layers if isinstance(m, nn.ConvTranspose2d)]
+    )
     assert abs(conv_w.std().item() - 0.02) < 0.003
 
 
@@ -50,7 +63,9 @@ def test_projection_discriminator_matches_its_formula():
     D.eval()
     x, y = torch.rand(6, 1, 28, 28) * 2 - 1, torch.tensor([0, 1, 2, 3, 4, 9])
     h = D.features(x)  # (6, 2w, 7, 7)
-    read_out = F.conv2d(h, D.out.weight, D.out.bias).flatten()  # the plain discriminator's logit
+    read_out = F.conv2d(
+        h, D.out.weight, D.out.bias
+    ).flatten()  # the plain discriminator's logit
     expected = read_out + torch.einsum("bc,bchw->b", D.embed.weight[y], h)
     torch.testing.assert_close(D(x, y), expected, rtol=1e-5, atol=1e-5)
     other = D(x, (y + 1) % 10)
@@ -59,7 +74,9 @@ def test_projection_discriminator_matches_its_formula():
 
 def test_train_step_losses_match_pytorch_bce():
     G, D = _models(False)
-    opt_g, opt_d = (torch.optim.SGD(m.parameters(), lr=0.0) for m in (G, D))  # lr 0: parameters stay put
+    opt_g, opt_d = (
+        torch.optim.SGD(m.parameters(), lr=0.0) for m in (G, D)
+    )  # lr 0: parameters stay put
     x = torch.rand(8, 1, 28, 28) * 2 - 1
     torch.manual_seed(1)
     out = gan.train_step(G, D, opt_g, opt_d, x)
@@ -101,7 +118,6 @@ def test_bad_inputs_raise():
         gan.ConditionalDiscriminator(1)
 
 
-
 def test_label_check_does_not_read_device_tensors():
     # On a GPU, reading the labels' range on the host would stall every step; "meta" stands in for
     # a device tensor (reading it raises), so only the shape and dtype are checked there.
@@ -113,7 +129,9 @@ def test_label_check_does_not_read_device_tensors():
 def test_amp_is_ignored_without_a_bfloat16_gpu():
     G, D = _models(True)
     opts = [torch.optim.Adam(m.parameters(), lr=1e-3) for m in (G, D)]
-    out = gan.train_step(G, D, *opts, torch.rand(4, 1, 28, 28) * 2 - 1, torch.arange(4), amp=True)
+    out = gan.train_step(
+        G, D, *opts, torch.rand(4, 1, 28, 28) * 2 - 1, torch.arange(4), amp=True
+    )
     assert all(v.dtype == torch.float32 for v in out.values())
 
 
@@ -123,7 +141,9 @@ def test_discriminator_learns_to_separate_a_fixed_generator():
     opt_g = torch.optim.Adam(G.parameters(), lr=0.0)
     opt_d = torch.optim.Adam(D.parameters(), lr=2e-3, betas=(0.5, 0.999))
     x = -torch.ones(16, 1, 28, 28)
-    x[:, :, 8:20, 8:20] = 1.0  # a bright square on black: easy to tell from untrained fakes
+    x[:, :, 8:20, 8:20] = (
+        1.0  # a bright square on black: easy to tell from untrained fakes
+    )
     first = gan.train_step(G, D, opt_g, opt_d, x)
     for _ in range(30):
         last = gan.train_step(G, D, opt_g, opt_d, x)

@@ -29,11 +29,18 @@ def test_gcn_dense_sparse_and_formula_agree_on_random_graphs(directed):
         n = 1 + trial * 3
         ei = _random_graph(n, 0.2, trial, directed=directed)
         x = torch.randn(n, 5, generator=g, dtype=torch.float64)
-        w, b = torch.randn(5, 3, generator=g, dtype=torch.float64), torch.randn(3, generator=g, dtype=torch.float64)
+        w, b = (
+            torch.randn(5, 3, generator=g, dtype=torch.float64),
+            torch.randn(3, generator=g, dtype=torch.float64),
+        )
         adj = gnn.adjacency(ei, n, dtype=torch.float64)
         ref = _gcn_formula(x, adj, w, b)
-        torch.testing.assert_close(gnn.gcn_conv_dense(x, adj, w, b), ref, rtol=1e-10, atol=1e-10)
-        torch.testing.assert_close(gnn.gcn_conv_sparse(x, ei, w, b), ref, rtol=1e-10, atol=1e-10)
+        torch.testing.assert_close(
+            gnn.gcn_conv_dense(x, adj, w, b), ref, rtol=1e-10, atol=1e-10
+        )
+        torch.testing.assert_close(
+            gnn.gcn_conv_sparse(x, ei, w, b), ref, rtol=1e-10, atol=1e-10
+        )
 
 
 def test_gcn_gradients_agree_between_dense_and_sparse():
@@ -43,7 +50,9 @@ def test_gcn_gradients_agree_between_dense_and_sparse():
     w1 = torch.randn(4, 2, dtype=torch.float64, requires_grad=True)
     w2 = w1.detach().clone().requires_grad_()
     gnn.gcn_conv_sparse(x, ei, w1).square().sum().backward()
-    gnn.gcn_conv_dense(x, gnn.adjacency(ei, n, dtype=torch.float64), w2).square().sum().backward()
+    gnn.gcn_conv_dense(
+        x, gnn.adjacency(ei, n, dtype=torch.float64), w2
+    ).square().sum().backward()
     torch.testing.assert_close(w1.grad, w2.grad)
 
 
@@ -64,18 +73,29 @@ def test_adjacency_degree_and_edge_index_round_trip():
 def test_small_graph_constructors():
     assert torch.equal(gnn.degree(gnn.cycle_graph(6)[1], 6), torch.full((6,), 2.0))
     assert gnn.degree(gnn.path_graph(5)[1], 5).tolist() == [1.0, 2.0, 2.0, 2.0, 1.0]
-    assert gnn.complete_graph(4).shape == (2, 16) and gnn.complete_graph(4, self_loops=False).shape == (2, 12)
+    assert gnn.complete_graph(4).shape == (2, 16) and gnn.complete_graph(
+        4, self_loops=False
+    ).shape == (2, 12)
     assert torch.equal(gnn.adjacency(gnn.complete_graph(3), 3), torch.ones(3, 3))
     pts = torch.randn(20, 3)
     knn = gnn.knn_graph(pts, 4)
     assert torch.equal(gnn.degree(knn[1], 20), torch.full((20,), 4.0))
     d = torch.cdist(pts, pts)
-    for j, i in knn.t().tolist():  # every sender is among the 4 nearest other points of its receiver
-        assert j != i and (d[i] < d[i, j]).sum() <= 4  # itself (distance 0) plus at most 3 closer ones
+    for (
+        j,
+        i,
+    ) in (
+        knn.t().tolist()
+    ):  # every sender is among the 4 nearest other points of its receiver
+        assert (
+            j != i and (d[i] < d[i, j]).sum() <= 4
+        )  # itself (distance 0) plus at most 3 closer ones
 
 
 def test_stochastic_block_model_is_undirected_and_has_communities():
-    ei, y = gnn.stochastic_block_model([40, 40, 40], 0.3, 0.01, generator=torch.Generator().manual_seed(0))
+    ei, y = gnn.stochastic_block_model(
+        [40, 40, 40], 0.3, 0.01, generator=torch.Generator().manual_seed(0)
+    )
     assert y.tolist() == [0] * 40 + [1] * 40 + [2] * 40
     a = gnn.adjacency(ei, 120)
     assert torch.equal(a, a.T) and a.diagonal().sum() == 0
@@ -88,7 +108,11 @@ def test_scatter_aggregations_match_loops():
     src = torch.randn(30, 4, generator=g)
     index = torch.randint(0, 6, (30,), generator=g)
     index[index == 5] = 4  # node 5 receives nothing
-    s, m, x = gnn.scatter_sum(src, index, 6), gnn.scatter_mean(src, index, 6), gnn.scatter_max(src, index, 6)
+    s, m, x = (
+        gnn.scatter_sum(src, index, 6),
+        gnn.scatter_mean(src, index, 6),
+        gnn.scatter_max(src, index, 6),
+    )
     for i in range(5):
         rows = src[index == i]
         if len(rows):
@@ -100,10 +124,21 @@ def test_scatter_aggregations_match_loops():
 
 def test_segment_softmax_sums_to_one_per_target_and_is_stable():
     index = torch.tensor([0, 0, 1, 1, 1, 3])
-    scores = torch.tensor([[1000.0, 0.0], [1001.0, 1.0], [-5.0, 2.0], [0.0, 2.0], [5.0, 2.0], [3.0, -1000.0]])
+    scores = torch.tensor(
+        [
+            [1000.0, 0.0],
+            [1001.0, 1.0],
+            [-5.0, 2.0],
+            [0.0, 2.0],
+            [5.0, 2.0],
+            [3.0, -1000.0],
+        ]
+    )
     alpha = gnn.segment_softmax(scores, index, 4)
     assert torch.isfinite(alpha).all()
-    torch.testing.assert_close(gnn.scatter_sum(alpha, index, 4)[[0, 1, 3]], torch.ones(3, 2))
+    torch.testing.assert_close(
+        gnn.scatter_sum(alpha, index, 4)[[0, 1, 3]], torch.ones(3, 2)
+    )
     torch.testing.assert_close(alpha[:2, 0], torch.softmax(torch.tensor([0.0, 1.0]), 0))
 
 
@@ -113,14 +148,20 @@ def test_edge_attention_equals_sdpa_on_complete_graph_and_masked_sdpa_on_a_graph
     q, k, v = torch.randn(3, n, 3, 6, generator=g, dtype=torch.float64).unbind(0)
     t = lambda z: z.transpose(0, 1)  # noqa: E731  (N, H, d) <-> (H, N, d)
     ours = gnn.edge_attention(q, k, v, gnn.complete_graph(n))
-    torch.testing.assert_close(ours, t(F.scaled_dot_product_attention(t(q), t(k), t(v))))
+    torch.testing.assert_close(
+        ours, t(F.scaled_dot_product_attention(t(q), t(k), t(v)))
+    )
     ei = gnn.add_self_loops(_random_graph(n, 0.3, 5, directed=True), n)
     mask = gnn.adjacency(ei, n) > 0
     ours = gnn.edge_attention(q, k, v, ei)
-    torch.testing.assert_close(ours, t(F.scaled_dot_product_attention(t(q), t(k), t(v), attn_mask=mask)))
+    torch.testing.assert_close(
+        ours, t(F.scaled_dot_product_attention(t(q), t(k), t(v), attn_mask=mask))
+    )
     q1, k1, v1 = q[:, 0], k[:, 0], v[:, 0]  # single head, (N, d)
-    torch.testing.assert_close(gnn.edge_attention(q1, k1, v1, gnn.complete_graph(n)),
-                               F.scaled_dot_product_attention(q1, k1, v1))
+    torch.testing.assert_close(
+        gnn.edge_attention(q1, k1, v1, gnn.complete_graph(n)),
+        F.scaled_dot_product_attention(q1, k1, v1),
+    )
 
 
 def test_gat_matches_dense_masked_attention():
@@ -130,7 +171,9 @@ def test_gat_matches_dense_masked_attention():
     x = torch.randn(n, 5, dtype=torch.float64)
     ei = _random_graph(n, 0.3, 6)
     h = layer.lin(x).view(n, heads, f_out)
-    e = F.leaky_relu((h * layer.att_dst).sum(-1)[:, None] + (h * layer.att_src).sum(-1)[None, :], 0.2)  # (N, N, H)
+    e = F.leaky_relu(
+        (h * layer.att_dst).sum(-1)[:, None] + (h * layer.att_src).sum(-1)[None, :], 0.2
+    )  # (N, N, H)
     allowed = (gnn.adjacency(ei, n) + torch.eye(n)) > 0
     alpha = e.masked_fill(~allowed[..., None], float("-inf")).softmax(1)
     dense = torch.einsum("ijh,jhf->ihf", alpha, h)
@@ -145,11 +188,19 @@ def test_edgeconv_matches_loop_and_gin_matches_formula():
     x = torch.randn(n, 3)
     ei = _random_graph(n, 0.3, 7)
     mlp = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 5))
-    for aggr, fn in (("max", lambda m: m.max(0).values), ("sum", lambda m: m.sum(0)), ("mean", lambda m: m.mean(0))):
+    for aggr, fn in (
+        ("max", lambda m: m.max(0).values),
+        ("sum", lambda m: m.sum(0)),
+        ("mean", lambda m: m.mean(0)),
+    ):
         out = gnn.EdgeConv(mlp, aggr=aggr)(x, ei)
         for i in range(n):
             nbrs = x[ei[0, ei[1] == i]]
-            expect = fn(mlp(torch.cat([x[i].expand(len(nbrs), 3), nbrs - x[i]], 1))) if len(nbrs) else torch.zeros(5)
+            expect = (
+                fn(mlp(torch.cat([x[i].expand(len(nbrs), 3), nbrs - x[i]], 1)))
+                if len(nbrs)
+                else torch.zeros(5)
+            )
             torch.testing.assert_close(out[i], expect)
     gin = gnn.GINConv(nn.Linear(3, 4), eps=0.5)
     adj = gnn.adjacency(ei, n)
@@ -164,15 +215,24 @@ def test_layers_are_permutation_equivariant_and_readouts_invariant():
     ei = _random_graph(n, 0.2, 8)
     perm = torch.randperm(n)
     xp, eip = gnn.permute_graph(x, ei, perm)
-    layers = [gnn.GCNConv(4, 6), gnn.GINConv(nn.Sequential(nn.Linear(4, 6), nn.ReLU())),
-              gnn.EdgeConv(nn.Sequential(nn.Linear(8, 6), nn.ReLU())), gnn.GATConv(4, 3, heads=2)]
+    layers = [
+        gnn.GCNConv(4, 6),
+        gnn.GINConv(nn.Sequential(nn.Linear(4, 6), nn.ReLU())),
+        gnn.EdgeConv(nn.Sequential(nn.Linear(8, 6), nn.ReLU())),
+        gnn.GATConv(4, 3, heads=2),
+    ]
     for layer in layers:
         layer = layer.double()
         out, out_p = layer(x, ei), layer(xp, eip)
         torch.testing.assert_close(out_p, out[perm])
         for reduce in ("sum", "mean", "max"):
-            torch.testing.assert_close(gnn.readout(out_p, None, reduce=reduce), gnn.readout(out, None, reduce=reduce))
-    assert not torch.allclose(layers[0](xp, eip), layers[0](x, ei)), "the permutation must move rows"
+            torch.testing.assert_close(
+                gnn.readout(out_p, None, reduce=reduce),
+                gnn.readout(out, None, reduce=reduce),
+            )
+    assert not torch.allclose(layers[0](xp, eip), layers[0](x, ei)), (
+        "the permutation must move rows"
+    )
 
 
 def test_batch_graphs_is_block_diagonal_and_keeps_graphs_apart():
@@ -180,16 +240,32 @@ def test_batch_graphs_is_block_diagonal_and_keeps_graphs_apart():
     graphs = []
     for k in range(5):
         n = rng.randint(3, 9)
-        graphs.append(gnn.Graph(torch.randn(n, 2), gnn.cycle_graph(n) if k % 2 else gnn.path_graph(n), torch.tensor(k)))
+        graphs.append(
+            gnn.Graph(
+                torch.randn(n, 2),
+                gnn.cycle_graph(n) if k % 2 else gnn.path_graph(n),
+                torch.tensor(k),
+            )
+        )
     big = gnn.batch_graphs(graphs)
     sizes = [g.num_nodes for g in graphs]
-    assert big.num_graphs == 5 and big.num_nodes == sum(sizes) and big.y.tolist() == [0, 1, 2, 3, 4]
+    assert (
+        big.num_graphs == 5
+        and big.num_nodes == sum(sizes)
+        and big.y.tolist() == [0, 1, 2, 3, 4]
+    )
     assert big.batch.tolist() == sum(([k] * s for k, s in enumerate(sizes)), [])
-    torch.testing.assert_close(gnn.adjacency(big.edge_index, big.num_nodes),
-                               torch.block_diag(*[gnn.adjacency(g.edge_index, g.num_nodes) for g in graphs]))
+    torch.testing.assert_close(
+        gnn.adjacency(big.edge_index, big.num_nodes),
+        torch.block_diag(*[gnn.adjacency(g.edge_index, g.num_nodes) for g in graphs]),
+    )
     layer = gnn.GCNConv(2, 3)
-    pooled = gnn.readout(layer(big.x, big.edge_index), big.batch, big.num_graphs, "mean")
-    alone = torch.cat([gnn.readout(layer(g.x, g.edge_index), None, 1, "mean") for g in graphs])
+    pooled = gnn.readout(
+        layer(big.x, big.edge_index), big.batch, big.num_graphs, "mean"
+    )
+    alone = torch.cat(
+        [gnn.readout(layer(g.x, g.edge_index), None, 1, "mean") for g in graphs]
+    )
     torch.testing.assert_close(pooled, alone)
     assert big.to("cpu").x.device.type == "cpu"
 
@@ -215,7 +291,9 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="floating-point"):
         gnn.GINConv(nn.Identity())(torch.ones(4, 3, dtype=torch.long), ei)
     with pytest.raises(ValueError, match="same width"):
-        gnn.batch_graphs([gnn.Graph(torch.ones(4, 1), ei), gnn.Graph(torch.ones(4, 2), ei)])
+        gnn.batch_graphs(
+            [gnn.Graph(torch.ones(4, 1), ei), gnn.Graph(torch.ones(4, 2), ei)]
+        )
     with pytest.raises(ValueError, match="at least one"):
         gnn.batch_graphs([])
     with pytest.raises(ValueError, match="node 5"):
@@ -238,7 +316,9 @@ def test_bad_inputs_raise_clear_errors():
 
 def test_a_tiny_gcn_overfits_node_labels():
     torch.manual_seed(0)
-    ei, y = gnn.stochastic_block_model([10, 10], 0.5, 0.05, generator=torch.Generator().manual_seed(0))
+    ei, y = gnn.stochastic_block_model(
+        [10, 10], 0.5, 0.05, generator=torch.Generator().manual_seed(0)
+    )
     x = torch.randn(20, 4)
     conv1, conv2 = gnn.GCNConv(4, 16), gnn.GCNConv(16, 2)
     opt = torch.optim.Adam([*conv1.parameters(), *conv2.parameters()], lr=0.05)
@@ -261,7 +341,11 @@ def test_layouts_have_the_right_shape_and_draw():
 
     ei = gnn.cycle_graph(8)
     pos = gnn.spring_layout(ei, 8, iterations=50)
-    assert pos.shape == (8, 2) and torch.isfinite(pos).all() and pos.abs().max() <= 1 + 1e-6
+    assert (
+        pos.shape == (8, 2)
+        and torch.isfinite(pos).all()
+        and pos.abs().max() <= 1 + 1e-6
+    )
     circ = gnn.circular_layout(8)
     torch.testing.assert_close(circ.norm(dim=1), torch.ones(8))
     fig, ax = plt.subplots()

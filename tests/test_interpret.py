@@ -8,8 +8,14 @@ from dlbook import interpret
 
 def _model(seed: int = 0) -> nn.Sequential:
     torch.manual_seed(seed)
-    return nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 5, 3, padding=1), nn.ReLU(),
-                         nn.Flatten(), nn.Linear(5 * 6 * 6, 3)).double()
+    return nn.Sequential(
+        nn.Conv2d(2, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(4, 5, 3, padding=1),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(5 * 6 * 6, 3),
+    ).double()
 
 
 def test_saliency_matches_autograd_per_image():
@@ -18,7 +24,7 @@ def test_saliency_matches_autograd_per_image():
     sal = interpret.saliency(model, x, target)
     assert sal.shape == (4, 6, 6)
     for i in range(4):
-        xi = x[i:i + 1].clone().requires_grad_(True)
+        xi = x[i : i + 1].clone().requires_grad_(True)
         (g,) = torch.autograd.grad(model(xi)[0, target[i]], xi)
         torch.testing.assert_close(sal[i], g.abs()[0].amax(0))
 
@@ -27,7 +33,9 @@ def test_saliency_default_target_is_prediction_and_keeps_mode():
     model, x = _model(), torch.rand(3, 2, 6, 6, dtype=torch.float64)
     model.train()
     pred = model(x).argmax(1)
-    torch.testing.assert_close(interpret.saliency(model, x), interpret.saliency(model, x, pred))
+    torch.testing.assert_close(
+        interpret.saliency(model, x), interpret.saliency(model, x, pred)
+    )
     assert model.training
 
 
@@ -35,7 +43,9 @@ def test_grad_cam_matches_manual_computation():
     model, x = _model(1), torch.rand(3, 2, 6, 6, dtype=torch.float64)
     target = torch.tensor([2, 0, 1])
     cam = interpret.grad_cam(model, model[3], x, target)
-    a = model[:4](x).detach().requires_grad_(True)  # (3, 5, 6, 6): output of the chosen layer
+    a = (
+        model[:4](x).detach().requires_grad_(True)
+    )  # (3, 5, 6, 6): output of the chosen layer
     scores = model[4:](a).gather(1, target[:, None]).sum()
     (g,) = torch.autograd.grad(scores, a)
     ref = F.relu((g.mean((2, 3), keepdim=True) * a).sum(1)).detach()
@@ -47,7 +57,9 @@ def test_grad_cam_matches_manual_computation():
 
 def test_grad_cam_is_float32_under_bfloat16_autocast():
     model, x = _model(1).float(), torch.rand(3, 2, 6, 6)
-    with torch.autocast("cpu", dtype=torch.bfloat16):  # as on a GPU with mixed precision
+    with torch.autocast(
+        "cpu", dtype=torch.bfloat16
+    ):  # as on a GPU with mixed precision
         cam = interpret.grad_cam(model, model[2], x, torch.tensor([2, 0, 1]))
     assert cam.dtype == torch.float32 and cam.shape == (3, 6, 6)
     assert cam.min() >= 0 and cam.max() <= 1
@@ -69,7 +81,9 @@ def test_fgsm_matches_formula_and_raises_loss():
 def test_maximize_activation_reaches_the_analytic_optimum():
     w = torch.randn(2, 1, 3, 3)
     objective = lambda x: (x * w).flatten(1).sum(1)  # noqa: E731 -- maximum of w.x - l2 |x|^2 at w / (2 l2)
-    x, trace = interpret.maximize_activation(objective, torch.zeros(2, 1, 3, 3), steps=600, lr=0.05, l2=0.5)
+    x, trace = interpret.maximize_activation(
+        objective, torch.zeros(2, 1, 3, 3), steps=600, lr=0.05, l2=0.5
+    )
     torch.testing.assert_close(x, w, atol=1e-3, rtol=1e-3)
     assert len(trace) == 600 and trace[-1] > trace[0]
 
@@ -83,12 +97,20 @@ def test_bad_inputs_raise():
     with pytest.raises(ValueError, match="0..2"):
         interpret.saliency(model, torch.rand(1, 2, 6, 6, dtype=torch.float64), 7)
     with pytest.raises(ValueError, match="submodule"):
-        interpret.grad_cam(model, nn.ReLU(), torch.rand(1, 2, 6, 6, dtype=torch.float64))
+        interpret.grad_cam(
+            model, nn.ReLU(), torch.rand(1, 2, 6, 6, dtype=torch.float64)
+        )
     with pytest.raises(ValueError, match="feature maps"):
         interpret.grad_cam(model, model[5], torch.rand(1, 2, 6, 6, dtype=torch.float64))
     with pytest.raises(ValueError, match="eps"):
-        interpret.fgsm(model, torch.rand(1, 2, 6, 6, dtype=torch.float64), torch.tensor([0]), -0.1)
+        interpret.fgsm(
+            model, torch.rand(1, 2, 6, 6, dtype=torch.float64), torch.tensor([0]), -0.1
+        )
     with pytest.raises(ValueError, match="shape"):
-        interpret.fgsm(model, torch.rand(2, 2, 6, 6, dtype=torch.float64), torch.tensor([0]), 0.1)
+        interpret.fgsm(
+            model, torch.rand(2, 2, 6, 6, dtype=torch.float64), torch.tensor([0]), 0.1
+        )
     with pytest.raises(ValueError, match="one value per image"):
-        interpret.maximize_activation(lambda x: x.sum(), torch.zeros(2, 1, 3, 3), steps=2)
+        interpret.maximize_activation(
+            lambda x: x.sum(), torch.zeros(2, 1, 3, 3), steps=2
+        )

@@ -37,7 +37,11 @@ def test_derivatives_match_autograd(name, kw, ref):
     z = _z(2000, seed=1).requires_grad_()
     out = mlp.activation(name)(z, **kw)
     # the step function is piecewise constant: autograd records no graph for it at all
-    g = torch.autograd.grad(out.sum(), z)[0] if out.requires_grad else torch.zeros_like(z)
+    g = (
+        torch.autograd.grad(out.sum(), z)[0]
+        if out.requires_grad
+        else torch.zeros_like(z)
+    )
     torch.testing.assert_close(mlp.derivative(name, z.detach(), **kw), g)
 
 
@@ -46,14 +50,18 @@ def test_extreme_inputs_stay_finite():
     for name in ("sigmoid", "tanh", "softplus", "elu"):
         assert torch.isfinite(mlp.activation(name)(z)).all(), name
     torch.testing.assert_close(mlp.softplus(z), F.softplus(z))
-    torch.testing.assert_close(mlp.softmax(torch.tensor([1000.0, 0.0])), torch.tensor([1.0, 0.0]))
+    torch.testing.assert_close(
+        mlp.softmax(torch.tensor([1000.0, 0.0])), torch.tensor([1.0, 0.0])
+    )
 
 
 def test_prelu_matches_pytorch_scalar_and_per_channel():
     z = _z(8, 5, 3)
     alpha = torch.rand(5, dtype=torch.float64)
     torch.testing.assert_close(mlp.prelu(z, alpha), F.prelu(z, alpha))
-    torch.testing.assert_close(mlp.prelu(z, 0.25), F.prelu(z, torch.tensor([0.25], dtype=torch.float64)))
+    torch.testing.assert_close(
+        mlp.prelu(z, 0.25), F.prelu(z, torch.tensor([0.25], dtype=torch.float64))
+    )
     zz = z.clone().requires_grad_()
     (g,) = torch.autograd.grad(mlp.prelu(zz, alpha).sum(), zz)
     torch.testing.assert_close(mlp.derivative("prelu", z, alpha=alpha), g)
@@ -63,9 +71,13 @@ def test_maxout_is_max_over_groups_and_special_cases():
     z = _z(4, 6)
     out = mlp.maxout(z, 3)
     assert out.shape == (4, 2)
-    torch.testing.assert_close(out, torch.stack([z[:, :3].amax(1), z[:, 3:].amax(1)], 1))
+    torch.testing.assert_close(
+        out, torch.stack([z[:, :3].amax(1), z[:, 3:].amax(1)], 1)
+    )
     x = _z(100)
-    torch.testing.assert_close(mlp.maxout(torch.stack([x, torch.zeros_like(x)], -1), 2)[..., 0], F.relu(x))
+    torch.testing.assert_close(
+        mlp.maxout(torch.stack([x, torch.zeros_like(x)], -1), 2)[..., 0], F.relu(x)
+    )
     torch.testing.assert_close(mlp.maxout(torch.stack([x, -x], -1), 2)[..., 0], x.abs())
 
 
@@ -77,7 +89,9 @@ def test_softmax_and_its_jacobian_match_pytorch():
     for i in range(3):
         ref = torch.autograd.functional.jacobian(lambda v: F.softmax(v, dim=-1), z[i])
         torch.testing.assert_close(jac[i], ref)
-    torch.testing.assert_close(jac.sum(-1), torch.zeros(3, 6, dtype=torch.float64))  # rows sum to zero
+    torch.testing.assert_close(
+        jac.sum(-1), torch.zeros(3, 6, dtype=torch.float64)
+    )  # rows sum to zero
 
 
 def test_regression_losses_match_pytorch():
@@ -92,14 +106,23 @@ def test_classification_losses_match_pytorch():
     torch.testing.assert_close(mlp.cross_entropy(s, y), F.cross_entropy(s, y))
     for p in (1, 2):
         for margin in (1.0, 0.5):
-            torch.testing.assert_close(mlp.multiclass_hinge(s, y, power=p, margin=margin),
-                                       F.multi_margin_loss(s, y, p=p, margin=margin))
+            torch.testing.assert_close(
+                mlp.multiclass_hinge(s, y, power=p, margin=margin),
+                F.multi_margin_loss(s, y, p=p, margin=margin),
+            )
     t = 2.0 * (y % 2) - 1
-    torch.testing.assert_close(mlp.logistic_loss(s[:, 0], t.double()), F.soft_margin_loss(s[:, 0], t.double()))
+    torch.testing.assert_close(
+        mlp.logistic_loss(s[:, 0], t.double()), F.soft_margin_loss(s[:, 0], t.double())
+    )
     # the log loss is the negative log-likelihood of the softmax
-    torch.testing.assert_close(mlp.squared_log_loss(s, y), (F.log_softmax(s, 1).gather(1, y[:, None]) ** 2).mean())
+    torch.testing.assert_close(
+        mlp.squared_log_loss(s, y),
+        (F.log_softmax(s, 1).gather(1, y[:, None]) ** 2).mean(),
+    )
     onehot = F.one_hot(y, 7).double()
-    torch.testing.assert_close(mlp.brier_loss(s, y), ((F.softmax(s, 1) - onehot) ** 2).sum(1).mean())
+    torch.testing.assert_close(
+        mlp.brier_loss(s, y), ((F.softmax(s, 1) - onehot) ** 2).sum(1).mean()
+    )
 
 
 def test_one_vs_all_hinge_powers_and_binary_hinge():
@@ -109,12 +132,16 @@ def test_one_vs_all_hinge_powers_and_binary_hinge():
     for p in (1, 2, 3):
         ref = F.relu(1 - t * s).pow(p).sum(1).mean()
         torch.testing.assert_close(mlp.one_vs_all_hinge(s, y, power=p), ref)
-    torch.testing.assert_close(mlp.binary_hinge(s[:, 0], t[:, 0]), F.relu(1 - t[:, 0] * s[:, 0]).mean())
+    torch.testing.assert_close(
+        mlp.binary_hinge(s[:, 0], t[:, 0]), F.relu(1 - t[:, 0] * s[:, 0]).mean()
+    )
 
 
 def test_every_classification_loss_is_zero_when_perfect_and_positive_otherwise():
     y = torch.tensor([0, 2, 1])
-    perfect = 60.0 * F.one_hot(y, 3).double() - 30.0  # huge margins: softmax is one-hot, hinges are zero
+    perfect = (
+        60.0 * F.one_hot(y, 3).double() - 30.0
+    )  # huge margins: softmax is one-hot, hinges are zero
     wrong = -perfect
     for name, loss in mlp.CLASSIFICATION_LOSSES.items():
         assert loss(perfect, y).item() == pytest.approx(0.0, abs=1e-9), name
@@ -125,8 +152,12 @@ def test_mlp_shapes_layers_and_parameter_count():
     for act in mlp.HIDDEN_ACTIVATIONS:
         for sizes in ([784, 10], [784, 128, 10], [20, 32, 8, 3]):
             net = mlp.MLP(sizes, act)
-            assert net(torch.zeros(5, *([1, 28, 28] if sizes[0] == 784 else [sizes[0]]))).shape == (5, sizes[-1])
-            assert sum(p.numel() for p in net.parameters()) == mlp.n_parameters(sizes, act), (act, sizes)
+            assert net(
+                torch.zeros(5, *([1, 28, 28] if sizes[0] == 784 else [sizes[0]]))
+            ).shape == (5, sizes[-1])
+            assert sum(p.numel() for p in net.parameters()) == mlp.n_parameters(
+                sizes, act
+            ), (act, sizes)
     net = mlp.MLP([10, 16, 16, 2], "relu", dropout=0.3)
     assert sum(isinstance(m, nn.Dropout) for m in net) == 2
     assert isinstance(net[-1], nn.Linear)
@@ -177,7 +208,9 @@ def test_bad_inputs_raise_helpful_errors():
     with pytest.raises(ValueError, match="scores"):
         mlp.multiclass_hinge(torch.zeros(4), torch.zeros(4, dtype=torch.long))
     with pytest.raises(ValueError, match="power"):
-        mlp.one_vs_all_hinge(torch.zeros(4, 3), torch.zeros(4, dtype=torch.long), power=0)
+        mlp.one_vs_all_hinge(
+            torch.zeros(4, 3), torch.zeros(4, dtype=torch.long), power=0
+        )
     with pytest.raises(ValueError, match="-1, \\+1"):
         mlp.binary_hinge(torch.zeros(4), torch.tensor([0.0, 1.0, 1.0, 0.0]))
     with pytest.raises(ValueError, match="PReLU"):

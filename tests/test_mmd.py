@@ -20,7 +20,9 @@ def test_mmd_matches_a_direct_double_loop():
     xx = sum(k(x[i], x[j]) for i in range(6) for j in range(6) if i != j) / 30
     yy = sum(k(y[i], y[j]) for i in range(5) for j in range(5) if i != j) / 20
     xy = sum(k(x[i], y[j]) for i in range(6) for j in range(5)) / 30
-    assert mmd2(x, y, bandwidths=(0.5,)) == pytest.approx(float(xx + yy - 2 * xy), rel=1e-9)
+    assert mmd2(x, y, bandwidths=(0.5,)) == pytest.approx(
+        float(xx + yy - 2 * xy), rel=1e-9
+    )
 
 
 def test_mmd_rejects_bad_input():

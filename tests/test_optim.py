@@ -9,29 +9,71 @@ from dlbook import optim
 # (ours, kwargs, torch's class, kwargs): several hyper-parameter settings each, weight decay included
 CASES = [
     (optim.SGD, dict(lr=0.1), torch.optim.SGD, dict(lr=0.1)),
-    (optim.SGD, dict(lr=0.05, weight_decay=1e-2), torch.optim.SGD, dict(lr=0.05, weight_decay=1e-2)),
-    (optim.Momentum, dict(lr=0.05, beta=0.9), torch.optim.SGD, dict(lr=0.05, momentum=0.9)),
-    (optim.Momentum, dict(lr=0.02, beta=0.5, weight_decay=1e-3), torch.optim.SGD,
-     dict(lr=0.02, momentum=0.5, weight_decay=1e-3)),
-    (optim.Nesterov, dict(lr=0.05, beta=0.9), torch.optim.SGD, dict(lr=0.05, momentum=0.9, nesterov=True)),
-    (optim.Nesterov, dict(lr=0.01, beta=0.99, weight_decay=1e-2), torch.optim.SGD,
-     dict(lr=0.01, momentum=0.99, nesterov=True, weight_decay=1e-2)),
+    (
+        optim.SGD,
+        dict(lr=0.05, weight_decay=1e-2),
+        torch.optim.SGD,
+        dict(lr=0.05, weight_decay=1e-2),
+    ),
+    (
+        optim.Momentum,
+        dict(lr=0.05, beta=0.9),
+        torch.optim.SGD,
+        dict(lr=0.05, momentum=0.9),
+    ),
+    (
+        optim.Momentum,
+        dict(lr=0.02, beta=0.5, weight_decay=1e-3),
+        torch.optim.SGD,
+        dict(lr=0.02, momentum=0.5, weight_decay=1e-3),
+    ),
+    (
+        optim.Nesterov,
+        dict(lr=0.05, beta=0.9),
+        torch.optim.SGD,
+        dict(lr=0.05, momentum=0.9, nesterov=True),
+    ),
+    (
+        optim.Nesterov,
+        dict(lr=0.01, beta=0.99, weight_decay=1e-2),
+        torch.optim.SGD,
+        dict(lr=0.01, momentum=0.99, nesterov=True, weight_decay=1e-2),
+    ),
     (optim.AdaGrad, dict(lr=0.1), torch.optim.Adagrad, dict(lr=0.1)),
-    (optim.AdaGrad, dict(lr=0.05, eps=1e-6, weight_decay=1e-3), torch.optim.Adagrad,
-     dict(lr=0.05, eps=1e-6, weight_decay=1e-3)),
+    (
+        optim.AdaGrad,
+        dict(lr=0.05, eps=1e-6, weight_decay=1e-3),
+        torch.optim.Adagrad,
+        dict(lr=0.05, eps=1e-6, weight_decay=1e-3),
+    ),
     (optim.RMSProp, dict(lr=1e-2), torch.optim.RMSprop, dict(lr=1e-2)),
-    (optim.RMSProp, dict(lr=1e-3, beta2=0.9, eps=1e-6, weight_decay=1e-2), torch.optim.RMSprop,
-     dict(lr=1e-3, alpha=0.9, eps=1e-6, weight_decay=1e-2)),
+    (
+        optim.RMSProp,
+        dict(lr=1e-3, beta2=0.9, eps=1e-6, weight_decay=1e-2),
+        torch.optim.RMSprop,
+        dict(lr=1e-3, alpha=0.9, eps=1e-6, weight_decay=1e-2),
+    ),
     (optim.Adam, dict(lr=1e-2), torch.optim.Adam, dict(lr=1e-2)),
-    (optim.Adam, dict(lr=3e-3, beta1=0.5, beta2=0.9, eps=1e-6, weight_decay=1e-2), torch.optim.Adam,
-     dict(lr=3e-3, betas=(0.5, 0.9), eps=1e-6, weight_decay=1e-2)),
-    (optim.Adam, dict(lr=1e-2, amsgrad=True), torch.optim.Adam, dict(lr=1e-2, amsgrad=True)),
+    (
+        optim.Adam,
+        dict(lr=3e-3, beta1=0.5, beta2=0.9, eps=1e-6, weight_decay=1e-2),
+        torch.optim.Adam,
+        dict(lr=3e-3, betas=(0.5, 0.9), eps=1e-6, weight_decay=1e-2),
+    ),
+    (
+        optim.Adam,
+        dict(lr=1e-2, amsgrad=True),
+        torch.optim.Adam,
+        dict(lr=1e-2, amsgrad=True),
+    ),
 ]
 
 
 def _model(seed: int) -> nn.Module:
     torch.manual_seed(seed)
-    return nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 3)).double()
+    return nn.Sequential(
+        nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 3)
+    ).double()
 
 
 def _data(seed: int = 0):
@@ -41,7 +83,9 @@ def _data(seed: int = 0):
     return x, y
 
 
-@pytest.mark.parametrize("ours, kw, theirs, tkw", CASES, ids=lambda c: getattr(c, "__name__", ""))
+@pytest.mark.parametrize(
+    "ours, kw, theirs, tkw", CASES, ids=lambda c: getattr(c, "__name__", "")
+)
 def test_matches_torch_optim_step_by_step(ours, kw, theirs, tkw):
     x, y = _data()
     a, b = _model(1), _model(1)
@@ -54,9 +98,18 @@ def test_matches_torch_optim_step_by_step(ours, kw, theirs, tkw):
             opt.zero_grad()
             nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
             opt.step()
-        worst = max(worst, max((p - q).abs().max().item() for p, q in zip(a.parameters(), b.parameters())))
+        worst = max(
+            worst,
+            max(
+                (p - q).abs().max().item()
+                for p, q in zip(a.parameters(), b.parameters())
+            ),
+        )
     assert worst < 1e-10, f"{ours.__name__} drifted from torch.optim by {worst:.2e}"
-    moved = max((p - q).abs().max().item() for p, q in zip(a.parameters(), _model(1).parameters()))
+    moved = max(
+        (p - q).abs().max().item()
+        for p, q in zip(a.parameters(), _model(1).parameters())
+    )
     assert moved > 1e-3, "the parameters must actually move"
 
 
@@ -64,7 +117,10 @@ def test_matches_torch_optim_step_by_step(ours, kw, theirs, tkw):
 def test_learns_and_works_with_schedulers_and_closure(cls):
     x, y = _data(3)
     model = _model(0)
-    opt = cls(model.parameters(), lr=0.05 if cls in (optim.SGD, optim.Momentum, optim.Nesterov) else 0.01)
+    opt = cls(
+        model.parameters(),
+        lr=0.05 if cls in (optim.SGD, optim.Momentum, optim.Nesterov) else 0.01,
+    )
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=50, gamma=0.5)
 
     def closure():
@@ -91,7 +147,9 @@ def test_state_dict_round_trip_continues_identically():
         opt_a.step()
     b.load_state_dict(a.state_dict())
     opt_b = optim.Adam(b.parameters(), lr=1e-2)
-    opt_b.load_state_dict(copy.deepcopy(opt_a.state_dict()))  # as after torch.save / torch.load
+    opt_b.load_state_dict(
+        copy.deepcopy(opt_a.state_dict())
+    )  # as after torch.save / torch.load
     for model, opt in ((a, opt_a), (b, opt_b)):
         opt.zero_grad()
         nn.functional.cross_entropy(model(x), y).backward()
@@ -104,21 +162,26 @@ def test_parameters_without_gradient_are_left_alone():
     opt = optim.Momentum([w, frozen], lr=0.1)
     (w**2).sum().backward()
     opt.step()
-    assert torch.allclose(w, torch.full((3,), 0.8)) and torch.equal(frozen, torch.ones(3))
+    assert torch.allclose(w, torch.full((3,), 0.8)) and torch.equal(
+        frozen, torch.ones(3)
+    )
 
 
-@pytest.mark.parametrize("make", [
-    lambda p: optim.SGD(p, lr=-0.1),
-    lambda p: optim.SGD(p, lr=0.1, weight_decay=-1.0),
-    lambda p: optim.Momentum(p, lr=0.1, beta=1.0),
-    lambda p: optim.Nesterov(p, lr=0.1, beta=-0.1),
-    lambda p: optim.AdaGrad(p, lr=0.1, eps=-1.0),
-    lambda p: optim.RMSProp(p, lr=0.1, beta2=1.5),
-    lambda p: optim.Adam(p, lr=float("nan")),
-    lambda p: optim.Adam(p, beta1=1.0),
-    lambda p: optim.Adam(p, beta2=-0.5),
-    lambda p: optim.SGD(p, lr="0.1"),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda p: optim.SGD(p, lr=-0.1),
+        lambda p: optim.SGD(p, lr=0.1, weight_decay=-1.0),
+        lambda p: optim.Momentum(p, lr=0.1, beta=1.0),
+        lambda p: optim.Nesterov(p, lr=0.1, beta=-0.1),
+        lambda p: optim.AdaGrad(p, lr=0.1, eps=-1.0),
+        lambda p: optim.RMSProp(p, lr=0.1, beta2=1.5),
+        lambda p: optim.Adam(p, lr=float("nan")),
+        lambda p: optim.Adam(p, beta1=1.0),
+        lambda p: optim.Adam(p, beta2=-0.5),
+        lambda p: optim.SGD(p, lr="0.1"),
+    ],
+)
 def test_bad_hyper_parameters_raise(make):
     with pytest.raises(ValueError):
         make([torch.zeros(2, requires_grad=True)])
@@ -130,6 +193,7 @@ def test_empty_parameter_list_raises():
 
 
 # ----- early stopping -----
+
 
 def _tagged_model(value: float) -> nn.Module:
     m = nn.Linear(1, 1)
@@ -170,13 +234,23 @@ def test_early_stopping_min_delta_and_max_mode():
     stopper = optim.EarlyStopping(patience=2, min_delta=0.1)
     m = _tagged_model(0.0)
     assert not stopper.step(1.0, m)
-    assert not stopper.step(0.95, m)  # improvement smaller than min_delta: does not count
+    assert not stopper.step(
+        0.95, m
+    )  # improvement smaller than min_delta: does not count
     assert stopper.step(0.92, m) and stopper.best == 1.0
     acc = optim.EarlyStopping(patience=1, mode="max")
-    assert not acc.step(0.5, m) and not acc.step(0.6, m) and acc.step(0.55, m) and acc.best == 0.6
+    assert (
+        not acc.step(0.5, m)
+        and not acc.step(0.6, m)
+        and acc.step(0.55, m)
+        and acc.best == 0.6
+    )
 
 
-@pytest.mark.parametrize("kw", [dict(patience=0), dict(patience=2.5), dict(min_delta=-1.0), dict(mode="lowest")])
+@pytest.mark.parametrize(
+    "kw",
+    [dict(patience=0), dict(patience=2.5), dict(min_delta=-1.0), dict(mode="lowest")],
+)
 def test_early_stopping_bad_arguments(kw):
     with pytest.raises(ValueError):
         optim.EarlyStopping(**kw)

@@ -25,7 +25,9 @@ def test_helpers_draw(tmp_path, monkeypatch):
     plot.image_grid(axes[1], torch.rand(5, 1, 8, 8), labels=list("abcde"), ncols=3)
     x, y = torch.randn(30, 2), torch.arange(30) % 2
     plot.decision_boundary(axes[2], lambda g: (g[:, 0] > 0).long(), x, y, resolution=20)
-    plot.decision_boundary(axes[3], lambda g: torch.sigmoid(g[:, 0]), x, y, resolution=20, proba=True)
+    plot.decision_boundary(
+        axes[3], lambda g: torch.sigmoid(g[:, 0]), x, y, resolution=20, proba=True
+    )
     plot.show(fig, "grid")
     assert (tmp_path / "grid.png").exists()
     assert not plt.get_fignums()
@@ -33,8 +35,16 @@ def test_helpers_draw(tmp_path, monkeypatch):
 
 def test_history_plot_and_bad_inputs():
     fig, axes = plot.subplots(1, 2)
-    plot.history(axes, History(epoch=[1, 2], train_loss=[1, 0.5], train_acc=[0.5, 0.7], val_loss=[None, None],
-                               val_acc=[None, None]))
+    plot.history(
+        axes,
+        History(
+            epoch=[1, 2],
+            train_loss=[1, 0.5],
+            train_acc=[0.5, 0.7],
+            val_loss=[None, None],
+            val_acc=[None, None],
+        ),
+    )
     with pytest.raises(ValueError, match="labels"):
         plot.image_grid(axes[0], torch.rand(3, 4, 4), labels=["a"])
     with pytest.raises(ValueError, match=r"\(N, 2\)"):

@@ -30,7 +30,9 @@ def test_nlgp_is_non_gaussian_and_gp_is_gaussian():
     x_g = receptive.matched_gp(50_000, 8, 1.5, 3.0, generator=g)
     kurt = lambda x: (x.pow(4).mean() / x.pow(2).mean() ** 2).item()  # noqa: E731
     assert abs(kurt(x_g) - 3) < 0.1
-    assert kurt(x_nl) < 2.0  # erf(g z) with large g is close to a sign: light tails, kurtosis near 1
+    assert (
+        kurt(x_nl) < 2.0
+    )  # erf(g z) with large g is close to a sign: light tails, kurtosis near 1
     assert abs(receptive.gp(50_000, 8, 1.5, generator=g).var().item() - 1) < 0.05
 
 

@@ -9,6 +9,7 @@ from dlbook.regularization import BatchNorm, Dropout, batch_norm, dropout, mixup
 
 # --- dropout ------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
 def test_dropout_matches_nn_dropout_statistics(p):
     x = torch.rand(200, 500) + 0.5  # strictly positive, so zeros mean "dropped"
@@ -16,8 +17,13 @@ def test_dropout_matches_nn_dropout_statistics(p):
     for out in (ours, theirs):
         kept = out != 0
         assert abs(kept.float().mean().item() - (1 - p)) < 0.01  # empirical keep rate
-        torch.testing.assert_close(out[kept], x[kept] / (1 - p))  # kept units scaled by 1/(1-p)
-    assert abs(ours.mean().item() - x.mean().item()) < 0.01 * x.mean().item() / (1 - p) ** 0.5  # E[h'] = h
+        torch.testing.assert_close(
+            out[kept], x[kept] / (1 - p)
+        )  # kept units scaled by 1/(1-p)
+    assert (
+        abs(ours.mean().item() - x.mean().item())
+        < 0.01 * x.mean().item() / (1 - p) ** 0.5
+    )  # E[h'] = h
 
 
 def test_dropout_mean_preserved_per_unit():
@@ -59,9 +65,12 @@ def test_dropout_rejects_bad_p(p):
 
 # --- batch normalization ----------------------------------------------------------
 
+
 def _pair(shape, momentum=0.1):
     c = shape[1]
-    ref = (nn.BatchNorm1d if len(shape) in (2, 3) else nn.BatchNorm2d)(c, momentum=momentum).double()
+    ref = (nn.BatchNorm1d if len(shape) in (2, 3) else nn.BatchNorm2d)(
+        c, momentum=momentum
+    ).double()
     ours = BatchNorm(c, momentum=momentum).double()
     with torch.no_grad():
         g, b = torch.rand(c) + 0.5, torch.randn(c)
@@ -102,7 +111,9 @@ def test_batchnorm_running_var_is_unbiased_and_momentum_weights_new_value():
     x = torch.randn(10, 3)
     bn(x)
     torch.testing.assert_close(bn.running_mean, 0.25 * x.mean(0))
-    torch.testing.assert_close(bn.running_var, 0.75 * torch.ones(3) + 0.25 * x.var(0, correction=1))
+    torch.testing.assert_close(
+        bn.running_var, 0.75 * torch.ones(3) + 0.25 * x.var(0, correction=1)
+    )
 
 
 def test_batchnorm_train_output_is_standardized_and_eval_does_not_update():
@@ -110,11 +121,15 @@ def test_batchnorm_train_output_is_standardized_and_eval_does_not_update():
     x = 5 * torch.randn(64, 4, 3, 3) - 2
     y = bn(x)
     torch.testing.assert_close(y.mean((0, 2, 3)), torch.zeros(4), atol=1e-5, rtol=0)
-    torch.testing.assert_close(y.var((0, 2, 3), correction=0), torch.ones(4), atol=1e-3, rtol=0)
+    torch.testing.assert_close(
+        y.var((0, 2, 3), correction=0), torch.ones(4), atol=1e-3, rtol=0
+    )
     bn.eval()
     before = bn.running_mean.clone(), bn.running_var.clone()
     bn(torch.randn(7, 4, 3, 3))
-    assert torch.equal(bn.running_mean, before[0]) and torch.equal(bn.running_var, before[1])
+    assert torch.equal(bn.running_mean, before[0]) and torch.equal(
+        bn.running_var, before[1]
+    )
 
 
 def test_batchnorm_one_batch_overfit():
@@ -140,12 +155,20 @@ def test_batchnorm_bad_inputs():
     with pytest.raises(ValueError, match="shape \\(4,\\)"):
         BatchNorm(3)(torch.randn(5, 4))
     with pytest.raises(ValueError, match="\\(N, C"):
-        batch_norm(torch.randn(5), torch.ones(5), torch.zeros(5), torch.zeros(5), torch.ones(5), training=True)
+        batch_norm(
+            torch.randn(5),
+            torch.ones(5),
+            torch.zeros(5),
+            torch.zeros(5),
+            torch.ones(5),
+            training=True,
+        )
     with pytest.raises(ValueError, match="at least 2"):
         BatchNorm(3)(torch.randn(1, 3))
 
 
 # --- mixup --------------------------------------------------------------------------
+
 
 def test_mixup_mixes_inputs_and_labels_with_one_weight():
     torch.manual_seed(1)
@@ -155,9 +178,13 @@ def test_mixup_mixes_inputs_and_labels_with_one_weight():
     perm = torch.randperm(32, generator=torch.Generator().manual_seed(5))
     assert 0.0 <= lam <= 1.0 and xm.shape == x.shape and ys.shape == (32, 10)
     torch.testing.assert_close(xm, lam * x + (1 - lam) * x[perm])
-    torch.testing.assert_close(ys, lam * F.one_hot(y, 10).float() + (1 - lam) * F.one_hot(y[perm], 10).float())
+    torch.testing.assert_close(
+        ys, lam * F.one_hot(y, 10).float() + (1 - lam) * F.one_hot(y[perm], 10).float()
+    )
     torch.testing.assert_close(ys.sum(1), torch.ones(32))
-    loss = F.cross_entropy(torch.randn(32, 10), ys)  # soft targets work with cross-entropy
+    loss = F.cross_entropy(
+        torch.randn(32, 10), ys
+    )  # soft targets work with cross-entropy
     assert torch.isfinite(loss)
 
 
@@ -166,7 +193,9 @@ def test_mixup_lambda_distribution():
     x, y = torch.rand(4, 3), torch.tensor([0, 1, 2, 0])
     lams = torch.tensor([mixup(x, y, alpha=0.2, num_classes=3)[2] for _ in range(2000)])
     assert abs(lams.mean().item() - 0.5) < 0.05  # Beta(a, a) is symmetric about 1/2
-    assert ((lams < 0.1) | (lams > 0.9)).float().mean() > 0.5  # small alpha: mostly near 0 or 1
+    assert (
+        (lams < 0.1) | (lams > 0.9)
+    ).float().mean() > 0.5  # small alpha: mostly near 0 or 1
 
 
 def test_mixup_bad_inputs():

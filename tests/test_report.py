@@ -10,7 +10,9 @@ from dlbook import report
 def test_report_prints_and_records(tmp_path, monkeypatch, capsys):
     path = tmp_path / "r.jsonl"
     monkeypatch.setenv("DLBOOK_RESULTS", str(path))
-    assert report("test accuracy", torch.tensor(0.8125), fmt=".3f") == pytest.approx(0.8125)
+    assert report("test accuracy", torch.tensor(0.8125), fmt=".3f") == pytest.approx(
+        0.8125
+    )
     report("epochs", np.int64(3))
     assert capsys.readouterr().out.splitlines() == ["test accuracy: 0.812", "epochs: 3"]
     recs = [json.loads(x) for x in path.read_text().splitlines()]

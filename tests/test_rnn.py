@@ -2,17 +2,35 @@ import pytest
 import torch
 from torch import nn
 
-from dlbook.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, Recurrent, RNNCell, copy_from_torch
+from dlbook.rnn import (
+    GRU,
+    LSTM,
+    RNN,
+    GRUCell,
+    LSTMCell,
+    Recurrent,
+    RNNCell,
+    copy_from_torch,
+)
 
 TORCH = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 OURS = {"rnn": RNN, "gru": GRU, "lstm": LSTM}
-SHAPES = [(1, 1, 1, 1, 1), (3, 7, 5, 4, 1), (2, 5, 3, 6, 2), (4, 3, 2, 3, 3)]  # (B, T, D, H, L)
+SHAPES = [
+    (1, 1, 1, 1, 1),
+    (3, 7, 5, 4, 1),
+    (2, 5, 3, 6, 2),
+    (4, 3, 2, 3, 3),
+]  # (B, T, D, H, L)
 
 
 def _pair(kind, B, T, D, H, L, batch_first=True, bias=True, seed=0):
     torch.manual_seed(seed)
-    theirs = TORCH[kind](D, H, num_layers=L, batch_first=batch_first, bias=bias).double()
-    ours = copy_from_torch(OURS[kind](D, H, L, batch_first=batch_first, bias=bias).double(), theirs)
+    theirs = TORCH[kind](
+        D, H, num_layers=L, batch_first=batch_first, bias=bias
+    ).double()
+    ours = copy_from_torch(
+        OURS[kind](D, H, L, batch_first=batch_first, bias=bias).double(), theirs
+    )
     return ours, theirs
 
 
@@ -39,7 +57,9 @@ def test_matches_pytorch_outputs_states_and_gradients(kind, shape):
     (out2 * w).sum().backward()
     for k, cell in enumerate(ours.cells):
         for name, p in cell.named_parameters():
-            torch.testing.assert_close(p.grad, getattr(theirs, f"{name}_l{k}").grad, atol=1e-10, rtol=1e-8)
+            torch.testing.assert_close(
+                p.grad, getattr(theirs, f"{name}_l{k}").grad, atol=1e-10, rtol=1e-8
+            )
 
 
 @pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
@@ -50,13 +70,19 @@ def test_time_first_layout_and_no_bias_and_zero_state(kind):
     out2, _ = theirs(x)
     assert out1.shape == (4, 2, 5)
     torch.testing.assert_close(out1, out2, atol=1e-12, rtol=1e-10)
-    assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in theirs.parameters())
+    assert sum(p.numel() for p in ours.parameters()) == sum(
+        p.numel() for p in theirs.parameters()
+    )
 
 
 def test_cells_match_pytorch_cells():
     torch.manual_seed(1)
     x, h, c = torch.randn(4, 3), torch.randn(4, 5), torch.randn(4, 5)
-    for ours_cls, theirs_cls in ((RNNCell, nn.RNNCell), (GRUCell, nn.GRUCell), (LSTMCell, nn.LSTMCell)):
+    for ours_cls, theirs_cls in (
+        (RNNCell, nn.RNNCell),
+        (GRUCell, nn.GRUCell),
+        (LSTMCell, nn.LSTMCell),
+    ):
         theirs, ours = theirs_cls(3, 5), ours_cls(3, 5)
         ours.load_state_dict(theirs.state_dict())  # same parameter names and shapes
         if ours_cls is LSTMCell:

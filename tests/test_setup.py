@@ -2,7 +2,15 @@ import pytest
 import torch
 
 import dlbook
-from dlbook.setup import Config, ProfileError, Session, choose_profile, config, detect_device, seed_everything
+from dlbook.setup import (
+    Config,
+    ProfileError,
+    Session,
+    choose_profile,
+    config,
+    detect_device,
+    seed_everything,
+)
 
 
 def test_detect_device_is_cpu_or_accelerator():
@@ -12,8 +20,14 @@ def test_detect_device_is_cpu_or_accelerator():
 def test_profile_follows_device_and_env():
     assert choose_profile(torch.device("cpu"), environ={}) == "cpu"
     assert choose_profile(torch.device("cuda"), environ={}) == "gpu"
-    assert choose_profile(torch.device("cuda"), environ={"DLBOOK_PROFILE": "smoke"}) == "smoke"
-    assert choose_profile(torch.device("cpu"), environ={"DLBOOK_PROFILE": " GPU "}) == "gpu"
+    assert (
+        choose_profile(torch.device("cuda"), environ={"DLBOOK_PROFILE": "smoke"})
+        == "smoke"
+    )
+    assert (
+        choose_profile(torch.device("cpu"), environ={"DLBOOK_PROFILE": " GPU "})
+        == "gpu"
+    )
 
 
 def test_unknown_profile_is_a_clear_error():
@@ -23,10 +37,15 @@ def test_unknown_profile_is_a_clear_error():
 
 def test_config_picks_the_profile(monkeypatch):
     monkeypatch.setenv("DLBOOK_PROFILE", "smoke")
-    cfg = config(smoke=dict(n=1, epochs=2), cpu=dict(n=10, epochs=3), gpu=dict(n=None, epochs=9))
+    cfg = config(
+        smoke=dict(n=1, epochs=2), cpu=dict(n=10, epochs=3), gpu=dict(n=None, epochs=9)
+    )
     assert isinstance(cfg, Config)
     assert (cfg.n, cfg.epochs, cfg.profile) == (1, 2, "smoke")
-    assert config(smoke=dict(n=1), cpu=dict(n=10), gpu=dict(n=None), profile="gpu").n is None
+    assert (
+        config(smoke=dict(n=1), cpu=dict(n=10), gpu=dict(n=None), profile="gpu").n
+        is None
+    )
 
 
 def test_config_rejects_inconsistent_keys_and_unknown_names():
@@ -72,9 +91,15 @@ def test_mixed_precision_type_follows_compute_capability(monkeypatch):
     assert not Session(torch.device("cpu"), "cpu", "cpu", 0).bf16
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     cuda = torch.device("cuda")
-    for capability, want in (((9, 0), torch.bfloat16), ((8, 0), torch.bfloat16), ((7, 5), torch.float16),
-                             ((6, 1), None)):  # H100, A100, T4, P100
-        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda d=None, c=capability: c)
+    for capability, want in (
+        ((9, 0), torch.bfloat16),
+        ((8, 0), torch.bfloat16),
+        ((7, 5), torch.float16),
+        ((6, 1), None),
+    ):  # H100, A100, T4, P100
+        monkeypatch.setattr(
+            torch.cuda, "get_device_capability", lambda d=None, c=capability: c
+        )
         session = Session(cuda, "cuda (test)", "gpu", 0)
         assert setup.amp_dtype(cuda) is want and session.amp_dtype is want
         assert session.bf16 is (want is torch.bfloat16)

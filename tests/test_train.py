@@ -22,8 +22,13 @@ def test_fit_learns_and_records_history():
     x, y = _problem()
     model = _model()
     opt = torch.optim.SGD(model.parameters(), lr=0.2)
-    hist = fit(model, Batches(x, y, batch_size=32), epochs=5, optimizer=opt, val=Batches(x, y, batch_size=64,
-                                                                                        shuffle=False))
+    hist = fit(
+        model,
+        Batches(x, y, batch_size=32),
+        epochs=5,
+        optimizer=opt,
+        val=Batches(x, y, batch_size=64, shuffle=False),
+    )
     assert isinstance(hist, History) and hist.epoch == [1, 2, 3, 4, 5]
     assert hist.train_loss[-1] < hist.train_loss[0]
     assert hist.val_acc[-1] > 0.9
@@ -42,7 +47,9 @@ def test_one_batch_overfit():
 def test_evaluate_regression_has_no_accuracy():
     model = nn.Linear(3, 1)
     x, y = torch.randn(20, 3), torch.randn(20, 1)
-    loss, acc = evaluate(model, Batches(x, y, batch_size=8), loss_fn=nn.functional.mse_loss)
+    loss, acc = evaluate(
+        model, Batches(x, y, batch_size=8), loss_fn=nn.functional.mse_loss
+    )
     assert acc is None and loss > 0
 
 
@@ -53,13 +60,25 @@ def test_fit_rejects_bad_arguments():
     with pytest.raises(ValueError, match="epochs"):
         fit(model, Batches(x, y, batch_size=8), epochs=-1, optimizer=opt)
     with pytest.raises(ValueError, match="scheduler_per"):
-        fit(model, Batches(x, y, batch_size=8), epochs=1, optimizer=opt, scheduler_per="step")
+        fit(
+            model,
+            Batches(x, y, batch_size=8),
+            epochs=1,
+            optimizer=opt,
+            scheduler_per="step",
+        )
 
 
 def test_checkpoint_loads_with_weights_only(tmp_path):
     model = _model()
     opt = torch.optim.Adam(model.parameters())
-    save_checkpoint(tmp_path / "c.pt", model=model, optimizer=opt, epoch=3, history=History(epoch=[1]))
+    save_checkpoint(
+        tmp_path / "c.pt",
+        model=model,
+        optimizer=opt,
+        epoch=3,
+        history=History(epoch=[1]),
+    )
     state = torch.load(tmp_path / "c.pt", weights_only=True)
     assert state["epoch"] == 3
     with pytest.raises(FileNotFoundError):
@@ -71,8 +90,14 @@ def _run(epochs, ckpt):
     model = _model(seed=1)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=10, gamma=0.5)
-    hist = fit(model, Batches(x, y, batch_size=16, seed=7), epochs=epochs, optimizer=opt, scheduler=sched,
-               checkpoint=ckpt)
+    hist = fit(
+        model,
+        Batches(x, y, batch_size=16, seed=7),
+        epochs=epochs,
+        optimizer=opt,
+        scheduler=sched,
+        checkpoint=ckpt,
+    )
     return model, hist
 
 
@@ -80,9 +105,9 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(tmp_path):
     torch.manual_seed(123)
     straight, h1 = _run(4, tmp_path / "straight.pt")
     torch.manual_seed(123)
-    _run(2, tmp_path / "resumed.pt")                 # "interrupted" after epoch 2
-    torch.manual_seed(999)                            # a new session: different global RNG state
-    resumed, h2 = _run(4, tmp_path / "resumed.pt")   # picks up at epoch 3
+    _run(2, tmp_path / "resumed.pt")  # "interrupted" after epoch 2
+    torch.manual_seed(999)  # a new session: different global RNG state
+    resumed, h2 = _run(4, tmp_path / "resumed.pt")  # picks up at epoch 3
     assert h2.epoch == [1, 2, 3, 4]
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
         assert torch.equal(a, b)
@@ -101,15 +126,29 @@ def test_fit_with_an_enabled_gradient_scaler_trains_and_clips(monkeypatch):
     """The float16 path of fit() (scale, unscale before clipping, step, update), exercised on the CPU."""
     import dlbook.train as train
 
-    monkeypatch.setattr(train, "grad_scaler", lambda device, amp: torch.amp.GradScaler("cpu", init_scale=2.0**10))
+    monkeypatch.setattr(
+        train,
+        "grad_scaler",
+        lambda device, amp: torch.amp.GradScaler("cpu", init_scale=2.0**10),
+    )
     torch.manual_seed(0)
     x = torch.randn(256, 2)
     y = (x[:, 0] > 0).long()
     model = nn.Linear(2, 2)
     clipped = []
     real_clip = nn.utils.clip_grad_norm_
-    monkeypatch.setattr(nn.utils, "clip_grad_norm_", lambda p, m: clipped.append(float(real_clip(p, m))))
-    hist = fit(model, Batches(x, y, batch_size=32), epochs=5, optimizer=torch.optim.SGD(model.parameters(), lr=0.5),
-               grad_clip=10.0, progress=False)
+    monkeypatch.setattr(
+        nn.utils, "clip_grad_norm_", lambda p, m: clipped.append(float(real_clip(p, m)))
+    )
+    hist = fit(
+        model,
+        Batches(x, y, batch_size=32),
+        epochs=5,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.5),
+        grad_clip=10.0,
+        progress=False,
+    )
     assert hist.train_acc[-1] > 0.9
-    assert max(clipped) < 10.0, "clipping must see the unscaled gradients (scaled ones are ~1000x larger)"
+    assert max(clipped) < 10.0, (
+        "clipping must see the unscaled gradients (scaled ones are ~1000x larger)"
+    )

@@ -7,7 +7,9 @@ from dlbook import diffusion as diff
 from dlbook.unet import UNet
 
 
-@pytest.mark.parametrize("channels,patch,size", [((8, 16), 1, 8), ((8, 16, 16), 1, 28), ((8, 16), 2, 28)])
+@pytest.mark.parametrize(
+    "channels,patch,size", [((8, 16), 1, 8), ((8, 16, 16), 1, 28), ((8, 16), 2, 28)]
+)
 def test_shapes(channels, patch, size):
     net = UNet(1, channels, num_classes=3, patch=patch)
     x = torch.randn(2, 1, size, size)
@@ -24,7 +26,9 @@ def test_time_and_class_change_the_output():
     a = net(x, torch.tensor([0]), torch.tensor([0]))
     assert not torch.allclose(a, net(x, torch.tensor([50]), torch.tensor([0])))
     assert not torch.allclose(a, net(x, torch.tensor([0]), torch.tensor([1])))
-    torch.testing.assert_close(net(x, torch.tensor([0]), None), net(x, torch.tensor([0]), torch.tensor([3])))
+    torch.testing.assert_close(
+        net(x, torch.tensor([0]), None), net(x, torch.tensor([0]), torch.tensor([3]))
+    )
 
 
 def test_bad_inputs_raise():
@@ -46,7 +50,9 @@ def test_overfits_one_batch():
     y = torch.tensor([0, 1, 0, 1])
     losses = []
     for _ in range(150):
-        loss = diff.eps_loss(net, x0, sched, y, generator=torch.Generator().manual_seed(0))
+        loss = diff.eps_loss(
+            net, x0, sched, y, generator=torch.Generator().manual_seed(0)
+        )
         opt.zero_grad()
         loss.backward()
         opt.step()

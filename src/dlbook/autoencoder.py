@@ -19,8 +19,10 @@ from torch import nn
 
 def _check_images(x: torch.Tensor, name: str = "x") -> None:
     if x.ndim != 4 or x.shape[1:] != (1, 28, 28):
-        raise ValueError(f"{name} must be a batch of 28x28 grey images (B, 1, 28, 28), got {tuple(x.shape)}; "
-                         "add the channel axis with x[:, None] if needed")
+        raise ValueError(
+            f"{name} must be a batch of 28x28 grey images (B, 1, 28, 28), got {tuple(x.shape)}; "
+            "add the channel axis with x[:, None] if needed"
+        )
 
 
 def _check_positive(name: str, value: int) -> None:
@@ -41,10 +43,14 @@ class ConvEncoder(nn.Module):
         _check_positive("out_dim", out_dim)
         _check_positive("width", width)
         self.net = nn.Sequential(
-            nn.Conv2d(1, width, 4, stride=2, padding=1), nn.ReLU(),              # (B, w, 14, 14)
-            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), nn.ReLU(),      # (B, 2w, 7, 7)
-            nn.Conv2d(2 * width, 2 * width, 3, padding=1), nn.ReLU(),            # (B, 2w, 7, 7)
-            nn.Flatten(), nn.Linear(2 * width * 49, out_dim),                    # (B, out_dim)
+            nn.Conv2d(1, width, 4, stride=2, padding=1),
+            nn.ReLU(),  # (B, w, 14, 14)
+            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1),
+            nn.ReLU(),  # (B, 2w, 7, 7)
+            nn.Conv2d(2 * width, 2 * width, 3, padding=1),
+            nn.ReLU(),  # (B, 2w, 7, 7)
+            nn.Flatten(),
+            nn.Linear(2 * width * 49, out_dim),  # (B, out_dim)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -63,17 +69,22 @@ class ConvDecoder(nn.Module):
         _check_positive("latent_dim", latent_dim)
         _check_positive("width", width)
         self.net = nn.Sequential(
-            nn.Linear(latent_dim, 2 * width * 49), nn.ReLU(),
-            nn.Unflatten(1, (2 * width, 7, 7)),                                         # (B, 2w, 7, 7)
-            nn.Conv2d(2 * width, 2 * width, 3, padding=1), nn.ReLU(),                   # (B, 2w, 7, 7)
-            nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1), nn.ReLU(),    # (B, w, 14, 14)
-            nn.ConvTranspose2d(width, 1, 4, stride=2, padding=1),                       # (B, 1, 28, 28)
+            nn.Linear(latent_dim, 2 * width * 49),
+            nn.ReLU(),
+            nn.Unflatten(1, (2 * width, 7, 7)),  # (B, 2w, 7, 7)
+            nn.Conv2d(2 * width, 2 * width, 3, padding=1),
+            nn.ReLU(),  # (B, 2w, 7, 7)
+            nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1),
+            nn.ReLU(),  # (B, w, 14, 14)
+            nn.ConvTranspose2d(width, 1, 4, stride=2, padding=1),  # (B, 1, 28, 28)
         )
         self.latent_dim = latent_dim
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise ValueError(f"codes must have shape (B, {self.latent_dim}), got {tuple(z.shape)}")
+            raise ValueError(
+                f"codes must have shape (B, {self.latent_dim}), got {tuple(z.shape)}"
+            )
         return self.net(z)
 
 
@@ -114,11 +125,15 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
         (B,) the divergence of each example, in nats.
     """
     if mu.shape != logvar.shape or mu.ndim != 2:
-        raise ValueError(f"mu and logvar must both be (B, D), got {tuple(mu.shape)} and {tuple(logvar.shape)}")
+        raise ValueError(
+            f"mu and logvar must both be (B, D), got {tuple(mu.shape)} and {tuple(logvar.shape)}"
+        )
     return 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1).sum(-1)
 
 
-def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+def reparameterize(
+    mu: torch.Tensor, logvar: torch.Tensor, *, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Draw z ~ N(mu, diag(exp(logvar))) as z = mu + sigma * eps, differentiable in mu and logvar.
 
     Args:
@@ -129,7 +144,9 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, *, generator: torch.G
         (B, D) samples; gradients flow to ``mu`` and ``logvar``, not to eps.
     """
     if mu.shape != logvar.shape:
-        raise ValueError(f"mu and logvar must have the same shape, got {tuple(mu.shape)} and {tuple(logvar.shape)}")
+        raise ValueError(
+            f"mu and logvar must have the same shape, got {tuple(mu.shape)} and {tuple(logvar.shape)}"
+        )
     eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
     return mu + torch.exp(0.5 * logvar) * eps
 
@@ -145,20 +162,26 @@ class VAE(nn.Module):
     def __init__(self, latent_dim: int = 16, width: int = 32):
         super().__init__()
         self.latent_dim = latent_dim
-        self.encoder = ConvEncoder(2 * latent_dim, width)   # outputs (mu, logvar)
-        self.decoder = ConvDecoder(latent_dim, width)       # outputs pixel logits
+        self.encoder = ConvEncoder(2 * latent_dim, width)  # outputs (mu, logvar)
+        self.decoder = ConvDecoder(latent_dim, width)  # outputs pixel logits
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Images (B, 1, 28, 28) in [0, 1] -> mu, logvar of q(z | x), each (B, latent_dim)."""
         mu, logvar = self.encoder(x).chunk(2, dim=1)
-        return mu, logvar.clamp(-12.0, 8.0)  # keeps exp(logvar) finite early in training
+        return mu, logvar.clamp(
+            -12.0, 8.0
+        )  # keeps exp(logvar) finite early in training
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One pass: (pixel logits (B, 1, 28, 28), mu (B, D), logvar (B, D)) with z drawn by reparameterization."""
         mu, logvar = self.encode(x)
         return self.decoder(reparameterize(mu, logvar)), mu, logvar
 
-    def loss(self, x: torch.Tensor, *, beta: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def loss(
+        self, x: torch.Tensor, *, beta: float = 1.0
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The negative ELBO (with the KL weighted by ``beta``), averaged over the batch.
 
         Args:
@@ -169,21 +192,34 @@ class VAE(nn.Module):
             (loss, reconstruction term, KL term), each a scalar in nats per image.
         """
         _check_images(x)
-        if not x.is_cuda and (x.min() < 0 or x.max() > 1):  # on a GPU this check would sync every step
-            raise ValueError("VAE targets must lie in [0, 1] (Bernoulli likelihood); rescale the images first")
+        if not x.is_cuda and (
+            x.min() < 0 or x.max() > 1
+        ):  # on a GPU this check would sync every step
+            raise ValueError(
+                "VAE targets must lie in [0, 1] (Bernoulli likelihood); rescale the images first"
+            )
         if beta < 0:
             raise ValueError(f"beta must be non-negative, got {beta}")
         logits, mu, logvar = self(x)
-        rec = F.binary_cross_entropy_with_logits(logits.float(), x.float(), reduction="none").sum((1, 2, 3))
+        rec = F.binary_cross_entropy_with_logits(
+            logits.float(), x.float(), reduction="none"
+        ).sum((1, 2, 3))
         kl = gaussian_kl(mu.float(), logvar.float())
         return (rec + beta * kl).mean(), rec.mean(), kl.mean()
 
     @torch.no_grad()
-    def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(
+        self, n: int, *, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Decode n draws of the prior z ~ N(0, I): images (n, 1, 28, 28), the Bernoulli means in [0, 1]."""
         _check_positive("n", n)
         device = next(self.parameters()).device
-        z = torch.randn(n, self.latent_dim, generator=generator, device=generator.device if generator else device)
+        z = torch.randn(
+            n,
+            self.latent_dim,
+            generator=generator,
+            device=generator.device if generator else device,
+        )
         return torch.sigmoid(self.decoder(z.to(device)).float())
 
     @torch.no_grad()
@@ -202,7 +238,9 @@ def principal_angles(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         (min(k, m),) angles in [0, pi/2].
     """
     if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[0]:
-        raise ValueError(f"need two matrices (D, k) and (D, m) with the same D, got {tuple(a.shape)}, {tuple(b.shape)}")
+        raise ValueError(
+            f"need two matrices (D, k) and (D, m) with the same D, got {tuple(a.shape)}, {tuple(b.shape)}"
+        )
     qa, _ = torch.linalg.qr(a.double())
     qb, _ = torch.linalg.qr(b.double())
     cos = torch.linalg.svdvals(qa.T @ qb).clamp(-1.0, 1.0)
@@ -210,7 +248,9 @@ def principal_angles(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def iterate_map(f: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor, steps: int) -> torch.Tensor:
+def iterate_map(
+    f: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor, steps: int
+) -> torch.Tensor:
     """Iterate x_{t+1} = f(x_t) from a batch of starts.
 
     Args:
@@ -227,12 +267,16 @@ def iterate_map(f: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor, ste
     for _ in range(steps):
         nxt = f(xs[-1])
         if nxt.shape != x0.shape:
-            raise ValueError(f"f must keep the shape {tuple(x0.shape)}, it returned {tuple(nxt.shape)}")
+            raise ValueError(
+                f"f must keep the shape {tuple(x0.shape)}, it returned {tuple(nxt.shape)}"
+            )
         xs.append(nxt)
     return torch.stack(xs)
 
 
-def jacobian_spectrum(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+def jacobian_spectrum(
+    f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
+) -> torch.Tensor:
     """Eigenvalues of the Jacobian of a map f: R^D -> R^D at one point x.
 
     Args:
@@ -243,9 +287,13 @@ def jacobian_spectrum(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
         (D,) complex eigenvalues, sorted by decreasing modulus.
     """
     if x.ndim != 1:
-        raise ValueError(f"x must be one flat point (D,), got shape {tuple(x.shape)}; flatten it with x.reshape(-1)")
+        raise ValueError(
+            f"x must be one flat point (D,), got shape {tuple(x.shape)}; flatten it with x.reshape(-1)"
+        )
     jac = torch.func.jacrev(f)(x).detach()  # (D, D): jac[i, j] = d f_i / d x_j
     if jac.shape != (x.numel(), x.numel()):
-        raise ValueError(f"f must map (D,) to (D,); its Jacobian has shape {tuple(jac.shape)}")
+        raise ValueError(
+            f"f must map (D,) to (D,); its Jacobian has shape {tuple(jac.shape)}"
+        )
     eig = torch.linalg.eigvals(jac.double())
     return eig[eig.abs().argsort(descending=True)]

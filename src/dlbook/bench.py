@@ -30,26 +30,47 @@ from typing import Any
 from dlbook.setup import PROFILES
 
 
-def run_chapter(path: str | os.PathLike, profile: str, *, timeout: float = 1800.0,
-                extra_env: dict[str, str] | None = None) -> dict[str, Any]:
+def run_chapter(
+    path: str | os.PathLike,
+    profile: str,
+    *,
+    timeout: float = 1800.0,
+    extra_env: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """Run one chapter script under ``profile``; return its record (see module docs)."""
     path = Path(path).resolve()
     if not path.is_file() or path.suffix != ".py":
         raise FileNotFoundError(f"{path} is not a chapter script (chapters/NN_slug.py)")
     if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; use one of {', '.join(PROFILES)}")
+        raise ValueError(
+            f"unknown profile {profile!r}; use one of {', '.join(PROFILES)}"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         results_file = Path(tmp) / "results.jsonl"
-        env = dict(os.environ, DLBOOK_PROFILE=profile, DLBOOK_RESULTS=str(results_file),
-                   MPLBACKEND="Agg", DLBOOK_PROGRESS="0")
+        env = dict(
+            os.environ,
+            DLBOOK_PROFILE=profile,
+            DLBOOK_RESULTS=str(results_file),
+            MPLBACKEND="Agg",
+            DLBOOK_PROGRESS="0",
+        )
         env.update(extra_env or {})
         t0 = time.perf_counter()
         try:
-            proc = subprocess.run([sys.executable, path.name], cwd=path.parent, env=env, capture_output=True,
-                                  text=True, timeout=timeout)
+            proc = subprocess.run(
+                [sys.executable, path.name],
+                cwd=path.parent,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+            )
             code, tail = proc.returncode, (proc.stdout + proc.stderr)[-2000:]
         except subprocess.TimeoutExpired as err:
-            code, tail = -1, f"timed out after {timeout:.0f} s\n{err.stdout or ''}"[-2000:]
+            code, tail = (
+                -1,
+                f"timed out after {timeout:.0f} s\n{err.stdout or ''}"[-2000:],
+            )
         wall = time.perf_counter() - t0
         results: dict[str, Any] = {}
         if results_file.exists():
@@ -86,12 +107,17 @@ def _fmt(v: Any) -> str:
 
 def markdown_table(records: Sequence[dict[str, Any]]) -> str:
     """A Markdown table of bench records, one row per chapter and profile."""
-    lines = ["| chapter | profile | device | wall (s) | results | date |", "|---|---|---|---:|---|---|"]
+    lines = [
+        "| chapter | profile | device | wall (s) | results | date |",
+        "|---|---|---|---:|---|---|",
+    ]
     for r in records:
         res = "; ".join(f"{k} = {_fmt(v)}" for k, v in r["results"].items()) or "—"
         status = "" if r["returncode"] == 0 else " (FAILED)"
-        lines.append(f"| {r['chapter']}{status} | {r['profile']} | {r['device']} | {r['wall_s']:.1f} | {res} "
-                     f"| {r['date'][:10]} |")
+        lines.append(
+            f"| {r['chapter']}{status} | {r['profile']} | {r['device']} | {r['wall_s']:.1f} | {res} "
+            f"| {r['date'][:10]} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -114,8 +140,12 @@ def load_records(paths: Sequence[str | os.PathLike]) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
     for p in paths:
         data = json.loads(Path(p).read_text(encoding="utf-8"))
-        if not isinstance(data, list) or not all(isinstance(r, dict) and "chapter" in r for r in data):
-            raise ValueError(f"{p} is not a list of bench records (write it with python -m dlbook.bench --json)")
+        if not isinstance(data, list) or not all(
+            isinstance(r, dict) and "chapter" in r for r in data
+        ):
+            raise ValueError(
+                f"{p} is not a list of bench records (write it with python -m dlbook.bench --json)"
+            )
         records.extend(data)
     return records
 
@@ -131,14 +161,19 @@ machine in one run (see the module's documentation). Rendered from
 """
 
 
-def render_appendix(records: Sequence[dict[str, Any]], speed: Sequence[dict[str, Any]] = ()) -> str:
+def render_appendix(
+    records: Sequence[dict[str, Any]], speed: Sequence[dict[str, Any]] = ()
+) -> str:
     """The Markdown page of the book's appendix: one table per profile, rows sorted by chapter,
     then the speed measurements (records of :mod:`dlbook.speed`), if any."""
     if not records:
         raise ValueError("no bench records to render")
     out = [APPENDIX_HEAD]
     for profile in PROFILES:
-        rows = sorted((r for r in records if r["profile"] == profile), key=lambda r: (r["chapter"], r["date"]))
+        rows = sorted(
+            (r for r in records if r["profile"] == profile),
+            key=lambda r: (r["chapter"], r["date"]),
+        )
         if not rows:
             out.append(f"\n## Profile `{profile}`\n\nNot measured yet.\n")
             continue
@@ -148,8 +183,10 @@ def render_appendix(records: Sequence[dict[str, Any]], speed: Sequence[dict[str,
         for r in rows:
             res = "; ".join(f"{k} = {_fmt(v)}" for k, v in r["results"].items()) or "—"
             status = "" if r["returncode"] == 0 else " (FAILED)"
-            out.append(f"| {r['chapter']}{status} | {r['device']} | {r['host']} | {r['wall_s']:.1f} | {res} "
-                       f"| {r['date'][:10]} |")
+            out.append(
+                f"| {r['chapter']}{status} | {r['device']} | {r['host']} | {r['wall_s']:.1f} | {res} "
+                f"| {r['date'][:10]} |"
+            )
         out.append("")
     if speed:
         from dlbook.speed import render_speed
@@ -160,22 +197,38 @@ def render_appendix(records: Sequence[dict[str, Any]], speed: Sequence[dict[str,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dlbook.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("paths", nargs="+", help="chapter scripts, e.g. chapters/01_perceptron.py "
-                                                 "(with --appendix: bench JSON files)")
+    parser = argparse.ArgumentParser(
+        prog="python -m dlbook.bench", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        help="chapter scripts, e.g. chapters/01_perceptron.py "
+        "(with --appendix: bench JSON files)",
+    )
     parser.add_argument("--profile", default="smoke", choices=PROFILES)
     parser.add_argument("--json", help="where to write the records (JSON list)")
     parser.add_argument("--markdown", help="also write a Markdown table here")
-    parser.add_argument("--appendix", help="render the given bench JSON files into this Markdown page")
-    parser.add_argument("--speed", nargs="*", default=[], help="with --appendix: speed records to add "
-                                                                 "(python -m dlbook.speed --json)")
-    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per chapter")
+    parser.add_argument(
+        "--appendix", help="render the given bench JSON files into this Markdown page"
+    )
+    parser.add_argument(
+        "--speed",
+        nargs="*",
+        default=[],
+        help="with --appendix: speed records to add (python -m dlbook.speed --json)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=1800.0, help="seconds per chapter"
+    )
     args = parser.parse_args(argv)
     if args.appendix:
         from dlbook.speed import load_speed
 
-        Path(args.appendix).write_text(render_appendix(load_records(args.paths), load_speed(args.speed)),
-                                        encoding="utf-8")
+        Path(args.appendix).write_text(
+            render_appendix(load_records(args.paths), load_speed(args.speed)),
+            encoding="utf-8",
+        )
         return 0
     if not args.json:
         parser.error("--json is required when running chapters")
@@ -185,7 +238,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         rec = run_chapter(ch, args.profile, timeout=args.timeout)
         records.append(rec)
         status = "ok" if rec["returncode"] == 0 else f"FAILED ({rec['returncode']})"
-        print(f"{rec['chapter']}: {rec['profile']} on {rec['device']}: {rec['wall_s']:.1f} s, {status}", flush=True)
+        print(
+            f"{rec['chapter']}: {rec['profile']} on {rec['device']}: {rec['wall_s']:.1f} s, {status}",
+            flush=True,
+        )
         if rec["returncode"] != 0:
             print(rec["error_tail"], file=sys.stderr)
     Path(args.json).write_text(json.dumps(records, indent=2) + "\n", encoding="utf-8")

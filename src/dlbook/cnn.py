@@ -29,9 +29,24 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
-    "VGG_CONFIGS", "RESNET_LAYERS", "count_parameters", "LeNet5", "AlexNet", "VGG", "nin_block", "NiN",
-    "Inception", "GoogLeNet", "SEBlock", "BasicBlock", "Bottleneck", "ResNet", "resnet", "SplitTransformMerge",
-    "DepthNet", "SmallResNet",
+    "VGG_CONFIGS",
+    "RESNET_LAYERS",
+    "count_parameters",
+    "LeNet5",
+    "AlexNet",
+    "VGG",
+    "nin_block",
+    "NiN",
+    "Inception",
+    "GoogLeNet",
+    "SEBlock",
+    "BasicBlock",
+    "Bottleneck",
+    "ResNet",
+    "resnet",
+    "SplitTransformMerge",
+    "DepthNet",
+    "SmallResNet",
 ]
 
 
@@ -44,7 +59,9 @@ def count_parameters(model: nn.Module) -> dict[str, int]:
     """
     counts = {"conv": 0, "linear": 0, "other": 0}
     for module in model.modules():
-        own = sum(p.numel() for p in module.parameters(recurse=False) if p.requires_grad)
+        own = sum(
+            p.numel() for p in module.parameters(recurse=False) if p.requires_grad
+        )
         if isinstance(module, nn.modules.conv._ConvNd):
             counts["conv"] += own
         elif isinstance(module, nn.Linear):
@@ -57,10 +74,13 @@ def count_parameters(model: nn.Module) -> dict[str, int]:
 
 def _check_images(x: torch.Tensor, in_channels: int, name: str) -> None:
     if x.ndim != 4 or x.shape[1] != in_channels:
-        raise ValueError(f"{name} expects images of shape (N, {in_channels}, H, W); got {tuple(x.shape)}")
+        raise ValueError(
+            f"{name} expects images of shape (N, {in_channels}, H, W); got {tuple(x.shape)}"
+        )
 
 
 # --- LeNet-5 -------------------------------------------------------------------------------------------------------
+
 
 class LeNet5(nn.Module):
     """LeNet-5 for 28x28 images (padded to 32x32 inside the first convolution).
@@ -78,7 +98,9 @@ class LeNet5(nn.Module):
         num_classes: number of outputs.
     """
 
-    def __init__(self, variant: str = "modern", *, in_channels: int = 1, num_classes: int = 10) -> None:
+    def __init__(
+        self, variant: str = "modern", *, in_channels: int = 1, num_classes: int = 10
+    ) -> None:
         super().__init__()
         if variant not in ("original", "modern"):
             raise ValueError(f"variant must be 'original' or 'modern', got {variant!r}")
@@ -86,12 +108,18 @@ class LeNet5(nn.Module):
         act = nn.Tanh if variant == "original" else nn.ReLU
         pool = nn.AvgPool2d if variant == "original" else nn.MaxPool2d
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 6, 5, padding=2), act(), pool(2),  # C1, S2: (N, 6, 14, 14)
-            nn.Conv2d(6, 16, 5), act(), pool(2),                      # C3, S4: (N, 16, 5, 5)
+            nn.Conv2d(in_channels, 6, 5, padding=2),
+            act(),
+            pool(2),  # C1, S2: (N, 6, 14, 14)
+            nn.Conv2d(6, 16, 5),
+            act(),
+            pool(2),  # C3, S4: (N, 16, 5, 5)
         )
         self.head = nn.Sequential(
-            nn.Conv2d(16, 120, 5), act(),   # C5: (N, 120, 1, 1) on a 28x28 image
-            nn.Conv2d(120, 84, 1), act(),   # F6
+            nn.Conv2d(16, 120, 5),
+            act(),  # C5: (N, 120, 1, 1) on a 28x28 image
+            nn.Conv2d(120, 84, 1),
+            act(),  # F6
             nn.Conv2d(84, num_classes, 1),  # output layer
         )
 
@@ -99,19 +127,24 @@ class LeNet5(nn.Module):
         """Class scores at every position: (N, C, H, W) -> (N, num_classes, (H-12)//4, (W-12)//4)."""
         _check_images(x, self.in_channels, "LeNet5")
         if min(x.shape[-2:]) < 16:
-            raise ValueError(f"LeNet5 needs images of at least 16x16 pixels, got {tuple(x.shape[-2:])}")
+            raise ValueError(
+                f"LeNet5 needs images of at least 16x16 pixels, got {tuple(x.shape[-2:])}"
+            )
         return self.head(self.features(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (N, num_classes) of 28x28 images (N, C, 28, 28); use :meth:`score_map` for larger ones."""
         scores = self.score_map(x)
         if scores.shape[-2:] != (1, 1):
-            raise ValueError(f"LeNet5.forward expects 28x28 images, got {tuple(x.shape[-2:])}; a larger image "
-                             f"gives a map of scores: call score_map(x) instead")
+            raise ValueError(
+                f"LeNet5.forward expects 28x28 images, got {tuple(x.shape[-2:])}; a larger image "
+                f"gives a map of scores: call score_map(x) instead"
+            )
         return scores.flatten(1)
 
 
 # --- AlexNet and VGG ------------------------------------------------------------------------------------------------
+
 
 class AlexNet(nn.Module):
     """AlexNet in its one-GPU form (64, 192, 384, 256, 256 filters), as in ``torchvision.models.alexnet``.
@@ -121,23 +154,34 @@ class AlexNet(nn.Module):
     classifier accept any image of at least 63x63 pixels.
     """
 
-    def __init__(self, num_classes: int = 1000, *, in_channels: int = 3, dropout: float = 0.5) -> None:
+    def __init__(
+        self, num_classes: int = 1000, *, in_channels: int = 3, dropout: float = 0.5
+    ) -> None:
         super().__init__()
         self.in_channels = in_channels
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 64, 11, stride=4, padding=2), nn.ReLU(inplace=True),  # (N, 64, 55, 55)
-            nn.MaxPool2d(3, stride=2),                                                   # (N, 64, 27, 27)
-            nn.Conv2d(64, 192, 5, padding=2), nn.ReLU(inplace=True),
-            nn.MaxPool2d(3, stride=2),                                                   # (N, 192, 13, 13)
-            nn.Conv2d(192, 384, 3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(inplace=True),
-            nn.MaxPool2d(3, stride=2),                                                   # (N, 256, 6, 6)
+            nn.Conv2d(in_channels, 64, 11, stride=4, padding=2),
+            nn.ReLU(inplace=True),  # (N, 64, 55, 55)
+            nn.MaxPool2d(3, stride=2),  # (N, 64, 27, 27)
+            nn.Conv2d(64, 192, 5, padding=2),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, stride=2),  # (N, 192, 13, 13)
+            nn.Conv2d(192, 384, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(384, 256, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(256, 256, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, stride=2),  # (N, 256, 6, 6)
         )
         self.pool = nn.AdaptiveAvgPool2d((6, 6))
         self.classifier = nn.Sequential(
-            nn.Dropout(dropout), nn.Linear(256 * 6 * 6, 4096), nn.ReLU(inplace=True),
-            nn.Dropout(dropout), nn.Linear(4096, 4096), nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(256 * 6 * 6, 4096),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(4096, 4096),
+            nn.ReLU(inplace=True),
             nn.Linear(4096, num_classes),
         )
 
@@ -150,8 +194,49 @@ class AlexNet(nn.Module):
 VGG_CONFIGS: dict[int, tuple[int | str, ...]] = {
     11: (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
     13: (64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
-    16: (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"),
-    19: (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"),
+    16: (
+        64,
+        64,
+        "M",
+        128,
+        128,
+        "M",
+        256,
+        256,
+        256,
+        "M",
+        512,
+        512,
+        512,
+        "M",
+        512,
+        512,
+        512,
+        "M",
+    ),
+    19: (
+        64,
+        64,
+        "M",
+        128,
+        128,
+        "M",
+        256,
+        256,
+        256,
+        256,
+        "M",
+        512,
+        512,
+        512,
+        512,
+        "M",
+        512,
+        512,
+        512,
+        512,
+        "M",
+    ),
 }
 """VGG's configurations A (11), B (13), D (16) and E (19): 3x3 convolutions' widths, "M" for 2x2 max pooling."""
 
@@ -169,15 +254,30 @@ class VGG(nn.Module):
         dropout: dropout probability in the classifier.
     """
 
-    def __init__(self, config: int | Sequence[int | str] = 16, *, num_classes: int = 1000, in_channels: int = 3,
-                 batch_norm: bool = False, hidden: int = 4096, pool_size: int = 7, dropout: float = 0.5) -> None:
+    def __init__(
+        self,
+        config: int | Sequence[int | str] = 16,
+        *,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        batch_norm: bool = False,
+        hidden: int = 4096,
+        pool_size: int = 7,
+        dropout: float = 0.5,
+    ) -> None:
         super().__init__()
         if isinstance(config, int):
             if config not in VGG_CONFIGS:
-                raise ValueError(f"VGG depth must be one of {sorted(VGG_CONFIGS)}, got {config}")
+                raise ValueError(
+                    f"VGG depth must be one of {sorted(VGG_CONFIGS)}, got {config}"
+                )
             config = VGG_CONFIGS[config]
-        if not config or any(c != "M" and (not isinstance(c, int) or c < 1) for c in config):
-            raise ValueError(f"config must list positive widths and 'M'; got {config!r}")
+        if not config or any(
+            c != "M" and (not isinstance(c, int) or c < 1) for c in config
+        ):
+            raise ValueError(
+                f"config must list positive widths and 'M'; got {config!r}"
+            )
         self.in_channels = in_channels
         layers: list[nn.Module] = []
         channels = in_channels
@@ -186,13 +286,21 @@ class VGG(nn.Module):
                 layers.append(nn.MaxPool2d(2, stride=2))
             else:
                 layers.append(nn.Conv2d(channels, c, 3, padding=1))
-                layers += [nn.BatchNorm2d(c), nn.ReLU(inplace=True)] if batch_norm else [nn.ReLU(inplace=True)]
+                layers += (
+                    [nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
+                    if batch_norm
+                    else [nn.ReLU(inplace=True)]
+                )
                 channels = c
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d((pool_size, pool_size))
         self.classifier = nn.Sequential(
-            nn.Linear(channels * pool_size * pool_size, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
-            nn.Linear(hidden, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(channels * pool_size * pool_size, hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
             nn.Linear(hidden, num_classes),
         )
 
@@ -204,16 +312,28 @@ class VGG(nn.Module):
 
 # --- Network in network and GoogLeNet ------------------------------------------------------------------------------
 
-def nin_block(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0) -> nn.Sequential:
+
+def nin_block(
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int,
+    stride: int = 1,
+    padding: int = 0,
+) -> nn.Sequential:
     """A NiN "mlpconv" block: one k x k convolution and two 1x1 convolutions, each followed by ReLU.
 
     The two 1x1 convolutions are a two-layer perceptron applied at every pixel
     to the channel vector. Shapes: (N, in, H, W) -> (N, out, H', W').
     """
     return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding), nn.ReLU(inplace=True),
-        nn.Conv2d(out_channels, out_channels, 1), nn.ReLU(inplace=True),
-        nn.Conv2d(out_channels, out_channels, 1), nn.ReLU(inplace=True),
+        nn.Conv2d(
+            in_channels, out_channels, kernel_size, stride=stride, padding=padding
+        ),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(out_channels, out_channels, 1),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(out_channels, out_channels, 1),
+        nn.ReLU(inplace=True),
     )
 
 
@@ -230,17 +350,26 @@ class NiN(nn.Module):
         dropout: dropout probability after each of the first two poolings.
     """
 
-    def __init__(self, *, in_channels: int = 3, num_classes: int = 10, widths: tuple[int, int] = (192, 192),
-                 dropout: float = 0.5) -> None:
+    def __init__(
+        self,
+        *,
+        in_channels: int = 3,
+        num_classes: int = 10,
+        widths: tuple[int, int] = (192, 192),
+        dropout: float = 0.5,
+    ) -> None:
         super().__init__()
         self.in_channels = in_channels
         self.net = nn.Sequential(
-            nin_block(in_channels, widths[0], 5, padding=2), nn.MaxPool2d(3, stride=2, ceil_mode=True),
+            nin_block(in_channels, widths[0], 5, padding=2),
+            nn.MaxPool2d(3, stride=2, ceil_mode=True),
             nn.Dropout(dropout),
-            nin_block(widths[0], widths[1], 5, padding=2), nn.MaxPool2d(3, stride=2, ceil_mode=True),
+            nin_block(widths[0], widths[1], 5, padding=2),
+            nn.MaxPool2d(3, stride=2, ceil_mode=True),
             nn.Dropout(dropout),
             nin_block(widths[1], num_classes, 3, padding=1),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -249,12 +378,27 @@ class NiN(nn.Module):
         return self.net(x)
 
 
-def _conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int, *, stride: int = 1, padding: int = 0,
-                  batch_norm: bool = True) -> nn.Sequential:
+def _conv_bn_relu(
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int,
+    *,
+    stride: int = 1,
+    padding: int = 0,
+    batch_norm: bool = True,
+) -> nn.Sequential:
     if batch_norm:
-        return nn.Sequential(nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, bias=False),
-                             nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
-    return nn.Sequential(nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding), nn.ReLU(inplace=True))
+        return nn.Sequential(
+            nn.Conv2d(
+                in_channels, out_channels, kernel_size, stride, padding, bias=False
+            ),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+        )
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding),
+        nn.ReLU(inplace=True),
+    )
 
 
 class Inception(nn.Module):
@@ -265,30 +409,51 @@ class Inception(nn.Module):
     Shapes: (N, in, H, W) -> (N, c1 + c3[1] + c5[1] + pool_proj, H, W).
     """
 
-    def __init__(self, in_channels: int, c1: int, c3: tuple[int, int], c5: tuple[int, int], pool_proj: int, *,
-                 batch_norm: bool = False) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        c1: int,
+        c3: tuple[int, int],
+        c5: tuple[int, int],
+        pool_proj: int,
+        *,
+        batch_norm: bool = False,
+    ) -> None:
         super().__init__()
         bn = batch_norm
         self.branch1 = _conv_bn_relu(in_channels, c1, 1, batch_norm=bn)
-        self.branch3 = nn.Sequential(_conv_bn_relu(in_channels, c3[0], 1, batch_norm=bn),
-                                     _conv_bn_relu(c3[0], c3[1], 3, padding=1, batch_norm=bn))
-        self.branch5 = nn.Sequential(_conv_bn_relu(in_channels, c5[0], 1, batch_norm=bn),
-                                     _conv_bn_relu(c5[0], c5[1], 5, padding=2, batch_norm=bn))
-        self.branch_pool = nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1),
-                                         _conv_bn_relu(in_channels, pool_proj, 1, batch_norm=bn))
+        self.branch3 = nn.Sequential(
+            _conv_bn_relu(in_channels, c3[0], 1, batch_norm=bn),
+            _conv_bn_relu(c3[0], c3[1], 3, padding=1, batch_norm=bn),
+        )
+        self.branch5 = nn.Sequential(
+            _conv_bn_relu(in_channels, c5[0], 1, batch_norm=bn),
+            _conv_bn_relu(c5[0], c5[1], 5, padding=2, batch_norm=bn),
+        )
+        self.branch_pool = nn.Sequential(
+            nn.MaxPool2d(3, stride=1, padding=1),
+            _conv_bn_relu(in_channels, pool_proj, 1, batch_norm=bn),
+        )
         self.out_channels = c1 + c3[1] + c5[1] + pool_proj
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, in, H, W) -> (N, out_channels, H, W)."""
-        return torch.cat([self.branch1(x), self.branch3(x), self.branch5(x), self.branch_pool(x)], dim=1)
+        return torch.cat(
+            [self.branch1(x), self.branch3(x), self.branch5(x), self.branch_pool(x)],
+            dim=1,
+        )
 
 
 GOOGLENET_INCEPTIONS = {  # name: (c1, (3x3 reduce, 3x3), (5x5 reduce, 5x5), pool proj), Table 1 of the paper
-    "3a": (64, (96, 128), (16, 32), 32), "3b": (128, (128, 192), (32, 96), 64),
-    "4a": (192, (96, 208), (16, 48), 64), "4b": (160, (112, 224), (24, 64), 64),
-    "4c": (128, (128, 256), (24, 64), 64), "4d": (112, (144, 288), (32, 64), 64),
+    "3a": (64, (96, 128), (16, 32), 32),
+    "3b": (128, (128, 192), (32, 96), 64),
+    "4a": (192, (96, 208), (16, 48), 64),
+    "4b": (160, (112, 224), (24, 64), 64),
+    "4c": (128, (128, 256), (24, 64), 64),
+    "4d": (112, (144, 288), (32, 64), 64),
     "4e": (256, (160, 320), (32, 128), 128),
-    "5a": (256, (160, 320), (32, 128), 128), "5b": (384, (192, 384), (48, 128), 128),
+    "5a": (256, (160, 320), (32, 128), 128),
+    "5b": (384, (192, 384), (48, 128), 128),
 }
 
 
@@ -299,27 +464,42 @@ class GoogLeNet(nn.Module):
     idea, which made the auxiliary classifiers unnecessary).
     """
 
-    def __init__(self, num_classes: int = 1000, *, in_channels: int = 3, batch_norm: bool = False,
-                 dropout: float = 0.4) -> None:
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        *,
+        in_channels: int = 3,
+        batch_norm: bool = False,
+        dropout: float = 0.4,
+    ) -> None:
         super().__init__()
         self.in_channels = in_channels
         bn = batch_norm
         layers: list[nn.Module] = [
-            _conv_bn_relu(in_channels, 64, 7, stride=2, padding=3, batch_norm=bn),  # (N, 64, 112, 112)
-            nn.MaxPool2d(3, stride=2, ceil_mode=True),                             # (N, 64, 56, 56)
-            _conv_bn_relu(64, 64, 1, batch_norm=bn), _conv_bn_relu(64, 192, 3, padding=1, batch_norm=bn),
-            nn.MaxPool2d(3, stride=2, ceil_mode=True),                             # (N, 192, 28, 28)
+            _conv_bn_relu(
+                in_channels, 64, 7, stride=2, padding=3, batch_norm=bn
+            ),  # (N, 64, 112, 112)
+            nn.MaxPool2d(3, stride=2, ceil_mode=True),  # (N, 64, 56, 56)
+            _conv_bn_relu(64, 64, 1, batch_norm=bn),
+            _conv_bn_relu(64, 192, 3, padding=1, batch_norm=bn),
+            nn.MaxPool2d(3, stride=2, ceil_mode=True),  # (N, 192, 28, 28)
         ]
         channels = 192
         for name, spec in GOOGLENET_INCEPTIONS.items():
             if name in ("4a", "5a"):
-                layers.append(nn.MaxPool2d(3, stride=2, ceil_mode=True))          # halve H and W
+                layers.append(
+                    nn.MaxPool2d(3, stride=2, ceil_mode=True)
+                )  # halve H and W
             block = Inception(channels, *spec, batch_norm=bn)
             layers.append(block)
             channels = block.out_channels
-        self.features = nn.Sequential(*layers)                                     # (N, 1024, 7, 7)
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout),
-                                  nn.Linear(channels, num_classes))
+        self.features = nn.Sequential(*layers)  # (N, 1024, 7, 7)
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Dropout(dropout),
+            nn.Linear(channels, num_classes),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) -> (N, num_classes)."""
@@ -328,6 +508,7 @@ class GoogLeNet(nn.Module):
 
 
 # --- ResNet, ResNeXt, SENet ------------------------------------------------------------------------------------------
+
 
 class SEBlock(nn.Module):
     """Squeeze-and-excitation: reweight each channel by a gate in (0, 1) computed from the whole image.
@@ -340,10 +521,16 @@ class SEBlock(nn.Module):
     def __init__(self, channels: int, reduction: int = 16) -> None:
         super().__init__()
         if channels < 1 or reduction < 1:
-            raise ValueError(f"need channels >= 1 and reduction >= 1, got {channels} and {reduction}")
+            raise ValueError(
+                f"need channels >= 1 and reduction >= 1, got {channels} and {reduction}"
+            )
         hidden = max(channels // reduction, 1)
-        self.excite = nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True),
-                                    nn.Conv2d(hidden, channels, 1), nn.Sigmoid())
+        self.excite = nn.Sequential(
+            nn.Conv2d(channels, hidden, 1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, channels, 1),
+            nn.Sigmoid(),
+        )
 
     def gates(self, x: torch.Tensor) -> torch.Tensor:
         """The channel weights, (N, C, H, W) -> (N, C, 1, 1), each in (0, 1)."""
@@ -357,12 +544,16 @@ class SEBlock(nn.Module):
 VARIANTS = ("v1", "v1.5", "v2")
 
 
-def _shortcut(in_channels: int, out_channels: int, stride: int, variant: str) -> nn.Module:
+def _shortcut(
+    in_channels: int, out_channels: int, stride: int, variant: str
+) -> nn.Module:
     """Identity when shapes agree, else a strided 1x1 projection (with batch norm, except in v2)."""
     if stride == 1 and in_channels == out_channels:
         return nn.Identity()
     conv = nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False)
-    return conv if variant == "v2" else nn.Sequential(conv, nn.BatchNorm2d(out_channels))
+    return (
+        conv if variant == "v2" else nn.Sequential(conv, nn.BatchNorm2d(out_channels))
+    )
 
 
 class BasicBlock(nn.Module):
@@ -374,14 +565,23 @@ class BasicBlock(nn.Module):
     Shapes: (N, in, H, W) -> (N, out, H / stride, W / stride).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, *, variant: str = "v1.5",
-                 se: bool = False) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: int = 1,
+        *,
+        variant: str = "v1.5",
+        se: bool = False,
+    ) -> None:
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
         self.variant = variant
         # registered in torchvision's order, so that state dicts line up parameter by parameter
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
+        self.conv1 = nn.Conv2d(
+            in_channels, out_channels, 3, stride=stride, padding=1, bias=False
+        )
         self.bn1 = nn.BatchNorm2d(in_channels if variant == "v2" else out_channels)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(out_channels)
@@ -410,8 +610,17 @@ class Bottleneck(nn.Module):
     Shapes: (N, in, H, W) -> (N, out, H / stride, W / stride).
     """
 
-    def __init__(self, in_channels: int, width: int, out_channels: int, stride: int = 1, *, variant: str = "v1.5",
-                 groups: int = 1, se: bool = False) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        width: int,
+        out_channels: int,
+        stride: int = 1,
+        *,
+        variant: str = "v1.5",
+        groups: int = 1,
+        se: bool = False,
+    ) -> None:
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
@@ -419,10 +628,16 @@ class Bottleneck(nn.Module):
             raise ValueError(f"width ({width}) must be divisible by groups ({groups})")
         self.variant = variant
         s1, s3 = (stride, 1) if variant == "v1" else (1, stride)
-        bn_channels = (in_channels, width, width) if variant == "v2" else (width, width, out_channels)
+        bn_channels = (
+            (in_channels, width, width)
+            if variant == "v2"
+            else (width, width, out_channels)
+        )
         self.conv1 = nn.Conv2d(in_channels, width, 1, stride=s1, bias=False)
         self.bn1 = nn.BatchNorm2d(bn_channels[0])
-        self.conv2 = nn.Conv2d(width, width, 3, stride=s3, padding=1, groups=groups, bias=False)
+        self.conv2 = nn.Conv2d(
+            width, width, 3, stride=s3, padding=1, groups=groups, bias=False
+        )
         self.bn2 = nn.BatchNorm2d(bn_channels[1])
         self.conv3 = nn.Conv2d(width, out_channels, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(bn_channels[2])
@@ -442,8 +657,11 @@ class Bottleneck(nn.Module):
 
 
 RESNET_LAYERS: dict[int, tuple[str, tuple[int, int, int, int]]] = {
-    18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)),
-    50: ("bottleneck", (3, 4, 6, 3)), 101: ("bottleneck", (3, 4, 23, 3)), 152: ("bottleneck", (3, 8, 36, 3)),
+    18: ("basic", (2, 2, 2, 2)),
+    34: ("basic", (3, 4, 6, 3)),
+    50: ("bottleneck", (3, 4, 6, 3)),
+    101: ("bottleneck", (3, 4, 23, 3)),
+    152: ("bottleneck", (3, 8, 36, 3)),
 }
 """Block type and number of blocks per stage of the ImageNet ResNets."""
 
@@ -462,9 +680,18 @@ class ResNet(nn.Module):
     Shapes: (N, C, H, W) -> (N, num_classes); 224x224 gives a 7x7 map before pooling.
     """
 
-    def __init__(self, block: str = "basic", layers: Sequence[int] = (2, 2, 2, 2), *, num_classes: int = 1000,
-                 in_channels: int = 3, variant: str = "v1.5", groups: int = 1, width_per_group: int = 64,
-                 se: bool = False) -> None:
+    def __init__(
+        self,
+        block: str = "basic",
+        layers: Sequence[int] = (2, 2, 2, 2),
+        *,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        variant: str = "v1.5",
+        groups: int = 1,
+        width_per_group: int = 64,
+        se: bool = False,
+    ) -> None:
         super().__init__()
         if block not in ("basic", "bottleneck"):
             raise ValueError(f"block must be 'basic' or 'bottleneck', got {block!r}")
@@ -473,9 +700,13 @@ class ResNet(nn.Module):
         if block == "basic" and (groups != 1 or width_per_group != 64):
             raise ValueError("grouped convolutions (ResNeXt) need block='bottleneck'")
         self.in_channels, self.variant = in_channels, variant
-        stem: list[nn.Module] = [nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False),
-                                 nn.BatchNorm2d(64), nn.ReLU(inplace=True), nn.MaxPool2d(3, stride=2, padding=1)]
-        self.stem = nn.Sequential(*stem)                                            # (N, 64, H/4, W/4)
+        stem: list[nn.Module] = [
+            nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False),
+            nn.BatchNorm2d(64),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, stride=2, padding=1),
+        ]
+        self.stem = nn.Sequential(*stem)  # (N, 64, H/4, W/4)
         stages, channels = [], 64
         for i, n_blocks in enumerate(layers):
             base = 64 * 2**i
@@ -483,16 +714,32 @@ class ResNet(nn.Module):
             for j in range(n_blocks):
                 stride = 2 if (i > 0 and j == 0) else 1
                 if block == "basic":
-                    blocks.append(BasicBlock(channels, base, stride, variant=variant, se=se))
+                    blocks.append(
+                        BasicBlock(channels, base, stride, variant=variant, se=se)
+                    )
                     channels = base
                 else:
                     width = base * width_per_group // 64 * groups
-                    blocks.append(Bottleneck(channels, width, 4 * base, stride, variant=variant, groups=groups, se=se))
+                    blocks.append(
+                        Bottleneck(
+                            channels,
+                            width,
+                            4 * base,
+                            stride,
+                            variant=variant,
+                            groups=groups,
+                            se=se,
+                        )
+                    )
                     channels = 4 * base
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)
         # v2 blocks end without BN-ReLU, so the network adds one before pooling
-        self.final = nn.Sequential(nn.BatchNorm2d(channels), nn.ReLU(inplace=True)) if variant == "v2" else nn.Identity()
+        self.final = (
+            nn.Sequential(nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
+            if variant == "v2"
+            else nn.Identity()
+        )
         self.fc = nn.Linear(channels, num_classes)
         self.out_channels = channels
 
@@ -506,14 +753,30 @@ class ResNet(nn.Module):
         return self.fc(F.adaptive_avg_pool2d(self.forward_features(x), 1).flatten(1))
 
 
-def resnet(depth: int = 18, *, variant: str = "v1.5", groups: int = 1, width_per_group: int = 64, se: bool = False,
-           num_classes: int = 1000, in_channels: int = 3) -> ResNet:
+def resnet(
+    depth: int = 18,
+    *,
+    variant: str = "v1.5",
+    groups: int = 1,
+    width_per_group: int = 64,
+    se: bool = False,
+    num_classes: int = 1000,
+    in_channels: int = 3,
+) -> ResNet:
     """ResNet-18/34/50/101/152 (and ResNeXt / SE variants) by depth; see :class:`ResNet`."""
     if depth not in RESNET_LAYERS:
         raise ValueError(f"depth must be one of {sorted(RESNET_LAYERS)}, got {depth}")
     block, layers = RESNET_LAYERS[depth]
-    return ResNet(block, layers, variant=variant, groups=groups, width_per_group=width_per_group, se=se,
-                  num_classes=num_classes, in_channels=in_channels)
+    return ResNet(
+        block,
+        layers,
+        variant=variant,
+        groups=groups,
+        width_per_group=width_per_group,
+        se=se,
+        num_classes=num_classes,
+        in_channels=in_channels,
+    )
 
 
 class SplitTransformMerge(nn.Module):
@@ -527,23 +790,40 @@ class SplitTransformMerge(nn.Module):
     Shapes: (N, in, H, W) -> (N, out, H / stride, W / stride).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, cardinality: int, path_width: int,
-                 stride: int = 1) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        cardinality: int,
+        path_width: int,
+        stride: int = 1,
+    ) -> None:
         super().__init__()
         if cardinality < 1 or path_width < 1:
-            raise ValueError(f"cardinality and path_width must be positive, got {cardinality}, {path_width}")
+            raise ValueError(
+                f"cardinality and path_width must be positive, got {cardinality}, {path_width}"
+            )
         self.paths = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(in_channels, path_width, 1, bias=False), nn.BatchNorm2d(path_width),
-                          nn.ReLU(inplace=True),
-                          nn.Conv2d(path_width, path_width, 3, stride=stride, padding=1, bias=False),
-                          nn.BatchNorm2d(path_width), nn.ReLU(inplace=True),
-                          nn.Conv2d(path_width, out_channels, 1, bias=False))
-            for _ in range(cardinality))
+            nn.Sequential(
+                nn.Conv2d(in_channels, path_width, 1, bias=False),
+                nn.BatchNorm2d(path_width),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(
+                    path_width, path_width, 3, stride=stride, padding=1, bias=False
+                ),
+                nn.BatchNorm2d(path_width),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(path_width, out_channels, 1, bias=False),
+            )
+            for _ in range(cardinality)
+        )
         self.bn = nn.BatchNorm2d(out_channels)
         self.shortcut = _shortcut(in_channels, out_channels, stride, "v1.5")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        merged = sum(path(x) for path in self.paths)  # split, transform, merge by summation
+        merged = sum(
+            path(x) for path in self.paths
+        )  # split, transform, merge by summation
         return F.relu(self.bn(merged) + self.shortcut(x))
 
     @classmethod
@@ -554,13 +834,23 @@ class SplitTransformMerge(nn.Module):
             raise ValueError("from_grouped needs a Bottleneck with variant='v1.5'")
         g, width = block.conv2.groups, block.conv2.out_channels
         d = width // g
-        new = cls(block.conv1.in_channels, block.conv3.out_channels, g, d, stride=block.conv2.stride[0])
+        new = cls(
+            block.conv1.in_channels,
+            block.conv3.out_channels,
+            g,
+            d,
+            stride=block.conv2.stride[0],
+        )
         new.to(block.conv1.weight.device)
         for k, path in enumerate(new.paths):
             sl = slice(k * d, (k + 1) * d)
-            path[0].weight.copy_(block.conv1.weight[sl])           # rows of the first 1x1 conv
-            path[3].weight.copy_(block.conv2.weight[sl])           # the k-th group of the 3x3 conv
-            path[6].weight.copy_(block.conv3.weight[:, sl])        # columns of the last 1x1 conv
+            path[0].weight.copy_(block.conv1.weight[sl])  # rows of the first 1x1 conv
+            path[3].weight.copy_(
+                block.conv2.weight[sl]
+            )  # the k-th group of the 3x3 conv
+            path[6].weight.copy_(
+                block.conv3.weight[:, sl]
+            )  # columns of the last 1x1 conv
             for bn_new, bn_old in ((path[1], block.bn1), (path[4], block.bn2)):
                 for name in ("weight", "bias", "running_mean", "running_var"):
                     getattr(bn_new, name).copy_(getattr(bn_old, name)[sl])
@@ -571,15 +861,25 @@ class SplitTransformMerge(nn.Module):
 
 # --- small nets for 28x28 / 32x32 images ------------------------------------------------------------------------------
 
+
 class _DepthBlock(nn.Module):
-    def __init__(self, in_channels: int, out_channels: int, stride: int, residual: bool) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, stride: int, residual: bool
+    ) -> None:
         super().__init__()
         self.residual = residual
         self.body = nn.Sequential(
-            nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(out_channels),
+            nn.Conv2d(
+                in_channels, out_channels, 3, stride=stride, padding=1, bias=False
+            ),
+            nn.BatchNorm2d(out_channels),
             nn.ReLU(inplace=True),
-            nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels))
-        self.shortcut = _shortcut(in_channels, out_channels, stride, "v1.5") if residual else None
+            nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+        )
+        self.shortcut = (
+            _shortcut(in_channels, out_channels, stride, "v1.5") if residual else None
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.body(x)
@@ -598,18 +898,31 @@ class DepthNet(nn.Module):
     Shapes: (N, C, H, W) -> (N, num_classes).
     """
 
-    def __init__(self, blocks_per_stage: int, *, residual: bool, width: int = 16, in_channels: int = 1,
-                 num_classes: int = 10) -> None:
+    def __init__(
+        self,
+        blocks_per_stage: int,
+        *,
+        residual: bool,
+        width: int = 16,
+        in_channels: int = 1,
+        num_classes: int = 10,
+    ) -> None:
         super().__init__()
         if blocks_per_stage < 1:
-            raise ValueError(f"blocks_per_stage must be at least 1, got {blocks_per_stage}")
+            raise ValueError(
+                f"blocks_per_stage must be at least 1, got {blocks_per_stage}"
+            )
         self.in_channels, self.depth = in_channels, 6 * blocks_per_stage + 2
         layers: list[nn.Module] = [_conv_bn_relu(in_channels, width, 3, padding=1)]
         channels = width
         for stage in range(3):
             for j in range(blocks_per_stage):
                 out = width * 2**stage
-                layers.append(_DepthBlock(channels, out, 2 if (stage > 0 and j == 0) else 1, residual))
+                layers.append(
+                    _DepthBlock(
+                        channels, out, 2 if (stage > 0 and j == 0) else 1, residual
+                    )
+                )
                 channels = out
         self.features = nn.Sequential(*layers)
         self.fc = nn.Linear(channels, num_classes)
@@ -636,24 +949,36 @@ class SmallResNet(nn.Module):
         logit_scale: factor on the logits (a small value tempers early confidence).
     """
 
-    def __init__(self, widths: Sequence[int] = (64, 128, 256, 512), *, in_channels: int = 1, num_classes: int = 10,
-                 logit_scale: float = 0.125) -> None:
+    def __init__(
+        self,
+        widths: Sequence[int] = (64, 128, 256, 512),
+        *,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        logit_scale: float = 0.125,
+    ) -> None:
         super().__init__()
         if len(widths) != 4 or min(widths) < 1:
-            raise ValueError(f"widths must be four positive channel counts, got {widths!r}")
+            raise ValueError(
+                f"widths must be four positive channel counts, got {widths!r}"
+            )
         self.in_channels, self.logit_scale = in_channels, logit_scale
         c0, c1, c2, c3 = widths
 
         def stage(cin: int, cout: int) -> nn.Sequential:
-            return nn.Sequential(_conv_bn_relu(cin, cout, 3, padding=1), nn.MaxPool2d(2))
+            return nn.Sequential(
+                _conv_bn_relu(cin, cout, 3, padding=1), nn.MaxPool2d(2)
+            )
 
         def res(c: int) -> nn.Sequential:
-            return nn.Sequential(_conv_bn_relu(c, c, 3, padding=1), _conv_bn_relu(c, c, 3, padding=1))
+            return nn.Sequential(
+                _conv_bn_relu(c, c, 3, padding=1), _conv_bn_relu(c, c, 3, padding=1)
+            )
 
         self.stem = _conv_bn_relu(in_channels, c0, 3, padding=1)
-        self.layer1, self.res1 = stage(c0, c1), res(c1)   # (N, c1, H/2, W/2)
-        self.layer2 = stage(c1, c2)                       # (N, c2, H/4, W/4)
-        self.layer3, self.res3 = stage(c2, c3), res(c3)   # (N, c3, H/8, W/8)
+        self.layer1, self.res1 = stage(c0, c1), res(c1)  # (N, c1, H/2, W/2)
+        self.layer2 = stage(c1, c2)  # (N, c2, H/4, W/4)
+        self.layer3, self.res3 = stage(c2, c3), res(c3)  # (N, c3, H/8, W/8)
         self.fc = nn.Linear(c3, num_classes, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

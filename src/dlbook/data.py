@@ -26,11 +26,28 @@ DATA_ENV = "DLBOOK_DATA"
 OFFLINE_ENV = "DLBOOK_OFFLINE"
 
 FASHION_CLASSES: tuple[str, ...] = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 )
 CIFAR10_CLASSES: tuple[str, ...] = (
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
 )
 
 # SHA-256 of the *uncompressed* IDX files (the .gz wrappers differ between
@@ -59,7 +76,9 @@ class ChecksumError(RuntimeError):
 
 def data_home() -> Path:
     """The directory of downloaded and cached data: ``$DLBOOK_DATA`` or ``~/.cache/dlbook``."""
-    return Path(os.environ.get(DATA_ENV) or Path.home() / ".cache" / "dlbook").expanduser()
+    return Path(
+        os.environ.get(DATA_ENV) or Path.home() / ".cache" / "dlbook"
+    ).expanduser()
 
 
 def _network_ok(host: str = "github.com", timeout: float = 3.0) -> bool:
@@ -84,9 +103,11 @@ def _read_maybe_gz(path: Path) -> bytes:
 def _parse_idx(raw: bytes, path: Path) -> np.ndarray:
     """Parse the IDX format of (Fashion-)MNIST: a magic number, dims, then bytes."""
     if len(raw) < 8 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise ChecksumError(f"{path} is not an unsigned-byte IDX file; delete it and fetch it again")
+        raise ChecksumError(
+            f"{path} is not an unsigned-byte IDX file; delete it and fetch it again"
+        )
     ndim = raw[3]
-    dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
@@ -121,7 +142,9 @@ def _find_idx(stem: str, dirs: list[Path]) -> Path | None:
 
 def _fashion_dirs() -> list[Path]:
     home = data_home()
-    return [home / "fashion-mnist", home / "FashionMNIST" / "raw"] + [Path(p) for p in FASHION_SYSTEM_DIRS]
+    return [home / "fashion-mnist", home / "FashionMNIST" / "raw"] + [
+        Path(p) for p in FASHION_SYSTEM_DIRS
+    ]
 
 
 def _download_fashion() -> None:
@@ -151,7 +174,9 @@ class ImageSet:
         return len(self.y)
 
 
-def load_fashion_mnist(split: str = "train", *, download: bool | None = None) -> ImageSet:
+def load_fashion_mnist(
+    split: str = "train", *, download: bool | None = None
+) -> ImageSet:
     """Load Fashion-MNIST's training (60,000) or test (10,000) split.
 
     Args:
@@ -187,9 +212,15 @@ def load_fashion_mnist(split: str = "train", *, download: bool | None = None) ->
     images = read_idx(paths[0], FASHION_MNIST_SHA256[stems[0]])
     labels = read_idx(paths[1], FASHION_MNIST_SHA256[stems[1]])
     if len(images) != len(labels):
-        raise ChecksumError(f"{paths[0]} and {paths[1]} hold different numbers of examples")
-    return ImageSet(torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64)),
-                    FASHION_CLASSES, "Fashion-MNIST")
+        raise ChecksumError(
+            f"{paths[0]} and {paths[1]} hold different numbers of examples"
+        )
+    return ImageSet(
+        torch.from_numpy(images.copy()),
+        torch.from_numpy(labels.astype(np.int64)),
+        FASHION_CLASSES,
+        "Fashion-MNIST",
+    )
 
 
 def _torchvision_set(cls_name: str, split: str, download: bool | None) -> ImageSet:
@@ -239,29 +270,45 @@ def load_cifar10(split: str = "train", *, download: bool | None = None) -> Image
 def _fashion_as(target: str, split: str) -> ImageSet:
     fm = load_fashion_mnist(split)
     if target == "CIFAR-10":
-        x = torch.nn.functional.interpolate(fm.x[:, None].float(), size=(32, 32), mode="bilinear",
-                                            align_corners=False)
-        x = x.round().clamp(0, 255).to(torch.uint8)[:, 0, :, :, None].expand(-1, -1, -1, 3).contiguous()
-        return ImageSet(x, fm.y, fm.classes, "Fashion-MNIST (32x32 RGB, standing in for CIFAR-10)")
+        x = torch.nn.functional.interpolate(
+            fm.x[:, None].float(), size=(32, 32), mode="bilinear", align_corners=False
+        )
+        x = (
+            x.round()
+            .clamp(0, 255)
+            .to(torch.uint8)[:, 0, :, :, None]
+            .expand(-1, -1, -1, 3)
+            .contiguous()
+        )
+        return ImageSet(
+            x, fm.y, fm.classes, "Fashion-MNIST (32x32 RGB, standing in for CIFAR-10)"
+        )
     return ImageSet(fm.x, fm.y, fm.classes, "Fashion-MNIST (standing in for MNIST)")
 
 
-def load_with_fallback(name: str, split: str = "train", *, download: bool | None = None) -> ImageSet:
+def load_with_fallback(
+    name: str, split: str = "train", *, download: bool | None = None
+) -> ImageSet:
     """Load ``"CIFAR-10"`` or ``"MNIST"``, or say loudly that Fashion-MNIST stands in.
 
     The fallback keeps the shapes: for CIFAR-10 the 28x28 images are resized to
     32x32 and repeated over three channels. The returned set's ``name`` says
     which data it really is, and a notice is printed.
     """
-    loaders: dict[str, Callable[..., ImageSet]] = {"CIFAR-10": load_cifar10, "MNIST": load_mnist}
+    loaders: dict[str, Callable[..., ImageSet]] = {
+        "CIFAR-10": load_cifar10,
+        "MNIST": load_mnist,
+    }
     if name not in loaders:
         raise ValueError(f"name must be one of {sorted(loaders)}, got {name!r}")
     try:
         return loaders[name](split, download=download)
     except DatasetNotFoundError as err:
-        print(f"NOTICE: {str(err).splitlines()[0]}\n"
-              f"NOTICE: the same code runs on Fashion-MNIST instead; every result below is "
-              f"for Fashion-MNIST, not {name}.")
+        print(
+            f"NOTICE: {str(err).splitlines()[0]}\n"
+            f"NOTICE: the same code runs on Fashion-MNIST instead; every result below is "
+            f"for Fashion-MNIST, not {name}."
+        )
         return _fashion_as(name, split)
 
 
@@ -270,11 +317,17 @@ def load_digits() -> ImageSet:
     from sklearn.datasets import load_digits as _sk
 
     d = _sk()
-    return ImageSet(torch.as_tensor(d.images, dtype=torch.uint8), torch.as_tensor(d.target, dtype=torch.int64),
-                    tuple(str(i) for i in range(10)), "scikit-learn digits")
+    return ImageSet(
+        torch.as_tensor(d.images, dtype=torch.uint8),
+        torch.as_tensor(d.target, dtype=torch.int64),
+        tuple(str(i) for i in range(10)),
+        "scikit-learn digits",
+    )
 
 
-def load_mnist1d(num_samples: int = 5000, *, seed: int = 42, shuffle_seq: bool = False) -> dict[str, torch.Tensor]:
+def load_mnist1d(
+    num_samples: int = 5000, *, seed: int = 42, shuffle_seq: bool = False
+) -> dict[str, torch.Tensor]:
     """Generate MNIST-1D locally (no network) with the ``mnist1d`` package.
 
     Args:
@@ -287,20 +340,29 @@ def load_mnist1d(num_samples: int = 5000, *, seed: int = 42, shuffle_seq: bool =
         ``{"x": (0.8N, 40) float32, "y": (0.8N,) int64, "x_test": ..., "y_test": ...}``.
     """
     if num_samples < 10:
-        raise ValueError(f"num_samples must be at least 10 (one per class), got {num_samples}")
+        raise ValueError(
+            f"num_samples must be at least 10 (one per class), got {num_samples}"
+        )
     try:
         from mnist1d.data import get_dataset_args, make_dataset
     except ImportError as err:
-        raise ImportError("MNIST-1D needs the `mnist1d` package: pip install mnist1d") from err
+        raise ImportError(
+            "MNIST-1D needs the `mnist1d` package: pip install mnist1d"
+        ) from err
     args = get_dataset_args()
-    args.num_samples, args.seed, args.shuffle_seq = int(num_samples), int(seed), bool(shuffle_seq)
+    args.num_samples, args.seed, args.shuffle_seq = (
+        int(num_samples),
+        int(seed),
+        bool(shuffle_seq),
+    )
     state = np.random.get_state()  # make_dataset reseeds NumPy's global generator
     try:
         d = make_dataset(args)
     finally:
         np.random.set_state(state)
     return {
-        "x": torch.as_tensor(d["x"], dtype=torch.float32), "y": torch.as_tensor(d["y"], dtype=torch.int64),
+        "x": torch.as_tensor(d["x"], dtype=torch.float32),
+        "y": torch.as_tensor(d["y"], dtype=torch.int64),
         "x_test": torch.as_tensor(d["x_test"], dtype=torch.float32),
         "y_test": torch.as_tensor(d["y_test"], dtype=torch.int64),
     }
@@ -311,8 +373,10 @@ def load_mnist1d(num_samples: int = 5000, *, seed: int = 42, shuffle_seq: bool =
 # The public-domain texts shipped inside the package (see dlbook/texts/README.md):
 # name -> (file, SHA-256 of the uncompressed UTF-8 text).
 TEXTS: dict[str, tuple[str, str]] = {
-    "northanger_abbey": ("northanger_abbey.txt.gz",
-                         "51f91bbe0517db8e65cff009b097ce0a1836124c4e0532ac19e6c0cad982abed"),
+    "northanger_abbey": (
+        "northanger_abbey.txt.gz",
+        "51f91bbe0517db8e65cff009b097ce0a1836124c4e0532ac19e6c0cad982abed",
+    ),
 }
 
 
@@ -331,22 +395,32 @@ def load_text(name: str = "northanger_abbey") -> str:
     file, sha = TEXTS[name]
     path = Path(__file__).with_name("texts") / file
     if not path.exists():
-        raise DatasetNotFoundError(f"the text {name!r} is missing: looked for {path}. It ships with dlbook; "
-                                   "reinstall the package (pip install --force-reinstall dlbook).")
+        raise DatasetNotFoundError(
+            f"the text {name!r} is missing: looked for {path}. It ships with dlbook; "
+            "reinstall the package (pip install --force-reinstall dlbook)."
+        )
     raw = _read_maybe_gz(path)
     if hashlib.sha256(raw).hexdigest() != sha:
-        raise ChecksumError(f"{path} is corrupt (SHA-256 mismatch); reinstall dlbook to get a clean copy.")
+        raise ChecksumError(
+            f"{path} is corrupt (SHA-256 mismatch); reinstall dlbook to get a clean copy."
+        )
     return raw.decode("utf-8")
 
 
 # --- 2-D toy sets ---------------------------------------------------------------
 
+
 def _gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def linearly_separable(n: int = 100, *, margin: float = 0.3, seed: int = 0,
-                       w_true: tuple[float, float, float] = (1.0, -1.0, 0.2)) -> tuple[torch.Tensor, torch.Tensor]:
+def linearly_separable(
+    n: int = 100,
+    *,
+    margin: float = 0.3,
+    seed: int = 0,
+    w_true: tuple[float, float, float] = (1.0, -1.0, 0.2),
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Points in [-2, 2]^2 labelled by a known line, with a gap of ``margin`` each side.
 
     The line is ``w1*x1 + w2*x2 + b = 0`` with ``(w1, w2, b) = w_true``; points
@@ -374,7 +448,9 @@ def linearly_separable(n: int = 100, *, margin: float = 0.3, seed: int = 0,
     return x, y
 
 
-def xor(n: int = 4, *, noise: float = 0.0, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def xor(
+    n: int = 4, *, noise: float = 0.0, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The XOR problem: corners of the unit square, label = x1 XOR x2.
 
     With ``n > 4`` the corners repeat with Gaussian ``noise``.
@@ -391,8 +467,14 @@ def xor(n: int = 4, *, noise: float = 0.0, seed: int = 0) -> tuple[torch.Tensor,
     return x, y
 
 
-def gaussian_classes(n: int, means: torch.Tensor, cov: torch.Tensor, *, priors: torch.Tensor | None = None,
-                     seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def gaussian_classes(
+    n: int,
+    means: torch.Tensor,
+    cov: torch.Tensor,
+    *,
+    priors: torch.Tensor | None = None,
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Samples of Gaussian classes that share one covariance (the LDA model).
 
     Args:
@@ -407,10 +489,20 @@ def gaussian_classes(n: int, means: torch.Tensor, cov: torch.Tensor, *, priors: 
     means = torch.as_tensor(means, dtype=torch.float32)
     cov = torch.as_tensor(cov, dtype=torch.float32)
     if means.ndim != 2 or cov.shape != (means.shape[1], means.shape[1]):
-        raise ValueError(f"means must be (K, D) and cov (D, D); got {tuple(means.shape)} and {tuple(cov.shape)}")
+        raise ValueError(
+            f"means must be (K, D) and cov (D, D); got {tuple(means.shape)} and {tuple(cov.shape)}"
+        )
     k = means.shape[0]
-    priors = torch.full((k,), 1.0 / k) if priors is None else torch.as_tensor(priors, dtype=torch.float32)
-    if priors.shape != (k,) or (priors < 0).any() or abs(float(priors.sum()) - 1) > 1e-5:
+    priors = (
+        torch.full((k,), 1.0 / k)
+        if priors is None
+        else torch.as_tensor(priors, dtype=torch.float32)
+    )
+    if (
+        priors.shape != (k,)
+        or (priors < 0).any()
+        or abs(float(priors.sum()) - 1) > 1e-5
+    ):
         raise ValueError("priors must be K non-negative numbers that sum to 1")
     g = _gen(seed)
     y = torch.multinomial(priors, n, replacement=True, generator=g)
@@ -419,7 +511,9 @@ def gaussian_classes(n: int, means: torch.Tensor, cov: torch.Tensor, *, priors: 
     return x, y
 
 
-def two_moons(n: int = 200, *, noise: float = 0.1, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def two_moons(
+    n: int = 200, *, noise: float = 0.1, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Two interleaving half circles. Returns ``x`` (n, 2) float32, ``y`` (n,) int64."""
     g = _gen(seed)
     y = torch.arange(n) % 2
@@ -429,7 +523,9 @@ def two_moons(n: int = 200, *, noise: float = 0.1, seed: int = 0) -> tuple[torch
     return x + noise * torch.randn(n, 2, generator=g), y
 
 
-def spirals(n: int = 300, *, classes: int = 3, noise: float = 0.2, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def spirals(
+    n: int = 300, *, classes: int = 3, noise: float = 0.2, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Interleaved spiral arms, one per class. Returns ``x`` (n, 2), ``y`` (n,) int64."""
     if classes < 2:
         raise ValueError(f"spirals need at least 2 classes, got {classes}")
@@ -441,6 +537,7 @@ def spirals(n: int = 300, *, classes: int = 3, noise: float = 0.2, seed: int = 0
 
 
 # --- batching ---------------------------------------------------------------------
+
 
 class Batches:
     """Mini-batches of tensors that stay on one device (no DataLoader, no workers).
@@ -463,21 +560,39 @@ class Batches:
     Iterating gives one epoch of tuples ``(x_batch, y_batch, ...)``.
     """
 
-    def __init__(self, *tensors: torch.Tensor, batch_size: int, shuffle: bool = True, drop_last: bool = False,
-                 device: torch.device | str | None = None, seed: int = 0,
-                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
+    def __init__(
+        self,
+        *tensors: torch.Tensor,
+        batch_size: int,
+        shuffle: bool = True,
+        drop_last: bool = False,
+        device: torch.device | str | None = None,
+        seed: int = 0,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
         if not tensors:
-            raise ValueError("Batches needs at least one tensor, e.g. Batches(x, y, batch_size=64)")
+            raise ValueError(
+                "Batches needs at least one tensor, e.g. Batches(x, y, batch_size=64)"
+            )
         sizes = {len(t) for t in tensors}
         if len(sizes) != 1:
-            raise ValueError(f"all tensors need the same first dimension; got {[len(t) for t in tensors]}")
+            raise ValueError(
+                f"all tensors need the same first dimension; got {[len(t) for t in tensors]}"
+            )
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         self.device = torch.device(device) if device is not None else tensors[0].device
         self.tensors = tuple(t.to(self.device) for t in tensors)
         self.n = sizes.pop()
-        self.batch_size, self.shuffle, self.drop_last, self.transform = batch_size, shuffle, drop_last, transform
-        self.generator = torch.Generator(device=self.device if self.device.type == "cuda" else "cpu")
+        self.batch_size, self.shuffle, self.drop_last, self.transform = (
+            batch_size,
+            shuffle,
+            drop_last,
+            transform,
+        )
+        self.generator = torch.Generator(
+            device=self.device if self.device.type == "cuda" else "cpu"
+        )
         self.generator.manual_seed(seed)
 
     def __len__(self) -> int:
@@ -486,11 +601,13 @@ class Batches:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
         if self.shuffle:
-            order = torch.randperm(self.n, generator=self.generator, device=self.generator.device).to(self.device)
+            order = torch.randperm(
+                self.n, generator=self.generator, device=self.generator.device
+            ).to(self.device)
         else:
             order = torch.arange(self.n, device=self.device)
         for i in range(len(self)):
-            idx = order[i * self.batch_size: (i + 1) * self.batch_size]
+            idx = order[i * self.batch_size : (i + 1) * self.batch_size]
             batch = tuple(t[idx] for t in self.tensors)
             if self.transform is not None:
                 batch = (self.transform(batch[0]),) + batch[1:]
@@ -515,10 +632,14 @@ def to_float(x: torch.Tensor, *, channel_dim: bool = True) -> torch.Tensor:
         return x[:, None]
     if x.ndim == 4 and x.shape[-1] in (1, 3):
         return x.permute(0, 3, 1, 2).contiguous()
-    raise ValueError(f"expected images of shape (N, H, W) or (N, H, W, C), got {tuple(x.shape)}")
+    raise ValueError(
+        f"expected images of shape (N, H, W) or (N, H, W, C), got {tuple(x.shape)}"
+    )
 
 
-def subset(ds: ImageSet, n: int | None, *, seed: int = 0, stratified: bool = True) -> ImageSet:
+def subset(
+    ds: ImageSet, n: int | None, *, seed: int = 0, stratified: bool = True
+) -> ImageSet:
     """The first ``n`` examples of a random (class-balanced) order; ``None`` keeps all."""
     if n is None or n >= len(ds):
         return ds

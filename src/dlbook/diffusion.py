@@ -38,7 +38,9 @@ def linear_betas(T: int, beta_1: float = 1e-4, beta_T: float = 0.02) -> torch.Te
     if not isinstance(T, int) or T < 1:
         raise ValueError(f"T must be a positive int, got {T!r}")
     if not 0 < beta_1 <= beta_T < 1:
-        raise ValueError(f"need 0 < beta_1 <= beta_T < 1, got beta_1={beta_1}, beta_T={beta_T}")
+        raise ValueError(
+            f"need 0 < beta_1 <= beta_T < 1, got beta_1={beta_1}, beta_T={beta_T}"
+        )
     return torch.linspace(beta_1, beta_T, T, dtype=torch.float64)
 
 
@@ -84,7 +86,9 @@ class Schedule:
     def from_betas(cls, betas: torch.Tensor) -> Schedule:
         """Build the schedule from β_1 … β_T ``(T,)``, each in (0, 1)."""
         if betas.ndim != 1 or len(betas) < 1:
-            raise ValueError(f"betas must be a 1-D tensor (T,), got shape {tuple(betas.shape)}")
+            raise ValueError(
+                f"betas must be a 1-D tensor (T,), got shape {tuple(betas.shape)}"
+            )
         if not bool(((betas > 0) & (betas < 1)).all()):
             raise ValueError("every beta must lie strictly between 0 and 1")
         b = betas.double()
@@ -97,22 +101,37 @@ class Schedule:
 
     def to(self, device: torch.device | str) -> Schedule:
         """The same schedule with its tensors on ``device``."""
-        return Schedule(self.betas.to(device), self.alphas.to(device), self.alpha_bars.to(device))
+        return Schedule(
+            self.betas.to(device), self.alphas.to(device), self.alpha_bars.to(device)
+        )
 
 
 def _check_index(t: torch.Tensor, sched: Schedule, batch: int) -> None:
     if t.dtype != torch.int64 or t.shape != (batch,):
-        raise ValueError(f"t must be an int64 tensor of shape ({batch},), got {t.dtype} {tuple(t.shape)}")
+        raise ValueError(
+            f"t must be an int64 tensor of shape ({batch},), got {t.dtype} {tuple(t.shape)}"
+        )
     # The range check reads t on the host: on a GPU that would stall every training step.
-    if len(t) and t.device.type == "cpu" and (int(t.min()) < 0 or int(t.max()) >= sched.T):
-        raise ValueError(f"time indices must lie in 0 … {sched.T - 1} (index i stands for t = i + 1)")
+    if (
+        len(t)
+        and t.device.type == "cpu"
+        and (int(t.min()) < 0 or int(t.max()) >= sched.T)
+    ):
+        raise ValueError(
+            f"time indices must lie in 0 … {sched.T - 1} (index i stands for t = i + 1)"
+        )
 
 
 def _bcast(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return v.reshape(-1, *([1] * (x.ndim - 1)))  # (B,) -> (B, 1, 1, …)
 
 
-def q_sample(x0: torch.Tensor, t: torch.Tensor, sched: Schedule, noise: torch.Tensor | None = None) -> torch.Tensor:
+def q_sample(
+    x0: torch.Tensor,
+    t: torch.Tensor,
+    sched: Schedule,
+    noise: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Draw x_t ~ q(x_t | x_0) = N(√ᾱ_t x_0, (1 - ᾱ_t) I) in one step.
 
     Args:
@@ -128,14 +147,23 @@ def q_sample(x0: torch.Tensor, t: torch.Tensor, sched: Schedule, noise: torch.Te
     if noise is None:
         noise = torch.randn_like(x0)
     elif noise.shape != x0.shape:
-        raise ValueError(f"noise must have x0's shape {tuple(x0.shape)}, got {tuple(noise.shape)}")
+        raise ValueError(
+            f"noise must have x0's shape {tuple(x0.shape)}, got {tuple(noise.shape)}"
+        )
     abar = _bcast(sched.alpha_bars[t], x0)
     return abar.sqrt() * x0 + (1 - abar).sqrt() * noise
 
 
-def eps_loss(model: EpsModel, x0: torch.Tensor, sched: Schedule, y: torch.Tensor | None = None, *,
-             p_uncond: float = 0.0, num_classes: int | None = None, generator: torch.Generator | None = None
-             ) -> torch.Tensor:
+def eps_loss(
+    model: EpsModel,
+    x0: torch.Tensor,
+    sched: Schedule,
+    y: torch.Tensor | None = None,
+    *,
+    p_uncond: float = 0.0,
+    num_classes: int | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Ho et al.'s simplified objective E_{t, ε} |ε - ε_θ(√ᾱ_t x_0 + √(1-ᾱ_t) ε, t)|².
 
     Args:
@@ -164,32 +192,59 @@ def eps_loss(model: EpsModel, x0: torch.Tensor, sched: Schedule, y: torch.Tensor
     return F.mse_loss(model(q_sample(x0, t, sched, eps), t, y), eps)
 
 
-def guided_eps(model: EpsModel, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None, w: float,
-               null_class: int | None) -> torch.Tensor:
+def guided_eps(
+    model: EpsModel,
+    x: torch.Tensor,
+    t: torch.Tensor,
+    y: torch.Tensor | None,
+    w: float,
+    null_class: int | None,
+) -> torch.Tensor:
     """Classifier-free guidance: ε̃ = (1 + w) ε(x, t, y) - w ε(x, t, ∅); plain ε(x, t, y) when w = 0."""
     if w == 0 or y is None:
         return model(x, t, y)
     if null_class is None:
-        raise ValueError("guidance (w != 0) needs null_class, the label index the model was trained to ignore")
-    both = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, torch.full_like(y, null_class)]))
-    cond, uncond = both.float().chunk(2)  # combine in float32: the weights amplify bfloat16 rounding
+        raise ValueError(
+            "guidance (w != 0) needs null_class, the label index the model was trained to ignore"
+        )
+    both = model(
+        torch.cat([x, x]),
+        torch.cat([t, t]),
+        torch.cat([y, torch.full_like(y, null_class)]),
+    )
+    cond, uncond = both.float().chunk(
+        2
+    )  # combine in float32: the weights amplify bfloat16 rounding
     return (1 + w) * cond - w * uncond
 
 
-def _check_sampler_args(shape: tuple[int, ...], y: torch.Tensor | None, w: float, null_class: int | None) -> None:
+def _check_sampler_args(
+    shape: tuple[int, ...], y: torch.Tensor | None, w: float, null_class: int | None
+) -> None:
     if len(shape) < 2 or min(shape) < 1:
         raise ValueError(f"shape must be (B, …) with positive sizes, got {shape}")
     if y is not None and tuple(y.shape) != (shape[0],):
-        raise ValueError(f"y must hold one label per sample, shape ({shape[0]},), got {tuple(y.shape)}")
+        raise ValueError(
+            f"y must hold one label per sample, shape ({shape[0]},), got {tuple(y.shape)}"
+        )
     if w != 0 and (y is None or null_class is None):
         raise ValueError("guidance weight w != 0 needs labels y and null_class")
 
 
 @torch.no_grad()
-def ddpm_sample(model: EpsModel, shape: tuple[int, ...], sched: Schedule, *, y: torch.Tensor | None = None,
-                w: float = 0.0, null_class: int | None = None, clip: float | None = None,
-                x_T: torch.Tensor | None = None, generator: torch.Generator | None = None,
-                keep: tuple[int, ...] = ()) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+def ddpm_sample(
+    model: EpsModel,
+    shape: tuple[int, ...],
+    sched: Schedule,
+    *,
+    y: torch.Tensor | None = None,
+    w: float = 0.0,
+    null_class: int | None = None,
+    clip: float | None = None,
+    x_T: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+    keep: tuple[int, ...] = (),
+) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
     """Ancestral sampling: T steps of x_{t-1} = μ_θ(x_t, t) + σ_t z, σ_t² = β̃_t.
 
     μ_θ = (x_t - β_t / √(1-ᾱ_t) ε_θ) / √α_t. With ``clip`` the predicted x_0 is
@@ -213,7 +268,11 @@ def ddpm_sample(model: EpsModel, shape: tuple[int, ...], sched: Schedule, *, y: 
     """
     _check_sampler_args(shape, y, w, null_class)
     dev = sched.betas.device
-    x = torch.randn(shape, device=dev, generator=generator) if x_T is None else x_T.clone()
+    x = (
+        torch.randn(shape, device=dev, generator=generator)
+        if x_T is None
+        else x_T.clone()
+    )
     abar_prev = torch.cat([sched.alpha_bars.new_ones(1), sched.alpha_bars[:-1]])
     kept = {}
     for i in reversed(range(sched.T)):
@@ -221,15 +280,24 @@ def ddpm_sample(model: EpsModel, shape: tuple[int, ...], sched: Schedule, *, y: 
             kept[i] = x.clone()
         t = torch.full((shape[0],), i, device=dev, dtype=torch.int64)
         eps = guided_eps(model, x, t, y, w, null_class).float()
-        beta, alpha, abar, ab_prev = sched.betas[i], sched.alphas[i], sched.alpha_bars[i], abar_prev[i]
+        beta, alpha, abar, ab_prev = (
+            sched.betas[i],
+            sched.alphas[i],
+            sched.alpha_bars[i],
+            abar_prev[i],
+        )
         if clip is None:
             mean = (x - beta / (1 - abar).sqrt() * eps) / alpha.sqrt()
         else:
             x0 = ((x - (1 - abar).sqrt() * eps) / abar.sqrt()).clamp(-clip, clip)
-            mean = (ab_prev.sqrt() * beta * x0 + alpha.sqrt() * (1 - ab_prev) * x) / (1 - abar)
+            mean = (ab_prev.sqrt() * beta * x0 + alpha.sqrt() * (1 - ab_prev) * x) / (
+                1 - abar
+            )
         if i > 0:
             var = beta * (1 - ab_prev) / (1 - abar)  # posterior variance β̃_t
-            mean = mean + var.sqrt() * torch.randn(shape, device=dev, generator=generator)
+            mean = mean + var.sqrt() * torch.randn(
+                shape, device=dev, generator=generator
+            )
         x = mean
     return x, kept
 
@@ -238,14 +306,26 @@ def ddim_times(T: int, steps: int) -> list[int]:
     """``steps`` evenly spaced time indices from T-1 down to 0 (the DDIM sub-sequence)."""
     if not 1 <= steps <= T:
         raise ValueError(f"steps must be between 1 and T={T}, got {steps}")
-    return sorted({round(v) for v in torch.linspace(T - 1, 0, steps).tolist()}, reverse=True)
+    return sorted(
+        {round(v) for v in torch.linspace(T - 1, 0, steps).tolist()}, reverse=True
+    )
 
 
 @torch.no_grad()
-def ddim_sample(model: EpsModel, shape: tuple[int, ...], sched: Schedule, *, steps: int = 50, eta: float = 0.0,
-                y: torch.Tensor | None = None, w: float = 0.0, null_class: int | None = None,
-                clip: float | None = None, x_T: torch.Tensor | None = None,
-                generator: torch.Generator | None = None) -> torch.Tensor:
+def ddim_sample(
+    model: EpsModel,
+    shape: tuple[int, ...],
+    sched: Schedule,
+    *,
+    steps: int = 50,
+    eta: float = 0.0,
+    y: torch.Tensor | None = None,
+    w: float = 0.0,
+    null_class: int | None = None,
+    clip: float | None = None,
+    x_T: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """DDIM sampling on a sub-sequence of ``steps`` times; deterministic when ``eta = 0``.
 
     x_{τ'} = √ᾱ_{τ'} x̂_0 + √(1 - ᾱ_{τ'} - σ²) ε_θ + σ z, with x̂_0 = (x_τ - √(1-ᾱ_τ) ε_θ) / √ᾱ_τ
@@ -263,17 +343,27 @@ def ddim_sample(model: EpsModel, shape: tuple[int, ...], sched: Schedule, *, ste
     if eta < 0:
         raise ValueError(f"eta must be >= 0, got {eta}")
     dev = sched.betas.device
-    x = torch.randn(shape, device=dev, generator=generator) if x_T is None else x_T.clone()
+    x = (
+        torch.randn(shape, device=dev, generator=generator)
+        if x_T is None
+        else x_T.clone()
+    )
     times = ddim_times(sched.T, steps)
     for k, i in enumerate(times):
         t = torch.full((shape[0],), i, device=dev, dtype=torch.int64)
         eps = guided_eps(model, x, t, y, w, null_class).float()
         abar = sched.alpha_bars[i]
-        ab_next = sched.alpha_bars[times[k + 1]] if k + 1 < len(times) else abar.new_tensor(1.0)
+        ab_next = (
+            sched.alpha_bars[times[k + 1]]
+            if k + 1 < len(times)
+            else abar.new_tensor(1.0)
+        )
         x0 = (x - (1 - abar).sqrt() * eps) / abar.sqrt()
         if clip is not None:
             x0 = x0.clamp(-clip, clip)
-            eps = (x - abar.sqrt() * x0) / (1 - abar).sqrt()  # the noise that matches the clamped x_0
+            eps = (x - abar.sqrt() * x0) / (
+                1 - abar
+            ).sqrt()  # the noise that matches the clamped x_0
         sigma = eta * ((1 - ab_next) / (1 - abar)).sqrt() * (1 - abar / ab_next).sqrt()
         x = ab_next.sqrt() * x0 + (1 - ab_next - sigma**2).clamp(min=0).sqrt() * eps
         if eta > 0 and k + 1 < len(times):
@@ -281,7 +371,9 @@ def ddim_sample(model: EpsModel, shape: tuple[int, ...], sched: Schedule, *, ste
     return x
 
 
-def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
+def timestep_embedding(
+    t: torch.Tensor, dim: int, max_period: float = 10_000.0
+) -> torch.Tensor:
     """Sinusoidal embedding of time indices, as the Transformer's positions.
 
     Args:
@@ -294,7 +386,11 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) 
     if dim < 2 or dim % 2:
         raise ValueError(f"dim must be even and >= 2, got {dim}")
     half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
+    freqs = torch.exp(
+        -math.log(max_period)
+        * torch.arange(half, device=t.device, dtype=torch.float32)
+        / half
+    )
     angles = t.float()[:, None] * freqs[None]  # (B, half)
     return torch.cat([angles.sin(), angles.cos()], 1)
 
@@ -309,7 +405,9 @@ class MLPDenoiser(nn.Module):
         emb_dim: size of the sinusoidal time embedding.
     """
 
-    def __init__(self, dim: int = 2, hidden: int = 128, depth: int = 3, emb_dim: int = 32):
+    def __init__(
+        self, dim: int = 2, hidden: int = 128, depth: int = 3, emb_dim: int = 32
+    ):
         super().__init__()
         self.emb_dim = emb_dim
         layers: list[nn.Module] = []
@@ -319,7 +417,9 @@ class MLPDenoiser(nn.Module):
             width = hidden
         self.net = nn.Sequential(*layers, nn.Linear(hidden, dim))
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Noisy points ``(B, D)``, time indices ``(B,)`` -> predicted noise ``(B, D)``."""
         return self.net(torch.cat([x, timestep_embedding(t, self.emb_dim)], 1))
 
@@ -345,10 +445,23 @@ class EMA:
             avg.copy_(b)
 
 
-def train_denoiser(model: nn.Module, x: torch.Tensor, sched: Schedule, *, y: torch.Tensor | None = None,
-                   steps: int, batch_size: int = 128, lr: float = 2e-3, warmup: int = 100,
-                   p_uncond: float = 0.0, num_classes: int | None = None, ema_decay: float = 0.999,
-                   seed: int = 0, amp: bool = False, progress: bool = True) -> tuple[nn.Module, list[float]]:
+def train_denoiser(
+    model: nn.Module,
+    x: torch.Tensor,
+    sched: Schedule,
+    *,
+    y: torch.Tensor | None = None,
+    steps: int,
+    batch_size: int = 128,
+    lr: float = 2e-3,
+    warmup: int = 100,
+    p_uncond: float = 0.0,
+    num_classes: int | None = None,
+    ema_decay: float = 0.999,
+    seed: int = 0,
+    amp: bool = False,
+    progress: bool = True,
+) -> tuple[nn.Module, list[float]]:
     """Train a noise model with the ε-loss: AdamW, warm-up then cosine decay, weight EMA.
 
     Args:
@@ -370,24 +483,45 @@ def train_denoiser(model: nn.Module, x: torch.Tensor, sched: Schedule, *, y: tor
     from dlbook.train import progress_bar
 
     if steps < 1 or batch_size < 1:
-        raise ValueError(f"steps and batch_size must be positive, got {steps} and {batch_size}")
+        raise ValueError(
+            f"steps and batch_size must be positive, got {steps} and {batch_size}"
+        )
     if y is not None and len(y) != len(x):
-        raise ValueError(f"y needs one label per example: {len(y)} labels for {len(x)} examples")
+        raise ValueError(
+            f"y needs one label per example: {len(y)} labels for {len(x)} examples"
+        )
     dev = x.device
     g = torch.Generator(device=dev).manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     warm = max(1, min(warmup, steps // 2))
     sched_lr = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps))))
+        opt,
+        lambda s: (
+            min(1.0, (s + 1) / warm)
+            * 0.5
+            * (1 + math.cos(math.pi * min(1.0, s / steps)))
+        ),
+    )
     ema = EMA(model, ema_decay)
     losses = []
     model.train()
-    bar = progress_bar(steps, "denoiser", disable=not progress)  # $DLBOOK_PROGRESS=0 hides it
+    bar = progress_bar(
+        steps, "denoiser", disable=not progress
+    )  # $DLBOOK_PROGRESS=0 hides it
     for _ in range(steps):
         idx = torch.randint(0, len(x), (batch_size,), device=dev, generator=g)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp and native_bf16(dev)):
-            loss = eps_loss(model, x[idx], sched, None if y is None else y[idx], p_uncond=p_uncond,
-                            num_classes=num_classes, generator=g)
+        with torch.autocast(
+            "cuda", dtype=torch.bfloat16, enabled=amp and native_bf16(dev)
+        ):
+            loss = eps_loss(
+                model,
+                x[idx],
+                sched,
+                None if y is None else y[idx],
+                p_uncond=p_uncond,
+                num_classes=num_classes,
+                generator=g,
+            )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

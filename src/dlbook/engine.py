@@ -29,7 +29,9 @@ def _check_number(x: Any, what: str) -> float:
     """Return ``x`` as a float, or raise a TypeError that says what was expected."""
     if isinstance(x, bool) or not isinstance(x, numbers.Real):
         hint = " (a tensor? pass tensor.item())" if hasattr(x, "item") else ""
-        raise TypeError(f"{what} must be a real number (int or float), got {type(x).__name__} {x!r}{hint}")
+        raise TypeError(
+            f"{what} must be a real number (int or float), got {type(x).__name__} {x!r}{hint}"
+        )
     return float(x)
 
 
@@ -54,14 +56,28 @@ class Value:
 
     __slots__ = ("data", "grad", "parents", "local_grads", "op", "label")
 
-    def __init__(self, data: Number, parents: Sequence[Value] = (), local_grads: Sequence[float] = (),
-                 op: str = "", label: str = "") -> None:
-        self.data = data if type(data) is float else _check_number(data, "Value(data)")  # fast path for floats
+    def __init__(
+        self,
+        data: Number,
+        parents: Sequence[Value] = (),
+        local_grads: Sequence[float] = (),
+        op: str = "",
+        label: str = "",
+    ) -> None:
+        self.data = (
+            data if type(data) is float else _check_number(data, "Value(data)")
+        )  # fast path for floats
         if len(parents) != len(local_grads):
-            raise ValueError(f"need one local gradient per parent: {len(parents)} parents, "
-                             f"{len(local_grads)} local gradients")
+            raise ValueError(
+                f"need one local gradient per parent: {len(parents)} parents, "
+                f"{len(local_grads)} local gradients"
+            )
         self.parents = parents if type(parents) is tuple else tuple(parents)
-        self.local_grads = local_grads if type(local_grads) is tuple else tuple(map(float, local_grads))
+        self.local_grads = (
+            local_grads
+            if type(local_grads) is tuple
+            else tuple(map(float, local_grads))
+        )
         self.op = op
         self.label = label
         self.grad = 0.0
@@ -79,7 +95,9 @@ class Value:
 
     def __mul__(self, other: Value | Number) -> Value:
         if isinstance(other, Value):  # d(xy)/dx = y, d(xy)/dy = x
-            return Value(self.data * other.data, (self, other), (other.data, self.data), "*")
+            return Value(
+                self.data * other.data, (self, other), (other.data, self.data), "*"
+            )
         c = _constant(other)  # d(cx)/dx = c
         return Value(self.data * c, (self,), (c,), "*")
 
@@ -88,17 +106,23 @@ class Value:
         if y == 0.0:
             raise ZeroDivisionError(f"division of {self.data!r} by 0")
         if isinstance(other, Value):  # d(x/y)/dx = 1/y, d(x/y)/dy = -x/y^2
-            return Value(self.data / y, (self, other), (1.0 / y, -self.data / y**2), "/")
+            return Value(
+                self.data / y, (self, other), (1.0 / y, -self.data / y**2), "/"
+            )
         return Value(self.data / y, (self,), (1.0 / y,), "/")
 
     def __pow__(self, exponent: Number) -> Value:
         if isinstance(exponent, Value):
-            raise TypeError("x ** y needs a constant exponent (int or float); "
-                            "for a Value exponent write (y * x.log()).exp()")
+            raise TypeError(
+                "x ** y needs a constant exponent (int or float); "
+                "for a Value exponent write (y * x.log()).exp()"
+            )
         p = _check_number(exponent, "the exponent")
         x = self.data
         if x < 0 and not p.is_integer():
-            raise ValueError(f"a negative base ({x}) has no real power {p}; only integer exponents work there")
+            raise ValueError(
+                f"a negative base ({x}) has no real power {p}; only integer exponents work there"
+            )
         if x == 0 and p < 0:
             raise ZeroDivisionError(f"0 ** {p} is undefined")
         # d(x^p)/dx = p x^(p-1); infinite at x = 0 when 0 < p < 1, as in PyTorch
@@ -133,19 +157,25 @@ class Value:
         try:
             e = math.exp(self.data)
         except OverflowError:
-            raise OverflowError(f"exp({self.data}) overflows a float; rescale the input") from None
+            raise OverflowError(
+                f"exp({self.data}) overflows a float; rescale the input"
+            ) from None
         return Value(e, (self,), (e,), "exp")  # (e^x)' = e^x
 
     def log(self) -> Value:
         if self.data <= 0:
             raise ValueError(f"log needs a positive input, got {self.data}")
-        return Value(math.log(self.data), (self,), (1.0 / self.data,), "log")  # (log x)' = 1/x
+        return Value(
+            math.log(self.data), (self,), (1.0 / self.data,), "log"
+        )  # (log x)' = 1/x
 
     def sqrt(self) -> Value:
         if self.data < 0:
             raise ValueError(f"sqrt needs a non-negative input, got {self.data}")
         s = math.sqrt(self.data)
-        return Value(s, (self,), (0.5 / s if s > 0 else math.inf,), "sqrt")  # (sqrt x)' = 1 / (2 sqrt x)
+        return Value(
+            s, (self,), (0.5 / s if s > 0 else math.inf,), "sqrt"
+        )  # (sqrt x)' = 1 / (2 sqrt x)
 
     def tanh(self) -> Value:
         t = math.tanh(self.data)
@@ -154,11 +184,15 @@ class Value:
     def sigmoid(self) -> Value:
         x = self.data  # two forms so that exp never overflows
         s = 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
-        return Value(s, (self,), (s * (1.0 - s),), "sigmoid")  # sigma' = sigma (1 - sigma)
+        return Value(
+            s, (self,), (s * (1.0 - s),), "sigmoid"
+        )  # sigma' = sigma (1 - sigma)
 
     def relu(self) -> Value:
         x = self.data
-        return Value(max(x, 0.0), (self,), (1.0 if x > 0 else 0.0,), "relu")  # slope 0 at 0, as in PyTorch
+        return Value(
+            max(x, 0.0), (self,), (1.0 if x > 0 else 0.0,), "relu"
+        )  # slope 0 at 0, as in PyTorch
 
     def sin(self) -> Value:
         return Value(math.sin(self.data), (self,), (math.cos(self.data),), "sin")
@@ -184,7 +218,9 @@ class Value:
         self.grad += _check_number(grad, "the seed gradient")
         for node in reversed(order):  # outputs before inputs
             for parent, local in zip(node.parents, node.local_grads):
-                parent.grad += node.grad * local  # the chain rule, summed over every use
+                parent.grad += (
+                    node.grad * local
+                )  # the chain rule, summed over every use
 
 
 def topological_order(root: Value) -> list[Value]:
@@ -219,11 +255,15 @@ class Neuron:
 
     ACTIVATIONS = ("tanh", "relu", "sigmoid", "linear")
 
-    def __init__(self, n_in: int, activation: str = "tanh", rng: random.Random | None = None) -> None:
+    def __init__(
+        self, n_in: int, activation: str = "tanh", rng: random.Random | None = None
+    ) -> None:
         if not isinstance(n_in, int) or n_in < 1:
             raise ValueError(f"n_in must be a positive int, got {n_in!r}")
         if activation not in self.ACTIVATIONS:
-            raise ValueError(f"unknown activation {activation!r}; choose one of {self.ACTIVATIONS}")
+            raise ValueError(
+                f"unknown activation {activation!r}; choose one of {self.ACTIVATIONS}"
+            )
         rng = rng or random.Random(0)
         bound = 1.0 / math.sqrt(n_in)
         self.w = [Value(rng.uniform(-bound, bound), label="w") for _ in range(n_in)]
@@ -245,7 +285,13 @@ class Neuron:
 class Layer:
     """``n_out`` neurons that see the same ``n_in`` inputs; returns a list of ``n_out`` Values."""
 
-    def __init__(self, n_in: int, n_out: int, activation: str = "tanh", rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        activation: str = "tanh",
+        rng: random.Random | None = None,
+    ) -> None:
         rng = rng or random.Random(0)
         self.neurons = [Neuron(n_in, activation, rng) for _ in range(n_out)]
 
@@ -266,13 +312,22 @@ class MLP:
         seed: seeds the initial weights, so two MLPs with the same arguments are equal.
     """
 
-    def __init__(self, n_in: int, sizes: Sequence[int], activation: str = "tanh", seed: int = 0) -> None:
+    def __init__(
+        self, n_in: int, sizes: Sequence[int], activation: str = "tanh", seed: int = 0
+    ) -> None:
         if not sizes:
             raise ValueError("sizes needs at least one layer width, e.g. [8, 1]")
         rng = random.Random(seed)
         widths = [n_in, *sizes]
-        self.layers = [Layer(widths[i], widths[i + 1], activation if i < len(sizes) - 1 else "linear", rng)
-                       for i in range(len(sizes))]
+        self.layers = [
+            Layer(
+                widths[i],
+                widths[i + 1],
+                activation if i < len(sizes) - 1 else "linear",
+                rng,
+            )
+            for i in range(len(sizes))
+        ]
 
     def __call__(self, x: Sequence[Value | Number]) -> Value | list[Value]:
         """Forward one example ``x`` (n_in numbers); one Value if the output width is 1, else a list."""
@@ -300,10 +355,15 @@ class MLP:
         for layer in self.layers:
             lin = nn.Linear(len(layer.neurons[0].w), len(layer.neurons), dtype=dtype)
             with torch.no_grad():
-                lin.weight.copy_(torch.tensor([[w.data for w in n.w] for n in layer.neurons], dtype=dtype))
-                lin.bias.copy_(torch.tensor([n.b.data for n in layer.neurons], dtype=dtype))
+                lin.weight.copy_(
+                    torch.tensor(
+                        [[w.data for w in n.w] for n in layer.neurons], dtype=dtype
+                    )
+                )
+                lin.bias.copy_(
+                    torch.tensor([n.b.data for n in layer.neurons], dtype=dtype)
+                )
             modules.append(lin)
             if layer.neurons[0].activation != "linear":
                 modules.append(acts[layer.neurons[0].activation]())
         return nn.Sequential(*modules)
-

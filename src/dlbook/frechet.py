@@ -20,7 +20,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dlbook.data import Batches, ImageSet, data_home, load_fashion_mnist, subset, to_float
+from dlbook.data import (
+    Batches,
+    ImageSet,
+    data_home,
+    load_fashion_mnist,
+    subset,
+    to_float,
+)
 from dlbook.train import evaluate, fit
 
 
@@ -34,12 +41,16 @@ def gaussian_stats(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         ``mu`` ``(D,)`` and ``cov`` ``(D, D)`` (unbiased), both float64.
     """
     if features.ndim != 2 or features.shape[0] < 2:
-        raise ValueError(f"features must be (N, D) with N >= 2, got shape {tuple(features.shape)}")
+        raise ValueError(
+            f"features must be (N, D) with N >= 2, got shape {tuple(features.shape)}"
+        )
     f = features.detach().cpu().double()  # float64 on the CPU: MPS has none
     return f.mean(0), torch.cov(f.T).reshape(f.shape[1], f.shape[1])
 
 
-def frechet_from_stats(mu1: torch.Tensor, cov1: torch.Tensor, mu2: torch.Tensor, cov2: torch.Tensor) -> float:
+def frechet_from_stats(
+    mu1: torch.Tensor, cov1: torch.Tensor, mu2: torch.Tensor, cov2: torch.Tensor
+) -> float:
     """Fréchet (2-Wasserstein) distance² between N(mu1, cov1) and N(mu2, cov2).
 
     ``|mu1 - mu2|² + tr(cov1 + cov2 - 2 (cov1^½ cov2 cov1^½)^½)``; the matrix
@@ -51,7 +62,12 @@ def frechet_from_stats(mu1: torch.Tensor, cov1: torch.Tensor, mu2: torch.Tensor,
         cov1, cov2: ``(D, D)`` symmetric positive semi-definite covariances.
     """
     d = mu1.shape[0]
-    for name, t, shape in (("mu1", mu1, (d,)), ("mu2", mu2, (d,)), ("cov1", cov1, (d, d)), ("cov2", cov2, (d, d))):
+    for name, t, shape in (
+        ("mu1", mu1, (d,)),
+        ("mu2", mu2, (d,)),
+        ("cov1", cov1, (d, d)),
+        ("cov2", cov2, (d, d)),
+    ):
         if tuple(t.shape) != shape:
             raise ValueError(f"{name} has shape {tuple(t.shape)}, expected {shape}")
     mu1, mu2, cov1, cov2 = (t.cpu().double() for t in (mu1, mu2, cov1, cov2))
@@ -65,9 +81,15 @@ def frechet_from_stats(mu1: torch.Tensor, cov1: torch.Tensor, mu2: torch.Tensor,
 
 def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> float:
     """Fréchet distance between Gaussians fitted to two feature sets ``(N, D)`` and ``(M, D)``."""
-    if features_a.ndim != 2 or features_b.ndim != 2 or features_a.shape[1] != features_b.shape[1]:
-        raise ValueError(f"feature sets must be (N, D) and (M, D) with the same D, got {tuple(features_a.shape)} "
-                         f"and {tuple(features_b.shape)}")
+    if (
+        features_a.ndim != 2
+        or features_b.ndim != 2
+        or features_a.shape[1] != features_b.shape[1]
+    ):
+        raise ValueError(
+            f"feature sets must be (N, D) and (M, D) with the same D, got {tuple(features_a.shape)} "
+            f"and {tuple(features_b.shape)}"
+        )
     return frechet_from_stats(*gaussian_stats(features_a), *gaussian_stats(features_b))
 
 
@@ -78,22 +100,40 @@ class FeatureNet(nn.Module):
     end). Inputs are images in [0, 1], ``(B, C, H, W)``.
     """
 
-    def __init__(self, in_channels: int = 1, num_classes: int = 10, width: int = 32, feature_dim: int = 128):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        width: int = 32,
+        feature_dim: int = 128,
+    ):
         super().__init__()
         w = width
         self.body = nn.Sequential(
-            nn.Conv2d(in_channels, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU(),
-            nn.Conv2d(w, 2 * w, 3, padding=1), nn.BatchNorm2d(2 * w), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(2 * w, 4 * w, 3, padding=1), nn.BatchNorm2d(4 * w), nn.ReLU(), nn.MaxPool2d(2),
-            nn.AdaptiveAvgPool2d(2), nn.Flatten(),
-            nn.Linear(16 * w, feature_dim), nn.ReLU(),
+            nn.Conv2d(in_channels, w, 3, padding=1),
+            nn.BatchNorm2d(w),
+            nn.ReLU(),
+            nn.Conv2d(w, 2 * w, 3, padding=1),
+            nn.BatchNorm2d(2 * w),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(2 * w, 4 * w, 3, padding=1),
+            nn.BatchNorm2d(4 * w),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.AdaptiveAvgPool2d(2),
+            nn.Flatten(),
+            nn.Linear(16 * w, feature_dim),
+            nn.ReLU(),
         )
         self.head = nn.Linear(feature_dim, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Images ``(B, C, H, W)`` in [0, 1] -> features ``(B, feature_dim)``."""
         if x.ndim != 4:
-            raise ValueError(f"FeatureNet expects images (B, C, H, W), got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"FeatureNet expects images (B, C, H, W), got shape {tuple(x.shape)}"
+            )
         return self.body(x * 2 - 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -102,21 +142,33 @@ class FeatureNet(nn.Module):
 
 
 @torch.no_grad()
-def embed(model: FeatureNet, images: torch.Tensor, *, batch_size: int = 500) -> torch.Tensor:
+def embed(
+    model: FeatureNet, images: torch.Tensor, *, batch_size: int = 500
+) -> torch.Tensor:
     """Features of many images, computed in batches on the model's device: ``(N, D)`` on the CPU."""
     model.eval()
     device = next(model.parameters()).device
-    return torch.cat([model.features(images[i:i + batch_size].to(device)).float().cpu()
-                      for i in range(0, len(images), batch_size)])
+    return torch.cat(
+        [
+            model.features(images[i : i + batch_size].to(device)).float().cpu()
+            for i in range(0, len(images), batch_size)
+        ]
+    )
 
 
 @torch.no_grad()
-def predict(model: FeatureNet, images: torch.Tensor, *, batch_size: int = 500) -> torch.Tensor:
+def predict(
+    model: FeatureNet, images: torch.Tensor, *, batch_size: int = 500
+) -> torch.Tensor:
     """Predicted classes ``(N,)`` of images ``(N, C, H, W)`` in [0, 1]."""
     model.eval()
     device = next(model.parameters()).device
-    return torch.cat([model(images[i:i + batch_size].to(device)).argmax(1).cpu()
-                      for i in range(0, len(images), batch_size)])
+    return torch.cat(
+        [
+            model(images[i : i + batch_size].to(device)).argmax(1).cpu()
+            for i in range(0, len(images), batch_size)
+        ]
+    )
 
 
 def _fingerprint(*parts: object, tensors: tuple[torch.Tensor, ...] = ()) -> str:
@@ -126,9 +178,19 @@ def _fingerprint(*parts: object, tensors: tuple[torch.Tensor, ...] = ()) -> str:
     return h.hexdigest()[:16]
 
 
-def train_classifier(images: torch.Tensor, labels: torch.Tensor, *, epochs: int = 2, batch_size: int = 64,
-                     lr: float = 5e-3, width: int = 16, device: torch.device | str = "cpu", seed: int = 0,
-                     cache: bool = True, progress: bool = True) -> FeatureNet:
+def train_classifier(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    epochs: int = 2,
+    batch_size: int = 64,
+    lr: float = 5e-3,
+    width: int = 16,
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+    cache: bool = True,
+    progress: bool = True,
+) -> FeatureNet:
     """Train (or load from the cache) the feature classifier on real images.
 
     The weights are cached under ``$DLBOOK_DATA/classifiers/`` keyed by a hash
@@ -146,44 +208,85 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, *, epochs: int 
         The trained :class:`FeatureNet` in eval mode on ``device``.
     """
     if images.ndim != 4 or not images.is_floating_point():
-        raise ValueError(f"images must be float (N, C, H, W) in [0, 1], got {images.dtype} {tuple(images.shape)}")
+        raise ValueError(
+            f"images must be float (N, C, H, W) in [0, 1], got {images.dtype} {tuple(images.shape)}"
+        )
     if labels.shape != (len(images),):
-        raise ValueError(f"labels must be (N,) = ({len(images)},), got {tuple(labels.shape)}")
+        raise ValueError(
+            f"labels must be (N,) = ({len(images)},), got {tuple(labels.shape)}"
+        )
     if images.min() < 0 or images.max() > 1:
-        raise ValueError("images must lie in [0, 1]; rescale them first, e.g. (x + 1) / 2 for [-1, 1]")
+        raise ValueError(
+            "images must lie in [0, 1]; rescale them first, e.g. (x + 1) / 2 for [-1, 1]"
+        )
     num_classes = int(labels.max()) + 1
     device = torch.device(device)
-    key = _fingerprint("FeatureNet-v1", tuple(images.shape), num_classes, epochs, batch_size, lr, width, seed,
-                       torch.__version__, tensors=(images, labels))
+    key = _fingerprint(
+        "FeatureNet-v1",
+        tuple(images.shape),
+        num_classes,
+        epochs,
+        batch_size,
+        lr,
+        width,
+        seed,
+        torch.__version__,
+        tensors=(images, labels),
+    )
     path = Path(data_home()) / "classifiers" / f"featurenet-{key}.pt"
     torch.manual_seed(seed)
     model = FeatureNet(images.shape[1], num_classes, width).to(device)
     if cache and path.exists():
         model.load_state_dict(torch.load(path, map_location=device, weights_only=True))
         return model.eval()
-    batches = Batches(images, labels, batch_size=batch_size, shuffle=True, device=device, seed=seed)
+    batches = Batches(
+        images, labels, batch_size=batch_size, shuffle=True, device=device, seed=seed
+    )
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(1, epochs * len(batches)))
-    fit(model, batches, epochs=epochs, optimizer=opt, scheduler=sched, loss_fn=F.cross_entropy,
-        progress=progress, desc="feature classifier")
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=lr, total_steps=max(1, epochs * len(batches))
+    )
+    fit(
+        model,
+        batches,
+        epochs=epochs,
+        optimizer=opt,
+        scheduler=sched,
+        loss_fn=F.cross_entropy,
+        progress=progress,
+        desc="feature classifier",
+    )
     if cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         torch.save(model.state_dict(), tmp)
-        os.replace(tmp, path)  # atomic: two chapters running at once never see half a file
+        os.replace(
+            tmp, path
+        )  # atomic: two chapters running at once never see half a file
     return model.eval()
 
 
-def classifier_accuracy(model: FeatureNet, images: torch.Tensor, labels: torch.Tensor) -> float:
+def classifier_accuracy(
+    model: FeatureNet, images: torch.Tensor, labels: torch.Tensor
+) -> float:
     """Test accuracy of the feature classifier on ``(N, C, H, W)`` images and ``(N,)`` labels."""
     device = next(model.parameters()).device
-    _, accuracy = evaluate(model, Batches(images, labels, batch_size=500, shuffle=False, device=device))
+    _, accuracy = evaluate(
+        model, Batches(images, labels, batch_size=500, shuffle=False, device=device)
+    )
     return float(accuracy)
 
 
-def fashion_classifier(n_train: int | None, *, epochs: int, device: torch.device | str = "cpu",
-                       n_test: int | None = None, progress: bool = True, train: ImageSet | None = None,
-                       test: ImageSet | None = None) -> tuple[FeatureNet, float]:
+def fashion_classifier(
+    n_train: int | None,
+    *,
+    epochs: int,
+    device: torch.device | str = "cpu",
+    n_test: int | None = None,
+    progress: bool = True,
+    train: ImageSet | None = None,
+    test: ImageSet | None = None,
+) -> tuple[FeatureNet, float]:
     """The Part IV judge: a :class:`FeatureNet` trained on Fashion-MNIST.
 
     Chapters 12-14 call this with the same arguments per profile, so the
@@ -202,5 +305,7 @@ def fashion_classifier(n_train: int | None, *, epochs: int, device: torch.device
     """
     train = subset(train if train is not None else load_fashion_mnist("train"), n_train)
     test = subset(test if test is not None else load_fashion_mnist("test"), n_test)
-    model = train_classifier(to_float(train.x), train.y, epochs=epochs, device=device, progress=progress)
+    model = train_classifier(
+        to_float(train.x), train.y, epochs=epochs, device=device, progress=progress
+    )
     return model, classifier_accuracy(model, to_float(test.x), test.y)

@@ -59,10 +59,14 @@ class Generator(nn.Module):
         self.z_dim, self.width = z_dim, width
         w = width
         self.net = nn.Sequential(
-            nn.ConvTranspose2d(self.in_features, 2 * w, 7, 1, 0, bias=False),  # (B, 2w, 7, 7)
-            nn.BatchNorm2d(2 * w), nn.ReLU(),
+            nn.ConvTranspose2d(
+                self.in_features, 2 * w, 7, 1, 0, bias=False
+            ),  # (B, 2w, 7, 7)
+            nn.BatchNorm2d(2 * w),
+            nn.ReLU(),
             nn.ConvTranspose2d(2 * w, w, 4, 2, 1, bias=False),  # (B, w, 14, 14)
-            nn.BatchNorm2d(w), nn.ReLU(),
+            nn.BatchNorm2d(w),
+            nn.ReLU(),
             nn.ConvTranspose2d(w, 1, 4, 2, 1),  # (B, 1, 28, 28)
             nn.Tanh(),
         )
@@ -75,7 +79,9 @@ class Generator(nn.Module):
 
     def _check_z(self, z: torch.Tensor) -> None:
         if z.ndim != 2 or z.shape[1] != self.z_dim:
-            raise ValueError(f"z must have shape (B, {self.z_dim}), got {tuple(z.shape)}")
+            raise ValueError(
+                f"z must have shape (B, {self.z_dim}), got {tuple(z.shape)}"
+            )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Noise ``(B, z_dim)`` -> images ``(B, 1, 28, 28)``."""
@@ -100,16 +106,20 @@ class Discriminator(nn.Module):
         self.width = width
         w = width
         self.features = nn.Sequential(
-            nn.Conv2d(1, w, 4, 2, 1), nn.LeakyReLU(0.2),  # (B, w, 14, 14); no batch norm on the input layer
+            nn.Conv2d(1, w, 4, 2, 1),
+            nn.LeakyReLU(0.2),  # (B, w, 14, 14); no batch norm on the input layer
             nn.Conv2d(w, 2 * w, 4, 2, 1, bias=False),  # (B, 2w, 7, 7)
-            nn.BatchNorm2d(2 * w), nn.LeakyReLU(0.2),
+            nn.BatchNorm2d(2 * w),
+            nn.LeakyReLU(0.2),
         )
         self.out = nn.Conv2d(2 * w, 1, 7, 1, 0)  # (B, 1, 1, 1)
         self.apply(init_dcgan_weights)
 
     def _check_x(self, x: torch.Tensor) -> None:
         if x.ndim != 4 or tuple(x.shape[1:]) != IMAGE_SHAPE:
-            raise ValueError(f"images must have shape (B, 1, 28, 28), got {tuple(x.shape)}")
+            raise ValueError(
+                f"images must have shape (B, 1, 28, 28), got {tuple(x.shape)}"
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Images ``(B, 1, 28, 28)`` -> logits ``(B,)``."""
@@ -119,9 +129,15 @@ class Discriminator(nn.Module):
 
 def _check_labels(y: torch.Tensor, batch: int, num_classes: int) -> None:
     if y.shape != (batch,) or y.dtype != torch.long:
-        raise ValueError(f"labels must be int64 of shape ({batch},), got {y.dtype} {tuple(y.shape)}")
+        raise ValueError(
+            f"labels must be int64 of shape ({batch},), got {y.dtype} {tuple(y.shape)}"
+        )
     # The range check reads the labels on the host: on a GPU that would stall every forward pass.
-    if batch and y.device.type == "cpu" and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+    if (
+        batch
+        and y.device.type == "cpu"
+        and (int(y.min()) < 0 or int(y.max()) >= num_classes)
+    ):
         raise ValueError(f"labels must lie in 0..{num_classes - 1}")
 
 
@@ -134,7 +150,13 @@ class ConditionalGenerator(Generator):
         embed_dim: length of the learned label code.
     """
 
-    def __init__(self, num_classes: int = 10, z_dim: int = 64, width: int = 64, embed_dim: int = 16):
+    def __init__(
+        self,
+        num_classes: int = 10,
+        z_dim: int = 64,
+        width: int = 64,
+        embed_dim: int = 16,
+    ):
         if not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
         self.num_classes, self.embed_dim = num_classes, embed_dim
@@ -181,18 +203,29 @@ class ConditionalDiscriminator(Discriminator):
         self._check_x(x)
         _check_labels(y, len(x), self.num_classes)
         h = self.features(x)  # (B, 2w, 7, 7)
-        return self.out(h).flatten() + (self.embed(y) * h.sum((2, 3))).sum(1)  # read-out + projection
+        return self.out(h).flatten() + (self.embed(y) * h.sum((2, 3))).sum(
+            1
+        )  # read-out + projection
 
 
 def _autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager:
-    if amp and native_bf16(device):  # as dlbook.train.fit: emulated bfloat16 (a T4) is slower than float32
+    if amp and native_bf16(
+        device
+    ):  # as dlbook.train.fit: emulated bfloat16 (a T4) is slower than float32
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
-def train_step(generator: Generator, discriminator: Discriminator, opt_g: torch.optim.Optimizer,
-               opt_d: torch.optim.Optimizer, x_real: torch.Tensor, y: torch.Tensor | None = None, *,
-               amp: bool = False) -> dict[str, torch.Tensor]:
+def train_step(
+    generator: Generator,
+    discriminator: Discriminator,
+    opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer,
+    x_real: torch.Tensor,
+    y: torch.Tensor | None = None,
+    *,
+    amp: bool = False,
+) -> dict[str, torch.Tensor]:
     """One alternating GAN update with the non-saturating loss: first D, then G.
 
     The discriminator minimizes ``-log D(x) - log(1 - D(G(z)))``; the generator
@@ -212,11 +245,15 @@ def train_step(generator: Generator, discriminator: Discriminator, opt_g: torch.
     """
     conditional = isinstance(generator, ConditionalGenerator)
     if conditional != isinstance(discriminator, ConditionalDiscriminator):
-        raise ValueError("use a ConditionalGenerator with a ConditionalDiscriminator, or two plain models")
+        raise ValueError(
+            "use a ConditionalGenerator with a ConditionalDiscriminator, or two plain models"
+        )
     if conditional and y is None:
         raise ValueError("conditional models need the labels y of the real batch")
     if not conditional and y is not None:
-        raise ValueError("plain models take no labels; pass y=None or use the conditional models")
+        raise ValueError(
+            "plain models take no labels; pass y=None or use the conditional models"
+        )
     b, device = len(x_real), x_real.device
     cond = (y,) if conditional else ()
     generator.train()
@@ -225,25 +262,40 @@ def train_step(generator: Generator, discriminator: Discriminator, opt_g: torch.
         fake = generator(torch.randn(b, generator.z_dim, device=device), *cond)
         logits_real = discriminator(x_real, *cond).float()
         logits_fake = discriminator(fake.detach(), *cond).float()
-        d_loss = (F.binary_cross_entropy_with_logits(logits_real, torch.ones_like(logits_real))
-                  + F.binary_cross_entropy_with_logits(logits_fake, torch.zeros_like(logits_fake)))
+        d_loss = F.binary_cross_entropy_with_logits(
+            logits_real, torch.ones_like(logits_real)
+        ) + F.binary_cross_entropy_with_logits(
+            logits_fake, torch.zeros_like(logits_fake)
+        )
     opt_d.zero_grad(set_to_none=True)
     d_loss.backward()
     opt_d.step()
     with _autocast(device, amp):
         fake = generator(torch.randn(b, generator.z_dim, device=device), *cond)
         logits = discriminator(fake, *cond).float()
-        g_loss = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))  # non-saturating
+        g_loss = F.binary_cross_entropy_with_logits(
+            logits, torch.ones_like(logits)
+        )  # non-saturating
     opt_g.zero_grad(set_to_none=True)
     g_loss.backward()
     opt_g.step()
-    return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(),
-            "d_real": torch.sigmoid(logits_real).mean().detach(), "d_fake": torch.sigmoid(logits_fake).mean().detach()}
+    return {
+        "d_loss": d_loss.detach(),
+        "g_loss": g_loss.detach(),
+        "d_real": torch.sigmoid(logits_real).mean().detach(),
+        "d_fake": torch.sigmoid(logits_fake).mean().detach(),
+    }
 
 
 @torch.no_grad()
-def generate(generator: Generator, n: int, *, labels: torch.Tensor | None = None, batch_size: int = 500,
-             seed: int | None = None) -> torch.Tensor:
+def generate(
+    generator: Generator,
+    n: int,
+    *,
+    labels: torch.Tensor | None = None,
+    batch_size: int = 500,
+    seed: int | None = None,
+) -> torch.Tensor:
     """Draw ``n`` images from a trained generator, in eval mode, as float ``(n, 1, 28, 28)`` in [0, 1] on the CPU.
 
     Args:
@@ -266,7 +318,11 @@ def generate(generator: Generator, n: int, *, labels: torch.Tensor | None = None
     generator.eval()
     out = []
     for i in range(0, n, batch_size):
-        zb = z[i:i + batch_size].to(device)
-        xb = generator(zb, labels[i:i + batch_size].to(device)) if conditional else generator(zb)
+        zb = z[i : i + batch_size].to(device)
+        xb = (
+            generator(zb, labels[i : i + batch_size].to(device))
+            if conditional
+            else generator(zb)
+        )
         out.append(((xb.float() + 1) / 2).clamp(0, 1).cpu())
     return torch.cat(out)

@@ -33,11 +33,36 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
-    "Graph", "check_edge_index", "adjacency", "edge_index_from_adjacency", "degree", "add_self_loops",
-    "to_undirected", "cycle_graph", "path_graph", "complete_graph", "knn_graph", "stochastic_block_model",
-    "permute_graph", "scatter_sum", "scatter_mean", "scatter_max", "segment_softmax", "readout", "batch_graphs",
-    "gcn_norm_dense", "gcn_conv_dense", "gcn_conv_sparse", "GCNConv", "GINConv", "EdgeConv", "edge_attention",
-    "GATConv", "circular_layout", "spring_layout", "draw_graph",
+    "Graph",
+    "check_edge_index",
+    "adjacency",
+    "edge_index_from_adjacency",
+    "degree",
+    "add_self_loops",
+    "to_undirected",
+    "cycle_graph",
+    "path_graph",
+    "complete_graph",
+    "knn_graph",
+    "stochastic_block_model",
+    "permute_graph",
+    "scatter_sum",
+    "scatter_mean",
+    "scatter_max",
+    "segment_softmax",
+    "readout",
+    "batch_graphs",
+    "gcn_norm_dense",
+    "gcn_conv_dense",
+    "gcn_conv_sparse",
+    "GCNConv",
+    "GINConv",
+    "EdgeConv",
+    "edge_attention",
+    "GATConv",
+    "circular_layout",
+    "spring_layout",
+    "draw_graph",
 ]
 
 
@@ -57,25 +82,37 @@ def check_edge_index(edge_index: torch.Tensor, num_nodes: int) -> None:
     """
     _check_num_nodes(num_nodes)
     if not isinstance(edge_index, torch.Tensor):
-        raise ValueError(f"edge_index must be a tensor of shape (2, E), got {type(edge_index).__name__}")
+        raise ValueError(
+            f"edge_index must be a tensor of shape (2, E), got {type(edge_index).__name__}"
+        )
     if edge_index.dtype != torch.long:
-        raise ValueError(f"edge_index must hold int64 node indices, got dtype {edge_index.dtype}; "
-                         "use edge_index.long()")
+        raise ValueError(
+            f"edge_index must hold int64 node indices, got dtype {edge_index.dtype}; "
+            "use edge_index.long()"
+        )
     if edge_index.ndim != 2 or edge_index.shape[0] != 2:
-        raise ValueError(f"edge_index must have shape (2, E) (sources in row 0, targets in row 1), got "
-                         f"{tuple(edge_index.shape)}; an (E, 2) list of pairs needs .t()")
+        raise ValueError(
+            f"edge_index must have shape (2, E) (sources in row 0, targets in row 1), got "
+            f"{tuple(edge_index.shape)}; an (E, 2) list of pairs needs .t()"
+        )
     if edge_index.numel() and (edge_index.min() < 0 or edge_index.max() >= num_nodes):
-        raise ValueError(f"edge_index refers to node {int(edge_index.max()) if edge_index.max() >= num_nodes else int(edge_index.min())}"
-                         f" but the graph has nodes 0..{num_nodes - 1}; check num_nodes or the offsets of a batch")
+        raise ValueError(
+            f"edge_index refers to node {int(edge_index.max()) if edge_index.max() >= num_nodes else int(edge_index.min())}"
+            f" but the graph has nodes 0..{num_nodes - 1}; check num_nodes or the offsets of a batch"
+        )
 
 
 def _check_features(x: torch.Tensor, name: str = "x") -> None:
     if not isinstance(x, torch.Tensor) or x.ndim < 2 or not x.is_floating_point():
-        raise ValueError(f"{name} must be a floating-point tensor of node features (N, F), got "
-                         f"{getattr(x, 'shape', type(x))} {getattr(x, 'dtype', '')}")
+        raise ValueError(
+            f"{name} must be a floating-point tensor of node features (N, F), got "
+            f"{getattr(x, 'shape', type(x))} {getattr(x, 'dtype', '')}"
+        )
 
 
-def adjacency(edge_index: torch.Tensor, num_nodes: int, *, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def adjacency(
+    edge_index: torch.Tensor, num_nodes: int, *, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     """The dense adjacency matrix of a graph.
 
     Args:
@@ -88,18 +125,24 @@ def adjacency(edge_index: torch.Tensor, num_nodes: int, *, dtype: torch.dtype = 
     check_edge_index(edge_index, num_nodes)
     src, dst = edge_index
     a = torch.zeros(num_nodes, num_nodes, dtype=dtype, device=edge_index.device)
-    return a.index_put_((dst, src), torch.ones(src.shape, dtype=dtype, device=a.device), accumulate=True)
+    return a.index_put_(
+        (dst, src), torch.ones(src.shape, dtype=dtype, device=a.device), accumulate=True
+    )
 
 
 def edge_index_from_adjacency(adj: torch.Tensor) -> torch.Tensor:
     """The (2, E) edge index of the nonzero entries of an adjacency matrix (N, N), ``A[i, j] != 0`` -> edge ``j -> i``."""
     if adj.ndim != 2 or adj.shape[0] != adj.shape[1]:
-        raise ValueError(f"an adjacency matrix must be square (N, N), got {tuple(adj.shape)}")
+        raise ValueError(
+            f"an adjacency matrix must be square (N, N), got {tuple(adj.shape)}"
+        )
     dst, src = adj.nonzero(as_tuple=True)
     return torch.stack([src, dst])
 
 
-def degree(index: torch.Tensor, num_nodes: int, *, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def degree(
+    index: torch.Tensor, num_nodes: int, *, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     """How often each node occurs in ``index`` (E,): pass ``edge_index[1]`` for in-degrees. Returns (N,)."""
     _check_num_nodes(num_nodes)
     return torch.bincount(index, minlength=num_nodes).to(dtype)
@@ -141,7 +184,9 @@ def path_graph(n: int) -> torch.Tensor:
 def complete_graph(n: int, *, self_loops: bool = True) -> torch.Tensor:
     """Every ordered pair ``j -> i`` of n nodes (with ``i -> i`` when ``self_loops``), as (2, E)."""
     _check_num_nodes(n)
-    src, dst = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="xy")  # dst varies slowest
+    src, dst = torch.meshgrid(
+        torch.arange(n), torch.arange(n), indexing="xy"
+    )  # dst varies slowest
     keep = torch.ones(n, n, dtype=torch.bool) if self_loops else src != dst
     return torch.stack([src[keep], dst[keep]])
 
@@ -167,8 +212,13 @@ def knn_graph(points: torch.Tensor, k: int) -> torch.Tensor:
     return torch.stack([nbrs.reshape(-1), dst])
 
 
-def stochastic_block_model(sizes: Sequence[int], p_in: float, p_out: float, *,
-                           generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def stochastic_block_model(
+    sizes: Sequence[int],
+    p_in: float,
+    p_out: float,
+    *,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A random undirected graph with communities (Holland et al.'s stochastic block model).
 
     Two nodes are joined with probability ``p_in`` when they are in the same
@@ -183,10 +233,16 @@ def stochastic_block_model(sizes: Sequence[int], p_in: float, p_out: float, *,
         ``(edge_index (2, E), labels (N,))`` with N = sum(sizes).
     """
     if not sizes or any(s < 1 for s in sizes):
-        raise ValueError(f"sizes must list at least one positive community size, got {sizes!r}")
+        raise ValueError(
+            f"sizes must list at least one positive community size, got {sizes!r}"
+        )
     if not (0 <= p_in <= 1 and 0 <= p_out <= 1):
-        raise ValueError(f"p_in and p_out are probabilities in [0, 1], got {p_in}, {p_out}")
-    labels = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(list(sizes)))
+        raise ValueError(
+            f"p_in and p_out are probabilities in [0, 1], got {p_in}, {p_out}"
+        )
+    labels = torch.repeat_interleave(
+        torch.arange(len(sizes)), torch.tensor(list(sizes))
+    )
     n = len(labels)
     prob = torch.where(labels[:, None] == labels[None, :], p_in, p_out)  # (N, N)
     upper = (torch.rand(n, n, generator=generator) < prob).triu(diagonal=1)
@@ -194,7 +250,9 @@ def stochastic_block_model(sizes: Sequence[int], p_in: float, p_out: float, *,
     return to_undirected(torch.stack([i, j]), n), labels
 
 
-def permute_graph(x: torch.Tensor, edge_index: torch.Tensor, perm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def permute_graph(
+    x: torch.Tensor, edge_index: torch.Tensor, perm: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Renumber the nodes: new node ``k`` is old node ``perm[k]``.
 
     Returns:
@@ -202,7 +260,9 @@ def permute_graph(x: torch.Tensor, edge_index: torch.Tensor, perm: torch.Tensor)
     """
     n = x.shape[0]
     check_edge_index(edge_index, n)
-    if perm.shape != (n,) or not torch.equal(perm.sort().values, torch.arange(n, device=perm.device)):
+    if perm.shape != (n,) or not torch.equal(
+        perm.sort().values, torch.arange(n, device=perm.device)
+    ):
         raise ValueError(f"perm must be a permutation of 0..{n - 1}")
     inverse = torch.empty_like(perm)
     inverse[perm] = torch.arange(n, device=perm.device)  # old index -> new index
@@ -231,8 +291,10 @@ class Graph:
         _check_features(self.x)
         check_edge_index(self.edge_index, self.x.shape[0])
         if self.batch is not None and self.batch.shape != (self.x.shape[0],):
-            raise ValueError(f"batch must have one entry per node, shape ({self.x.shape[0]},), got "
-                             f"{tuple(self.batch.shape)}")
+            raise ValueError(
+                f"batch must have one entry per node, shape ({self.x.shape[0]},), got "
+                f"{tuple(self.batch.shape)}"
+            )
 
     @property
     def num_nodes(self) -> int:
@@ -241,7 +303,13 @@ class Graph:
     def to(self, device: torch.device | str) -> "Graph":
         """The same graph with every tensor on ``device``."""
         move = lambda t: None if t is None else t.to(device)  # noqa: E731
-        return Graph(move(self.x), move(self.edge_index), move(self.y), move(self.batch), self.num_graphs)
+        return Graph(
+            move(self.x),
+            move(self.edge_index),
+            move(self.y),
+            move(self.batch),
+            self.num_graphs,
+        )
 
 
 def batch_graphs(graphs: Sequence[Graph]) -> Graph:
@@ -260,16 +328,28 @@ def batch_graphs(graphs: Sequence[Graph]) -> Graph:
     if not graphs:
         raise ValueError("batch_graphs needs at least one graph")
     if any(g.batch is not None for g in graphs):
-        raise ValueError("batch_graphs takes single graphs; merge the graph lists instead of batches")
+        raise ValueError(
+            "batch_graphs takes single graphs; merge the graph lists instead of batches"
+        )
     widths = {g.x.shape[1:] for g in graphs}
     if len(widths) > 1:
-        raise ValueError(f"all graphs need node features of the same width, got {sorted(map(tuple, widths))}")
+        raise ValueError(
+            f"all graphs need node features of the same width, got {sorted(map(tuple, widths))}"
+        )
     sizes = torch.tensor([g.num_nodes for g in graphs])
     offsets = torch.cumsum(sizes, 0) - sizes  # (G,) first node of each graph
-    edge_index = torch.cat([g.edge_index + int(off) for g, off in zip(graphs, offsets)], dim=1)
-    batch = torch.repeat_interleave(torch.arange(len(graphs)), sizes).to(graphs[0].x.device)
+    edge_index = torch.cat(
+        [g.edge_index + int(off) for g, off in zip(graphs, offsets)], dim=1
+    )
+    batch = torch.repeat_interleave(torch.arange(len(graphs)), sizes).to(
+        graphs[0].x.device
+    )
     ys = [g.y for g in graphs]
-    y = torch.cat([t.reshape(-1) for t in ys]) if all(t is not None for t in ys) else None
+    y = (
+        torch.cat([t.reshape(-1) for t in ys])
+        if all(t is not None for t in ys)
+        else None
+    )
     return Graph(torch.cat([g.x for g in graphs]), edge_index, y, batch, len(graphs))
 
 
@@ -279,10 +359,14 @@ def batch_graphs(graphs: Sequence[Graph]) -> Graph:
 def _check_index(src: torch.Tensor, index: torch.Tensor, num_nodes: int) -> None:
     _check_num_nodes(num_nodes)
     if index.ndim != 1 or index.shape[0] != src.shape[0]:
-        raise ValueError(f"index must be (E,) with one target per row of src {tuple(src.shape)}, got "
-                         f"{tuple(index.shape)}")
+        raise ValueError(
+            f"index must be (E,) with one target per row of src {tuple(src.shape)}, got "
+            f"{tuple(index.shape)}"
+        )
     if index.numel() and (index.min() < 0 or index.max() >= num_nodes):
-        raise ValueError(f"index must lie in [0, {num_nodes}), got values in [{int(index.min())}, {int(index.max())}]")
+        raise ValueError(
+            f"index must lie in [0, {num_nodes}), got values in [{int(index.min())}, {int(index.max())}]"
+        )
 
 
 def scatter_sum(src: torch.Tensor, index: torch.Tensor, num_nodes: int) -> torch.Tensor:
@@ -292,7 +376,9 @@ def scatter_sum(src: torch.Tensor, index: torch.Tensor, num_nodes: int) -> torch
     return out.index_add_(0, index, src)
 
 
-def scatter_mean(src: torch.Tensor, index: torch.Tensor, num_nodes: int) -> torch.Tensor:
+def scatter_mean(
+    src: torch.Tensor, index: torch.Tensor, num_nodes: int
+) -> torch.Tensor:
     """Mean of the rows of ``src`` (E, ...) per target; 0 for targets without rows. Returns (N, ...)."""
     total = scatter_sum(src, index, num_nodes)
     count = degree(index, num_nodes, dtype=src.dtype).clamp(min=1)
@@ -307,7 +393,9 @@ def scatter_max(src: torch.Tensor, index: torch.Tensor, num_nodes: int) -> torch
     return out.scatter_reduce(0, idx, src, reduce="amax", include_self=False)
 
 
-def segment_softmax(scores: torch.Tensor, index: torch.Tensor, num_nodes: int) -> torch.Tensor:
+def segment_softmax(
+    scores: torch.Tensor, index: torch.Tensor, num_nodes: int
+) -> torch.Tensor:
     """Softmax of edge scores over the edges that share a target node.
 
     Args:
@@ -320,12 +408,19 @@ def segment_softmax(scores: torch.Tensor, index: torch.Tensor, num_nodes: int) -
     _check_index(scores, index, num_nodes)
     idx = index.reshape((-1,) + (1,) * (scores.ndim - 1)).expand_as(scores)
     top = scores.new_full((num_nodes,) + scores.shape[1:], -math.inf)
-    top = top.scatter_reduce(0, idx, scores.detach(), reduce="amax", include_self=True)  # (N, ...) max per node
+    top = top.scatter_reduce(
+        0, idx, scores.detach(), reduce="amax", include_self=True
+    )  # (N, ...) max per node
     e = (scores - top[index]).exp()  # stable: every exponent <= 0
     return e / scatter_sum(e, index, num_nodes)[index]
 
 
-def readout(x: torch.Tensor, batch: torch.Tensor | None, num_graphs: int = 1, reduce: str = "sum") -> torch.Tensor:
+def readout(
+    x: torch.Tensor,
+    batch: torch.Tensor | None,
+    num_graphs: int = 1,
+    reduce: str = "sum",
+) -> torch.Tensor:
     """A graph-level vector from node vectors: sum, mean or max over each graph's nodes.
 
     Args:
@@ -358,25 +453,35 @@ def gcn_norm_dense(adj: torch.Tensor) -> torch.Tensor:
         (N, N).
     """
     if adj.ndim != 2 or adj.shape[0] != adj.shape[1]:
-        raise ValueError(f"an adjacency matrix must be square (N, N), got {tuple(adj.shape)}")
+        raise ValueError(
+            f"an adjacency matrix must be square (N, N), got {tuple(adj.shape)}"
+        )
     a_hat = adj + torch.eye(adj.shape[0], dtype=adj.dtype, device=adj.device)
     d_inv_sqrt = a_hat.sum(dim=1).rsqrt()  # (N,)
     return d_inv_sqrt[:, None] * a_hat * d_inv_sqrt[None, :]
 
 
-def _check_layer_args(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
+def _check_layer_args(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+) -> None:
     _check_features(x)
     if x.ndim != 2:
         raise ValueError(f"x must be (N, F), got {tuple(x.shape)}")
     if weight.ndim != 2 or weight.shape[0] != x.shape[1]:
-        raise ValueError(f"weight must be (F_in, F_out) = ({x.shape[1]}, F_out) for x {tuple(x.shape)}, got "
-                         f"{tuple(weight.shape)}")
+        raise ValueError(
+            f"weight must be (F_in, F_out) = ({x.shape[1]}, F_out) for x {tuple(x.shape)}, got "
+            f"{tuple(weight.shape)}"
+        )
     if bias is not None and bias.shape != (weight.shape[1],):
         raise ValueError(f"bias must be ({weight.shape[1]},), got {tuple(bias.shape)}")
 
 
-def gcn_conv_dense(x: torch.Tensor, adj: torch.Tensor, weight: torch.Tensor,
-                   bias: torch.Tensor | None = None) -> torch.Tensor:
+def gcn_conv_dense(
+    x: torch.Tensor,
+    adj: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+) -> torch.Tensor:
     """A GCN layer with an adjacency matrix: D^{-1/2}(A + I)D^{-1/2} X W + b.
 
     Args:
@@ -390,14 +495,20 @@ def gcn_conv_dense(x: torch.Tensor, adj: torch.Tensor, weight: torch.Tensor,
     """
     _check_layer_args(x, weight, bias)
     if adj.shape != (x.shape[0], x.shape[0]):
-        raise ValueError(f"adj must be (N, N) = ({x.shape[0]}, {x.shape[0]}) for x {tuple(x.shape)}, got "
-                         f"{tuple(adj.shape)}")
+        raise ValueError(
+            f"adj must be (N, N) = ({x.shape[0]}, {x.shape[0]}) for x {tuple(x.shape)}, got "
+            f"{tuple(adj.shape)}"
+        )
     out = gcn_norm_dense(adj) @ (x @ weight)
     return out if bias is None else out + bias
 
 
-def gcn_conv_sparse(x: torch.Tensor, edge_index: torch.Tensor, weight: torch.Tensor,
-                    bias: torch.Tensor | None = None) -> torch.Tensor:
+def gcn_conv_sparse(
+    x: torch.Tensor,
+    edge_index: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+) -> torch.Tensor:
     """The same GCN layer as message passing over an edge list, in O(E F_out).
 
     Each edge ``j -> i`` (plus one self-loop per node) carries the message
@@ -415,7 +526,9 @@ def gcn_conv_sparse(x: torch.Tensor, edge_index: torch.Tensor, weight: torch.Ten
     _check_layer_args(x, weight, bias)
     n = x.shape[0]
     src, dst = add_self_loops(edge_index, n)  # (E + N,) each
-    deg = degree(dst, n, dtype=x.dtype)  # (N,) in-degree with the loop: the row sums of A + I
+    deg = degree(
+        dst, n, dtype=x.dtype
+    )  # (N,) in-degree with the loop: the row sums of A + I
     norm = deg[src].rsqrt() * deg[dst].rsqrt()  # (E + N,) one coefficient per edge
     h = x @ weight  # (N, F_out): transform first, then propagate
     out = scatter_sum(norm[:, None] * h[src], dst, n)  # message, then aggregate
@@ -425,7 +538,9 @@ def gcn_conv_sparse(x: torch.Tensor, edge_index: torch.Tensor, weight: torch.Ten
 class GCNConv(nn.Module):
     """A graph convolution layer (Kipf and Welling 2017) on an edge index; see :func:`gcn_conv_sparse`."""
 
-    def __init__(self, in_features: int, out_features: int, *, bias: bool = True) -> None:
+    def __init__(
+        self, in_features: int, out_features: int, *, bias: bool = True
+    ) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.empty(in_features, out_features))
         self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
@@ -439,7 +554,9 @@ class GCNConv(nn.Module):
 class GINConv(nn.Module):
     """A graph isomorphism network layer (Xu et al. 2019): h_i' = MLP((1 + eps) h_i + sum_{j -> i} h_j)."""
 
-    def __init__(self, mlp: nn.Module, *, eps: float = 0.0, train_eps: bool = False) -> None:
+    def __init__(
+        self, mlp: nn.Module, *, eps: float = 0.0, train_eps: bool = False
+    ) -> None:
         super().__init__()
         self.mlp = mlp
         self.eps = nn.Parameter(torch.tensor(float(eps))) if train_eps else eps
@@ -476,8 +593,14 @@ class EdgeConv(nn.Module):
         return readout(messages, dst, x.shape[0], self.aggr)
 
 
-def edge_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, edge_index: torch.Tensor, *,
-                   scale: float | None = None) -> torch.Tensor:
+def edge_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    edge_index: torch.Tensor,
+    *,
+    scale: float | None = None,
+) -> torch.Tensor:
     """Dot-product attention as message passing: node i attends only to the nodes j with an edge j -> i.
 
     ``out_i = sum_{j -> i} softmax_j(q_i . k_j * scale) v_j``. On the complete
@@ -496,14 +619,18 @@ def edge_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, edge_index
     for name, t in (("q", q), ("k", k), ("v", v)):
         _check_features(t, name)
     if q.shape != k.shape or v.shape[:-1] != q.shape[:-1]:
-        raise ValueError(f"q and k must have the same shape and v the same leading shape, got "
-                         f"{tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
+        raise ValueError(
+            f"q and k must have the same shape and v the same leading shape, got "
+            f"{tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}"
+        )
     n = q.shape[0]
     check_edge_index(edge_index, n)
     scale = q.shape[-1] ** -0.5 if scale is None else scale
     src, dst = edge_index
     scores = (q[dst] * k[src]).sum(-1) * scale  # (E,) or (E, H): one score per edge
-    alpha = segment_softmax(scores, dst, n)  # normalised over the edges entering each node
+    alpha = segment_softmax(
+        scores, dst, n
+    )  # normalised over the edges entering each node
     return scatter_sum(alpha[..., None] * v[src], dst, n)
 
 
@@ -516,26 +643,47 @@ class GATConv(nn.Module):
     is added to every node so that each node also attends to itself.
     """
 
-    def __init__(self, in_features: int, out_features: int, *, heads: int = 1, concat: bool = True,
-                 negative_slope: float = 0.2) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        heads: int = 1,
+        concat: bool = True,
+        negative_slope: float = 0.2,
+    ) -> None:
         super().__init__()
-        self.heads, self.out_features, self.concat, self.negative_slope = heads, out_features, concat, negative_slope
+        self.heads, self.out_features, self.concat, self.negative_slope = (
+            heads,
+            out_features,
+            concat,
+            negative_slope,
+        )
         self.lin = nn.Linear(in_features, heads * out_features, bias=False)
         self.att_src = nn.Parameter(torch.empty(heads, out_features))
         self.att_dst = nn.Parameter(torch.empty(heads, out_features))
-        self.bias = nn.Parameter(torch.zeros(heads * out_features if concat else out_features))
+        self.bias = nn.Parameter(
+            torch.zeros(heads * out_features if concat else out_features)
+        )
         for p in (self.att_src, self.att_dst):
             nn.init.xavier_uniform_(p)
 
-    def attention(self, x: torch.Tensor, edge_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def attention(
+        self, x: torch.Tensor, edge_index: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Transformed features (N, H, F_out), the edge index with self-loops (2, E + N) and alpha (E + N, H)."""
         _check_features(x)
         n = x.shape[0]
         edge_index = add_self_loops(edge_index, n)
         src, dst = edge_index
         h = self.lin(x).view(n, self.heads, self.out_features)  # (N, H, F_out)
-        score_src, score_dst = (h * self.att_src).sum(-1), (h * self.att_dst).sum(-1)  # (N, H) each
-        e = F.leaky_relu(score_dst[dst] + score_src[src], self.negative_slope)  # (E + N, H)
+        score_src, score_dst = (
+            (h * self.att_src).sum(-1),
+            (h * self.att_dst).sum(-1),
+        )  # (N, H) each
+        e = F.leaky_relu(
+            score_dst[dst] + score_src[src], self.negative_slope
+        )  # (E + N, H)
         return h, edge_index, segment_softmax(e, dst, n)
 
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
@@ -555,8 +703,9 @@ def circular_layout(n: int) -> torch.Tensor:
     return torch.stack([angle.cos(), angle.sin()], dim=1)
 
 
-def spring_layout(edge_index: torch.Tensor, num_nodes: int, *, iterations: int = 200,
-                  seed: int = 0) -> torch.Tensor:
+def spring_layout(
+    edge_index: torch.Tensor, num_nodes: int, *, iterations: int = 200, seed: int = 0
+) -> torch.Tensor:
     """Node positions from a force-directed layout (Fruchterman and Reingold's spring model).
 
     Every pair of nodes repels with force k^2/d, every edge pulls with d^2/k;
@@ -574,7 +723,9 @@ def spring_layout(edge_index: torch.Tensor, num_nodes: int, *, iterations: int =
     for it in range(iterations):
         delta = pos[:, None, :] - pos[None, :, :]  # (N, N, 2)
         dist = delta.norm(dim=-1).clamp(min=1e-3)  # (N, N)
-        force = (delta * (k**2 / dist**2)[..., None]).sum(1)  # repulsion, along delta / dist
+        force = (delta * (k**2 / dist**2)[..., None]).sum(
+            1
+        )  # repulsion, along delta / dist
         pull = pos[src] - pos[dst]  # (E, 2) towards the other end
         force.index_add_(0, dst, pull * (pull.norm(dim=1, keepdim=True) / k))
         step = 0.1 * (1 - it / iterations) + 1e-3
@@ -584,8 +735,16 @@ def spring_layout(edge_index: torch.Tensor, num_nodes: int, *, iterations: int =
     return (pos / pos.abs().max().clamp(min=1e-9)).float()
 
 
-def draw_graph(ax, pos: torch.Tensor, edge_index: torch.Tensor, *, node_color: torch.Tensor | None = None,
-               node_size: float = 60, labels: bool = False, edge_alpha: float = 0.5) -> None:
+def draw_graph(
+    ax,
+    pos: torch.Tensor,
+    edge_index: torch.Tensor,
+    *,
+    node_color: torch.Tensor | None = None,
+    node_size: float = 60,
+    labels: bool = False,
+    edge_alpha: float = 0.5,
+) -> None:
     """Draw a graph on ``ax``: edges as grey lines, nodes as dots.
 
     Args:
@@ -602,15 +761,41 @@ def draw_graph(ax, pos: torch.Tensor, edge_index: torch.Tensor, *, node_color: t
     check_edge_index(edge_index.cpu(), pos.shape[0])
     src, dst = edge_index.cpu()
     keep = src <= dst
-    segments = torch.stack([pos[src[keep]], pos[dst[keep]]], dim=1).numpy()  # (E', 2, 2)
-    ax.add_collection(LineCollection(segments, colors="0.5", linewidths=0.8, alpha=edge_alpha, zorder=1))
+    segments = torch.stack(
+        [pos[src[keep]], pos[dst[keep]]], dim=1
+    ).numpy()  # (E', 2, 2)
+    ax.add_collection(
+        LineCollection(
+            segments, colors="0.5", linewidths=0.8, alpha=edge_alpha, zorder=1
+        )
+    )
     if node_color is None:
         colors = CLASS_COLORS[0]
     else:
-        colors = [CLASS_COLORS[int(c) % len(CLASS_COLORS)] for c in torch.as_tensor(node_color).cpu().tolist()]
-    ax.scatter(pos[:, 0], pos[:, 1], s=node_size, c=colors, edgecolors="white", linewidths=0.6, zorder=2)
+        colors = [
+            CLASS_COLORS[int(c) % len(CLASS_COLORS)]
+            for c in torch.as_tensor(node_color).cpu().tolist()
+        ]
+    ax.scatter(
+        pos[:, 0],
+        pos[:, 1],
+        s=node_size,
+        c=colors,
+        edgecolors="white",
+        linewidths=0.6,
+        zorder=2,
+    )
     if labels:
         for i, (px, py) in enumerate(pos.tolist()):
-            ax.text(px, py, str(i), ha="center", va="center", fontsize=7, color="white", zorder=3)
+            ax.text(
+                px,
+                py,
+                str(i),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white",
+                zorder=3,
+            )
     ax.set_aspect("equal")
     ax.set_axis_off()

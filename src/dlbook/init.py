@@ -42,13 +42,19 @@ def fans(weight: torch.Tensor) -> tuple[int, int]:
     if not isinstance(weight, torch.Tensor):
         raise TypeError(f"fans() needs a tensor, got {type(weight).__name__}")
     if weight.ndim < 2:
-        raise ValueError(f"a weight needs at least 2 dimensions (out, in, ...) to have fans; got shape "
-                         f"{tuple(weight.shape)}. Biases are usually set to zero instead.")
-    receptive_field = math.prod(weight.shape[2:])  # k1 * k2 for a Conv2d, 1 for a Linear
+        raise ValueError(
+            f"a weight needs at least 2 dimensions (out, in, ...) to have fans; got shape "
+            f"{tuple(weight.shape)}. Biases are usually set to zero instead."
+        )
+    receptive_field = math.prod(
+        weight.shape[2:]
+    )  # k1 * k2 for a Conv2d, 1 for a Linear
     return weight.shape[1] * receptive_field, weight.shape[0] * receptive_field
 
 
-def init_std(weight: torch.Tensor, scheme: str, *, mode: str = "fan_in", gain: float = 1.0) -> float:
+def init_std(
+    weight: torch.Tensor, scheme: str, *, mode: str = "fan_in", gain: float = 1.0
+) -> float:
     """The standard deviation sigma that ``scheme`` prescribes for ``weight``.
 
     Args:
@@ -68,11 +74,17 @@ def init_std(weight: torch.Tensor, scheme: str, *, mode: str = "fan_in", gain: f
     fan = fan_in if mode == "fan_in" else fan_out
     if fan == 0:
         raise ValueError(f"weight of shape {tuple(weight.shape)} has a zero fan")
-    variance = {"lecun": 1.0 / fan, "xavier": 2.0 / (fan_in + fan_out), "he": 2.0 / fan}[scheme]
+    variance = {
+        "lecun": 1.0 / fan,
+        "xavier": 2.0 / (fan_in + fan_out),
+        "he": 2.0 / fan,
+    }[scheme]
     return gain * math.sqrt(variance)
 
 
-def _draw_(weight: torch.Tensor, std: float, dist: str, generator: torch.Generator | None) -> torch.Tensor:
+def _draw_(
+    weight: torch.Tensor, std: float, dist: str, generator: torch.Generator | None
+) -> torch.Tensor:
     with torch.no_grad():
         if dist == "normal":
             return weight.normal_(0.0, std, generator=generator)
@@ -82,38 +94,68 @@ def _draw_(weight: torch.Tensor, std: float, dist: str, generator: torch.Generat
     raise ValueError(f"dist must be 'normal' or 'uniform', got {dist!r}")
 
 
-def lecun_normal_(weight: torch.Tensor, *, mode: str = "fan_in", generator: torch.Generator | None = None):
+def lecun_normal_(
+    weight: torch.Tensor,
+    *,
+    mode: str = "fan_in",
+    generator: torch.Generator | None = None,
+):
     """Fill ``weight`` in place from N(0, 1/fan_in) and return it."""
     return _draw_(weight, init_std(weight, "lecun", mode=mode), "normal", generator)
 
 
-def lecun_uniform_(weight: torch.Tensor, *, mode: str = "fan_in", generator: torch.Generator | None = None):
+def lecun_uniform_(
+    weight: torch.Tensor,
+    *,
+    mode: str = "fan_in",
+    generator: torch.Generator | None = None,
+):
     """Fill ``weight`` in place from U[-a, a] with a = sqrt(3 / fan_in) and return it."""
     return _draw_(weight, init_std(weight, "lecun", mode=mode), "uniform", generator)
 
 
-def xavier_normal_(weight: torch.Tensor, *, gain: float = 1.0, generator: torch.Generator | None = None):
+def xavier_normal_(
+    weight: torch.Tensor, *, gain: float = 1.0, generator: torch.Generator | None = None
+):
     """Fill ``weight`` in place from N(0, gain^2 2/(fan_in + fan_out)) and return it."""
     return _draw_(weight, init_std(weight, "xavier", gain=gain), "normal", generator)
 
 
-def xavier_uniform_(weight: torch.Tensor, *, gain: float = 1.0, generator: torch.Generator | None = None):
+def xavier_uniform_(
+    weight: torch.Tensor, *, gain: float = 1.0, generator: torch.Generator | None = None
+):
     """Fill ``weight`` in place from U[-a, a] with a = gain sqrt(6/(fan_in + fan_out)) and return it."""
     return _draw_(weight, init_std(weight, "xavier", gain=gain), "uniform", generator)
 
 
-def he_normal_(weight: torch.Tensor, *, mode: str = "fan_in", generator: torch.Generator | None = None):
+def he_normal_(
+    weight: torch.Tensor,
+    *,
+    mode: str = "fan_in",
+    generator: torch.Generator | None = None,
+):
     """Fill ``weight`` in place from N(0, 2/fan) (fan = fan_in or fan_out) and return it."""
     return _draw_(weight, init_std(weight, "he", mode=mode), "normal", generator)
 
 
-def he_uniform_(weight: torch.Tensor, *, mode: str = "fan_in", generator: torch.Generator | None = None):
+def he_uniform_(
+    weight: torch.Tensor,
+    *,
+    mode: str = "fan_in",
+    generator: torch.Generator | None = None,
+):
     """Fill ``weight`` in place from U[-a, a] with a = sqrt(6/fan) and return it."""
     return _draw_(weight, init_std(weight, "he", mode=mode), "uniform", generator)
 
 
-def init_model_(model: nn.Module, scheme: str, *, dist: str = "normal", mode: str = "fan_in",
-                generator: torch.Generator | None = None) -> nn.Module:
+def init_model_(
+    model: nn.Module,
+    scheme: str,
+    *,
+    dist: str = "normal",
+    mode: str = "fan_in",
+    generator: torch.Generator | None = None,
+) -> nn.Module:
     """Initialize every Linear and Conv weight of ``model`` with ``scheme``; set their biases to 0.
 
     Args:
@@ -130,7 +172,9 @@ def init_model_(model: nn.Module, scheme: str, *, dist: str = "normal", mode: st
     touched = 0
     for layer in model.modules():
         if isinstance(layer, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)):
-            _draw_(layer.weight, init_std(layer.weight, scheme, mode=mode), dist, generator)
+            _draw_(
+                layer.weight, init_std(layer.weight, scheme, mode=mode), dist, generator
+            )
             if layer.bias is not None:
                 with torch.no_grad():
                     layer.bias.zero_()

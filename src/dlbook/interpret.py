@@ -27,7 +27,9 @@ def _check_images(x: torch.Tensor, name: str = "x") -> None:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise ValueError(f"{name} must be a batch of images (N, C, H, W), got {shape}")
     if not x.is_floating_point():
-        raise ValueError(f"{name} must be a float tensor, got {x.dtype}; use dlbook.data.to_float")
+        raise ValueError(
+            f"{name} must be a float tensor, got {x.dtype}; use dlbook.data.to_float"
+        )
 
 
 def _targets(target: torch.Tensor | int | None, logits: torch.Tensor) -> torch.Tensor:
@@ -39,7 +41,9 @@ def _targets(target: torch.Tensor | int | None, logits: torch.Tensor) -> torch.T
     if t.numel() == 1:
         t = t.expand(n)
     if t.shape != (n,):
-        raise ValueError(f"target must be an int or have shape ({n},), got {tuple(t.shape)}")
+        raise ValueError(
+            f"target must be an int or have shape ({n},), got {tuple(t.shape)}"
+        )
     if t.min() < 0 or t.max() >= k:
         raise ValueError(f"target classes must lie in 0..{k - 1}")
     return t
@@ -59,7 +63,9 @@ class _EvalMode:
         self.model.train(self.was_training)
 
 
-def saliency(model: nn.Module, x: torch.Tensor, target: torch.Tensor | int | None = None) -> torch.Tensor:
+def saliency(
+    model: nn.Module, x: torch.Tensor, target: torch.Tensor | int | None = None
+) -> torch.Tensor:
     """Saliency map: |d score_target / d x|, maximised over channels.
 
     Args:
@@ -75,13 +81,19 @@ def saliency(model: nn.Module, x: torch.Tensor, target: torch.Tensor | int | Non
         x = x.detach().clone().requires_grad_(True)
         logits = model(x)
         t = _targets(target, logits)
-        score = logits.gather(1, t[:, None]).sum()  # images do not interact: one backward for all
+        score = logits.gather(
+            1, t[:, None]
+        ).sum()  # images do not interact: one backward for all
         (grad,) = torch.autograd.grad(score, x)
     return grad.abs().amax(dim=1)
 
 
-def grad_cam(model: nn.Module, layer: nn.Module, x: torch.Tensor,
-             target: torch.Tensor | int | None = None) -> torch.Tensor:
+def grad_cam(
+    model: nn.Module,
+    layer: nn.Module,
+    x: torch.Tensor,
+    target: torch.Tensor | int | None = None,
+) -> torch.Tensor:
     """Grad-CAM heat map of ``layer`` for the target class, upsampled to the input size.
 
     The feature maps A (N, C', h, w) of ``layer`` are weighted by the spatial mean of
@@ -100,7 +112,9 @@ def grad_cam(model: nn.Module, layer: nn.Module, x: torch.Tensor,
     if not any(m is layer for m in model.modules()):
         raise ValueError("layer must be a submodule of model")
     store: dict[str, torch.Tensor] = {}
-    handle = layer.register_forward_hook(lambda mod, inp, out: store.__setitem__("a", out))
+    handle = layer.register_forward_hook(
+        lambda mod, inp, out: store.__setitem__("a", out)
+    )
     try:
         with _EvalMode(model):
             logits = model(x.detach())
@@ -108,20 +122,35 @@ def grad_cam(model: nn.Module, layer: nn.Module, x: torch.Tensor,
         handle.remove()
     a = store.get("a")
     if a is None or a.ndim != 4:
-        raise ValueError(f"layer must output feature maps (N, C, h, w), got {None if a is None else tuple(a.shape)}")
+        raise ValueError(
+            f"layer must output feature maps (N, C, h, w), got {None if a is None else tuple(a.shape)}"
+        )
     t = _targets(target, logits)
     (grad,) = torch.autograd.grad(logits.gather(1, t[:, None]).sum(), a)
-    dtype = torch.promote_types(a.dtype, torch.float32)  # at least float32, also under bfloat16 autocast
+    dtype = torch.promote_types(
+        a.dtype, torch.float32
+    )  # at least float32, also under bfloat16 autocast
     grad, a = grad.to(dtype), a.detach().to(dtype)
-    weights = grad.mean(dim=(2, 3), keepdim=True)  # (N, C', 1, 1): importance of each channel
+    weights = grad.mean(
+        dim=(2, 3), keepdim=True
+    )  # (N, C', 1, 1): importance of each channel
     cam = F.relu((weights * a).sum(dim=1, keepdim=True))  # (N, 1, h, w)
-    cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+    cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)[
+        :, 0
+    ]
     peak = cam.flatten(1).amax(1).clamp_min(1e-12)[:, None, None]
     return (cam / peak).detach()
 
 
-def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *,
-         clamp: tuple[float, float] | None = (0.0, 1.0), loss_fn: Callable = F.cross_entropy) -> torch.Tensor:
+def fgsm(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    *,
+    clamp: tuple[float, float] | None = (0.0, 1.0),
+    loss_fn: Callable = F.cross_entropy,
+) -> torch.Tensor:
     """Fast gradient sign method: x + eps * sign(d loss / d x), clipped to the valid range.
 
     Args:
@@ -146,9 +175,15 @@ def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *,
     return x_adv.clamp(*clamp) if clamp is not None else x_adv
 
 
-def maximize_activation(objective: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor, *,
-                        steps: int = 200, lr: float = 0.05, l2: float = 0.0,
-                        clamp: tuple[float, float] | None = None) -> tuple[torch.Tensor, list[float]]:
+def maximize_activation(
+    objective: Callable[[torch.Tensor], torch.Tensor],
+    x0: torch.Tensor,
+    *,
+    steps: int = 200,
+    lr: float = 0.05,
+    l2: float = 0.0,
+    clamp: tuple[float, float] | None = None,
+) -> tuple[torch.Tensor, list[float]]:
     """Gradient ascent on the input: maximise objective(x) - l2 * ||x||^2 per image.
 
     Args:
@@ -165,14 +200,18 @@ def maximize_activation(objective: Callable[[torch.Tensor], torch.Tensor], x0: t
     """
     _check_images(x0, "x0")
     if steps < 1 or lr <= 0 or l2 < 0:
-        raise ValueError(f"need steps >= 1, lr > 0 and l2 >= 0; got {steps}, {lr}, {l2}")
+        raise ValueError(
+            f"need steps >= 1, lr > 0 and l2 >= 0; got {steps}, {lr}, {l2}"
+        )
     x = x0.detach().clone().requires_grad_(True)
     opt = torch.optim.Adam([x], lr=lr)
     trace: list[float] = []
     for _ in range(steps):
         value = objective(x)
         if value.shape != (len(x),):
-            raise ValueError(f"objective must return one value per image, shape ({len(x)},), got {tuple(value.shape)}")
+            raise ValueError(
+                f"objective must return one value per image, shape ({len(x)},), got {tuple(value.shape)}"
+            )
         loss = -(value - l2 * x.pow(2).flatten(1).sum(1)).sum()
         opt.zero_grad()
         loss.backward()

@@ -74,11 +74,15 @@ def leaky_relu(z: torch.Tensor, slope: float = 0.01) -> torch.Tensor:
 def _prelu_alpha(z: torch.Tensor, alpha: torch.Tensor | float) -> torch.Tensor:
     alpha = torch.as_tensor(alpha, dtype=z.dtype, device=z.device)
     if alpha.ndim > 1:
-        raise ValueError(f"PReLU slopes must be a number or a vector, got shape {tuple(alpha.shape)}")
+        raise ValueError(
+            f"PReLU slopes must be a number or a vector, got shape {tuple(alpha.shape)}"
+        )
     if alpha.numel() > 1:  # one slope per channel, on dim 1 as in F.prelu
         if z.ndim < 2 or z.shape[1] != alpha.numel():
-            raise ValueError(f"{alpha.numel()} PReLU slopes need inputs (N, {alpha.numel()}, ...); "
-                             f"got shape {tuple(z.shape)}")
+            raise ValueError(
+                f"{alpha.numel()} PReLU slopes need inputs (N, {alpha.numel()}, ...); "
+                f"got shape {tuple(z.shape)}"
+            )
         alpha = alpha.reshape(1, -1, *([1] * (z.ndim - 2)))
     return alpha
 
@@ -123,21 +127,35 @@ def maxout(z: torch.Tensor, pieces: int) -> torch.Tensor:
         (..., units).
     """
     if not isinstance(pieces, int) or pieces < 1:
-        raise ValueError(f"maxout needs a positive int number of pieces, got {pieces!r}")
+        raise ValueError(
+            f"maxout needs a positive int number of pieces, got {pieces!r}"
+        )
     if z.ndim == 0 or z.shape[-1] % pieces:
-        raise ValueError(f"the last dimension ({tuple(z.shape)}) must be a multiple of pieces={pieces}")
+        raise ValueError(
+            f"the last dimension ({tuple(z.shape)}) must be a multiple of pieces={pieces}"
+        )
     return z.unflatten(-1, (z.shape[-1] // pieces, pieces)).amax(-1)
 
 
 ACTIVATIONS: dict[str, Callable[..., torch.Tensor]] = {
-    "identity": identity, "step": step, "sigmoid": sigmoid, "tanh": tanh, "arctan": arctan, "relu": relu,
-    "leaky_relu": leaky_relu, "prelu": prelu, "elu": elu, "softplus": softplus,
+    "identity": identity,
+    "step": step,
+    "sigmoid": sigmoid,
+    "tanh": tanh,
+    "arctan": arctan,
+    "relu": relu,
+    "leaky_relu": leaky_relu,
+    "prelu": prelu,
+    "elu": elu,
+    "softplus": softplus,
 }
 """Element-wise activations by name (maxout, which acts on groups, is separate)."""
 
 
 def _d_elu(z: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
-    return torch.where(z > 0, torch.ones_like(z), elu(z, alpha) + alpha)  # f'(z) = f(z) + alpha below 0
+    return torch.where(
+        z > 0, torch.ones_like(z), elu(z, alpha) + alpha
+    )  # f'(z) = f(z) + alpha below 0
 
 
 DERIVATIVES: dict[str, Callable[..., torch.Tensor]] = {
@@ -147,10 +165,16 @@ DERIVATIVES: dict[str, Callable[..., torch.Tensor]] = {
     "tanh": lambda z: 1 - tanh(z) ** 2,  # 1 - f^2
     "arctan": lambda z: 1 / (1 + z**2),
     "relu": lambda z: (z > 0).to(z.dtype),
-    "leaky_relu": lambda z, slope=0.01: torch.where(z >= 0, torch.ones_like(z), torch.full_like(z, slope)),
-    "prelu": lambda z, alpha: torch.where(z >= 0, torch.ones_like(z), _prelu_alpha(z, alpha).expand_as(z)),
+    "leaky_relu": lambda z, slope=0.01: torch.where(
+        z >= 0, torch.ones_like(z), torch.full_like(z, slope)
+    ),
+    "prelu": lambda z, alpha: torch.where(
+        z >= 0, torch.ones_like(z), _prelu_alpha(z, alpha).expand_as(z)
+    ),
     "elu": _d_elu,
-    "softplus": lambda z, beta=1.0: sigmoid(beta * z),  # the derivative of softplus is the sigmoid
+    "softplus": lambda z, beta=1.0: sigmoid(
+        beta * z
+    ),  # the derivative of softplus is the sigmoid
 }
 """The closed-form derivative f'(z) of each activation, element-wise (same keyword arguments)."""
 
@@ -158,7 +182,9 @@ DERIVATIVES: dict[str, Callable[..., torch.Tensor]] = {
 def activation(name: str) -> Callable[..., torch.Tensor]:
     """The activation function called ``name`` (one of ``ACTIVATIONS``), with a helpful error."""
     if name not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)} (or 'maxout')")
+        raise ValueError(
+            f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)} (or 'maxout')"
+        )
     return ACTIVATIONS[name]
 
 
@@ -191,7 +217,9 @@ def softmax_jacobian(z: torch.Tensor) -> torch.Tensor:
         (..., K, K); entry [i, k] is ds_i / dz_k = s_i (1[i = k] - s_k).
     """
     if z.ndim == 0:
-        raise ValueError("softmax_jacobian needs logits with at least one dimension (..., K)")
+        raise ValueError(
+            "softmax_jacobian needs logits with at least one dimension (..., K)"
+        )
     s = softmax(z)
     return torch.diag_embed(s) - s[..., :, None] * s[..., None, :]
 
@@ -201,15 +229,22 @@ def softmax_jacobian(z: torch.Tensor) -> torch.Tensor:
 
 def _check_pair(pred: torch.Tensor, target: torch.Tensor) -> None:
     if pred.shape != target.shape:
-        raise ValueError(f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} must have the same shape")
+        raise ValueError(
+            f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} must have the same shape"
+        )
 
 
 def _check_labels(scores: torch.Tensor, labels: torch.Tensor) -> None:
     if scores.ndim != 2:
         raise ValueError(f"scores must be (N, K), got shape {tuple(scores.shape)}")
-    if labels.shape != scores.shape[:1] or labels.dtype not in (torch.int64, torch.int32):
-        raise ValueError(f"labels must be N={scores.shape[0]} integer class indices, got "
-                         f"{labels.dtype} of shape {tuple(labels.shape)}")
+    if labels.shape != scores.shape[:1] or labels.dtype not in (
+        torch.int64,
+        torch.int32,
+    ):
+        raise ValueError(
+            f"labels must be N={scores.shape[0]} integer class indices, got "
+            f"{labels.dtype} of shape {tuple(labels.shape)}"
+        )
     if len(labels) and (labels.min() < 0 or labels.max() >= scores.shape[1]):
         raise ValueError(f"labels must lie in 0..{scores.shape[1] - 1}")
 
@@ -217,7 +252,9 @@ def _check_labels(scores: torch.Tensor, labels: torch.Tensor) -> None:
 def _check_signs(scores: torch.Tensor, targets: torch.Tensor) -> None:
     _check_pair(scores, targets)
     if not ((targets == 1) | (targets == -1)).all():
-        raise ValueError("binary margin losses need targets in {-1, +1}; use 2 * y - 1 for labels y in {0, 1}")
+        raise ValueError(
+            "binary margin losses need targets in {-1, +1}; use 2 * y - 1 for labels y in {0, 1}"
+        )
 
 
 def squared_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -240,12 +277,15 @@ def cross_entropy(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         labels: class indices (N,).
     """
     _check_labels(scores, labels)
-    log_p = scores - torch.logsumexp(scores, dim=1, keepdim=True)  # (N, K) log-probabilities
+    log_p = scores - torch.logsumexp(
+        scores, dim=1, keepdim=True
+    )  # (N, K) log-probabilities
     return -log_p.gather(1, labels[:, None]).mean()
 
 
-def multiclass_hinge(scores: torch.Tensor, labels: torch.Tensor, *, power: int = 1,
-                     margin: float = 1.0) -> torch.Tensor:
+def multiclass_hinge(
+    scores: torch.Tensor, labels: torch.Tensor, *, power: int = 1, margin: float = 1.0
+) -> torch.Tensor:
     """Multi-class hinge: mean over examples of sum_{j != y} max(0, margin - s_y + s_j)^power / K.
 
     Equals F.multi_margin_loss(scores, labels, p=power, margin=margin) for power 1 and 2.
@@ -258,12 +298,15 @@ def multiclass_hinge(scores: torch.Tensor, labels: torch.Tensor, *, power: int =
         raise ValueError(f"power must be a positive int, got {power!r}")
     correct = scores.gather(1, labels[:, None])  # (N, 1)
     viol = (margin - correct + scores).clamp_min(0) ** power  # (N, K)
-    viol = viol.scatter(1, labels[:, None], 0.0)  # the true class does not compete with itself
+    viol = viol.scatter(
+        1, labels[:, None], 0.0
+    )  # the true class does not compete with itself
     return viol.sum(1).mean() / scores.shape[1]
 
 
-def one_vs_all_hinge(scores: torch.Tensor, labels: torch.Tensor, *, power: int = 1,
-                     margin: float = 1.0) -> torch.Tensor:
+def one_vs_all_hinge(
+    scores: torch.Tensor, labels: torch.Tensor, *, power: int = 1, margin: float = 1.0
+) -> torch.Tensor:
     """One-vs-all hinge: mean over examples of sum_j max(0, margin - t_j s_j)^power, t = +1 for the label, else -1.
 
     power=2 gives the squared hinge, power=3 the cubed hinge.
@@ -274,12 +317,15 @@ def one_vs_all_hinge(scores: torch.Tensor, labels: torch.Tensor, *, power: int =
     _check_labels(scores, labels)
     if not isinstance(power, int) or power < 1:
         raise ValueError(f"power must be a positive int, got {power!r}")
-    t = 2 * F.one_hot(labels.long(), scores.shape[1]).to(scores.dtype) - 1  # (N, K) in {-1, +1}
+    t = (
+        2 * F.one_hot(labels.long(), scores.shape[1]).to(scores.dtype) - 1
+    )  # (N, K) in {-1, +1}
     return ((margin - t * scores).clamp_min(0) ** power).sum(1).mean()
 
 
-def binary_hinge(scores: torch.Tensor, targets: torch.Tensor, *, power: int = 1,
-                 margin: float = 1.0) -> torch.Tensor:
+def binary_hinge(
+    scores: torch.Tensor, targets: torch.Tensor, *, power: int = 1, margin: float = 1.0
+) -> torch.Tensor:
     """Mean of max(0, margin - t s)^power for one score s (N,) per example and targets t (N,) in {-1, +1}."""
     _check_signs(scores, targets)
     return ((margin - targets * scores).clamp_min(0) ** power).mean()
@@ -291,9 +337,13 @@ def logistic_loss(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return softplus(-targets * scores).mean()
 
 
-def _probs_onehot(scores: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _probs_onehot(
+    scores: torch.Tensor, labels: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     _check_labels(scores, labels)
-    return softmax(scores, dim=1), F.one_hot(labels.long(), scores.shape[1]).to(scores.dtype)  # one_hot needs int64
+    return softmax(scores, dim=1), F.one_hot(labels.long(), scores.shape[1]).to(
+        scores.dtype
+    )  # one_hot needs int64
 
 
 def expectation_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -334,7 +384,9 @@ def cauchy_schwarz_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Ten
     return -torch.log((p * y).sum(1) / (p.norm(dim=1) * y.norm(dim=1))).mean()
 
 
-CLASSIFICATION_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+CLASSIFICATION_LOSSES: dict[
+    str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+] = {
     "cross-entropy": cross_entropy,
     "squared log": squared_log_loss,
     "expectation (L1)": expectation_loss,
@@ -359,7 +411,9 @@ class Maxout(nn.Module):
     def __init__(self, pieces: int = 2) -> None:
         super().__init__()
         if not isinstance(pieces, int) or pieces < 1:
-            raise ValueError(f"maxout needs a positive int number of pieces, got {pieces!r}")
+            raise ValueError(
+                f"maxout needs a positive int number of pieces, got {pieces!r}"
+            )
         self.pieces = pieces
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -384,30 +438,54 @@ class Elementwise(nn.Module):
         return self.name
 
 
-HIDDEN_ACTIVATIONS = ("identity", "sigmoid", "tanh", "arctan", "relu", "leaky_relu", "prelu", "elu", "softplus",
-                      "maxout")
+HIDDEN_ACTIVATIONS = (
+    "identity",
+    "sigmoid",
+    "tanh",
+    "arctan",
+    "relu",
+    "leaky_relu",
+    "prelu",
+    "elu",
+    "softplus",
+    "maxout",
+)
 """The activations :class:`MLP` accepts between its layers (the step function has no useful gradient)."""
 
 
 def activation_layer(name: str, units: int) -> nn.Module:
     """PyTorch's module for the activation ``name`` after a layer of ``units`` units (PReLU: one slope per unit)."""
     modules: dict[str, Callable[[], nn.Module]] = {
-        "identity": nn.Identity, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU,
-        "leaky_relu": nn.LeakyReLU, "elu": nn.ELU, "softplus": nn.Softplus,
-        "prelu": lambda: nn.PReLU(units), "arctan": lambda: Elementwise("arctan"),
+        "identity": nn.Identity,
+        "sigmoid": nn.Sigmoid,
+        "tanh": nn.Tanh,
+        "relu": nn.ReLU,
+        "leaky_relu": nn.LeakyReLU,
+        "elu": nn.ELU,
+        "softplus": nn.Softplus,
+        "prelu": lambda: nn.PReLU(units),
+        "arctan": lambda: Elementwise("arctan"),
     }
     if name == "step":
-        raise ValueError("the step function has derivative 0 almost everywhere, so gradient descent cannot train "
-                         "it; use 'sigmoid' (its smooth version) or 'relu'")
+        raise ValueError(
+            "the step function has derivative 0 almost everywhere, so gradient descent cannot train "
+            "it; use 'sigmoid' (its smooth version) or 'relu'"
+        )
     if name not in modules:
-        raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(HIDDEN_ACTIVATIONS)}")
+        raise ValueError(
+            f"unknown activation {name!r}; choose one of {', '.join(HIDDEN_ACTIVATIONS)}"
+        )
     return modules[name]()
 
 
 def _check_sizes(sizes: Sequence[int]) -> list[int]:
     sizes = list(sizes)
-    if len(sizes) < 2 or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in sizes):
-        raise ValueError(f"sizes must list at least two positive ints (inputs, ..., outputs), got {sizes!r}")
+    if len(sizes) < 2 or not all(
+        isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in sizes
+    ):
+        raise ValueError(
+            f"sizes must list at least two positive ints (inputs, ..., outputs), got {sizes!r}"
+        )
     return sizes
 
 
@@ -430,8 +508,14 @@ class MLP(nn.Sequential):
         torch.Size([5, 10])
     """
 
-    def __init__(self, sizes: Sequence[int], activation: str = "relu", dropout: float = 0.0, *,
-                 maxout_pieces: int = 2) -> None:
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        activation: str = "relu",
+        dropout: float = 0.0,
+        *,
+        maxout_pieces: int = 2,
+    ) -> None:
         sizes = _check_sizes(sizes)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
@@ -440,12 +524,17 @@ class MLP(nn.Sequential):
         layers: list[nn.Module] = [nn.Flatten()]
         for n_in, n_out in zip(sizes[:-2], sizes[1:-1]):  # hidden layers
             if activation == "maxout":
-                layers += [nn.Linear(n_in, n_out * maxout_pieces), Maxout(maxout_pieces)]
+                layers += [
+                    nn.Linear(n_in, n_out * maxout_pieces),
+                    Maxout(maxout_pieces),
+                ]
             else:
                 layers += [nn.Linear(n_in, n_out), activation_layer(activation, n_out)]
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
-        layers.append(nn.Linear(sizes[-2], sizes[-1]))  # output layer: scores, no activation
+        layers.append(
+            nn.Linear(sizes[-2], sizes[-1])
+        )  # output layer: scores, no activation
         super().__init__(*layers)
         self.sizes, self.activation = sizes, activation
 
@@ -456,7 +545,9 @@ class MLP(nn.Sequential):
         return super().__getitem__(idx)
 
 
-def n_parameters(sizes: Sequence[int], activation: str = "relu", *, maxout_pieces: int = 2) -> int:
+def n_parameters(
+    sizes: Sequence[int], activation: str = "relu", *, maxout_pieces: int = 2
+) -> int:
     """The number of parameters of ``MLP(sizes, activation)``: sum over layers of (n_in + 1) n_out.
 
     Maxout layers have ``maxout_pieces`` times as many affine outputs; PReLU adds one slope per hidden unit.
@@ -466,5 +557,7 @@ def n_parameters(sizes: Sequence[int], activation: str = "relu", *, maxout_piece
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         hidden = i < len(sizes) - 2
         pieces = maxout_pieces if (hidden and activation == "maxout") else 1
-        total += (n_in + 1) * n_out * pieces + (n_out if hidden and activation == "prelu" else 0)
+        total += (n_in + 1) * n_out * pieces + (
+            n_out if hidden and activation == "prelu" else 0
+        )
     return total

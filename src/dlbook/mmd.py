@@ -13,7 +13,9 @@ from collections.abc import Sequence
 import torch
 
 
-def mmd2(x: torch.Tensor, y: torch.Tensor, *, bandwidths: Sequence[float] = (0.1, 0.3, 1.0)) -> float:
+def mmd2(
+    x: torch.Tensor, y: torch.Tensor, *, bandwidths: Sequence[float] = (0.1, 0.3, 1.0)
+) -> float:
     """Unbiased estimate of MMD² with a sum of Gaussian kernels.
 
     Args:
@@ -25,12 +27,17 @@ def mmd2(x: torch.Tensor, y: torch.Tensor, *, bandwidths: Sequence[float] = (0.1
         The estimate (it can be slightly negative when the two are equal).
     """
     if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
-        raise ValueError(f"samples must be (N, D) and (M, D) with the same D, got {tuple(x.shape)} and {tuple(y.shape)}")
+        raise ValueError(
+            f"samples must be (N, D) and (M, D) with the same D, got {tuple(x.shape)} and {tuple(y.shape)}"
+        )
     if len(x) < 2 or len(y) < 2:
         raise ValueError("mmd2 needs at least two samples on each side")
     if not bandwidths or min(bandwidths) <= 0:
         raise ValueError(f"bandwidths must be positive, got {bandwidths!r}")
-    x, y = x.detach().cpu().double(), y.detach().cpu().double()  # float64 on the CPU: MPS has none
+    x, y = (
+        x.detach().cpu().double(),
+        y.detach().cpu().double(),
+    )  # float64 on the CPU: MPS has none
 
     def kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         d2 = torch.cdist(a, b).pow(2)  # (len(a), len(b))

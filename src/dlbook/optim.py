@@ -34,9 +34,20 @@ from torch import nn
 Params = Iterable[torch.Tensor] | Iterable[dict[str, Any]]
 
 
-def _check(name: str, value: float, low: float, high: float = math.inf, *, open_high: bool = False) -> None:
+def _check(
+    name: str,
+    value: float,
+    low: float,
+    high: float = math.inf,
+    *,
+    open_high: bool = False,
+) -> None:
     """Raise a ValueError that says which hyper-parameter is out of range."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
+    if (
+        not isinstance(value, (int, float))
+        or isinstance(value, bool)
+        or math.isnan(value)
+    ):
         raise ValueError(f"{name} must be a number, got {value!r}")
     too_high = value >= high if open_high else value > high
     if value < low or too_high:
@@ -62,14 +73,18 @@ class _FromScratch(torch.optim.Optimizer):
                 if theta.grad is None:
                     continue
                 if theta.grad.is_sparse:
-                    raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
+                    raise RuntimeError(
+                        f"{type(self).__name__} does not support sparse gradients"
+                    )
                 g = theta.grad
                 if group["weight_decay"] != 0:
                     g = g + group["weight_decay"] * theta
                 yield theta, g, group, self.state[theta]
 
     @torch.no_grad()
-    def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
+    def step(
+        self, closure: Callable[[], torch.Tensor] | None = None
+    ) -> torch.Tensor | None:
         """Update every parameter once; ``closure`` (optional) re-evaluates the loss."""
         loss = None
         if closure is not None:
@@ -79,7 +94,13 @@ class _FromScratch(torch.optim.Optimizer):
             self._update(theta, g, group, state)
         return loss
 
-    def _update(self, theta: torch.Tensor, g: torch.Tensor, group: dict[str, Any], state: dict[str, Any]) -> None:
+    def _update(
+        self,
+        theta: torch.Tensor,
+        g: torch.Tensor,
+        group: dict[str, Any],
+        state: dict[str, Any],
+    ) -> None:
         raise NotImplementedError
 
 
@@ -108,7 +129,9 @@ class Momentum(_FromScratch):
         weight_decay: L2 penalty coefficient added to the gradient.
     """
 
-    def __init__(self, params: Params, lr: float, beta: float = 0.9, weight_decay: float = 0.0) -> None:
+    def __init__(
+        self, params: Params, lr: float, beta: float = 0.9, weight_decay: float = 0.0
+    ) -> None:
         _check("beta (momentum)", beta, 0.0, 1.0, open_high=True)
         super().__init__(params, dict(lr=lr, beta=beta, weight_decay=weight_decay))
 
@@ -137,7 +160,9 @@ class Nesterov(Momentum):
             state["v"] = torch.zeros_like(theta)
         v = state["v"]
         v.mul_(group["beta"]).add_(g)  # v <- beta v + g
-        theta.add_(g + group["beta"] * v, alpha=-group["lr"])  # theta <- theta - lr (g + beta v)
+        theta.add_(
+            g + group["beta"] * v, alpha=-group["lr"]
+        )  # theta <- theta - lr (g + beta v)
 
 
 class AdaGrad(_FromScratch):
@@ -152,7 +177,13 @@ class AdaGrad(_FromScratch):
         weight_decay: L2 penalty coefficient added to the gradient.
     """
 
-    def __init__(self, params: Params, lr: float = 0.01, eps: float = 1e-10, weight_decay: float = 0.0) -> None:
+    def __init__(
+        self,
+        params: Params,
+        lr: float = 0.01,
+        eps: float = 1e-10,
+        weight_decay: float = 0.0,
+    ) -> None:
         _check("eps", eps, 0.0)
         super().__init__(params, dict(lr=lr, eps=eps, weight_decay=weight_decay))
 
@@ -178,11 +209,19 @@ class RMSProp(_FromScratch):
         weight_decay: L2 penalty coefficient added to the gradient.
     """
 
-    def __init__(self, params: Params, lr: float = 0.01, beta2: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0.0) -> None:
+    def __init__(
+        self,
+        params: Params,
+        lr: float = 0.01,
+        beta2: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
         _check("beta2", beta2, 0.0, 1.0, open_high=True)
         _check("eps", eps, 0.0)
-        super().__init__(params, dict(lr=lr, beta2=beta2, eps=eps, weight_decay=weight_decay))
+        super().__init__(
+            params, dict(lr=lr, beta2=beta2, eps=eps, weight_decay=weight_decay)
+        )
 
     def _update(self, theta, g, group, state):
         if not state:
@@ -212,13 +251,30 @@ class Adam(_FromScratch):
         amsgrad: use the AMSGrad variant.
     """
 
-    def __init__(self, params: Params, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False) -> None:
+    def __init__(
+        self,
+        params: Params,
+        lr: float = 1e-3,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+    ) -> None:
         _check("beta1", beta1, 0.0, 1.0, open_high=True)
         _check("beta2", beta2, 0.0, 1.0, open_high=True)
         _check("eps", eps, 0.0)
-        super().__init__(params, dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
-                                      amsgrad=bool(amsgrad)))
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                beta1=beta1,
+                beta2=beta2,
+                eps=eps,
+                weight_decay=weight_decay,
+                amsgrad=bool(amsgrad),
+            ),
+        )
 
     def _update(self, theta, g, group, state):
         if not state:
@@ -241,7 +297,12 @@ class Adam(_FromScratch):
 
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
-    "SGD": SGD, "Momentum": Momentum, "Nesterov": Nesterov, "AdaGrad": AdaGrad, "RMSProp": RMSProp, "Adam": Adam,
+    "SGD": SGD,
+    "Momentum": Momentum,
+    "Nesterov": Nesterov,
+    "AdaGrad": AdaGrad,
+    "RMSProp": RMSProp,
+    "Adam": Adam,
 }
 """The from-scratch optimizers by name."""
 
@@ -268,12 +329,16 @@ class EarlyStopping:
         stopper.restore(model)
     """
 
-    def __init__(self, patience: int = 5, min_delta: float = 0.0, mode: str = "min") -> None:
+    def __init__(
+        self, patience: int = 5, min_delta: float = 0.0, mode: str = "min"
+    ) -> None:
         if not isinstance(patience, int) or isinstance(patience, bool) or patience < 1:
             raise ValueError(f"patience must be an int >= 1, got {patience!r}")
         _check("min_delta", min_delta, 0.0)
         if mode not in ("min", "max"):
-            raise ValueError(f"mode must be 'min' (for a loss) or 'max' (for an accuracy), got {mode!r}")
+            raise ValueError(
+                f"mode must be 'min' (for a loss) or 'max' (for an accuracy), got {mode!r}"
+            )
         self.patience, self.min_delta, self.mode = patience, float(min_delta), mode
         self.best: float | None = None
         self.best_epoch: int | None = None  # 1-based index of the best call to step()
@@ -298,13 +363,19 @@ class EarlyStopping:
         """
         value = float(value)
         if math.isnan(value):
-            raise ValueError("the monitored metric is NaN: training has diverged; lower the learning rate")
+            raise ValueError(
+                "the monitored metric is NaN: training has diverged; lower the learning rate"
+            )
         if self.stopped:
-            raise RuntimeError("EarlyStopping already said stop; create a new one to train again")
+            raise RuntimeError(
+                "EarlyStopping already said stop; create a new one to train again"
+            )
         self.epochs_seen += 1
         if self._improves(value):
             self.best, self.best_epoch, self.bad_epochs = value, self.epochs_seen, 0
-            self.best_state = copy.deepcopy({k: v.detach() for k, v in model.state_dict().items()})
+            self.best_state = copy.deepcopy(
+                {k: v.detach() for k, v in model.state_dict().items()}
+            )
         else:
             self.bad_epochs += 1
         self.stopped = self.bad_epochs >= self.patience
@@ -313,6 +384,8 @@ class EarlyStopping:
     def restore(self, model: nn.Module) -> nn.Module:
         """Load the best weights seen into ``model`` and return it."""
         if self.best_state is None:
-            raise RuntimeError("nothing to restore: call step(metric, model) at least once first")
+            raise RuntimeError(
+                "nothing to restore: call step(metric, model) at least once first"
+            )
         model.load_state_dict(self.best_state)
         return model

@@ -29,8 +29,20 @@ STYLE = {
     "legend.fontsize": 9,
     "legend.frameon": False,
     "image.cmap": "viridis",
-    "axes.prop_cycle": mpl.cycler(color=["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
-                                         "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]),
+    "axes.prop_cycle": mpl.cycler(
+        color=[
+            "#1f77b4",
+            "#d62728",
+            "#2ca02c",
+            "#ff7f0e",
+            "#9467bd",
+            "#8c564b",
+            "#e377c2",
+            "#7f7f7f",
+            "#bcbd22",
+            "#17becf",
+        ]
+    ),
 }
 CLASS_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd")
 FIGDIR_ENV = "DLBOOK_FIGDIR"
@@ -76,8 +88,14 @@ def show(fig: "mpl.figure.Figure", name: str | None = None) -> None:
     plt.close(fig)
 
 
-def subplots(nrows: int = 1, ncols: int = 1, *, width: float | None = None, height: float | None = None,
-             **kwargs):
+def subplots(
+    nrows: int = 1,
+    ncols: int = 1,
+    *,
+    width: float | None = None,
+    height: float | None = None,
+    **kwargs,
+):
     """``plt.subplots`` with the book's default size scaled to the grid; returns ``fig, axes``."""
     import matplotlib.pyplot as plt
 
@@ -87,8 +105,16 @@ def subplots(nrows: int = 1, ncols: int = 1, *, width: float | None = None, heig
     return plt.subplots(nrows, ncols, figsize=(w, h), **kwargs)
 
 
-def curves(ax, series: dict[str, Sequence[float]], *, x: Sequence[float] | None = None, xlabel: str = "epoch",
-           ylabel: str = "", logy: bool = False, title: str = "") -> None:
+def curves(
+    ax,
+    series: dict[str, Sequence[float]],
+    *,
+    x: Sequence[float] | None = None,
+    xlabel: str = "epoch",
+    ylabel: str = "",
+    logy: bool = False,
+    title: str = "",
+) -> None:
     """Plot named curves (e.g. train and validation loss) on ``ax``.
 
     Args:
@@ -114,14 +140,32 @@ def curves(ax, series: dict[str, Sequence[float]], *, x: Sequence[float] | None 
 def history(axes, hist, *, title: str = "") -> None:
     """Loss (left axis) and accuracy (right axis) per epoch of a :class:`dlbook.train.History`."""
     ax1, ax2 = axes
-    curves(ax1, {"train": hist.train_loss, "validation": hist.val_loss}, ylabel="cross-entropy loss",
-           x=hist.epoch, title=title)
+    curves(
+        ax1,
+        {"train": hist.train_loss, "validation": hist.val_loss},
+        ylabel="cross-entropy loss",
+        x=hist.epoch,
+        title=title,
+    )
     acc = {"train": hist.train_acc, "validation": hist.val_acc}
-    curves(ax2, {k: v for k, v in acc.items() if any(a is not None for a in v)}, ylabel="accuracy", x=hist.epoch)
+    curves(
+        ax2,
+        {k: v for k, v in acc.items() if any(a is not None for a in v)},
+        ylabel="accuracy",
+        x=hist.epoch,
+    )
 
 
-def image_grid(ax, images: torch.Tensor, *, labels: Sequence[str] | None = None, ncols: int = 8,
-               cmap: str = "gray_r", pad: int = 2, vrange: tuple[float, float] | None = None) -> None:
+def image_grid(
+    ax,
+    images: torch.Tensor,
+    *,
+    labels: Sequence[str] | None = None,
+    ncols: int = 8,
+    cmap: str = "gray_r",
+    pad: int = 2,
+    vrange: tuple[float, float] | None = None,
+) -> None:
     """Tile images on one axis, with an optional caption under each.
 
     Args:
@@ -136,7 +180,9 @@ def image_grid(ax, images: torch.Tensor, *, labels: Sequence[str] | None = None,
     if x.ndim == 4 and x.shape[-1] == 1:
         x = x[..., 0]
     if x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[-1] != 3) or len(x) == 0:
-        raise ValueError(f"image_grid expects (N, H, W) or (N, H, W, 3) images, got {tuple(images.shape)}")
+        raise ValueError(
+            f"image_grid expects (N, H, W) or (N, H, W, 3) images, got {tuple(images.shape)}"
+        )
     x = x.float()
     lo, hi = vrange if vrange is not None else (float(x.min()), float(x.max()))
     x = ((x - lo) / max(hi - lo, 1e-8)).clamp(0, 1)
@@ -151,33 +197,69 @@ def image_grid(ax, images: torch.Tensor, *, labels: Sequence[str] | None = None,
     for i in range(n):
         r, c = divmod(i, ncols)
         top, left = pad + r * (h + vpad), pad + c * (w + pad)
-        canvas[top: top + h, left: left + w] = x[i]
-    ax.imshow(canvas.numpy(), cmap=cmap if x.ndim == 3 else None, vmin=0, vmax=1, interpolation="nearest")
+        canvas[top : top + h, left : left + w] = x[i]
+    ax.imshow(
+        canvas.numpy(),
+        cmap=cmap if x.ndim == 3 else None,
+        vmin=0,
+        vmax=1,
+        interpolation="nearest",
+    )
     ax.set_axis_off()
     if labels is not None:
         for i, lab in enumerate(labels):
             r, c = divmod(i, ncols)
-            ax.text(pad + c * (w + pad) + w / 2, pad + r * (h + vpad) + h + 0.5, lab, ha="center", va="top",
-                    fontsize=7)
+            ax.text(
+                pad + c * (w + pad) + w / 2,
+                pad + r * (h + vpad) + h + 0.5,
+                lab,
+                ha="center",
+                va="top",
+                fontsize=7,
+            )
 
 
-def scatter_classes(ax, x: torch.Tensor, y: torch.Tensor, *, names: Sequence[str] | None = None, s: float = 14) -> None:
+def scatter_classes(
+    ax,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    names: Sequence[str] | None = None,
+    s: float = 14,
+) -> None:
     """Scatter 2-D points (N, 2) coloured by integer label (N,)."""
     x, y = torch.as_tensor(x).cpu(), torch.as_tensor(y).cpu()
     if x.ndim != 2 or x.shape[1] != 2 or y.shape != (x.shape[0],):
-        raise ValueError(f"scatter_classes expects x (N, 2) and y (N,), got {tuple(x.shape)} and {tuple(y.shape)}")
+        raise ValueError(
+            f"scatter_classes expects x (N, 2) and y (N,), got {tuple(x.shape)} and {tuple(y.shape)}"
+        )
     for k in y.unique().tolist():
         m = y == k
         label = names[k] if names is not None else f"class {k}"
-        ax.scatter(x[m, 0], x[m, 1], s=s, color=CLASS_COLORS[int(k) % len(CLASS_COLORS)], label=label,
-                   edgecolors="white", linewidths=0.4)
+        ax.scatter(
+            x[m, 0],
+            x[m, 1],
+            s=s,
+            color=CLASS_COLORS[int(k) % len(CLASS_COLORS)],
+            label=label,
+            edgecolors="white",
+            linewidths=0.4,
+        )
     ax.set_xlabel("$x_1$")
     ax.set_ylabel("$x_2$")
 
 
-def decision_boundary(ax, predict: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor, *,
-                      resolution: int = 200, margin: float = 0.5, proba: bool = False,
-                      names: Sequence[str] | None = None) -> None:
+def decision_boundary(
+    ax,
+    predict: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    resolution: int = 200,
+    margin: float = 0.5,
+    proba: bool = False,
+    names: Sequence[str] | None = None,
+) -> None:
     """Shade the regions ``predict`` assigns to each class and overlay the data.
 
     Args:
@@ -187,19 +269,38 @@ def decision_boundary(ax, predict: Callable[[torch.Tensor], torch.Tensor], x: to
     """
     x = torch.as_tensor(x).detach().cpu().float()
     lo, hi = x.min(0).values - margin, x.max(0).values + margin
-    g1, g2 = torch.meshgrid(torch.linspace(float(lo[0]), float(hi[0]), resolution),
-                            torch.linspace(float(lo[1]), float(hi[1]), resolution), indexing="xy")
+    g1, g2 = torch.meshgrid(
+        torch.linspace(float(lo[0]), float(hi[0]), resolution),
+        torch.linspace(float(lo[1]), float(hi[1]), resolution),
+        indexing="xy",
+    )
     grid = torch.stack([g1.reshape(-1), g2.reshape(-1)], 1)
     with torch.no_grad():
         z = torch.as_tensor(predict(grid)).detach().cpu().float().reshape(g1.shape)
     if proba:
-        ax.contourf(g1, g2, z, levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.35, vmin=0, vmax=1)
+        ax.contourf(
+            g1,
+            g2,
+            z,
+            levels=np.linspace(0, 1, 11),
+            cmap="RdBu_r",
+            alpha=0.35,
+            vmin=0,
+            vmax=1,
+        )
         ax.contour(g1, g2, z, levels=[0.5], colors="k", linewidths=1)
     else:
         from matplotlib.colors import ListedColormap
 
         k = int(max(z.max().item(), torch.as_tensor(y).max().item())) + 1
-        ax.contourf(g1, g2, z, levels=np.arange(-0.5, k), cmap=ListedColormap(CLASS_COLORS[:k]), alpha=0.2)
+        ax.contourf(
+            g1,
+            g2,
+            z,
+            levels=np.arange(-0.5, k),
+            cmap=ListedColormap(CLASS_COLORS[:k]),
+            alpha=0.2,
+        )
     scatter_classes(ax, x, y, names=names)
     ax.set_xlim(float(lo[0]), float(hi[0]))
     ax.set_ylim(float(lo[1]), float(hi[1]))

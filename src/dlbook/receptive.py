@@ -33,16 +33,22 @@ def ring_covariance(d: int, xi: float) -> torch.Tensor:
     return torch.exp(-dist.pow(2) / xi**2)
 
 
-def _sample(cov: torch.Tensor, n: int, generator: torch.Generator | None) -> torch.Tensor:
+def _sample(
+    cov: torch.Tensor, n: int, generator: torch.Generator | None
+) -> torch.Tensor:
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive int, got {n!r}")
     evals, evecs = torch.linalg.eigh(cov)
-    root = evecs * evals.clamp_min(0).sqrt()  # cov = root @ root.T, robust when cov is near-singular
+    root = (
+        evecs * evals.clamp_min(0).sqrt()
+    )  # cov = root @ root.T, robust when cov is near-singular
     z = torch.randn(n, cov.shape[0], generator=generator, dtype=torch.float64)
     return (z @ root.T).float()
 
 
-def gp(n: int, d: int, xi: float, *, generator: torch.Generator | None = None) -> torch.Tensor:
+def gp(
+    n: int, d: int, xi: float, *, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """n samples (n, d) of the ring GP with covariance :func:`ring_covariance`."""
     return _sample(ring_covariance(d, xi), n, generator)
 
@@ -60,14 +66,18 @@ def nlgp_covariance(d: int, xi: float, gain: float) -> torch.Tensor:
     return 2 / math.pi * torch.asin(2 * gain**2 * c / (1 + 2 * gain**2)) / _z(gain) ** 2
 
 
-def nlgp(n: int, d: int, xi: float, gain: float, *, generator: torch.Generator | None = None) -> torch.Tensor:
+def nlgp(
+    n: int, d: int, xi: float, gain: float, *, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """n samples (n, d) of erf(gain * z) / Z(gain), z from :func:`gp`; unit variance per pixel."""
     if gain <= 0:
         raise ValueError(f"gain must be > 0, got {gain}")
     return torch.erf(gain * gp(n, d, xi, generator=generator)) / _z(gain)
 
 
-def matched_gp(n: int, d: int, xi: float, gain: float, *, generator: torch.Generator | None = None) -> torch.Tensor:
+def matched_gp(
+    n: int, d: int, xi: float, gain: float, *, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """n Gaussian samples (n, d) with the same covariance as :func:`nlgp`."""
     return _sample(nlgp_covariance(d, xi, gain), n, generator)
 
@@ -80,7 +90,9 @@ def ipr(w: torch.Tensor) -> torch.Tensor:
     if w.ndim == 1:
         w = w[None]
     if w.ndim != 2:
-        raise ValueError(f"w must be a vector (D,) or a matrix (K, D), got {tuple(w.shape)}")
+        raise ValueError(
+            f"w must be a vector (D,) or a matrix (K, D), got {tuple(w.shape)}"
+        )
     sq = w.pow(2)
     total = sq.sum(1)
     if (total == 0).any():

@@ -13,8 +13,12 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def dropout(x: torch.Tensor, p: float = 0.5, training: bool = True,
-            generator: torch.Generator | None = None) -> torch.Tensor:
+def dropout(
+    x: torch.Tensor,
+    p: float = 0.5,
+    training: bool = True,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Inverted dropout: zero each entry with probability ``p``, scale the rest by 1/(1-p).
 
     The scaling keeps the expectation unchanged, E[dropout(x)] = x, so nothing
@@ -35,7 +39,9 @@ def dropout(x: torch.Tensor, p: float = 0.5, training: bool = True,
         return x
     if p == 1.0:  # everything dropped; avoid 0 / 0
         return torch.zeros_like(x)
-    keep = torch.rand(x.shape, generator=generator, device=x.device) >= p  # True with probability 1 - p
+    keep = (
+        torch.rand(x.shape, generator=generator, device=x.device) >= p
+    )  # True with probability 1 - p
     return x * keep / (1.0 - p)
 
 
@@ -59,9 +65,17 @@ class Dropout(nn.Module):
         return f"p={self.p}"
 
 
-def batch_norm(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, running_mean: torch.Tensor,
-               running_var: torch.Tensor, *, training: bool, momentum: float = 0.1,
-               eps: float = 1e-5) -> torch.Tensor:
+def batch_norm(
+    x: torch.Tensor,
+    gamma: torch.Tensor,
+    beta: torch.Tensor,
+    running_mean: torch.Tensor,
+    running_var: torch.Tensor,
+    *,
+    training: bool,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> torch.Tensor:
     """Batch normalization over every dimension except the channel dimension 1.
 
     In training the batch's own mean and (biased) variance normalize ``x``, and
@@ -81,23 +95,36 @@ def batch_norm(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, running
         A tensor of ``x``'s shape.
     """
     if x.ndim < 2:
-        raise ValueError(f"batch_norm needs x of shape (N, C, ...), got {tuple(x.shape)}")
+        raise ValueError(
+            f"batch_norm needs x of shape (N, C, ...), got {tuple(x.shape)}"
+        )
     c = x.shape[1]
-    for name, t in (("gamma", gamma), ("beta", beta), ("running_mean", running_mean), ("running_var", running_var)):
+    for name, t in (
+        ("gamma", gamma),
+        ("beta", beta),
+        ("running_mean", running_mean),
+        ("running_var", running_var),
+    ):
         if t.shape != (c,):
-            raise ValueError(f"{name} must have shape ({c},) to match x's {c} channels, got {tuple(t.shape)}")
+            raise ValueError(
+                f"{name} must have shape ({c},) to match x's {c} channels, got {tuple(t.shape)}"
+            )
     dims = [0] + list(range(2, x.ndim))  # all but the channels: (N,) or (N, H, W)
     shape = [1, c] + [1] * (x.ndim - 2)  # broadcast (C,) against x
     if training:
         n = x.numel() // c  # values per channel
         if n < 2:
-            raise ValueError("batch_norm in training needs more than one value per channel; "
-                             "use a batch of at least 2 examples (or eval mode)")
+            raise ValueError(
+                "batch_norm in training needs more than one value per channel; "
+                "use a batch of at least 2 examples (or eval mode)"
+            )
         mean = x.mean(dims)  # (C,)
         var = x.var(dims, correction=0)  # (C,) biased: what normalizes the batch
         with torch.no_grad():
             running_mean.mul_(1 - momentum).add_(momentum * mean)
-            running_var.mul_(1 - momentum).add_(momentum * var * n / (n - 1))  # unbiased
+            running_var.mul_(1 - momentum).add_(
+                momentum * var * n / (n - 1)
+            )  # unbiased
     else:
         mean, var = running_mean, running_var
     x_hat = (x - mean.reshape(shape)) / torch.sqrt(var.reshape(shape) + eps)
@@ -113,10 +140,14 @@ class BatchNorm(nn.Module):
         eps: added to the variance before the square root.
     """
 
-    def __init__(self, num_features: int, momentum: float = 0.1, eps: float = 1e-5) -> None:
+    def __init__(
+        self, num_features: int, momentum: float = 0.1, eps: float = 1e-5
+    ) -> None:
         super().__init__()
         if not isinstance(num_features, int) or num_features < 1:
-            raise ValueError(f"num_features must be a positive int, got {num_features!r}")
+            raise ValueError(
+                f"num_features must be a positive int, got {num_features!r}"
+            )
         if not 0.0 <= momentum <= 1.0:
             raise ValueError(f"momentum must be in [0, 1], got {momentum}")
         self.momentum, self.eps = momentum, eps
@@ -126,15 +157,29 @@ class BatchNorm(nn.Module):
         self.register_buffer("running_var", torch.ones(num_features))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return batch_norm(x, self.gamma, self.beta, self.running_mean, self.running_var,
-                          training=self.training, momentum=self.momentum, eps=self.eps)
+        return batch_norm(
+            x,
+            self.gamma,
+            self.beta,
+            self.running_mean,
+            self.running_var,
+            training=self.training,
+            momentum=self.momentum,
+            eps=self.eps,
+        )
 
     def extra_repr(self) -> str:
         return f"{len(self.gamma)}, momentum={self.momentum}, eps={self.eps}"
 
 
-def mixup(x: torch.Tensor, y: torch.Tensor, *, alpha: float = 0.2, num_classes: int,
-          generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, float]:
+def mixup(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    alpha: float = 0.2,
+    num_classes: int,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, float]:
     """Mix a batch with a shuffled copy of itself (Zhang et al., 2018).
 
     One weight ``lam ~ Beta(alpha, alpha)`` is drawn for the batch; the result is
@@ -154,13 +199,23 @@ def mixup(x: torch.Tensor, y: torch.Tensor, *, alpha: float = 0.2, num_classes: 
     if alpha <= 0:
         raise ValueError(f"alpha must be positive, got {alpha}")
     if y.ndim != 1 or len(y) != len(x) or y.is_floating_point():
-        raise ValueError(f"y must be (N,) integer labels for x of length {len(x)}, got {tuple(y.shape)} {y.dtype}")
+        raise ValueError(
+            f"y must be (N,) integer labels for x of length {len(x)}, got {tuple(y.shape)} {y.dtype}"
+        )
     if len(y) and (y.min() < 0 or y.max() >= num_classes):
-        raise ValueError(f"labels must lie in [0, {num_classes}), got range [{int(y.min())}, {int(y.max())}]")
+        raise ValueError(
+            f"labels must lie in [0, {num_classes}), got range [{int(y.min())}, {int(y.max())}]"
+        )
     lam = float(torch.distributions.Beta(alpha, alpha).sample())
-    perm = torch.randperm(len(x), generator=generator, device=x.device if generator is None else generator.device)
+    perm = torch.randperm(
+        len(x),
+        generator=generator,
+        device=x.device if generator is None else generator.device,
+    )
     perm = perm.to(x.device)
-    one_hot = F.one_hot(y, num_classes).to(x.dtype if x.is_floating_point() else torch.float32)
+    one_hot = F.one_hot(y, num_classes).to(
+        x.dtype if x.is_floating_point() else torch.float32
+    )
     x_mixed = lam * x + (1 - lam) * x[perm]
     y_soft = lam * one_hot + (1 - lam) * one_hot[perm]
     return x_mixed, y_soft, lam

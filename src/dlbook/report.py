@@ -33,7 +33,9 @@ def _plain(value: Any) -> Any:
     )
 
 
-def report(name: str, value: Any, *, fmt: str = "", unit: str = "", show: bool = True) -> Any:
+def report(
+    name: str, value: Any, *, fmt: str = "", unit: str = "", show: bool = True
+) -> Any:
     """Print a named result and record it for ``dlbook.bench``.
 
     Args:
@@ -47,7 +49,9 @@ def report(name: str, value: Any, *, fmt: str = "", unit: str = "", show: bool =
         The value as a plain Python object.
     """
     if not isinstance(name, str) or not name.strip():
-        raise ValueError("report() needs a non-empty name, e.g. report('test accuracy', acc)")
+        raise ValueError(
+            "report() needs a non-empty name, e.g. report('test accuracy', acc)"
+        )
     plain = _plain(value)
     if show:
         text = format(plain, fmt) if fmt and not isinstance(plain, str) else str(plain)

@@ -24,7 +24,17 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["GATES", "RNNCell", "GRUCell", "LSTMCell", "Recurrent", "RNN", "GRU", "LSTM", "copy_from_torch"]
+__all__ = [
+    "GATES",
+    "RNNCell",
+    "GRUCell",
+    "LSTMCell",
+    "Recurrent",
+    "RNN",
+    "GRU",
+    "LSTM",
+    "copy_from_torch",
+]
 
 GATES: dict[str, int] = {"rnn": 1, "gru": 3, "lstm": 4}
 """How many H-row blocks each kind of cell stacks in its weight matrices."""
@@ -56,7 +66,9 @@ class _Cell(nn.Module):
         for p in self.parameters():
             nn.init.uniform_(p, -bound, bound)
 
-    def _affine(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _affine(
+        self, x: torch.Tensor, h: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """The input and hidden pre-activations ``x W_ih^T + b_ih`` and ``h W_hh^T + b_hh``, each ``(B, G*H)``."""
         gi, gh = x @ self.weight_ih.T, h @ self.weight_hh.T
         if self.bias_ih is not None:
@@ -65,11 +77,15 @@ class _Cell(nn.Module):
 
     def _check(self, x: torch.Tensor, h: torch.Tensor) -> None:
         if x.ndim != 2 or x.shape[1] != self.input_size:
-            raise ValueError(f"{type(self).__name__} expects x of shape (B, {self.input_size}), "
-                             f"got {tuple(x.shape)}")
+            raise ValueError(
+                f"{type(self).__name__} expects x of shape (B, {self.input_size}), "
+                f"got {tuple(x.shape)}"
+            )
         if h.shape != (x.shape[0], self.hidden_size):
-            raise ValueError(f"the hidden state must have shape (B, H) = ({x.shape[0]}, {self.hidden_size}), "
-                             f"got {tuple(h.shape)}")
+            raise ValueError(
+                f"the hidden state must have shape (B, H) = ({x.shape[0]}, {self.hidden_size}), "
+                f"got {tuple(h.shape)}"
+            )
 
     def zero_state(self, batch: int, like: torch.Tensor) -> State:
         """The initial state of zeros for ``batch`` sequences, on ``like``'s device and dtype."""
@@ -133,21 +149,31 @@ class LSTMCell(_Cell):
 
     kind = "lstm"
 
-    def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         if not isinstance(state, tuple) or len(state) != 2:
-            raise ValueError("LSTMCell needs the state as a pair (h, c), each of shape (B, H)")
+            raise ValueError(
+                "LSTMCell needs the state as a pair (h, c), each of shape (B, H)"
+            )
         h, c = state
         self._check(x, h)
         if c.shape != h.shape:
-            raise ValueError(f"the cell state c must have the shape of h, {tuple(h.shape)}; got {tuple(c.shape)}")
+            raise ValueError(
+                f"the cell state c must have the shape of h, {tuple(h.shape)}; got {tuple(c.shape)}"
+            )
         gi, gh = self._affine(x, h)  # (B, 4H) each
         i, f, g, o = (gi + gh).chunk(4, dim=1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)  # (B, H) the cell state
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(
+            g
+        )  # (B, H) the cell state
         h = torch.sigmoid(o) * torch.tanh(c)  # (B, H)
         return h, c
 
     def zero_state(self, batch: int, like: torch.Tensor) -> State:
-        return like.new_zeros(batch, self.hidden_size), like.new_zeros(batch, self.hidden_size)
+        return like.new_zeros(batch, self.hidden_size), like.new_zeros(
+            batch, self.hidden_size
+        )
 
 
 _CELLS: dict[str, type[_Cell]] = {"rnn": RNNCell, "gru": GRUCell, "lstm": LSTMCell}
@@ -170,8 +196,16 @@ class Recurrent(nn.Module):
     (LSTM: ``(h_T, c_T)``).
     """
 
-    def __init__(self, kind: str, input_size: int, hidden_size: int, num_layers: int = 1, *, bias: bool = True,
-                 batch_first: bool = True) -> None:
+    def __init__(
+        self,
+        kind: str,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        *,
+        bias: bool = True,
+        batch_first: bool = True,
+    ) -> None:
         super().__init__()
         if kind not in _CELLS:
             raise ValueError(f"kind must be one of {sorted(_CELLS)}, got {kind!r}")
@@ -180,7 +214,9 @@ class Recurrent(nn.Module):
         self.kind, self.input_size, self.hidden_size = kind, input_size, hidden_size
         self.num_layers, self.batch_first = num_layers, batch_first
         self.cells = nn.ModuleList(
-            _CELLS[kind](input_size if k == 0 else hidden_size, hidden_size, bias) for k in range(num_layers))
+            _CELLS[kind](input_size if k == 0 else hidden_size, hidden_size, bias)
+            for k in range(num_layers)
+        )
 
     def _initial_state(self, state: State | None, x: torch.Tensor) -> list[State]:
         """Split ``state`` (L, B, H) into one state per layer, or make zeros."""
@@ -189,24 +225,34 @@ class Recurrent(nn.Module):
             return [cell.zero_state(B, x) for cell in self.cells]
         parts = state if self.kind == "lstm" else (state,)
         if self.kind == "lstm" and not (isinstance(state, tuple) and len(state) == 2):
-            raise ValueError("an LSTM's initial state is a pair (h0, c0), each of shape (L, B, H)")
+            raise ValueError(
+                "an LSTM's initial state is a pair (h0, c0), each of shape (L, B, H)"
+            )
         want = (self.num_layers, B, self.hidden_size)
         for p in parts:
             if p.shape != want:
-                raise ValueError(f"the initial state must have shape (L, B, H) = {want}, got {tuple(p.shape)}")
+                raise ValueError(
+                    f"the initial state must have shape (L, B, H) = {want}, got {tuple(p.shape)}"
+                )
         if self.kind == "lstm":
             return [(state[0][k], state[1][k]) for k in range(self.num_layers)]
         return [state[k] for k in range(self.num_layers)]
 
-    def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+    def forward(
+        self, x: torch.Tensor, state: State | None = None
+    ) -> tuple[torch.Tensor, State]:
         if x.ndim != 3:
-            raise ValueError(f"expected a batch of sequences of 3 dimensions ({'B, T' if self.batch_first else 'T, B'}"
-                             f", I), got shape {tuple(x.shape)}; add a batch dimension with x[None]")
+            raise ValueError(
+                f"expected a batch of sequences of 3 dimensions ({'B, T' if self.batch_first else 'T, B'}"
+                f", I), got shape {tuple(x.shape)}; add a batch dimension with x[None]"
+            )
         if not self.batch_first:
             x = x.transpose(0, 1)
         if x.shape[2] != self.input_size:
-            raise ValueError(f"the input has {x.shape[2]} features per step, the network expects "
-                             f"input_size = {self.input_size}")
+            raise ValueError(
+                f"the input has {x.shape[2]} features per step, the network expects "
+                f"input_size = {self.input_size}"
+            )
         states = self._initial_state(state, x)
         layer_in = x  # (B, T, I)
         for k, cell in enumerate(self.cells):
@@ -218,7 +264,10 @@ class Recurrent(nn.Module):
             layer_in = torch.stack(outs, dim=1)  # (B, T, H): the next layer's input
         out = layer_in if self.batch_first else layer_in.transpose(0, 1)
         if self.kind == "lstm":
-            return out, (torch.stack([s[0] for s in states]), torch.stack([s[1] for s in states]))
+            return out, (
+                torch.stack([s[0] for s in states]),
+                torch.stack([s[1] for s in states]),
+            )
         return out, torch.stack(states)
 
     def extra_repr(self) -> str:
@@ -255,18 +304,28 @@ def copy_from_torch(ours: Recurrent, theirs: nn.RNN | nn.GRU | nn.LSTM) -> Recur
     """
     kind = next((k for cls, k in _TORCH_KIND.items() if type(theirs) is cls), None)
     if kind != ours.kind:
-        raise ValueError(f"cannot copy a {type(theirs).__name__} into a {ours.kind!r} network; build ours with "
-                         f"kind={kind!r}")
+        raise ValueError(
+            f"cannot copy a {type(theirs).__name__} into a {ours.kind!r} network; build ours with "
+            f"kind={kind!r}"
+        )
     if theirs.bidirectional or getattr(theirs, "proj_size", 0):
-        raise ValueError("bidirectional and projected PyTorch modules have no counterpart here")
+        raise ValueError(
+            "bidirectional and projected PyTorch modules have no counterpart here"
+        )
     if getattr(theirs, "nonlinearity", "tanh") != "tanh":
         raise ValueError("only the tanh nn.RNN matches RNNCell")
     sizes = (theirs.input_size, theirs.hidden_size, theirs.num_layers, theirs.bias)
-    if sizes != (ours.input_size, ours.hidden_size, ours.num_layers, ours.cells[0].bias_ih is not None):
-        raise ValueError(f"sizes differ: PyTorch's (input, hidden, layers, bias) = {sizes}, ours = "
-                         f"{(ours.input_size, ours.hidden_size, ours.num_layers, ours.cells[0].bias_ih is not None)}")
+    if sizes != (
+        ours.input_size,
+        ours.hidden_size,
+        ours.num_layers,
+        ours.cells[0].bias_ih is not None,
+    ):
+        raise ValueError(
+            f"sizes differ: PyTorch's (input, hidden, layers, bias) = {sizes}, ours = "
+            f"{(ours.input_size, ours.hidden_size, ours.num_layers, ours.cells[0].bias_ih is not None)}"
+        )
     for k, cell in enumerate(ours.cells):
         for name, p in cell.named_parameters():
             p.copy_(getattr(theirs, f"{name}_l{k}"))
     return ours
-

@@ -84,7 +84,9 @@ def synchronize(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
-def choose_profile(device: torch.device | None = None, environ: Mapping[str, str] | None = None) -> str:
+def choose_profile(
+    device: torch.device | None = None, environ: Mapping[str, str] | None = None
+) -> str:
     """Pick the run profile.
 
     ``$DLBOOK_PROFILE`` wins when it is set; otherwise a GPU (CUDA or MPS) gives
@@ -131,7 +133,9 @@ class Config(dict):
             ) from None
 
     def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("a Config is read-only: change the values in the dlbook.config(...) call")
+        raise AttributeError(
+            "a Config is read-only: change the values in the dlbook.config(...) call"
+        )
 
 
 def config(
@@ -162,10 +166,14 @@ def config(
         missing = {name: sorted(every - k) for name, k in keys.items() if every - k}
         raise ProfileError(f"every profile must set the same keys; missing: {missing}")
     if "profile" in keys["smoke"]:
-        raise ProfileError("'profile' is set by dlbook.config itself; choose another key name")
+        raise ProfileError(
+            "'profile' is set by dlbook.config itself; choose another key name"
+        )
     chosen = choose_profile() if profile is None else profile
     if chosen not in PROFILES:
-        raise ProfileError(f"unknown profile {chosen!r}; use one of {', '.join(PROFILES)}")
+        raise ProfileError(
+            f"unknown profile {chosen!r}; use one of {', '.join(PROFILES)}"
+        )
     cfg = Config(table[chosen])
     dict.__setitem__(cfg, "profile", chosen)
     return cfg

@@ -26,7 +26,9 @@ def show_source(obj: Any) -> Any:
     try:
         code = textwrap.dedent(inspect.getsource(obj))
     except (OSError, TypeError) as err:
-        raise TypeError(f"show_source needs a Python function, method or class; got {obj!r}") from err
+        raise TypeError(
+            f"show_source needs a Python function, method or class; got {obj!r}"
+        ) from err
     try:
         from IPython import get_ipython
         from IPython.display import Code

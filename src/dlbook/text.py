@@ -34,22 +34,31 @@ class CharVocab:
         index = {c: i for i, c in enumerate(self.chars)}
         unknown = sorted(set(text) - index.keys())
         if unknown:
-            raise ValueError(f"characters not in the vocabulary: {unknown!r}; build the vocabulary from a "
-                             "text that contains them")
+            raise ValueError(
+                f"characters not in the vocabulary: {unknown!r}; build the vocabulary from a "
+                "text that contains them"
+            )
         return torch.tensor([index[c] for c in text], dtype=torch.int64)
 
     def decode(self, ids: torch.Tensor | Sequence[int]) -> str:
         """Ids ``(N,)`` back to text."""
         ids = torch.as_tensor(ids)
         if ids.ndim != 1:
-            raise ValueError(f"decode expects a 1-D sequence of ids, got shape {tuple(ids.shape)}")
+            raise ValueError(
+                f"decode expects a 1-D sequence of ids, got shape {tuple(ids.shape)}"
+            )
         if len(ids) and (ids.min() < 0 or ids.max() >= len(self)):
             raise ValueError(f"ids must lie in 0..{len(self) - 1}")
         return "".join(self.chars[i] for i in ids.tolist())
 
 
-def char_windows(ids: torch.Tensor, *, seq_len: int, batch_size: int,
-                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def char_windows(
+    ids: torch.Tensor,
+    *,
+    seq_len: int,
+    batch_size: int,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A batch of random windows and their next-character targets.
 
     Args:
@@ -65,16 +74,22 @@ def char_windows(ids: torch.Tensor, *, seq_len: int, batch_size: int,
     if ids.ndim != 1:
         raise ValueError(f"ids must be 1-D (N,), got shape {tuple(ids.shape)}")
     if seq_len < 1 or batch_size < 1:
-        raise ValueError(f"seq_len and batch_size must be positive, got {seq_len}, {batch_size}")
+        raise ValueError(
+            f"seq_len and batch_size must be positive, got {seq_len}, {batch_size}"
+        )
     if len(ids) < seq_len + 1:
-        raise ValueError(f"the text has {len(ids)} ids, fewer than seq_len + 1 = {seq_len + 1}")
+        raise ValueError(
+            f"the text has {len(ids)} ids, fewer than seq_len + 1 = {seq_len + 1}"
+        )
     start = torch.randint(0, len(ids) - seq_len, (batch_size,), generator=generator)
     offsets = start[:, None] + torch.arange(seq_len + 1)  # (B, T+1)
     window = ids[offsets.to(ids.device)]
     return window[:, :-1], window[:, 1:]
 
 
-def unigram_bits(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab_size: int) -> float:
+def unigram_bits(
+    train_ids: torch.Tensor, val_ids: torch.Tensor, vocab_size: int
+) -> float:
     """Bits per character of the context-free baseline on held-out text.
 
     The unigram model predicts every character with its add-one smoothed
@@ -89,18 +104,28 @@ def unigram_bits(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab_size: int
         The mean of ``-log2 p(c)`` over the validation characters.
     """
     if train_ids.ndim != 1 or val_ids.ndim != 1 or len(val_ids) == 0:
-        raise ValueError(f"train_ids and val_ids must be non-empty 1-D id tensors, got shapes "
-                         f"{tuple(train_ids.shape)} and {tuple(val_ids.shape)}")
+        raise ValueError(
+            f"train_ids and val_ids must be non-empty 1-D id tensors, got shapes "
+            f"{tuple(train_ids.shape)} and {tuple(val_ids.shape)}"
+        )
     if max(int(train_ids.max()), int(val_ids.max())) >= vocab_size:
         raise ValueError(f"ids must lie in 0..{vocab_size - 1}")
-    counts = torch.bincount(train_ids.cpu(), minlength=vocab_size).double() + 1  # add-one smoothing
+    counts = (
+        torch.bincount(train_ids.cpu(), minlength=vocab_size).double() + 1
+    )  # add-one smoothing
     return float(-(counts / counts.sum()).log2()[val_ids.cpu()].mean())
 
 
 @torch.no_grad()
-def generate(model: Callable[[torch.Tensor], torch.Tensor], prompt: torch.Tensor, n_new: int, *,
-             temperature: float = 1.0, context: int | None = None,
-             generator: torch.Generator | None = None) -> torch.Tensor:
+def generate(
+    model: Callable[[torch.Tensor], torch.Tensor],
+    prompt: torch.Tensor,
+    n_new: int,
+    *,
+    temperature: float = 1.0,
+    context: int | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Sample ``n_new`` characters one at a time from a next-character model.
 
     Args:
@@ -118,7 +143,9 @@ def generate(model: Callable[[torch.Tensor], torch.Tensor], prompt: torch.Tensor
         ``(T0 + n_new,)`` int64 on ``prompt``'s device.
     """
     if prompt.ndim != 1 or len(prompt) == 0:
-        raise ValueError(f"prompt must be a non-empty 1-D tensor of ids, got shape {tuple(prompt.shape)}")
+        raise ValueError(
+            f"prompt must be a non-empty 1-D tensor of ids, got shape {tuple(prompt.shape)}"
+        )
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0, got {temperature}")
     seq = prompt.clone()

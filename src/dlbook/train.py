@@ -49,8 +49,15 @@ def progress_bar(total: int, desc: str = "", *, disable: bool = False) -> Any:
             pass
     from tqdm.std import tqdm as text_tqdm
 
-    return text_tqdm(total=total, desc=desc, disable=disable, leave=False, file=sys.stderr,
-                     mininterval=1.0, dynamic_ncols=True)
+    return text_tqdm(
+        total=total,
+        desc=desc,
+        disable=disable,
+        leave=False,
+        file=sys.stderr,
+        mininterval=1.0,
+        dynamic_ncols=True,
+    )
 
 
 @dataclass
@@ -83,9 +90,19 @@ class History:
 
 def _accuracy_terms(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
     """Number of correct predictions (a 0-d tensor) when (out, y) look like classification, else None."""
-    if out.ndim == 2 and y.ndim == 1 and not y.is_floating_point() and out.shape[0] == y.shape[0]:
+    if (
+        out.ndim == 2
+        and y.ndim == 1
+        and not y.is_floating_point()
+        and out.shape[0] == y.shape[0]
+    ):
         return (out.argmax(1) == y).sum()
-    if out.ndim == 1 and y.ndim == 1 and out.shape == y.shape and out.is_floating_point():
+    if (
+        out.ndim == 1
+        and y.ndim == 1
+        and out.shape == y.shape
+        and out.is_floating_point()
+    ):
         if y.is_floating_point() and not ((y == 0) | (y == 1)).all():
             return None  # regression targets
         return ((out > 0).long() == y.long()).sum()  # one logit per example
@@ -113,8 +130,14 @@ def grad_scaler(device: torch.device, amp: bool) -> torch.amp.GradScaler:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, batches: Iterable, *, loss_fn: Callable = F.cross_entropy,
-             device: torch.device | None = None, amp: bool = False) -> tuple[float, float | None]:
+def evaluate(
+    model: nn.Module,
+    batches: Iterable,
+    *,
+    loss_fn: Callable = F.cross_entropy,
+    device: torch.device | None = None,
+    amp: bool = False,
+) -> tuple[float, float | None]:
     """Mean loss and accuracy of ``model`` over ``batches`` of ``(x, y)``, in eval mode.
 
     Returns:
@@ -140,9 +163,16 @@ def evaluate(model: nn.Module, batches: Iterable, *, loss_fn: Callable = F.cross
     return loss_sum / total, (float(correct) / total if counted else None)
 
 
-def save_checkpoint(path: str | os.PathLike, *, model: nn.Module, optimizer: torch.optim.Optimizer,
-                    epoch: int, history: History | None = None, scheduler: Any = None,
-                    batches: Any = None) -> None:
+def save_checkpoint(
+    path: str | os.PathLike,
+    *,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    epoch: int,
+    history: History | None = None,
+    scheduler: Any = None,
+    batches: Any = None,
+) -> None:
     """Save everything needed to resume training exactly after ``epoch``.
 
     The file holds only tensors and plain Python containers, so it loads with
@@ -166,8 +196,15 @@ def save_checkpoint(path: str | os.PathLike, *, model: nn.Module, optimizer: tor
     os.replace(tmp, path)
 
 
-def load_checkpoint(path: str | os.PathLike, *, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
-                    scheduler: Any = None, batches: Any = None, restore_rng: bool = True) -> dict[str, Any]:
+def load_checkpoint(
+    path: str | os.PathLike,
+    *,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any = None,
+    batches: Any = None,
+    restore_rng: bool = True,
+) -> dict[str, Any]:
     """Load a checkpoint written by :func:`save_checkpoint` (``weights_only=True``).
 
     Returns:
@@ -182,7 +219,11 @@ def load_checkpoint(path: str | os.PathLike, *, model: nn.Module, optimizer: tor
         optimizer.load_state_dict(state["optimizer"])
     if scheduler is not None and state["scheduler"] is not None:
         scheduler.load_state_dict(state["scheduler"])
-    if batches is not None and state["batches"] is not None and hasattr(batches, "load_state_dict"):
+    if (
+        batches is not None
+        and state["batches"] is not None
+        and hasattr(batches, "load_state_dict")
+    ):
         batches.load_state_dict(state["batches"])
     if restore_rng:
         torch.set_rng_state(state["rng_cpu"])
@@ -191,11 +232,23 @@ def load_checkpoint(path: str | os.PathLike, *, model: nn.Module, optimizer: tor
     return state
 
 
-def fit(model: nn.Module, train: Iterable, *, epochs: int, optimizer: torch.optim.Optimizer,
-        loss_fn: Callable = F.cross_entropy, val: Iterable | None = None, scheduler: Any = None,
-        scheduler_per: str = "batch", device: torch.device | None = None, amp: bool = False,
-        grad_clip: float | None = None, checkpoint: str | os.PathLike | None = None,
-        progress: bool = True, desc: str = "train") -> History:
+def fit(
+    model: nn.Module,
+    train: Iterable,
+    *,
+    epochs: int,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable = F.cross_entropy,
+    val: Iterable | None = None,
+    scheduler: Any = None,
+    scheduler_per: str = "batch",
+    device: torch.device | None = None,
+    amp: bool = False,
+    grad_clip: float | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    progress: bool = True,
+    desc: str = "train",
+) -> History:
     """Train ``model`` for ``epochs`` passes over ``train`` and return its :class:`History`.
 
     Args:
@@ -220,11 +273,19 @@ def fit(model: nn.Module, train: Iterable, *, epochs: int, optimizer: torch.opti
     if not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"epochs must be a non-negative int, got {epochs!r}")
     if scheduler_per not in ("batch", "epoch"):
-        raise ValueError(f"scheduler_per must be 'batch' or 'epoch', got {scheduler_per!r}")
+        raise ValueError(
+            f"scheduler_per must be 'batch' or 'epoch', got {scheduler_per!r}"
+        )
     device = device or next(model.parameters()).device
     history, first = History(), 1
     if checkpoint is not None and Path(checkpoint).is_file():
-        state = load_checkpoint(checkpoint, model=model, optimizer=optimizer, scheduler=scheduler, batches=train)
+        state = load_checkpoint(
+            checkpoint,
+            model=model,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            batches=train,
+        )
         history = History.from_dict(state["history"]) if state["history"] else History()
         first = state["epoch"] + 1
     n_batches = len(train) if hasattr(train, "__len__") else 0
@@ -241,13 +302,17 @@ def fit(model: nn.Module, train: Iterable, *, epochs: int, optimizer: torch.opti
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             if grad_clip is not None:
-                scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+                scaler.unscale_(
+                    optimizer
+                )  # clip the true gradients, not the scaled ones
                 nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             scaler.step(optimizer)
             scaler.update()
             if scheduler is not None and scheduler_per == "batch":
                 scheduler.step()
-            loss_sum += loss.detach().float() * len(y)  # stays on the device: no sync per step
+            loss_sum += loss.detach().float() * len(
+                y
+            )  # stays on the device: no sync per step
             hits = _accuracy_terms(out.detach(), y)
             counted = counted and hits is not None
             correct = correct + (hits if hits is not None else 0)
@@ -257,8 +322,12 @@ def fit(model: nn.Module, train: Iterable, *, epochs: int, optimizer: torch.opti
         if scheduler is not None and scheduler_per == "epoch":
             scheduler.step()
         if seen == 0:
-            raise ValueError("fit() got an empty epoch: the training batches yielded nothing")
-        synchronize(device)  # the GPU may still be working: wait before reading the clock
+            raise ValueError(
+                "fit() got an empty epoch: the training batches yielded nothing"
+            )
+        synchronize(
+            device
+        )  # the GPU may still be working: wait before reading the clock
         wall = time.perf_counter() - t0
         history.epoch.append(epoch)
         history.train_loss.append(float(loss_sum) / seen)
@@ -272,6 +341,13 @@ def fit(model: nn.Module, train: Iterable, *, epochs: int, optimizer: torch.opti
         history.val_loss.append(vl)
         history.val_acc.append(va)
         if checkpoint is not None:
-            save_checkpoint(checkpoint, model=model, optimizer=optimizer, epoch=epoch, history=history,
-                            scheduler=scheduler, batches=train)
+            save_checkpoint(
+                checkpoint,
+                model=model,
+                optimizer=optimizer,
+                epoch=epoch,
+                history=history,
+                scheduler=scheduler,
+                batches=train,
+            )
     return history

@@ -56,48 +56,84 @@ class UNet(nn.Module):
             at 1/patch of the resolution, patch² times cheaper (used on CPUs).
     """
 
-    def __init__(self, in_channels: int = 1, channels: tuple[int, ...] = (32, 64, 64),
-                 num_classes: int | None = None, emb_dim: int = 128, patch: int = 1):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        channels: tuple[int, ...] = (32, 64, 64),
+        num_classes: int | None = None,
+        emb_dim: int = 128,
+        patch: int = 1,
+    ):
         super().__init__()
         if not channels:
             raise ValueError("channels needs at least one entry, e.g. (32, 64)")
         if patch < 1:
             raise ValueError(f"patch must be a positive int, got {patch}")
-        self.channels, self.num_classes, self.patch = tuple(channels), num_classes, patch
+        self.channels, self.num_classes, self.patch = (
+            tuple(channels),
+            num_classes,
+            patch,
+        )
         in_channels = in_channels * patch * patch
-        self.time_mlp = nn.Sequential(nn.Linear(channels[0], emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
-        self.class_emb = nn.Embedding(num_classes + 1, emb_dim) if num_classes is not None else None
+        self.time_mlp = nn.Sequential(
+            nn.Linear(channels[0], emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim)
+        )
+        self.class_emb = (
+            nn.Embedding(num_classes + 1, emb_dim) if num_classes is not None else None
+        )
         self.stem = nn.Conv2d(in_channels, channels[0], 3, padding=1)
-        c_prev, self.down, self.downsample = channels[0], nn.ModuleList(), nn.ModuleList()
+        c_prev, self.down, self.downsample = (
+            channels[0],
+            nn.ModuleList(),
+            nn.ModuleList(),
+        )
         for i, c in enumerate(channels):
             self.down.append(ResBlock(c_prev, c, emb_dim))
             if i < len(channels) - 1:
-                self.downsample.append(nn.Conv2d(c, c, 3, stride=2, padding=1))  # H -> H/2
+                self.downsample.append(
+                    nn.Conv2d(c, c, 3, stride=2, padding=1)
+                )  # H -> H/2
             c_prev = c
         self.mid = ResBlock(c_prev, c_prev, emb_dim)
         self.up, self.upsample = nn.ModuleList(), nn.ModuleList()
         for i, c in enumerate(channels):
-            self.up.append(ResBlock(c + c, c, emb_dim))  # input: the level below (c) + the skip (c)
+            self.up.append(
+                ResBlock(c + c, c, emb_dim)
+            )  # input: the level below (c) + the skip (c)
             if i > 0:
-                self.upsample.append(nn.Conv2d(c, channels[i - 1], 3, padding=1))  # after 2x nearest
-        self.out = nn.Sequential(nn.GroupNorm(min(8, channels[0]), channels[0]), nn.SiLU(),
-                                 nn.Conv2d(channels[0], in_channels, 3, padding=1))
+                self.upsample.append(
+                    nn.Conv2d(c, channels[i - 1], 3, padding=1)
+                )  # after 2x nearest
+        self.out = nn.Sequential(
+            nn.GroupNorm(min(8, channels[0]), channels[0]),
+            nn.SiLU(),
+            nn.Conv2d(channels[0], in_channels, 3, padding=1),
+        )
         nn.init.zeros_(self.out[-1].weight)  # start by predicting zero noise
         nn.init.zeros_(self.out[-1].bias)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Noisy images ``(B, C, H, W)``, time indices ``(B,)``, labels ``(B,)`` -> noise ``(B, C, H, W)``."""
         factor = self.patch * 2 ** (len(self.channels) - 1)
         if x.ndim != 4 or x.shape[-1] % factor or x.shape[-2] % factor:
-            raise ValueError(f"UNet expects (B, C, H, W) with H, W divisible by {factor}, got {tuple(x.shape)}")
+            raise ValueError(
+                f"UNet expects (B, C, H, W) with H, W divisible by {factor}, got {tuple(x.shape)}"
+            )
         if t.shape != (len(x),):
             raise ValueError(f"t must have shape ({len(x)},), got {tuple(t.shape)}")
         emb = self.time_mlp(timestep_embedding(t, self.channels[0]))  # (B, emb_dim)
         if self.class_emb is not None:
             if y is None:
-                y = torch.full_like(t, self.num_classes)  # unconditional: the "no class" row
+                y = torch.full_like(
+                    t, self.num_classes
+                )  # unconditional: the "no class" row
             emb = emb + self.class_emb(y)
-        h, skips = self.stem(F.pixel_unshuffle(x, self.patch)), []  # (B, c_0, H / patch, W / patch)
+        h, skips = (
+            self.stem(F.pixel_unshuffle(x, self.patch)),
+            [],
+        )  # (B, c_0, H / patch, W / patch)
         for i, block in enumerate(self.down):
             h = block(h, emb)
             skips.append(h)  # (B, c_i, H / 2^i, W / 2^i)
@@ -107,5 +143,7 @@ class UNet(nn.Module):
         for i in reversed(range(len(self.up))):
             h = self.up[i](torch.cat([h, skips[i]], 1), emb)
             if i > 0:
-                h = self.upsample[i - 1](F.interpolate(h, scale_factor=2.0, mode="nearest"))
+                h = self.upsample[i - 1](
+                    F.interpolate(h, scale_factor=2.0, mode="nearest")
+                )
         return F.pixel_shuffle(self.out(h), self.patch)  # (B, C, H, W)
