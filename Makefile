@@ -9,12 +9,13 @@ FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 CHAPTERS := $(sort $(wildcard chapters/[0-9][0-9]_*.py))
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup data mathjax book test lint unit notebooks book-check sync bench appendix clean
+.PHONY: help setup data mathjax book test lint unit notebooks book-check sync export bench appendix clean
 
 help:
 	@echo "make book   set up, then build the HTML book (chapters run with the auto profile)"
 	@echo "make test   set up, then ruff, unit tests, pair checks, nbval (smoke) and a -W book build"
 	@echo "make sync   re-pair every chapters/*.py with its .ipynb (jupytext --sync)"
+	@echo "make export copy the chapters' dlbook:MODULE cells into src/dlbook/ (one source)"
 	@echo "make bench  PROFILE=cpu: run every chapter as a script, write bench/<profile>.json"
 	@echo "make appendix  render bench/*.json into the book's appendix/runtimes.md"
 
@@ -71,6 +72,11 @@ test: setup lint unit notebooks book-check
 
 sync: $(STAMP)
 	$(BIN)/jupytext --sync $(CHAPTERS)
+
+# The chapters' cells tagged dlbook:MODULE are the source of what the package
+# exports: copy them into src/dlbook/ (tests/test_taught.py checks they agree).
+export: $(STAMP)
+	$(BIN)/python -m dlbook.export
 
 PROFILE ?= cpu
 bench: setup

@@ -231,9 +231,9 @@ shuffled = edge_small[
     :, torch.randperm(edge_small.shape[1])
 ]  # the same edges in another order
 for agg in (gnn.scatter_sum, gnn.scatter_mean, gnn.scatter_max):
-    layer = lambda ei, agg=agg: message_passing(
+    layer = lambda ei, agg=agg: message_passing(  # noqa: E731
         h0, ei, lambda hi, hj: hj - hi, agg, lambda h, a: h + a
-    )  # noqa: E731
+    )
     print(
         f"{agg.__name__:>12}: max change when the edges are shuffled {(layer(edge_small) - layer(shuffled)).abs().max():.1e}"
     )

@@ -150,3 +150,62 @@ def test_appendix_is_rendered_from_the_committed_records():
         "appendix/runtimes.md is stale: run `make appendix`"
     )
     assert "appendix/runtimes" in _toc_files()
+
+
+def _code_cells(py):
+    return [c for c in jupytext.read(py).cells if c.cell_type == "code"]
+
+
+@pytest.mark.parametrize("py", CHAPTERS, ids=lambda p: p.stem)
+def test_code_fits_the_column(py):
+    long = [
+        line
+        for c in _code_cells(py)
+        for line in c.source.splitlines()
+        if len(line) > 88
+    ]
+    assert not long, f"{py.name}: {len(long)} code lines over 88 columns: {long[:3]}"
+
+
+@pytest.mark.parametrize("py", CHAPTERS, ids=lambda p: p.stem)
+def test_no_cell_echoes_a_report(py):
+    """A cell ending in dlbook.report(...) would print the raw value a second time."""
+    import ast
+
+    for c in _code_cells(py):
+        src = "\n".join(
+            "pass" if line.lstrip().startswith(("%", "!")) else line
+            for line in c.source.splitlines()
+        )
+        body = ast.parse(src).body
+        if not body or src.rstrip().endswith(";"):
+            continue
+        last = body[-1]
+        if isinstance(last, ast.Expr) and isinstance(last.value, ast.Call):
+            f = last.value.func
+            name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
+            assert name != "report", (
+                f"{py.name}: a cell ends in report(...), which echoes its value: "
+                f"assign the result or end the line with ';'\n{c.source[-200:]}"
+            )
+
+
+@pytest.mark.parametrize("py", CHAPTERS, ids=lambda p: p.stem)
+def test_solutions_sit_in_a_solution_toggle(py):
+    """Code after '## Exercises' is a solution: hidden, in a toggle named Solution."""
+    cells = jupytext.read(py).cells
+    in_exercises = False
+    for c in cells:
+        if c.cell_type == "markdown":
+            heads = [ln for ln in c.source.splitlines() if ln.startswith("## ")]
+            if heads:
+                in_exercises = heads[-1].strip() == "## Exercises"
+            continue
+        if in_exercises:
+            tags = c.metadata.get("tags", [])
+            prompt = c.metadata.get("mystnb", {}).get("code_prompt_show")
+            assert "hide-cell" in tags and prompt == "Solution", (
+                f"{py.name}: a solution cell needs tags=['hide-cell'] and "
+                'mystnb={"code_prompt_show": "Solution"} (see CONTRIBUTING.md)\n'
+                f"{c.source[:120]}"
+            )

@@ -137,6 +137,14 @@ class Config(dict):
             "a Config is read-only: change the values in the dlbook.config(...) call"
         )
 
+    def __repr__(self) -> str:
+        # One compact line on the page (a 9-23-line dict dump teaches nothing).
+        items = ", ".join(f"{k}={v!r}" for k, v in self.items() if k != "profile")
+        return f"{self.get('profile', '?')} profile: {items}"
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(repr(self))
+
 
 def config(
     smoke: Mapping[str, Any],
