@@ -126,11 +126,13 @@ def test_fit_with_an_enabled_gradient_scaler_trains_and_clips(monkeypatch):
     """The float16 path of fit() (scale, unscale before clipping, step, update), exercised on the CPU."""
     import dlbook.train as train
 
-    monkeypatch.setattr(
-        train,
-        "grad_scaler",
-        lambda device, amp: torch.amp.GradScaler("cpu", init_scale=2.0**10),
-    )
+    real_init = train.Precision.__init__
+
+    def with_scaler(self, device, enabled=True):
+        real_init(self, device, False)
+        self.scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
+
+    monkeypatch.setattr(train.Precision, "__init__", with_scaler)
     torch.manual_seed(0)
     x = torch.randn(256, 2)
     y = (x[:, 0] > 0).long()
@@ -152,3 +154,49 @@ def test_fit_with_an_enabled_gradient_scaler_trains_and_clips(monkeypatch):
     assert max(clipped) < 10.0, (
         "clipping must see the unscaled gradients (scaled ones are ~1000x larger)"
     )
+
+
+def test_precision_follows_the_compute_capability(monkeypatch):
+    """One rule for every training loop: bf16 on 8.0+, fp16 + scaler on 7.x."""
+    from dlbook.train import Precision
+
+    cpu = Precision(torch.device("cpu"))
+    assert cpu.dtype is None and not cpu.scaler.is_enabled()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    for capability, dtype, scaled in (
+        ((9, 0), torch.bfloat16, False),  # H100
+        ((8, 0), torch.bfloat16, False),  # A100
+        ((7, 5), torch.float16, True),  # T4
+        ((6, 1), None, False),  # P100: float32
+    ):
+        monkeypatch.setattr(
+            torch.cuda, "get_device_capability", lambda d=None, c=capability: c
+        )
+        prec = Precision(torch.device("cuda"))
+        assert prec.dtype is dtype and prec.scaler.is_enabled() is scaled, capability
+        off = Precision(torch.device("cuda"), enabled=False)
+        assert off.dtype is None and not off.scaler.is_enabled()
+    with pytest.raises(TypeError):
+        Precision(torch.device("cpu"), enabled="yes")
+
+
+def test_precision_step_in_float32_is_the_plain_step():
+    from dlbook.train import Precision
+
+    torch.manual_seed(0)
+    a, b = nn.Linear(3, 1), nn.Linear(3, 1)
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(8, 3)
+    oa = torch.optim.SGD(a.parameters(), lr=0.1)
+    ob = torch.optim.SGD(b.parameters(), lr=0.1)
+    a(x).pow(2).mean().backward()
+    nn.utils.clip_grad_norm_(a.parameters(), 0.5)
+    oa.step()
+    prec = Precision(torch.device("cpu"))
+    with prec.autocast():
+        loss = b(x).pow(2).mean()
+    prec.step(loss, ob, clip=0.5, params=b.parameters())
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert torch.equal(p, q)
+    with pytest.raises(ValueError, match="params"):
+        prec.step(b(x).sum(), ob, clip=1.0)

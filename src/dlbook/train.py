@@ -109,24 +109,86 @@ def _accuracy_terms(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
     return None
 
 
+class Precision:
+    """The book's one mixed-precision rule, for every loop that trains on a GPU.
+
+    ``dtype`` is :func:`dlbook.setup.amp_dtype` of ``device`` when ``enabled``:
+    bfloat16 on CUDA compute capability 8.0+, float16 on 7.x (Colab's T4),
+    ``None`` (plain float32) on the CPU, Apple GPUs and older CUDA GPUs. For
+    float16 a gradient scaler multiplies the loss before ``backward`` (float16
+    flushes gradients below about 6e-8 to zero) and divides it out again
+    before the step, skipping steps whose gradients overflowed.
+
+    ``fit``, :func:`dlbook.gan.train_step` and
+    :func:`dlbook.diffusion.train_denoiser` all train through this class::
+
+        prec = Precision(device)
+        with prec.autocast():
+            loss = loss_fn(model(x), y)
+        prec.step(loss, optimizer, clip=1.0, params=model.parameters())
+    """
+
+    def __init__(self, device: torch.device | str, enabled: bool = True) -> None:
+        if not isinstance(enabled, bool):
+            raise TypeError(f"enabled must be True or False, got {enabled!r}")
+        self.device = torch.device(device)
+        self.dtype = amp_dtype(self.device) if enabled else None
+        fp16 = self.dtype is torch.float16
+        self.scaler = torch.amp.GradScaler(
+            self.device.type if fp16 else "cpu", enabled=fp16
+        )
+
+    def __repr__(self) -> str:
+        dtype = str(self.dtype).replace("torch.", "") if self.dtype else "float32"
+        scaled = " with a gradient scaler" if self.scaler.is_enabled() else ""
+        return f"Precision({self.device.type}: {dtype}{scaled})"
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """Autocast to ``dtype`` on the device; a no-op for plain float32."""
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype)
+
+    def step(
+        self,
+        loss: torch.Tensor,
+        optimizer: torch.optim.Optimizer,
+        *,
+        clip: float | None = None,
+        params: Iterable[torch.Tensor] | None = None,
+        update: bool = True,
+    ) -> None:
+        """Backward pass of ``loss`` and one step of ``optimizer``.
+
+        Args:
+            loss: a scalar tensor.
+            optimizer: its gradients are zeroed by the caller, as usual.
+            clip: clip the global gradient norm of ``params`` to this value,
+                measured on the true (unscaled) gradients.
+            params: the parameters to clip (needed with ``clip``).
+            update: update the loss scale after this step; pass ``False`` for
+                all but the last optimizer of an iteration (e.g. a GAN's
+                discriminator step before its generator step).
+        """
+        if clip is not None and params is None:
+            raise ValueError("step(clip=...) needs params, e.g. model.parameters()")
+        self.scaler.scale(loss).backward()
+        if clip is not None:
+            self.scaler.unscale_(optimizer)  # clip the true gradients
+            nn.utils.clip_grad_norm_(params, clip)
+        self.scaler.step(optimizer)
+        if update:
+            self.scaler.update()
+
+
 def _autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager:
-    """Autocast to :func:`dlbook.setup.amp_dtype` (bf16 or fp16) when asked for and worth it, else float32."""
-    dtype = amp_dtype(device) if amp else None
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast("cuda", dtype=dtype)
+    """Autocast as :class:`Precision` does (kept for older callers)."""
+    return Precision(device, amp).autocast()
 
 
 def grad_scaler(device: torch.device, amp: bool) -> torch.amp.GradScaler:
-    """A gradient scaler, enabled only when ``amp`` trains in float16 (GPUs of compute capability 7.x).
-
-    float16 flushes gradients below about 6e-8 to zero; the scaler multiplies
-    the loss by a large factor before ``backward`` and divides it out of the
-    gradients before the optimizer step, skipping steps whose gradients overflowed.
-    Disabled, its ``scale``/``step``/``update`` reduce to the plain calls.
-    """
-    enabled = amp and amp_dtype(device) is torch.float16
-    return torch.amp.GradScaler("cuda" if enabled else "cpu", enabled=enabled)
+    """The gradient scaler :class:`Precision` uses: enabled only for float16."""
+    return Precision(device, amp).scaler
 
 
 @torch.no_grad()
@@ -146,13 +208,14 @@ def evaluate(
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
+    prec = Precision(device, amp)
     total, loss_sum, correct, counted = 0, 0.0, 0, True
     for x, y in batches:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        with _autocast(device, amp):
+        with prec.autocast():
             out = model(x)
         out = out.float()
-        loss_sum += float(loss_fn(out, y)) * len(y)
+        loss_sum = loss_sum + loss_fn(out, y).detach() * len(y)  # no sync per batch
         hits = _accuracy_terms(out, y)
         counted = counted and hits is not None
         correct = correct + (hits if hits is not None else 0)
@@ -160,7 +223,7 @@ def evaluate(
     model.train(was_training)
     if total == 0:
         raise ValueError("evaluate() got no batches: is the data set empty?")
-    return loss_sum / total, (float(correct) / total if counted else None)
+    return float(loss_sum) / total, (float(correct) / total if counted else None)
 
 
 def save_checkpoint(
@@ -289,25 +352,18 @@ def fit(
         history = History.from_dict(state["history"]) if state["history"] else History()
         first = state["epoch"] + 1
     n_batches = len(train) if hasattr(train, "__len__") else 0
-    scaler = grad_scaler(device, amp)
+    prec = Precision(device, amp)
     for epoch in range(first, epochs + 1):
         model.train()
         t0, seen, loss_sum, correct, counted = time.perf_counter(), 0, 0.0, 0, True
         bar = progress_bar(n_batches, f"{desc} {epoch}/{epochs}", disable=not progress)
         for x, y in train:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            with _autocast(device, amp):
+            with prec.autocast():
                 out = model(x)
                 loss = loss_fn(out, y)
             optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if grad_clip is not None:
-                scaler.unscale_(
-                    optimizer
-                )  # clip the true gradients, not the scaled ones
-                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
+            prec.step(loss, optimizer, clip=grad_clip, params=model.parameters())
             if scheduler is not None and scheduler_per == "batch":
                 scheduler.step()
             loss_sum += loss.detach().float() * len(
