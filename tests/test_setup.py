@@ -109,3 +109,56 @@ def test_synchronize_is_a_no_op_on_the_cpu():
     from dlbook import setup
 
     assert setup.synchronize(torch.device("cpu")) is None
+
+
+def test_apple_gpus_get_the_cpu_profile_sizes(monkeypatch, capsys):
+    from dlbook import setup
+
+    assert choose_profile(torch.device("mps"), environ={}) == "cpu"
+    assert choose_profile(torch.device("mps"), environ={"DLBOOK_PROFILE": "gpu"}) == (
+        "gpu"
+    )
+    monkeypatch.delenv("DLBOOK_PROFILE", raising=False)
+    monkeypatch.setattr(setup, "detect_device", lambda: torch.device("mps"))
+    monkeypatch.setattr(setup, "device_name", lambda d: "mps (Apple GPU)")
+    session = dlbook.start()
+    assert session.profile == "cpu" and session.device.type == "mps"
+    assert "Apple GPU" in capsys.readouterr().out
+
+
+def test_small_gpus_get_their_own_sizes(monkeypatch):
+    from dlbook import setup
+
+    sizes = dict(
+        smoke=dict(steps=1, batch=8),
+        cpu=dict(steps=10, batch=32),
+        gpu=dict(steps=1_000, batch=256),
+    )
+    cuda = torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    for capability, steps in (((9, 0), 1_000), ((8, 6), 1_000), ((7, 5), 400)):
+        monkeypatch.setattr(
+            torch.cuda, "get_device_capability", lambda d=None, c=capability: c
+        )
+        cfg = setup.config(
+            **sizes, small_gpu=dict(steps=400), profile="gpu", device=cuda
+        )
+        assert cfg.steps == steps and cfg.batch == 256 and cfg.profile == "gpu"
+        assert ("small-GPU" in repr(cfg)) is (steps == 400)
+        cpu = setup.config(
+            **sizes, small_gpu=dict(steps=400), profile="cpu", device=cuda
+        )
+        assert cpu.steps == 10
+    with pytest.raises(setup.ProfileError, match="unknown"):
+        setup.config(**sizes, small_gpu=dict(epochs=1), profile="gpu", device=cuda)
+    assert not setup.is_small_gpu(torch.device("cpu"))
+
+
+def test_config_prints_one_line():
+    cfg = dlbook.config(
+        smoke=dict(a=1, b=(1, 2)),
+        cpu=dict(a=2, b=(3,)),
+        gpu=dict(a=3, b=()),
+        profile="cpu",
+    )
+    assert repr(cfg) == "cpu profile: a=2, b=(3,)" and "\n" not in repr(cfg)

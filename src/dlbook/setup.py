@@ -21,6 +21,16 @@ PROFILES: tuple[str, ...] = ("smoke", "cpu", "gpu")
 
 PROFILE_ENV = "DLBOOK_PROFILE"
 
+MPS_NOTE = (
+    "Apple GPU: this chapter runs the cpu profile's sizes on the GPU, in float32 "
+    "(set DLBOOK_PROFILE=gpu for the full experiment, which takes much longer)."
+)
+
+SMALL_GPU_NOTE = (
+    "GPU of compute capability < 8 (e.g. a T4): float16 with a gradient scaler; "
+    "chapters that would exceed ~10 minutes here use smaller gpu sizes."
+)
+
 COLAB_HINT = (
     "No GPU found: this chapter runs its reduced `cpu` profile. For the full "
     "experiment open it in Colab and choose Runtime > Change runtime type > GPU."
@@ -51,7 +61,7 @@ def device_name(device: torch.device) -> str:
 
 
 def amp_dtype(device: torch.device) -> torch.dtype | None:
-    """The mixed-precision type worth using on ``device``, or ``None`` for plain float32.
+    """The mixed-precision type worth using on ``device``; ``None`` for float32.
 
     - ``torch.bfloat16`` on CUDA GPUs of compute capability 8.0 or newer (A100,
       L4, H100, ...): as fast as float16, with float32's range, so no loss scaling.
@@ -68,12 +78,12 @@ def amp_dtype(device: torch.device) -> torch.dtype | None:
 
 
 def native_bf16(device: torch.device) -> bool:
-    """Whether ``device`` computes in bfloat16 natively: a CUDA GPU of compute capability 8.0 or newer."""
+    """Whether ``device`` computes in bfloat16 natively (CUDA capability 8.0+)."""
     return amp_dtype(device) is torch.bfloat16
 
 
 def synchronize(device: torch.device) -> None:
-    """Wait until ``device`` has finished the work queued so far; call it before reading a clock.
+    """Wait until ``device`` has finished its queued work; call before reading a clock.
 
     GPUs run asynchronously: without this, a timer measures only how long it
     took to *queue* the kernels. A no-op on the CPU.
@@ -89,8 +99,11 @@ def choose_profile(
 ) -> str:
     """Pick the run profile.
 
-    ``$DLBOOK_PROFILE`` wins when it is set; otherwise a GPU (CUDA or MPS) gives
-    ``gpu`` and anything else ``cpu``.
+    ``$DLBOOK_PROFILE`` wins when it is set; otherwise a CUDA GPU gives ``gpu``
+    and anything else ``cpu``. An Apple GPU (MPS) gets the ``cpu`` profile's
+    sizes, run on the GPU: it trains in float32 (no fast 16-bit autocast
+    path), where the gpu profile would take tens of minutes in chapters 7
+    and 14 (see :data:`MPS_NOTE`).
 
     Raises:
         ProfileError: if ``$DLBOOK_PROFILE`` names no known profile.
@@ -100,12 +113,25 @@ def choose_profile(
     if forced:
         if forced not in PROFILES:
             raise ProfileError(
-                f"{PROFILE_ENV}={forced!r} is not a run profile; use one of {', '.join(PROFILES)} "
+                f"{PROFILE_ENV}={forced!r} is not a run profile; use one of "
+                f"{', '.join(PROFILES)} "
                 f"or unset it to let the device decide."
             )
         return forced
     device = detect_device() if device is None else device
-    return "gpu" if device.type in ("cuda", "mps") else "cpu"
+    return "gpu" if device.type == "cuda" else "cpu"
+
+
+def is_small_gpu(device: torch.device) -> bool:
+    """Whether ``device`` is a CUDA GPU of compute capability below 8.0 (T4, V100).
+
+    Such GPUs have no native bfloat16 and a fraction of an H100's throughput
+    (a T4: 65 TFLOP/s float16 peak against 989 for an H100's bfloat16), so a
+    chapter may give them smaller gpu sizes with ``config(small_gpu=...)``.
+    """
+    if device.type != "cuda" or not torch.cuda.is_available():
+        return False
+    return torch.cuda.get_device_capability(device)[0] < 8
 
 
 def seed_everything(seed: int = 0) -> None:
@@ -140,7 +166,8 @@ class Config(dict):
     def __repr__(self) -> str:
         # One compact line on the page (a 9-23-line dict dump teaches nothing).
         items = ", ".join(f"{k}={v!r}" for k, v in self.items() if k != "profile")
-        return f"{self.get('profile', '?')} profile: {items}"
+        sizes = self.__dict__.get("_sizes", f"{self.get('profile', '?')} profile")
+        return f"{sizes}: {items}"
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(repr(self))
@@ -151,14 +178,21 @@ def config(
     cpu: Mapping[str, Any],
     gpu: Mapping[str, Any],
     *,
+    small_gpu: Mapping[str, Any] | None = None,
     profile: str | None = None,
+    device: torch.device | None = None,
 ) -> Config:
     """Return the sizes of the active profile.
 
     Args:
         smoke, cpu, gpu: one mapping per profile with the same keys, e.g.
             ``dict(n_train=2_000, epochs=1)``.
+        small_gpu: some of the gpu keys with smaller values, used instead under
+            the gpu profile on a CUDA GPU of compute capability < 8 (a T4),
+            where the full sizes would take over ~10 minutes (see
+            :func:`is_small_gpu`).
         profile: force a profile; by default :func:`choose_profile` decides.
+        device: the device the sizes are for (default: :func:`detect_device`).
 
     Returns:
         A :class:`Config` with the chosen mapping's entries plus ``profile``.
@@ -182,8 +216,20 @@ def config(
         raise ProfileError(
             f"unknown profile {chosen!r}; use one of {', '.join(PROFILES)}"
         )
-    cfg = Config(table[chosen])
+    values = table[chosen]
+    if small_gpu is not None:
+        extra = set(small_gpu) - keys["gpu"]
+        if extra:
+            raise ProfileError(
+                f"small_gpu may only shrink gpu keys; unknown: {sorted(extra)}"
+            )
+        if chosen == "gpu" and is_small_gpu(device or detect_device()):
+            values = {**values, **small_gpu}
+            chosen_sizes = "gpu profile, small-GPU sizes"
+    cfg = Config(values)
     dict.__setitem__(cfg, "profile", chosen)
+    if values is not table[chosen]:
+        object.__setattr__(cfg, "_sizes", chosen_sizes)
     return cfg
 
 
@@ -200,16 +246,23 @@ class Session:
     def banner(self) -> str:
         from dlbook import __version__
 
-        return f"device: {self.device_name} · profile: {self.profile} · dlbook {__version__}"
+        return (
+            f"device: {self.device_name} · profile: {self.profile} "
+            f"· dlbook {__version__}"
+        )
 
     @property
     def bf16(self) -> bool:
-        """Use bfloat16 autocast: only on a GPU that computes in bfloat16 natively (see :func:`amp_dtype`)."""
+        """Whether this GPU computes bfloat16 natively (see :func:`amp_dtype`).
+
+        Training loops choose their precision with :class:`dlbook.train.Precision`,
+        which also covers float16 on older GPUs; this flag is informational.
+        """
         return native_bf16(self.device)
 
     @property
     def amp_dtype(self) -> torch.dtype | None:
-        """The mixed-precision type for this device (see :func:`amp_dtype`); ``None`` means float32."""
+        """This device's mixed-precision type (:func:`amp_dtype`); None: float32."""
         return amp_dtype(self.device)
 
 
@@ -232,6 +285,10 @@ def start(seed: int = 0, *, quiet: bool = False) -> Session:
         print(session.banner)
         if device.type == "cpu" and session.profile != "smoke":
             print(COLAB_HINT)
+        elif device.type == "mps" and session.profile == "cpu":
+            print(MPS_NOTE)
+        elif session.profile == "gpu" and is_small_gpu(device):
+            print(SMALL_GPU_NOTE)
     report("device", session.device_name, show=False)
     report("profile", session.profile, show=False)
     return session

@@ -59,7 +59,7 @@ def _small_cnn() -> nn.Module:
 
 
 def _epoch_seconds(batches: Any, device: torch.device, epochs: int) -> float:
-    """Seconds per epoch of SGD on the MLP over ``batches`` (after one warm-up epoch)."""
+    """Seconds per epoch of SGD on the MLP over ``batches`` (after a warm-up epoch)."""
     torch.manual_seed(0)
     model = _mlp().to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
@@ -85,7 +85,7 @@ def loader_vs_batches(
     epochs: int = 2,
     device: torch.device | None = None,
 ) -> list[dict[str, Any]]:
-    """One epoch of the same MLP training fed three ways; seconds per epoch and examples/s.
+    """One epoch of the same MLP fed three ways; seconds per epoch and examples/s.
 
     Args:
         n: Fashion-MNIST training images used (class-balanced subset).
@@ -238,9 +238,12 @@ def compile_payback(
 def precision_and_layout(
     *, steps: int = 30, batch_size: int = 512, device: torch.device | None = None
 ) -> list[dict[str, Any]]:
-    """Milliseconds per training step of the chapter-7 ResNet: float32, autocast, autocast + channels_last.
+    """Milliseconds per training step of the chapter-7 ResNet.
 
-    The autocast type is the one the chapters use on this GPU (:func:`dlbook.setup.amp_dtype`:
+    Measured in float32, under autocast, and under autocast with channels_last.
+
+    The autocast type is the one the chapters use on this GPU
+    (:func:`dlbook.setup.amp_dtype`:
     bfloat16, or float16 on compute capability 7.x). CUDA only: on other devices
     the chapters switch these choices off, and ``[]`` is returned.
     """
@@ -284,7 +287,10 @@ def precision_and_layout(
 def measure_all(
     *, device: torch.device | None = None, n: int = 20_000
 ) -> dict[str, Any]:
-    """Run every measurement that applies to ``device``; one record with machine, date and versions."""
+    """Run every measurement that applies to ``device``.
+
+    Returns one record with the machine, the date and the versions.
+    """
     device = device or detect_device()
     rows = (
         loader_vs_batches(n, device=device)
@@ -307,7 +313,8 @@ def load_speed(paths: Sequence[str | os.PathLike]) -> list[dict[str, Any]]:
         rec = json.loads(Path(p).read_text(encoding="utf-8"))
         if not isinstance(rec, dict) or "measurements" not in rec:
             raise ValueError(
-                f"{p} is not a speed record (write it with python -m dlbook.speed --json)"
+                f"{p} is not a speed record "
+                "(write it with python -m dlbook.speed --json)"
             )
         records.append(rec)
     return records
@@ -318,7 +325,8 @@ def render_speed(records: Sequence[dict[str, Any]]) -> str:
     out = []
     for rec in records:
         out.append(
-            f"\n### {rec['device']} on {rec['host']}, {rec['date'][:10]} (torch {rec['torch']})\n"
+            f"\n### {rec['device']} on {rec['host']}, {rec['date'][:10]} "
+            f"(torch {rec['torch']})\n"
         )
         out.append("| choice | variant | measured |")
         out.append("|---|---|---:|")

@@ -29,7 +29,7 @@ PROGRESS_ENV = "DLBOOK_PROGRESS"
 
 
 def progress_bar(total: int, desc: str = "", *, disable: bool = False) -> Any:
-    """A tqdm bar: a widget inside Jupyter when ipywidgets is installed, else text on stderr.
+    """A tqdm bar: a widget in Jupyter when ipywidgets is installed, else stderr text.
 
     ``$DLBOOK_PROGRESS=0`` hides bars, ``=text`` forces the stderr text bar.
     """
@@ -89,7 +89,7 @@ class History:
 
 
 def _accuracy_terms(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
-    """Number of correct predictions (a 0-d tensor) when (out, y) look like classification, else None."""
+    """Correct predictions (0-d tensor) for classification-like (out, y), else None."""
     if (
         out.ndim == 2
         and y.ndim == 1
@@ -312,7 +312,7 @@ def fit(
     progress: bool = True,
     desc: str = "train",
 ) -> History:
-    """Train ``model`` for ``epochs`` passes over ``train`` and return its :class:`History`.
+    """Train ``model`` for ``epochs`` passes over ``train``; return a :class:`History`.
 
     Args:
         model: the network; it is put in train mode for each epoch.
@@ -325,7 +325,7 @@ def fit(
         scheduler_per: call ``scheduler.step()`` every ``"batch"`` or every ``"epoch"``.
         device: where the model lives (default: its parameters' device).
         amp: mixed precision on CUDA: bfloat16, or float16 with a gradient scaler on
-            compute capability 7.x (see :func:`dlbook.setup.amp_dtype`); ignored elsewhere.
+            compute capability 7.x, through :class:`Precision`; ignored elsewhere.
         grad_clip: clip the gradients' global norm to this value.
         checkpoint: file to save after every epoch and resume from if it exists.
         progress: show a progress bar on stderr.
