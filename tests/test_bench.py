@@ -57,12 +57,26 @@ def _rec(chapter, profile, wall=1.0, **results):
 
 def test_appendix_renders_every_profile(tmp_path):
     f = tmp_path / "smoke.json"
-    f.write_text(json.dumps([_rec("01_b", "smoke", acc=0.9), _rec("00_a", "smoke")]))
+    recs = [_rec("01_b", "smoke", acc=0.9), _rec("00_a", "smoke", 2.0)]
+    recs.append(dict(_rec("01_b", "cpu", 3.0, acc=0.95), host="other (arm64, 8 cores)"))
+    recs.append(_rec("00_a", "cpu", 4.0))
+    recs.append(_rec("00_a", "cpu", 5.0))  # a later record of the same chapter wins
+    recs[-1]["date"] = "2026-11-25T00:00:00+00:00"
+    f.write_text(json.dumps(recs))
     out = tmp_path / "page.md"
     assert bench.main([str(f), "--appendix", str(out)]) == 0
     page = out.read_text()
-    assert page.index("| 00_a |") < page.index("| 01_b |"), "rows sorted by chapter"
-    assert "acc = 0.9" in page and "## Profile `gpu`\n\nNot measured yet." in page
+    times = page[page.index("## Wall time") : page.index("## Results per chapter")]
+    assert "| chapter | smoke (s) | cpu (s) |" in times
+    a, b = times.index("00_a <"), times.index("01_b <")
+    assert a < b, "rows sorted by chapter"
+    assert "| 2.0 | 5.0 |" in times and r"| 1.0 | 3.0 \* |" in times, times
+    # the machine is named once per profile, not on every row
+    assert page.count("cpu (2 threads) on box (x86_64, 2 cores)") == 2, page
+    assert "### 01_b\n" in page and "| acc | 0.9 | 0.95 |" in page, page
+    assert "`cpu` ran on cpu (2 threads) on other (arm64, 8 cores)" in page
+    assert "### 00_a\n\nNo results reported." in page
+    assert "- `gpu`: not measured yet" in page
 
 
 def test_appendix_rejects_non_records(tmp_path):

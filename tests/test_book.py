@@ -209,3 +209,70 @@ def test_solutions_sit_in_a_solution_toggle(py):
                 'mystnb={"code_prompt_show": "Solution"} (see CONTRIBUTING.md)\n'
                 f"{c.source[:120]}"
             )
+
+
+def _toc():
+    return yaml.safe_load((ROOT / "_toc.yml").read_text())
+
+
+def test_chapters_are_numbered_as_the_prose_says():
+    """01_perceptron is chapter 1 ... 14_diffusion chapter 14: the numbered parts
+    hold exactly the chapters 01-14 in order; setup and appendix are unnumbered."""
+    numbered, unnumbered = [], []
+    for part in _toc()["parts"]:
+        files = [c["file"] for c in part["chapters"]]
+        (numbered if part.get("numbered") else unnumbered).extend(files)
+    want = [f"chapters/{p.stem}" for p in CHAPTERS if not p.stem.startswith("00_")]
+    assert numbered == want, numbered
+    assert all(f.startswith(("chapters/00_", "appendix/")) for f in unnumbered)
+    sphinx = yaml.safe_load((ROOT / "_config.yml").read_text())["sphinx"]["config"]
+    assert sphinx["numfig"] and sphinx["math_numfig"]
+    assert sphinx["numfig_secnum_depth"] == 1, "figures and equations per chapter"
+
+
+def test_landing_page_lists_every_chapter():
+    index = (ROOT / "index.md").read_text(encoding="utf-8")
+    for py in CHAPTERS:
+        m = re.search(r"^# \((ch-[a-z0-9-]+)\)=", py.read_text(encoding="utf-8"), re.M)
+        assert m, f"{py.name} has no (ch-...)= label above its title"
+        assert f"{{ref}}`{m.group(1)}`" in index, f"index.md does not link {m.group(1)}"
+    assert "{ref}`app-runtimes`" in index
+
+
+def test_theme_is_pinned_with_its_reason():
+    pins = (ROOT / "constraints.txt").read_text()
+    assert re.search(r"^sphinx-book-theme==1\.(1\.\d+|2\.0)$", pins, re.M), (
+        "sphinx-book-theme 1.3 leaves the sidebar buttons dead (constraints.txt)"
+    )
+    assert "sidebar" in pins and re.search(r"^pydata-sphinx-theme==", pins, re.M)
+
+
+def _bib_entries():
+    text = (ROOT / "references.bib").read_text(encoding="utf-8")
+    return dict(re.findall(r"^@\w+\{([^,\s]+),(.*?)^\}", text, flags=re.M | re.S))
+
+
+def test_bibliography_has_clean_labels_and_one_key_per_work():
+    """Accents as Unicode (pybtex builds labels from the raw names), no TeX math
+    in a title, no work under two keys."""
+    entries = _bib_entries()
+    titles = {}
+    for key, body in entries.items():
+        assert not re.search(r"\\(?!url)[`'^\"~=.vckuHiL]", body), (
+            f"{key}: LaTeX accent"
+        )
+        m = re.search(r"^\s*title\s*=\s*\{(.*)\},?\s*$", body, flags=re.M)
+        assert m and "$" not in m.group(1), f"{key}: TeX math in the title"
+        t = re.sub(r"[{}]", "", m.group(1)).lower()
+        assert t not in titles, f"{key} and {titles[t]} are the same work"
+        titles[t] = key
+
+
+def test_every_citation_has_an_entry():
+    keys = set(_bib_entries())
+    for py in CHAPTERS:
+        cited = re.findall(
+            r"\{cite(?::\w+)?\}`([^`]+)`", py.read_text(encoding="utf-8")
+        )
+        missing = {k.strip() for c in cited for k in c.split(",")} - keys
+        assert not missing, f"{py.name} cites keys not in references.bib: {missing}"

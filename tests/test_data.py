@@ -80,12 +80,20 @@ def test_bad_split_is_rejected():
         data.load_fashion_mnist("validation")
 
 
-def test_fallback_says_so_and_keeps_cifar_shapes(fake_fashion, capsys):
+def test_fallback_says_so_once_and_keeps_cifar_shapes(
+    fake_fashion, capsys, monkeypatch
+):
+    monkeypatch.setattr(data, "_FALLBACK_NOTICED", set())
     ds = data.load_with_fallback("CIFAR-10", "test")
     assert ds.x.shape == (5, 32, 32, 3) and ds.x.dtype == torch.uint8
     assert "Fashion-MNIST" in ds.name
+    data.load_with_fallback("CIFAR-10", "train")  # a second split: no second notice
     out = capsys.readouterr().out
-    assert "NOTICE" in out and "not CIFAR-10" in out
+    assert out.count("NOTICE") == 1 and "not CIFAR-10" in out, out
+    assert len(out.strip().splitlines()) == 1, out
+    assert str(data.data_home()) not in out and "/" not in out.replace("32x32", ""), (
+        "the notice must not print the build machine's paths"
+    )
     with pytest.raises(ValueError):
         data.load_with_fallback("ImageNet")
 

@@ -125,13 +125,13 @@ APPENDIX_HEAD = """\
 (app-runtimes)=
 # Runtimes and results
 
-Every row below was measured by running a chapter as a plain script with
+Every number below was measured by running a chapter as a plain script with
 `python -m dlbook.bench` (the chapter's `dlbook.report(...)` calls supply the
 results) and is rendered from the records committed under `bench/`; nothing
 here is typed by hand. To regenerate: `make bench PROFILE=cpu` (or `smoke`,
 `gpu`), then `make appendix`. Times are wall-clock seconds for the whole
-chapter, Python start-up included. The *machine* column says which computer
-produced each row; compare times only between rows from the same machine.
+chapter, Python start-up included; compare them only between runs on the
+same machine, which each section names.
 """
 
 
@@ -161,32 +161,93 @@ machine in one run (see the module's documentation). Rendered from
 """
 
 
+def _machine(r: dict[str, Any]) -> str:
+    return f"{r['device']} on {r['host']}"
+
+
+def _chapter_link(chapter: str) -> str:
+    return f"{{doc}}`{chapter} <../chapters/{chapter}>`"
+
+
 def render_appendix(
     records: Sequence[dict[str, Any]], speed: Sequence[dict[str, Any]] = ()
 ) -> str:
-    """The Markdown page of the book's appendix: one table per profile, rows sorted by chapter,
-    then the speed measurements (records of :mod:`dlbook.speed`), if any."""
+    """The Markdown page of the book's appendix.
+
+    One narrow table of wall times (a column per profile, the machine of each
+    profile named once above it), then per chapter a table of its results,
+    one row per result and a column per profile; chapters sorted, the latest
+    record of a chapter and profile wins. Then the speed measurements
+    (records of :mod:`dlbook.speed`), if any.
+    """
     if not records:
         raise ValueError("no bench records to render")
-    out = [APPENDIX_HEAD]
-    for profile in PROFILES:
-        rows = sorted(
-            (r for r in records if r["profile"] == profile),
-            key=lambda r: (r["chapter"], r["date"]),
-        )
-        if not rows:
-            out.append(f"\n## Profile `{profile}`\n\nNot measured yet.\n")
+    by_profile: dict[str, dict[str, dict[str, Any]]] = {p: {} for p in PROFILES}
+    for r in sorted(records, key=lambda r: (r["chapter"], r["date"])):
+        by_profile[r["profile"]][r["chapter"]] = r
+    measured = [p for p in PROFILES if by_profile[p]]
+    usual = {}  # the machine most of a profile's rows come from
+    for p in measured:
+        names = [_machine(r) for r in by_profile[p].values()]
+        usual[p] = max(sorted(set(names)), key=names.count)
+
+    out = [APPENDIX_HEAD, "## Wall time per chapter\n"]
+    for p in PROFILES:
+        dates = sorted({r["date"][:10] for r in by_profile[p].values()})
+        if not dates:
+            out.append(f"- `{p}`: not measured yet")
             continue
-        out.append(f"\n## Profile `{profile}`\n")
-        out.append("| chapter | device | machine | wall (s) | results | date |")
-        out.append("|---|---|---|---:|---|---|")
-        for r in rows:
-            res = "; ".join(f"{k} = {_fmt(v)}" for k, v in r["results"].items()) or "—"
-            status = "" if r["returncode"] == 0 else " (FAILED)"
-            out.append(
-                f"| {r['chapter']}{status} | {r['device']} | {r['host']} | {r['wall_s']:.1f} | {res} "
-                f"| {r['date'][:10]} |"
-            )
+        when = dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}"
+        out.append(f"- `{p}`: {usual[p]}, {when}")
+    out.append("")
+    out.append("| chapter | " + " | ".join(f"{p} (s)" for p in measured) + " |")
+    out.append("|---|" + "---:|" * len(measured))
+    other = False
+    for ch in sorted({c for p in measured for c in by_profile[p]}):
+        cells = []
+        for p in measured:
+            r = by_profile[p].get(ch)
+            if r is None:
+                cells.append("—")
+                continue
+            cell = f"{r['wall_s']:.1f}"
+            if r["returncode"] != 0:
+                cell += " (FAILED)"
+            if _machine(r) != usual[p]:
+                cell += " \\*"
+                other = True
+            cells.append(cell)
+        out.append(f"| {_chapter_link(ch)} | " + " | ".join(cells) + " |")
+    if other:
+        out.append("\n\\* measured on another machine: see the results below.")
+    out.append("")
+
+    out.append("## Results per chapter\n")
+    for ch in sorted({c for p in measured for c in by_profile[p]}):
+        rows = {p: by_profile[p][ch] for p in measured if ch in by_profile[p]}
+        out.append(f"### {ch}\n")
+        notes = []
+        for p, r in rows.items():
+            if r["returncode"] != 0:
+                notes.append(f"the `{p}` run FAILED")
+            if _machine(r) != usual[p]:
+                notes.append(f"`{p}` ran on {_machine(r)}, {r['date'][:10]}")
+        if notes:
+            out.append("Note: " + "; ".join(notes) + ".\n")
+        names: list[str] = []
+        for r in rows.values():
+            names += [k for k in r["results"] if k not in names]
+        if not names:
+            out.append("No results reported.\n")
+            continue
+        out.append("| result | " + " | ".join(f"`{p}`" for p in rows) + " |")
+        out.append("|---|" + "---:|" * len(rows))
+        for k in names:
+            vals = [
+                _fmt(r["results"][k]) if k in r["results"] else "—"
+                for r in rows.values()
+            ]
+            out.append(f"| {k} | " + " | ".join(vals) + " |")
         out.append("")
     if speed:
         from dlbook.speed import render_speed

@@ -286,14 +286,19 @@ def _fashion_as(target: str, split: str) -> ImageSet:
     return ImageSet(fm.x, fm.y, fm.classes, "Fashion-MNIST (standing in for MNIST)")
 
 
+_FALLBACK_NOTICED: set[str] = set()
+
+
 def load_with_fallback(
     name: str, split: str = "train", *, download: bool | None = None
 ) -> ImageSet:
-    """Load ``"CIFAR-10"`` or ``"MNIST"``, or say loudly that Fashion-MNIST stands in.
+    """Load ``"CIFAR-10"`` or ``"MNIST"``, or say plainly that Fashion-MNIST stands in.
 
     The fallback keeps the shapes: for CIFAR-10 the 28x28 images are resized to
     32x32 and repeated over three channels. The returned set's ``name`` says
-    which data it really is, and a notice is printed.
+    which data it really is, and one notice per data set is printed (the first
+    split that falls back; the others stay quiet). The notice names no path of
+    the machine that ran it: the error says where the files were looked for.
     """
     loaders: dict[str, Callable[..., ImageSet]] = {
         "CIFAR-10": load_cifar10,
@@ -303,12 +308,14 @@ def load_with_fallback(
         raise ValueError(f"name must be one of {sorted(loaders)}, got {name!r}")
     try:
         return loaders[name](split, download=download)
-    except DatasetNotFoundError as err:
-        print(
-            f"NOTICE: {str(err).splitlines()[0]}\n"
-            f"NOTICE: the same code runs on Fashion-MNIST instead; every result below is "
-            f"for Fashion-MNIST, not {name}."
-        )
+    except DatasetNotFoundError:
+        if name not in _FALLBACK_NOTICED:
+            _FALLBACK_NOTICED.add(name)
+            stand_in = "32x32 RGB " if name == "CIFAR-10" else ""
+            print(
+                f"NOTICE: {name} is not available here, so {stand_in}Fashion-MNIST "
+                f"stands in; every result below is for Fashion-MNIST, not {name}."
+            )
         return _fashion_as(name, split)
 
 
