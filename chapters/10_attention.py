@@ -77,6 +77,7 @@ device = session.device
 import contextlib
 import math
 import time
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -85,11 +86,20 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from dlbook import attention as att
 from dlbook import data, plot, text
-from dlbook.source import show_source
+from dlbook.attention import (
+    check_attention,
+    check_gpt_config,
+    check_heads,
+    check_ids,
+    check_tokens,
+    init_gpt,
+)
+from dlbook import check
 from dlbook.setup import synchronize
 from dlbook.train import fit
 
-cfg = dlbook.config(  # vit_*: the vision transformer; gpt_*: the character-level GPT; n_*: sequence lengths timed
+# %% tags=["hide-input"]
+cfg = dlbook.config(  # vit_*: ViT; gpt_*: the character-level GPT; n_*: lengths timed
     smoke=dict(
         n_vit=4_000,
         vit_epochs=2,
@@ -109,6 +119,9 @@ cfg = dlbook.config(  # vit_*: the vision transformer; gpt_*: the character-leve
         gpt_lr=6e-3,
         gpt_dropout=0.0,
         gpt_eval_every=50,
+        deep_layers=6,
+        deep_steps=40,
+        deep_batch=16,
         n_times=(64, 128, 256, 512, 1024),
     ),
     cpu=dict(
@@ -130,6 +143,9 @@ cfg = dlbook.config(  # vit_*: the vision transformer; gpt_*: the character-leve
         gpt_lr=6e-3,
         gpt_dropout=0.0,
         gpt_eval_every=100,
+        deep_layers=8,
+        deep_steps=150,
+        deep_batch=32,
         n_times=(64, 128, 256, 512, 1024, 2048),
     ),
     gpu=dict(
@@ -151,6 +167,9 @@ cfg = dlbook.config(  # vit_*: the vision transformer; gpt_*: the character-leve
         gpt_lr=2e-3,
         gpt_dropout=0.2,
         gpt_eval_every=250,
+        deep_layers=8,
+        deep_steps=600,
+        deep_batch=64,
         n_times=(128, 256, 512, 1024, 2048, 4096, 8192),
     ),
 )
@@ -200,7 +219,10 @@ x_queries = torch.linspace(0, 5, 100)  # (n,) where we predict
 
 
 def nadaraya_watson(xq, xk, yv, h):
-    """Kernel smoothing as attention: queries (n,), keys (m,), values (m,) -> predictions (n,), weights (n, m)."""
+    """Kernel smoothing as attention: queries (n,), keys (m,), values (m,).
+
+    Returns the predictions (n,) and the weights (n, m).
+    """
     scores = -((xq[:, None] - xk[None, :]) ** 2) / (2 * h**2)  # (n, m)
     weights = torch.softmax(scores, dim=1)  # each row sums to one
     return weights @ yv, weights
@@ -209,7 +231,8 @@ def nadaraya_watson(xq, xk, yv, h):
 for h in (0.02, 0.3, 2.0):
     pred, _ = nadaraya_watson(x_queries, x_keys, y_values, h)
     print(
-        f"h = {h:4.2f}: mean squared error to the true function {((pred - truth(x_queries)) ** 2).mean():.4f}"
+        f"h = {h:4.2f}: mean squared error to the true function "
+        f"{((pred - truth(x_queries)) ** 2).mean():.4f}"
     )
 
 # %% tags=["remove-cell"]
@@ -228,12 +251,12 @@ assert _mse[0.3] < ((y_values.mean() - truth(x_queries)) ** 2).mean() / 5, (
 
 # %% [markdown]
 # A tiny bandwidth follows the noise, a huge one averages everything into a
-# nearly straight line; the medium one is best, as the errors show. The figure
-# draws the three estimates and, on the right, the attention weights of the
-# medium one: row $q$ is where query $x_q$ looks.
+# nearly straight line; the medium one is best, as the errors show.
+# {numref}`fig-attention-nw` draws the three estimates and, on the right, the
+# attention weights of the medium one: row $q$ is where query $x_q$ looks.
 
-# %% tags=["hide-input"]
-fig, (ax1, ax2) = plot.subplots(1, 2, width=10, height=3.4)
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Nadaraya-Watson regression with three bandwidths h (left) and the attention weights of h = 0.3 (right), one row per query.", "name": "fig-attention-nw"}, "image": {"alt": "Left: noisy dots around a dashed curve with three fits, one jagged, one smooth and close, one nearly flat. Right: a heatmap with a bright band along the diagonal."}}
+fig, (ax1, ax2) = plot.subplots(1, 2, width=7, height=3.0)
 ax1.scatter(
     x_keys.numpy(), y_values.numpy(), s=10, color="k", label="observations $(x_j, y_j)$"
 )
@@ -268,8 +291,11 @@ plot.show(fig)
 # softmax ignores, a *dot product* between query and key:
 #
 # $$
-# -\frac{(x_q - x_j)^2}{2h^2} = \underbrace{\frac{x_q}{h^2}}_{\text{query}}\, x_j
-#   \;\underbrace{-\, \frac{x_j^2}{2h^2}}_{\text{key bias}} \;\underbrace{-\, \frac{x_q^2}{2h^2}}_{\text{same for all } j} .
+# \begin{aligned}
+# -\frac{(x_q - x_j)^2}{2h^2} = {}& \underbrace{\frac{x_q}{h^2}}_{\text{query}}\, x_j
+#   \;\underbrace{-\, \frac{x_j^2}{2h^2}}_{\text{key bias}} \\
+#   & \underbrace{-\, \frac{x_q^2}{2h^2}}_{\text{same for all } j} .
+# \end{aligned}
 # $$ (eq-gauss-dot)
 #
 # A term that is the same for every key cancels in the softmax, so the
@@ -277,18 +303,16 @@ plot.show(fig)
 # per-key bias. We check the algebra numerically.
 
 # %%
-h = 0.3
-_, w_gauss = nadaraya_watson(x_queries, x_keys, y_values, h)
-w_dot = torch.softmax(
-    (x_queries[:, None] / h**2) * x_keys[None, :] - x_keys[None, :] ** 2 / (2 * h**2),
-    dim=1,
-)
-print(
-    f"max |Gaussian weights - dot-product weights| = {(w_gauss - w_dot).abs().max():.1e}"
-)
+h = 0.3  # in float64, so that the two forms agree to the last digits
+xq, xk, yv = x_queries.double(), x_keys.double(), y_values.double()
+_, w_gauss = nadaraya_watson(xq, xk, yv, h)
+scores = (xq[:, None] / h**2) * xk[None, :] - xk[None, :] ** 2 / (2 * h**2)
+w_dot = torch.softmax(scores, dim=1)  # query times key, plus a per-key bias
+gauss_gap = (w_gauss - w_dot).abs().max()
+print(f"max |Gaussian weights - dot-product weights| = {gauss_gap:.1e}")
 
 # %% tags=["remove-cell"]
-assert (w_gauss - w_dot).abs().max() < 1e-5
+assert gauss_gap < 1e-12, "the two forms are the same weights"
 
 # %% [markdown]
 # ### Learning the kernel, and a first mask
@@ -367,8 +391,22 @@ assert 0.1 < h_learned < 0.6
 # queries, keys and values all come from the same tokens this is
 # **self-attention**; when queries come from one sequence and keys and values
 # from another (a translation model looking at its source sentence) it is
-# **cross-attention**.
-#
+# **cross-attention**. {numref}`fig-attention-qkv` lays out the two products on
+# four tokens.
+
+# %% [markdown]
+# :::{figure} ../figs/attention_qkv.svg
+# :name: fig-attention-qkv
+# :alt: Four grids of numbers: Q (4x3) next to the scores (4x4) with K transposed above them; an arrow labelled softmax per row leads to the weights A, shaded by size; the output AV (4x3) has V above it. The second row is framed in every grid.
+# :width: 100%
+# Scaled dot-product attention on four tokens with $d = 3$, laid out as two matrix
+# products: each score is a query row times a key column divided by $\sqrt d$, the
+# softmax turns each row of scores into weights that sum to one, and each output
+# row is the weighted average of the value rows. The framed row follows query 2
+# through all three steps.
+# :::
+
+# %% [markdown]
 # ### Why divide by $\sqrt{d}$?
 #
 # If the entries of $\mathbf{q}$ and $\mathbf{k}$ are independent with mean
@@ -390,7 +428,8 @@ for d in (4, 64, 1024):
     top_raw = torch.softmax(raw, 1).max(1).values.mean()
     top_scaled = torch.softmax(raw / math.sqrt(d), 1).max(1).values.mean()
     print(
-        f"d = {d:4}: std of q.k = {raw.std():6.2f} (sqrt d = {math.sqrt(d):5.2f}); largest weight of 32: "
+        f"d = {d:4}: std of q.k = {raw.std():6.2f} (sqrt d = {math.sqrt(d):5.2f}); "
+        "largest weight of 32: "
         f"unscaled {top_raw:.2f}, scaled {top_scaled:.2f}"
     )
 
@@ -411,48 +450,57 @@ assert top_raw > 0.9 and top_scaled < 0.5, (
 #
 # ## Scaled dot-product attention from scratch
 #
-# Equation {eq}`eq-attention` is four lines of PyTorch. We write it for any
-# number of leading batch dimensions, with an optional boolean mask (`True`
-# where a query may attend to a key, PyTorch's convention); forbidden scores
-# become $-\infty$ and so get weight $e^{-\infty} = 0$.
+# Equation {eq}`eq-attention` is a few lines of PyTorch. We write it for any
+# number of leading batch dimensions, with an optional mask. PyTorch's
+# convention for a boolean mask is `True` where a query may attend to a key; a
+# float mask is added to the scores. `check_attention` (in `dlbook.attention`)
+# checks the shapes and turns a boolean or causal mask into the float one, 0
+# where a query may look and $-\infty$ where not, so forbidden scores get
+# weight $e^{-\infty} = 0$. One case needs care: a query that may attend to
+# *no* key has a row of $-\infty$ scores, whose softmax is $0/0$, NaN. Like
+# PyTorch we give such a query zero weights and a zero output — and, because
+# the softmax then never sees the row, zero (not NaN) gradients.
+
+
+# %% tags=["dlbook:attention"]
+def scaled_dot_product_attention(q, k, v, mask=None, is_causal=False):
+    """softmax(q kᵀ / √d + mask) v and the weights; q (..., T, d), k, v (..., S, .)."""
+    mask = check_attention(q, k, v, mask, is_causal)  # float (..., T, S) or None
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., T, S)
+    if mask is not None:
+        scores = scores + mask  # -inf where a query may not look
+    blocked = torch.isneginf(scores).all(-1, keepdim=True)  # queries that see no key
+    weights = torch.softmax(scores.masked_fill(blocked, 0.0), dim=-1)  # rows sum to 1
+    weights = weights.masked_fill(blocked, 0.0)  # a blocked query gets 0, not NaN
+    return weights @ v, weights  # (..., T, d_v), (..., T, S)
 
 
 # %%
-def attention(q, k, v, mask=None):
-    """softmax(q kᵀ / √d) v: q (..., T, d), k (..., S, d), v (..., S, d_v) -> (..., T, d_v), weights (..., T, S)."""
-    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., T, S)
-    if mask is not None:
-        scores = scores.masked_fill(
-            ~mask, float("-inf")
-        )  # forbidden pairs get weight 0
-    weights = torch.softmax(scores, dim=-1)  # each row sums to 1
-    return weights @ v, weights  # (..., T, d_v)
-
-
-q, k, v = (
-    torch.randn(2, 4, 6, 16),
-    torch.randn(2, 4, 9, 16),
-    torch.randn(2, 4, 9, 8),
-)  # (B, H, T|S, d)
-out, weights = attention(q, k, v)
+q, k, v = torch.randn(2, 4, 6, 16), torch.randn(2, 4, 9, 16), torch.randn(2, 4, 9, 8)
+out, weights = scaled_dot_product_attention(q, k, v)  # (B, H, T|S, d)
 err = (out - F.scaled_dot_product_attention(q, k, v)).abs().max()
-print(
-    f"output {tuple(out.shape)}, weights {tuple(weights.shape)}; max |ours - PyTorch| = {err:.1e}"
-)
+print(f"output {tuple(out.shape)}, weights {tuple(weights.shape)};", end=" ")
+print(f"max |ours - PyTorch| = {err:.1e}")
 
 # %% tags=["remove-cell"]
 assert err < 1e-5 and torch.allclose(weights.sum(-1), torch.ones(2, 4, 6))
 
 # %% [markdown]
-# Our four lines agree with PyTorch's `F.scaled_dot_product_attention`, which
-# on a GPU dispatches to fused kernels such as FlashAttention
-# {cite}`dao2022flashattention` that never store the $T \times S$ weight
-# matrix. The package version, `dlbook.attention.scaled_dot_product_attention`,
-# is the same computation plus argument checks, float masks, the causal mask,
-# and zero weights (instead of NaN) for a query that may attend to nothing:
+# Our lines agree with PyTorch's `F.scaled_dot_product_attention`, which on a
+# GPU dispatches to fused kernels such as FlashAttention
+# {cite}`dao2022flashattention` that never store the $T \times S$ weight matrix.
+# A query whose every key is forbidden gets zeros, with finite gradients:
 
 # %%
-show_source(att.scaled_dot_product_attention)
+q2 = torch.randn(1, 3, 8, requires_grad=True)
+blocked = torch.tensor([[0.0, -math.inf, 0.0], [-math.inf] * 3, [0.0, 0.0, 0.0]])
+out2, _ = scaled_dot_product_attention(q2, q2, q2, mask=blocked)  # query 1 sees nothing
+out2.sum().backward()
+print(f"output of the blocked query: {out2[0, 1].tolist()}")
+print(f"all gradients finite: {bool(torch.isfinite(q2.grad).all())}")
+
+# %% tags=["remove-cell"]
+assert (out2[0, 1] == 0).all() and torch.isfinite(q2.grad).all()
 
 # %% [markdown]
 # We compare it with PyTorch on random shapes, without a mask, with a random
@@ -474,12 +522,12 @@ for name, kwargs in (
         mask = torch.rand(3, 1, 7, 7) > 0.5
         mask[..., 0] = True  # every query may see at least one key
         kwargs = dict(mask=mask)
-    ours, _ = att.scaled_dot_product_attention(q, k, v, **kwargs)
+    ours, _ = scaled_dot_product_attention(q, k, v, **kwargs)
     ref = F.scaled_dot_product_attention(
         q, k, v, attn_mask=kwargs.get("mask"), is_causal=kwargs.get("is_causal", False)
     )
     errors[name] = dlbook.report(
-        f"max |dlbook - PyTorch| attention, {name}", (ours - ref).abs().max(), fmt=".1e"
+        f"max |ours - PyTorch| attention, {name}", (ours - ref).abs().max(), fmt=".1e"
     )
 
 # %% tags=["remove-cell"]
@@ -512,9 +560,7 @@ w_q, w_k, w_v = (
 
 
 def self_attention(x, causal):
-    return att.scaled_dot_product_attention(
-        x @ w_q, x @ w_k, x @ w_v, is_causal=causal
-    )[0]
+    return scaled_dot_product_attention(x @ w_q, x @ w_k, x @ w_v, is_causal=causal)[0]
 
 
 x = torch.randn(1, 10, 32)  # (B, T, D)
@@ -527,7 +573,8 @@ for causal in (True, False):
         .amax(-1)[0]
     )  # (T,)
     print(
-        f"causal={causal!s:5}: max output change per position {[f'{c:.0e}' for c in delta.tolist()]}"
+        f"causal={causal!s:5}: max output change per position "
+        f"{[f'{c:.0e}' for c in delta.tolist()]}"
     )
     if causal:
         causal_delta = delta
@@ -551,8 +598,10 @@ assert (delta[:5] > 1e-3).all(), "without the mask every position sees the chang
 # a final linear map {cite}`vaswani2017attention`:
 #
 # $$
-# \operatorname{MHA}(X) = \big[\operatorname{head}_1, \dots, \operatorname{head}_H\big] W_o, \qquad
-# \operatorname{head}_h = \operatorname{Attention}\big(X W_q^{(h)}, X W_k^{(h)}, X W_v^{(h)}\big).
+# \begin{aligned}
+# \operatorname{MHA}(X) &= \big[\operatorname{head}_1, \dots, \operatorname{head}_H\big] W_o, \\
+# \operatorname{head}_h &= \operatorname{Attention}\big(X W_q^{(h)}, X W_k^{(h)}, X W_v^{(h)}\big).
+# \end{aligned}
 # $$ (eq-mha)
 #
 # One head might attend to the previous character, another to the start of
@@ -560,8 +609,44 @@ assert (delta[:5] > 1e-3).all(), "without the mask every position sees the chang
 # code, the $H$ projections are one $D \times 3D$ matrix and the heads are an
 # extra tensor dimension:
 
-# %%
-show_source(att.MultiHeadAttention.forward)
+
+# %% tags=["dlbook:attention"]
+class MultiHeadAttention(nn.Module):
+    """H attention heads of width D/H side by side, then an output projection.
+
+    The parameters are laid out as in ``nn.MultiheadAttention``: ``in_proj``
+    stacks W_q, W_k, W_v (3D, D) and ``out_proj`` is W_o (D, D).
+    """
+
+    def __init__(self, d_model: int, n_heads: int, *, bias=True, dropout=0.0):
+        super().__init__()
+        check_heads(d_model, n_heads)
+        self.d_model, self.n_heads, self.dropout = d_model, n_heads, dropout
+        self.in_proj = nn.Linear(d_model, 3 * d_model, bias=bias)  # W_q, W_k, W_v
+        self.out_proj = nn.Linear(d_model, d_model, bias=bias)  # W_o
+
+    def heads(self, z: torch.Tensor) -> torch.Tensor:
+        return z.unflatten(-1, (self.n_heads, -1)).transpose(1, 2)  # (B, H, T, D/H)
+
+    def project(self, x: torch.Tensor, context: torch.Tensor):
+        """Queries from x (B, T, D), keys and values from context (B, S, D)."""
+        check_tokens(x, context, self.d_model)
+        q = self.in_proj(x)[..., : self.d_model]  # (B, T, D)
+        k, v = self.in_proj(context)[..., self.d_model :].chunk(2, dim=-1)  # (B, S, D)
+        return self.heads(q), self.heads(k), self.heads(v)  # (B, H, T|S, D/H)
+
+    def forward(
+        self, x, context=None, *, mask=None, is_causal=False, need_weights=False
+    ):
+        q, k, v = self.project(x, x if context is None else context)
+        if need_weights:  # the explicit computation, to look at the weights
+            out, w = scaled_dot_product_attention(q, k, v, mask, is_causal)
+        else:  # PyTorch's fused kernel (FlashAttention on a GPU)
+            p = self.dropout if self.training else 0.0
+            out, w = F.scaled_dot_product_attention(q, k, v, mask, p, is_causal), None
+        out = out.transpose(1, 2).flatten(2)  # (B, T, D): the heads side by side
+        return self.out_proj(out), w  # (B, T, D), (B, H, T, S) or None
+
 
 # %% [markdown]
 # The parameters are stored as in PyTorch's `nn.MultiheadAttention`, so we can
@@ -572,7 +657,7 @@ show_source(att.MultiHeadAttention.forward)
 # %%
 torch.manual_seed(0)
 ref = nn.MultiheadAttention(32, 4, batch_first=True).eval()
-ours = att.MultiHeadAttention(32, 4).eval()
+ours = MultiHeadAttention(32, 4).eval()
 with torch.no_grad():
     ours.in_proj.weight.copy_(ref.in_proj_weight)
     ours.in_proj.bias.copy_(ref.in_proj_bias)
@@ -587,7 +672,7 @@ with torch.no_grad():
         x, x, x, attn_mask=~causal
     )  # True = forbidden in nn.MultiheadAttention
 mha_err = dlbook.report(
-    "max |dlbook - nn.MultiheadAttention|",
+    "max |ours - nn.MultiheadAttention|",
     max(
         (out - out_ref).abs().max(),
         (w - w_ref).abs().max(),
@@ -613,10 +698,11 @@ assert mha_err < 1e-5 and w.shape == (2, 4, 10, 10)
 # \omega_i = 10000^{-2i/D}.
 # $$ (eq-sinusoidal)
 #
-# Each pair of dimensions is a clock hand turning at its own speed; fast hands
+# In {numref}`fig-attention-pe` each pair of dimensions is a clock hand turning
+# at its own speed; fast hands
 # resolve neighbouring positions, slow ones distinguish distant ones.
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "The sinusoidal position encodings of 128 positions in 64 dimensions: each row of pixels is one dimension, oscillating along the positions at its own frequency.", "name": "fig-attention-pe"}, "image": {"alt": "A red and blue striped image: the bottom rows alternate quickly along the horizontal position axis, the upper rows ever more slowly."}}
 pe = att.sinusoidal_positions(128, 64)  # (T, D)
 fig, ax = plot.subplots(width=7, height=3.2)
 im = ax.imshow(
@@ -643,7 +729,8 @@ dots = torch.tensor(
 )  # (offsets, starts)
 for k, row in zip(offsets, dots):
     print(
-        f"offset {k:2}: PE_t . PE_t+k for t = 0, 10, 50, 100 -> {[round(v, 4) for v in row.tolist()]}"
+        f"offset {k:2}: PE_t . PE_t+k for t = 0, 10, 50, 100 -> "
+        f"{[round(v, 4) for v in row.tolist()]}"
     )
 
 # %% tags=["remove-cell"]
@@ -658,6 +745,76 @@ assert dots[0, 0] > dots[1, 0] > dots[2, 0], "nearby positions are more similar"
 # vision transformer use — are the simpler alternative when the maximum length
 # is fixed.
 #
+# ### Rotary position embeddings
+#
+# Added encodings mix position into the content: the score
+# $(\mathbf{q} + \mathrm{PE}_t)^\top(\mathbf{k} + \mathrm{PE}_s)$ contains the
+# cross terms $\mathbf{q}^\top \mathrm{PE}_s$ and $\mathrm{PE}_t^\top\mathbf{k}$,
+# which depend on $t$ and $s$ separately. **Rotary position embeddings** (RoPE)
+# {cite}`su2024roformer`, used by most recent language models, take the clock
+# hands literally: they rotate each pair of query and key features
+# $(x_{2i}, x_{2i+1})$ by the angle $t\,\omega_i$ of their position. A rotation
+# by $t\omega$ followed by the inverse of one by $s\omega$ is a rotation by
+# $(t - s)\omega$, so $\operatorname{rope}(\mathbf{q}, t)^\top
+# \operatorname{rope}(\mathbf{k}, s)$ depends on the positions *only* through
+# the offset $t - s$ — for any content $\mathbf{q}$, $\mathbf{k}$.
+
+
+# %%
+def rope(x: torch.Tensor, base: float = 10_000.0) -> torch.Tensor:
+    """Rotate feature pairs of x (..., T, d) by the angles t * omega_i of RoPE."""
+    T, d = x.shape[-2:]
+    omega = base ** (-torch.arange(0, d, 2, dtype=x.dtype) / d)  # (d/2,) speeds
+    angle = torch.arange(T, dtype=x.dtype)[:, None] * omega  # (T, d/2)
+    cos, sin = angle.cos(), angle.sin()
+    x1, x2 = x[..., 0::2], x[..., 1::2]  # the two coordinates of each pair
+    turned = torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+    return turned.flatten(-2)  # (..., T, d)
+
+
+# %% [markdown]
+# We put the *same* query vector at all 64 positions and the same key vector at
+# all positions, score every pair, and measure how much the scores vary along
+# each diagonal $t - s = \text{const}$: not at all with RoPE, a lot with added
+# encodings (in float64).
+
+# %%
+T_r, d_r = 64, 32
+q_r, k_r = torch.randn(d_r, dtype=torch.float64), torch.randn(d_r, dtype=torch.float64)
+Q_r, K_r = q_r.expand(T_r, d_r), k_r.expand(T_r, d_r)  # one content, every position
+pe_r = att.sinusoidal_positions(T_r, d_r).double()
+scores_rope = rope(Q_r) @ rope(K_r).T  # (T, T)
+scores_added = (Q_r + pe_r) @ (K_r + pe_r).T
+
+
+# %%
+def diagonal_spread(scores: torch.Tensor) -> float:
+    """The largest range of the scores along one diagonal t - s = const."""
+    n = scores.shape[0]
+    diags = [scores.diagonal(off) for off in range(-(n - 2), n - 1)]
+    return max((dg.max() - dg.min()).item() for dg in diags)
+
+
+# %%
+rope_spread = dlbook.report(
+    "RoPE: score range along a diagonal", diagonal_spread(scores_rope), fmt=".1e"
+)
+added_spread = dlbook.report(
+    "added sinusoidal encodings: score range along a diagonal",
+    diagonal_spread(scores_added),
+    fmt=".2f",
+)
+
+# %% tags=["remove-cell"]
+assert rope_spread < 1e-12, "RoPE scores depend on the offset only"
+assert added_spread > 0.1, "added encodings make scores depend on the positions"
+assert torch.allclose(rope(Q_r)[0], q_r), "position 0 is not rotated"
+
+# %% [markdown]
+# RoPE changes no parameter count and is applied to queries and keys inside
+# every attention layer (not to the values, and not once at the input); our
+# GPT keeps the learned position embeddings of GPT-2.
+#
 # ## Layer normalisation, residual connections and the transformer block
 #
 # A transformer stacks many layers, and two ingredients make deep stacks
@@ -669,8 +826,10 @@ assert dots[0, 0] > dots[1, 0] > dots[2, 0], "nearby positions are more similar"
 # works for any batch size and sequence length:
 #
 # $$
-# \operatorname{LN}(\mathbf{x}) = \boldsymbol\gamma \odot \frac{\mathbf{x} - \mu}{\sqrt{\sigma^2 + \epsilon}} + \boldsymbol\beta,
-# \qquad \mu = \frac{1}{D}\sum_{l=1}^D x_l, \quad \sigma^2 = \frac{1}{D}\sum_{l=1}^D (x_l - \mu)^2 .
+# \begin{aligned}
+# \operatorname{LN}(\mathbf{x}) &= \boldsymbol\gamma \odot \frac{\mathbf{x} - \mu}{\sqrt{\sigma^2 + \epsilon}} + \boldsymbol\beta, \\
+# \mu &= \frac{1}{D}\sum_{l=1}^D x_l, \quad \sigma^2 = \frac{1}{D}\sum_{l=1}^D (x_l - \mu)^2 .
+# \end{aligned}
 # $$ (eq-layernorm)
 
 # %%
@@ -704,19 +863,54 @@ assert ln_err < 1e-5
 # \mathbf{x} \leftarrow \mathbf{x} + \operatorname{MHA}\big(\operatorname{LN}_1(\mathbf{x})\big), \qquad
 # \mathbf{x} \leftarrow \mathbf{x} + \operatorname{MLP}\big(\operatorname{LN}_2(\mathbf{x})\big).
 # $$ (eq-block)
+#
+# {numref}`fig-attention-block` draws the block and, beside it, what multi-head
+# attention does to the shapes.
 
-# %%
-show_source(att.TransformerBlock.forward)
+# %% [markdown]
+# :::{figure} ../figs/transformer_block.svg
+# :name: fig-attention-block
+# :alt: A vertical stack from x: LayerNorm, multi-head attention, dropout, a plus node with a residual line from x; then LayerNorm, Linear D to 4D, GELU, Linear 4D to D, dropout, a second plus node with its residual line; the output. A dashed panel expands multi-head attention into in_proj, split into heads, softmax attention per head, concatenation and out_proj.
+# :width: 100%
+# The pre-LN transformer block of `TransformerBlock`:
+# $\mathbf{x} + \mathrm{MHA}(\mathrm{LN}(\mathbf{x}))$, then
+# $\mathbf{x} + \mathrm{MLP}(\mathrm{LN}(\mathbf{x}))$ with a GELU MLP of width
+# $4D$. Right: inside multi-head attention, one projection gives $Q$, $K$, $V$,
+# which are split into $H$ heads that attend separately and are concatenated and
+# projected back.
+# :::
+
+
+# %% tags=["dlbook:attention"]
+class TransformerBlock(nn.Module):
+    """A pre-LN transformer block: x + attn(LN(x)), then x + MLP(LN(x))."""
+
+    def __init__(self, d_model, n_heads, *, mlp_ratio=4, dropout=0.0, bias=True):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(d_model, bias=bias)
+        self.attn = MultiHeadAttention(d_model, n_heads, bias=bias, dropout=dropout)
+        self.ln2 = nn.LayerNorm(d_model, bias=bias)
+        hidden = mlp_ratio * d_model  # 4 D, as in the original transformer
+        self.mlp = nn.Sequential(
+            nn.Linear(d_model, hidden, bias=bias),
+            nn.GELU(),
+            nn.Linear(hidden, d_model, bias=bias),
+        )
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x, *, mask=None, is_causal=False):
+        x = x + self.drop(self.attn(self.ln1(x), mask=mask, is_causal=is_causal)[0])
+        return x + self.drop(self.mlp(self.ln2(x)))  # (B, T, D)
+
 
 # %% [markdown]
 # A block maps $(B, T, D)$ to $(B, T, D)$, so blocks stack freely:
 
 # %%
-block = att.TransformerBlock(64, 4)
+block = TransformerBlock(64, 4)
 x = torch.randn(2, 10, 64)
-print(
-    f"block: {tuple(x.shape)} -> {tuple(block(x).shape)}, {sum(p.numel() for p in block.parameters()):,} parameters"
-)
+n_block = sum(p.numel() for p in block.parameters())
+print(f"block: {tuple(x.shape)} -> {tuple(block(x).shape)}, {n_block:,} parameters")
 
 # %% [markdown]
 # Almost all of those parameters sit in the four $D\times D$ attention
@@ -738,30 +932,26 @@ flops, seconds = [], []
 for n in cfg.n_times:
     q, k, v = (torch.randn(1, n, d, device=device) for _ in range(3))
     with FlopCounterMode(display=False) as counter:
-        _, w = attention(q, k, v)
+        _, w = scaled_dot_product_attention(q, k, v)
     flops.append(counter.get_total_flops())
     assert w.numel() == n * n, "one weight per (query, key) pair"
-    attention(q, k, v)  # warm-up
+    scaled_dot_product_attention(q, k, v)  # warm-up
     t_best = math.inf
     for _ in range(3):
-        synchronize(
-            device
-        )  # a GPU works asynchronously: let it finish before reading the clock
+        synchronize(device)  # a GPU works asynchronously: let it finish first
         t0 = time.perf_counter()
-        attention(q, k, v)
+        scaled_dot_product_attention(q, k, v)
         synchronize(device)
         t_best = min(t_best, time.perf_counter() - t0)
     seconds.append(t_best)
     print(
-        f"n = {n:5}: {flops[-1] / 1e6:10.1f} MFLOP (4 n^2 d = {4 * n * n * d / 1e6:10.1f}), {t_best * 1e3:8.2f} ms"
+        f"n = {n:5}: {flops[-1] / 1e6:10.1f} MFLOP (4 n^2 d = "
+        f"{4 * n * n * d / 1e6:10.1f}), {t_best * 1e3:8.2f} ms"
     )
 
 # %% tags=["remove-cell"]
 assert flops == [4 * n * n * d for n in cfg.n_times], (
     "PyTorch's counter agrees with 4 n^2 d"
-)
-assert all(b / a == 4 for a, b in zip(flops, flops[1:])), (
-    "doubling n quadruples the work"
 )
 
 # %% [markdown]
@@ -771,45 +961,99 @@ assert all(b / a == 4 for a, b in zip(flops, flops[1:])), (
 # sequences fixed overheads make it smaller than 2.
 
 # %%
-slope = (
-    torch.linalg.lstsq(
-        torch.stack(
-            [
-                torch.log(torch.tensor(cfg.n_times, dtype=torch.float64)),
-                torch.ones(len(cfg.n_times), dtype=torch.float64),
-            ],
-            1,
-        ),
-        torch.log(torch.tensor(seconds, dtype=torch.float64))[:, None],
-    )
-    .solution[0, 0]
-    .item()
-)
+log_n = torch.tensor(cfg.n_times, dtype=torch.float64).log()
+design = torch.stack([log_n, torch.ones_like(log_n)], 1)  # log t = slope log n + c
+log_t = torch.tensor(seconds, dtype=torch.float64).log()[:, None]
+slope = torch.linalg.lstsq(design, log_t).solution[0, 0].item()
 dlbook.report("log-log slope of attention time vs n", slope, fmt=".2f")
-dlbook.report(
-    f"attention time at n = {cfg.n_times[-1]}", seconds[-1] * 1e3, fmt=".2f", unit="ms"
+t_last = seconds[-1] * 1e3
+_ = dlbook.report(
+    f"attention time at n = {cfg.n_times[-1]}", t_last, fmt=".2f", unit="ms"
 )
 
-# %% tags=["hide-input"]
-fig, ax = plot.subplots(width=5.5, height=3.4)
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Time of one single-head attention against the sequence length n on log-log axes, with lines proportional to n squared (dashed) and to n (dotted) through the last point.", "name": "fig-attention-time"}, "image": {"alt": "A log-log plot with measured times as dots joined by a line, a steeper dashed line for n squared and a shallower dotted line for n."}}
+fig, ax = plot.subplots(width=7, height=3.2)
 ns = torch.tensor(cfg.n_times, dtype=torch.float64).numpy()
 ax.loglog(ns, seconds, "o-", label="measured")
 ax.loglog(ns, seconds[-1] * (ns / ns[-1]) ** 2, "k--", lw=1, label="$\\propto n^2$")
 ax.loglog(ns, seconds[-1] * (ns / ns[-1]), "k:", lw=1, label="$\\propto n$")
 ax.set_xlabel("sequence length $n$")
 ax.set_ylabel("time of one attention (s)")
-ax.set_title(f"single-head attention, d = {d}, {device.type}")
+ax.set_title(f"single-head attention, d = {d}, {device.type}", fontsize=9)
 ax.legend()
 plot.show(fig)
 
 # %% [markdown]
-# On a quiet machine the measured curve runs nearly parallel to the $n^2$
-# line for long sequences (on a busy one, timings say little; the FLOP count
-# above is what we check). This
+# The fitted exponent of {numref}`fig-attention-time` is the slope printed
+# above. Wall-clock times mix in fixed per-call overheads, which pull the slope
+# below 2 at short lengths, and on a shared machine they are noisy; the FLOP
+# count, exactly
+# $4n^2d$, is what we check. This
 # quadratic cost is why context lengths are limited, and why approximations
 # with linear cost exist — for example Performers, which replace the
 # softmax kernel by random features {cite}`choromanski2021rethinking`, the
 # kernel view once again.
+#
+# ### Linear attention is a recurrent network
+#
+# Replace the kernel $\exp(\mathbf{q}^\top\mathbf{k}/\sqrt d)$ by a product of
+# feature maps $\phi(\mathbf{q})^\top\phi(\mathbf{k})$, with a positive $\phi$
+# such as $\operatorname{elu}(x) + 1$ {cite}`katharopoulos2020transformers`. The
+# causal output at position $t$ is then
+#
+# $$
+# \mathbf{o}_t = \frac{\sum_{s \le t} \phi(\mathbf{q}_t)^\top\phi(\mathbf{k}_s)\,
+#   \mathbf{v}_s^\top}{\sum_{s \le t} \phi(\mathbf{q}_t)^\top\phi(\mathbf{k}_s)}
+#   = \frac{\phi(\mathbf{q}_t)^\top S_t}{\phi(\mathbf{q}_t)^\top \mathbf{z}_t},
+# \qquad
+# \begin{aligned}
+# S_t &= S_{t-1} + \phi(\mathbf{k}_t)\,\mathbf{v}_t^\top, \\
+# \mathbf{z}_t &= \mathbf{z}_{t-1} + \phi(\mathbf{k}_t) ,
+# \end{aligned}
+# $$
+#
+# so the same numbers come from two computations: in *parallel*, as masked
+# attention with an $n \times n$ matrix of weights, or as a **recurrence** that
+# carries a $d \times d_v$ state $S_t$ from step to step like the hidden state
+# of {ref}`ch-rnn` — a constant cost per token, however long the text. This
+# recurrent view leads on to today's state-space models.
+
+
+# %%
+def phi(x: torch.Tensor) -> torch.Tensor:
+    return F.elu(x) + 1  # a positive feature map
+
+
+def linear_attention_parallel(q, k, v):
+    """Causal linear attention with an (n, n) weight matrix: (n, d) -> (n, d_v)."""
+    weights = (phi(q) @ phi(k).T).tril()  # (n, n): the causal kernel weights
+    return weights @ v / weights.sum(-1, keepdim=True)
+
+
+# %%
+def linear_attention_recurrent(q, k, v):
+    """The same as a recurrence over t with a (d, d_v) state: (n, d) -> (n, d_v)."""
+    S, z, out = q.new_zeros(q.shape[1], v.shape[1]), q.new_zeros(q.shape[1]), []
+    for t in range(q.shape[0]):
+        S, z = S + phi(k[t])[:, None] * v[t], z + phi(k[t])  # add this step
+        out.append(phi(q[t]) @ S / (phi(q[t]) @ z))
+    return torch.stack(out)
+
+
+# %%
+q_l, k_l, v_l = (torch.randn(200, 16, dtype=torch.float64) for _ in range(3))
+lin_gap = linear_attention_parallel(q_l, k_l, v_l) - linear_attention_recurrent(
+    q_l, k_l, v_l
+)
+lin_err = dlbook.report(
+    "linear attention: max |parallel - recurrent|", lin_gap.abs().max(), fmt=".1e"
+)
+
+# %% tags=["remove-cell"]
+assert lin_err < 1e-12, "the parallel and recurrent forms are the same computation"
+
+# %% [markdown]
+# The two forms agree to rounding in float64 (printed above).
 #
 # ## A vision transformer on Fashion-MNIST
 #
@@ -822,7 +1066,20 @@ plot.show(fig)
 # token has no content of its own, so it must gather, by attention, whatever
 # the patches say about the class. We train one on Fashion-MNIST
 # {cite}`xiao2017fashion`, with the same standardised images as in the CNN
-# chapters.
+# chapters. {numref}`fig-attention-vit` follows an image from pixels to logits.
+
+# %% [markdown]
+# :::{figure} ../figs/vit_patches.svg
+# :name: fig-attention-vit
+# :alt: A 28x28 picture of a T-shirt with a 4x4 grid of patches, an arrow labelled patchify to a row of 16 pixel vectors, a linear layer from 49 to 64, a row of 17 tokens with an orange class token first, plus learned positions, then 4 blocks, a layer norm and a head on token 0 giving 10 logits.
+# :width: 100%
+# How the ViT reads an image (cpu profile: 7x7 patches, width 64, 4 blocks; the gpu
+# profile uses 4x4 patches, width 128 and 6 blocks): the 28x28 image is cut into 16
+# patches, row by row; each patch's 49 pixels are mapped to a 64-dimensional token;
+# a learned class token is put first and learned positions are added; after the
+# blocks, the class token's final state gives the 10 logits. The first patch and
+# its vector are framed.
+# :::
 
 # %%
 train_set, test_set = data.load_fashion_mnist("train"), data.load_fashion_mnist("test")
@@ -832,7 +1089,7 @@ del x_all
 
 
 def prepare(ds, n, seed=0):
-    """Standardised images (n, 1, 28, 28) and labels (n,) of a class-balanced subset, on the device."""
+    """Standardised images (n, 1, 28, 28), labels (n,): class-balanced, on device."""
     sub = data.subset(ds, n, seed=seed)
     return ((data.to_float(sub.x) - mean) / std).to(device), sub.y.to(device)
 
@@ -841,13 +1098,14 @@ x_train, y_train = prepare(train_set, cfg.n_vit)
 x_test, y_test = prepare(test_set, cfg.n_test)
 patches = att.patchify(x_test[:1], cfg.vit_patch)  # (1, N, p*p)
 print(
-    f"training images {tuple(x_train.shape)}; one image -> {patches.shape[1]} patches of {patches.shape[2]} pixels"
+    f"training images {tuple(x_train.shape)}; one image -> {patches.shape[1]} "
+    f"patches of {patches.shape[2]} pixels"
 )
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "A Fashion-MNIST test image cut into patches (left) and the same image as the sequence of its patch tokens (right).", "name": "fig-attention-patches"}, "image": {"alt": "Left: a grey garment image with red grid lines marking the patches. Right: the patches laid out in a row, numbered from 1."}}
 n_side = 28 // cfg.vit_patch
 fig, (ax1, ax2) = plot.subplots(
-    1, 2, width=10, height=2.4, gridspec_kw={"width_ratios": [1, 4]}
+    1, 2, width=7, height=1.9, gridspec_kw={"width_ratios": [1, 4]}
 )
 ax1.imshow(x_test[0, 0].cpu().numpy(), cmap="gray_r")
 for edge in range(1, n_side):  # the patch borders
@@ -868,19 +1126,21 @@ ax2.set_title(
 plot.show(fig)
 
 # %% [markdown]
-# The model is `dlbook.attention.ViT`; its configuration is a dataclass whose
-# defaults carry a reason each. Its forward pass is the whole recipe:
+# The model is `dlbook.attention.ViT`, built from the `TransformerBlock`
+# written out above; its configuration is a dataclass whose defaults carry a
+# reason each. Its forward pass is the whole recipe: embed the patches
+# linearly, put the class token in front, add learned position embeddings,
+# run the blocks, and read the class logits from the class token's final
+# state through a layer norm and a linear layer.
 
 # %%
-show_source(att.ViT.forward)
 vit_cfg = att.ViTConfig(
     patch_size=cfg.vit_patch, d_model=cfg.vit_width, n_layers=cfg.vit_layers
 )
 vit = att.ViT(vit_cfg).to(device)
 print(vit_cfg)
-print(
-    f"{sum(p.numel() for p in vit.parameters()):,} parameters; logits {tuple(vit(x_test[:2]).shape)}"
-)
+n_vit = sum(p.numel() for p in vit.parameters())
+print(f"{n_vit:,} parameters; logits {tuple(vit(x_test[:2]).shape)}")
 
 # %% [markdown]
 # Transformers are usually trained with AdamW {cite}`loshchilov2019decoupled`,
@@ -917,8 +1177,8 @@ assert vit_acc > cfg.vit_min_acc, (
     f"the ViT must beat chance (0.10) clearly: {vit_acc:.3f} <= {cfg.vit_min_acc}"
 )
 
-# %% tags=["hide-input"]
-fig, axes = plot.subplots(1, 2, width=9, height=3)
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Training curves of the vision transformer: loss (left) and accuracy (right) per epoch.", "name": "fig-attention-vit-history"}, "image": {"alt": "Two small line plots: a falling training loss and a rising accuracy over the epochs."}}
+fig, axes = plot.subplots(1, 2, width=7, height=2.8)
 plot.history(axes, vit_hist, title="vision transformer")
 plot.show(fig)
 
@@ -947,11 +1207,12 @@ cls_attn = (
 )  # (B, side, side): class token -> patches
 print(
     f"attention maps {tuple(maps.shape)}; class-token weights on patches sum to "
-    f"{maps[-1, :, :, 0, 1:].sum(-1).mean():.3f} (the rest goes to the class token itself)"
+    f"{maps[-1, :, :, 0, 1:].sum(-1).mean():.3f} (the rest goes to the class token "
+    "itself)"
 )
 
-# %% tags=["hide-input"]
-fig, axes = plot.subplots(2, len(shown), width=10, height=3.6)
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Six test images with the ViT's prediction and the true class (top), and the class token's last-layer attention over the patches, averaged over heads (bottom).", "name": "fig-attention-vit-maps"}, "image": {"alt": "Top row: six garment images with predicted and true class names. Bottom row: coarse coloured grids, one per image, brighter where the class token attends more."}}
+fig, axes = plot.subplots(2, len(shown), width=7, height=3.0)
 for i in range(len(shown)):
     axes[0, i].imshow(shown[i, 0].cpu().numpy(), cmap="gray_r")
     axes[0, i].set_title(
@@ -969,7 +1230,7 @@ axes[1, 0].set_title(
 plot.show(fig)
 
 # %% [markdown]
-# Each map has its own colour scale, from its smallest to its largest
+# Each map of {numref}`fig-attention-vit-maps` has its own colour scale, from its smallest to its largest
 # weight. The class token attends unevenly over the patches, and differently for
 # different garments; with larger patches (the CPU profile's $7\times7$) the
 # maps are coarse. A single layer's weights are only a rough explanation of a
@@ -988,13 +1249,91 @@ plot.show(fig)
 #
 # Thanks to the mask, one forward pass over a sequence yields all $n-1$
 # predictions at once — $n-1$ training examples for the price of one.
-# Our `dlbook.attention.GPT` follows nanoGPT {cite}`karpathy2022nanogpt`:
-# token and learned position embeddings, pre-LN blocks, a final layer norm,
-# and an output layer that shares its weights with the token embedding
-# {cite}`press2017using`.
+# We write it as nanoGPT {cite}`karpathy2022nanogpt` does: a configuration
+# dataclass, the block above, and the model — token and learned position
+# embeddings, pre-LN blocks, a final layer norm, and an output layer that
+# shares its weights with the token embedding {cite}`press2017using`.
+# `init_gpt` applies GPT-2's initialisation: normal weights of standard
+# deviation 0.02, and the output layers of the residual branches scaled down
+# by $1/\sqrt{2L}$ so that the residual stream does not grow with depth.
 
-# %%
-show_source(att.GPT.forward)
+
+# %% tags=["dlbook:attention"]
+@dataclass
+class GPTConfig:
+    """A small character-level GPT, nanoGPT's shape at toy sizes."""
+
+    vocab_size: int  # distinct tokens (characters), set from the data
+    block_size: int = 128  # context length T; attention costs grow as T^2
+    n_layers: int = 4  # each layer can look back and combine once more
+    n_heads: int = 4  # heads per layer, each d_model / n_heads wide
+    d_model: int = 128  # token width; about 12 n_layers d_model^2 parameters
+    dropout: float = 0.0  # useful once the model is big enough to overfit
+    bias: bool = True  # biases in the linear layers and layer norms, as GPT-2
+    tie_weights: bool = True  # the output layer reuses the token embedding
+
+    def __post_init__(self):
+        check_gpt_config(self)
+
+
+# %% tags=["dlbook:attention"]
+class GPT(nn.Module):
+    """A decoder-only transformer: ids (B, T) -> next-token logits (B, T, V)."""
+
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.cfg, d = cfg, cfg.d_model
+        self.tok = nn.Embedding(cfg.vocab_size, d)  # token embeddings
+        self.pos = nn.Embedding(cfg.block_size, d)  # learned position embeddings
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(
+            TransformerBlock(d, cfg.n_heads, dropout=cfg.dropout, bias=cfg.bias)
+            for _ in range(cfg.n_layers)
+        )
+        self.ln = nn.LayerNorm(d, bias=cfg.bias)  # a last layer norm before the head
+        self.head = nn.Linear(d, cfg.vocab_size, bias=False)
+        init_gpt(self)  # GPT-2's initialisation, and weight tying
+
+    def tokens(self, idx: torch.Tensor) -> torch.Tensor:
+        check_ids(idx, self.cfg.block_size)  # (B, T) integers, T <= block_size
+        pos = torch.arange(idx.shape[1], device=idx.device)  # (T,)
+        return self.drop(self.tok(idx) + self.pos(pos))  # (B, T, D)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        x = self.tokens(idx)  # (B, T, D)
+        for block in self.blocks:
+            x = block(x, is_causal=True)
+        return self.head(self.ln(x))  # (B, T, V)
+
+
+# %% [markdown]
+# Generation is a loop: feed the last `block_size` tokens, turn the last
+# position's logits into a distribution, sample the next token, append,
+# repeat. The temperature divides the logits: below 1 it sharpens the
+# distribution towards the likeliest tokens, above 1 it flattens it, and 0
+# picks the likeliest (greedy decoding).
+
+
+# %% tags=["dlbook:attention"]
+def sample_next(logits, temperature=1.0, generator=None):
+    """The next token (B, 1) from logits (B, V): sampled, or greedy at temperature 0."""
+    if temperature == 0:  # greedy: the most likely token
+        return logits.argmax(-1, keepdim=True)
+    probs = torch.softmax(logits.float() / temperature, dim=-1).cpu()  # on the CPU,
+    nxt = torch.multinomial(probs, 1, generator=generator)  # so a CPU generator works
+    return nxt.to(logits.device)
+
+
+# %% tags=["dlbook:attention"]
+@torch.no_grad()
+def generate(model, idx, n_new, *, temperature=1.0, generator=None):
+    """Append n_new tokens sampled from model to idx (B, T), one at a time."""
+    check.number(temperature, "temperature", low=0.0)
+    for _ in range(n_new):
+        logits = model(idx[:, -model.cfg.block_size :])[:, -1]  # (B, V)
+        idx = torch.cat([idx, sample_next(logits, temperature, generator)], dim=1)
+    return idx
+
 
 # %% [markdown]
 # ### XOR as a next-token problem
@@ -1009,9 +1348,7 @@ show_source(att.GPT.forward)
 # %%
 xor_seqs = torch.tensor([[a, b, a ^ b] for a in (0, 1) for b in (0, 1)])  # (4, 3)
 torch.manual_seed(0)
-tiny = att.GPT(
-    att.GPTConfig(vocab_size=2, block_size=2, n_layers=1, n_heads=2, d_model=16)
-)
+tiny = GPT(GPTConfig(vocab_size=2, block_size=2, n_layers=1, n_heads=2, d_model=16))
 opt = torch.optim.AdamW(tiny.parameters(), lr=1e-2, weight_decay=0.0)
 for _ in range(300):
     logits = tiny(xor_seqs[:, :2])  # (4, 2, 2): predictions after a and after a b
@@ -1025,7 +1362,8 @@ with torch.no_grad():
     )  # (4, 2): P(third token | a, b)
 for seq, p in zip(xor_seqs.tolist(), p_third):
     print(
-        f"{seq[0]} {seq[1]} -> predicted {p.argmax().item()} (P = {p.max():.3f}), XOR = {seq[2]}"
+        f"{seq[0]} {seq[1]} -> predicted {p.argmax().item()} (P = {p.max():.3f}), "
+        f"XOR = {seq[2]}"
     )
 xor_acc = dlbook.report(
     "XOR next-token accuracy",
@@ -1033,7 +1371,8 @@ xor_acc = dlbook.report(
     fmt=".2f",
 )
 print(
-    f"final loss {loss.item():.3f} (the floor, from the coin-flip second token: ln 2 / 2 = {math.log(2) / 2:.3f})"
+    f"final loss {loss.item():.3f} (the floor, from the coin-flip second token: ln 2 "
+    f"/ 2 = {math.log(2) / 2:.3f})"
 )
 
 # %% tags=["remove-cell"]
@@ -1063,7 +1402,8 @@ ids = vocab.encode(novel)
 split = int(0.9 * len(ids))
 train_ids, val_ids = ids[:split].to(device), ids[split:].to(device)
 print(
-    f"{len(novel):,} characters, {len(vocab)} distinct; train {len(train_ids):,}, validation {len(val_ids):,}"
+    f"{len(novel):,} characters, {len(vocab)} distinct; train {len(train_ids):,}, "
+    f"validation {len(val_ids):,}"
 )
 print(repr(novel[10_000:10_150]))
 
@@ -1085,7 +1425,7 @@ unigram_bpc = dlbook.report(
 
 @torch.no_grad()
 def bits_per_char(model, ids, block, max_windows=None):
-    """Mean next-character cross-entropy in bits over consecutive windows of length `block`."""
+    """Mean next-character cross-entropy in bits over consecutive windows of `block`."""
     model.eval()
     n = (len(ids) - 1) // block
     n = n if max_windows is None else min(n, max_windows)
@@ -1111,7 +1451,7 @@ def bits_per_char(model, ids, block, max_windows=None):
 # AdamW, gradient clipping and a warm-up–decay schedule.
 
 # %%
-gpt_cfg = att.GPTConfig(
+gpt_cfg = GPTConfig(
     vocab_size=len(vocab),
     block_size=cfg.gpt_block,
     n_layers=cfg.gpt_layers,
@@ -1120,7 +1460,7 @@ gpt_cfg = att.GPTConfig(
     dropout=cfg.gpt_dropout,
 )
 torch.manual_seed(0)
-gpt = att.GPT(gpt_cfg).to(device)
+gpt = GPT(gpt_cfg).to(device)
 opt = torch.optim.AdamW(
     gpt.parameters(), lr=cfg.gpt_lr, betas=(0.9, 0.95), weight_decay=0.1
 )
@@ -1155,7 +1495,8 @@ for step in range(1, cfg.gpt_steps + 1):
         curve["validation"].append(val_bits)
 gpt_seconds = time.perf_counter() - t0
 print(
-    f"{sum(p.numel() for p in gpt.parameters()):,} parameters, {cfg.gpt_steps} steps in {gpt_seconds:.1f} s"
+    f"{sum(p.numel() for p in gpt.parameters()):,} parameters, {cfg.gpt_steps} steps "
+    f"in {gpt_seconds:.1f} s"
 )
 
 # %% [markdown]
@@ -1169,7 +1510,8 @@ with amp:
         fmt=".3f",
     )
 print(
-    f"unigram baseline {unigram_bpc:.3f} bits: the GPT saves {unigram_bpc - gpt_bpc:.2f} bits per character"
+    f"unigram baseline {unigram_bpc:.3f} bits: the GPT saves "
+    f"{unigram_bpc - gpt_bpc:.2f} bits per character"
 )
 
 # %% tags=["remove-cell"]
@@ -1178,8 +1520,8 @@ assert curve["validation"][-1] < curve["validation"][0] - 1.0, (
     "the validation loss must fall"
 )
 
-# %% tags=["hide-input"]
-fig, ax = plot.subplots(width=6, height=3.4)
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Bits per character of the character-level GPT during training, on the training batches and on 64 validation windows, with the unigram baseline (dotted).", "name": "fig-attention-gpt-loss"}, "image": {"alt": "Two falling curves, training and validation, ending well below a horizontal dotted line at the unigram baseline."}}
+fig, ax = plot.subplots(width=7, height=3.2)
 plot.curves(
     ax,
     {"training batch": curve["train"], "validation (64 windows)": curve["validation"]},
@@ -1193,26 +1535,100 @@ ax.legend()
 plot.show(fig)
 
 # %% [markdown]
-# The loss falls well below the unigram baseline. Generation is a loop:
-# feed the last `block_size` characters, sample the next one from the
-# softmax, append, repeat (`dlbook.text.generate`). The temperature divides
-# the logits: below 1 it sharpens the distribution towards the likeliest
-# characters, above 1 it flattens it.
+# The loss falls well below the unigram baseline ({numref}`fig-attention-gpt-loss`).
+# We sample from it with our
+# `generate`.
 
 # %%
 gpt.eval()
 prompt = vocab.encode("Catherine").to(device)
 sampler = torch.Generator().manual_seed(1)
 for temperature in (0.5, 1.0):
-    sample = text.generate(
-        gpt,
-        prompt,
-        200,
-        temperature=temperature,
-        context=cfg.gpt_block,
-        generator=sampler,
+    sample = generate(
+        gpt, prompt[None], 200, temperature=temperature, generator=sampler
     )
-    print(f"--- temperature {temperature} ---\n{vocab.decode(sample)}\n")
+    print(f"--- temperature {temperature} ---\n{vocab.decode(sample[0].cpu())}\n")
+
+# %% [markdown]
+# ### A cache for keys and values
+#
+# `generate` runs the whole window through the model for every new token,
+# although the keys and values of the earlier tokens do not change: the causal
+# mask keeps them from seeing the new one. A **KV cache** stores each block's
+# keys and values and feeds the model only the newest token, which attends to
+# the stored ones; the work per token then grows with the context instead of
+# its square. (The cache is why multi-query attention, Exercise 3, matters.)
+# Without cropping, the cache works while the text fits the `block_size`
+# positions of the position table.
+
+
+# %% tags=["dlbook:attention"]
+@torch.no_grad()
+def cached_step(model, idx, cache: list):
+    """Next-token logits (B, V) after idx (B, T_new), which follows the cached tokens.
+
+    ``cache[i]`` holds block i's keys and values (B, H, T_old, D/H); it grows.
+    """
+    start = cache[0][0].shape[2] if cache else 0  # tokens already cached
+    check_ids(idx, model.cfg.block_size - start)  # the positions must fit the table
+    pos = torch.arange(start, start + idx.shape[1], device=idx.device)
+    x = model.tok(idx) + model.pos(pos)  # (B, T_new, D)
+    mask = torch.ones(idx.shape[1], start + idx.shape[1], dtype=torch.bool)
+    mask = mask.tril(start).to(idx.device)  # new token i sees keys up to start + i
+    for i, block in enumerate(model.blocks):
+        h = block.ln1(x)
+        q, k, v = block.attn.project(h, h)  # (B, H, T_new, D/H) each
+        if i < len(cache):  # prepend the stored keys and values
+            k, v = torch.cat([cache[i][0], k], 2), torch.cat([cache[i][1], v], 2)
+        cache[i : i + 1] = [(k, v)]
+        y, _ = scaled_dot_product_attention(q, k, v, mask)  # (B, H, T_new, D/H)
+        x = x + block.attn.out_proj(y.transpose(1, 2).flatten(2))
+        x = x + block.mlp(block.ln2(x))
+    return model.head(model.ln(x))[:, -1]  # (B, V)
+
+
+# %% tags=["dlbook:attention"]
+@torch.no_grad()
+def generate_cached(model, idx, n_new, *, temperature=1.0, generator=None):
+    """:func:`generate` with a KV cache: each step feeds only the newest token."""
+    check.number(temperature, "temperature", low=0.0)
+    cache, new = [], idx
+    for _ in range(n_new):
+        new = sample_next(cached_step(model, new, cache), temperature, generator)
+        idx = torch.cat([idx, new], dim=1)  # (B, T + 1)
+    return idx
+
+
+# %%
+n_gen = cfg.gpt_block - len(prompt)  # fill the context window exactly
+runs, flop_count = {}, {}
+for name, fn in (("without cache", generate), ("with cache", generate_cached)):
+    with FlopCounterMode(display=False) as counter:
+        fn(gpt, prompt[None], n_gen, temperature=0)
+    flop_count[name] = counter.get_total_flops()
+    synchronize(device)
+    t0 = time.perf_counter()
+    out = fn(gpt, prompt[None], n_gen, generator=torch.Generator().manual_seed(2))
+    synchronize(device)
+    runs[name] = (out, time.perf_counter() - t0)
+    print(f"{name:>14}: {flop_count[name] / 1e6:8.1f} MFLOP, {runs[name][1]:.3f} s")
+same = torch.equal(runs["with cache"][0], runs["without cache"][0])
+flop_ratio = flop_count["without cache"] / flop_count["with cache"]
+print(
+    f"same tokens: {same}; the cache saves a factor {flop_ratio:.1f} in FLOPs", end=""
+)
+print(f" and {runs['without cache'][1] / runs['with cache'][1]:.1f} in time")
+
+# %% tags=["remove-cell"]
+assert same, "cached and uncached generation must give the same tokens"
+assert flop_ratio > 4, f"the cache must save most of the work: {flop_ratio:.1f}"
+
+# %% [markdown]
+# Both give the same tokens. The FLOP count, which does not depend on the
+# machine, shows the saving; the wall-clock factor printed beside it is
+# much smaller for a model as tiny as ours, whose steps cost little more than
+# Python's overhead (it can even fall below 1 on a CPU), and grows with the
+# width and the context.
 
 # %% [markdown]
 # At temperature 0.5 the text sticks to frequent words and repeats itself; at
@@ -1225,13 +1641,14 @@ for temperature in (0.5, 1.0):
 # %%
 sentence = "Catherine was too wretched to be fearful."  # from the validation text
 sent_ids = vocab.encode(sentence)[: cfg.gpt_block].to(device)[None]  # (1, T)
-gpt_maps = gpt.attention_maps(sent_ids)  # (L, 1, H, T, T)
+gpt_maps = att.attention_maps(gpt, sent_ids)  # (L, 1, H, T, T)
 layer = 0
 head = int(
     gpt_maps[layer, 0].diagonal(offset=-1, dim1=-2, dim2=-1).mean(-1).argmax()
 )  # the most "look back 1" head
 print(
-    f"maps {tuple(gpt_maps.shape)}; layer {layer}, head {head}: mean weight on the previous character "
+    f"maps {tuple(gpt_maps.shape)}; layer {layer}, head {head}: mean weight on the "
+    "previous character "
     f"{gpt_maps[layer, 0, head].diagonal(offset=-1).mean():.2f}"
 )
 
@@ -1240,8 +1657,8 @@ assert sentence in novel[split:], "the sentence comes from the held-out text"
 assert (gpt_maps.triu(1) == 0).all(), "causal: no weight on future characters"
 torch.testing.assert_close(gpt_maps.sum(-1), torch.ones_like(gpt_maps.sum(-1)))
 
-# %% tags=["hide-input"]
-fig, ax = plot.subplots(width=7.5, height=6.5)
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Attention weights of one GPT head on a validation sentence: row i shows where the prediction after character i looks.", "name": "fig-attention-gpt-head"}, "image": {"alt": "A lower-triangular heatmap with characters as tick labels, brightest just below the diagonal: the head looks one character back."}}
+fig, ax = plot.subplots(width=7, height=6.0)
 chars = list(vocab.decode(sent_ids[0].cpu()))
 att.show_attention(
     ax,
@@ -1255,10 +1672,140 @@ att.show_attention(
 plot.show(fig)
 
 # %% [markdown]
-# The weights are lower triangular, as the mask demands. We picked the head of
+# The weights of {numref}`fig-attention-gpt-head` are lower triangular, as the mask demands. We picked the head of
 # the first layer that puts the most weight on the preceding character (the
 # line above prints how much): a "look one back" head is a natural first step
 # for a character model, because the next letter depends most on the last few.
+#
+# %% [markdown]
+# ### What pre-LN and residual connections buy
+#
+# The block above normalises the input of each branch and adds the branch to a
+# residual stream that runs untouched from the embeddings to the head. Two
+# variants show what that buys. The **post-LN** block of the original
+# transformer {cite}`vaswani2017attention` normalises *after* each residual
+# sum, $\mathbf{x} \leftarrow \operatorname{LN}(\mathbf{x} +
+# \operatorname{MHA}(\mathbf{x}))$; a block **without residual connections**
+# replaces $\mathbf{x}$ by each branch's output. Each variant overrides only
+# `forward`, so it keeps the parameters and the initialisation of our block.
+
+
+# %%
+class PostLNBlock(TransformerBlock):
+    """The original transformer's order: a layer norm after each residual sum."""
+
+    def forward(self, x, *, mask=None, is_causal=False):
+        x = self.ln1(x + self.drop(self.attn(x, mask=mask, is_causal=is_causal)[0]))
+        return self.ln2(x + self.drop(self.mlp(x)))  # (B, T, D)
+
+
+class NoResidualBlock(TransformerBlock):
+    """Pre-LN without the skip connections: each branch replaces x."""
+
+    def forward(self, x, *, mask=None, is_causal=False):
+        x = self.drop(self.attn(self.ln1(x), mask=mask, is_causal=is_causal)[0])
+        return self.drop(self.mlp(self.ln2(x)))  # (B, T, D)
+
+
+# %% [markdown]
+# We train a GPT of `cfg.deep_layers` such blocks, deeper than the one above
+# but narrower, for `cfg.deep_steps` steps with each kind of block, and record
+# the gradient norm of every block's parameters at the first step.
+
+
+# %%
+def deep_gpt(block_cls) -> GPT:
+    """A deep, narrow GPT made of block_cls blocks, with GPT-2's initialisation."""
+    torch.manual_seed(0)
+    c = GPTConfig(len(vocab), block_size=32, n_layers=cfg.deep_layers, d_model=32)
+    model = GPT(c)
+    model.blocks = nn.ModuleList(block_cls(32, c.n_heads) for _ in range(c.n_layers))
+    init_gpt(model)
+    return model.to(device)
+
+
+# %%
+def block_grad_norms(model: GPT) -> torch.Tensor:
+    """The gradient norm of each block's parameters, bottom block first: (L,)."""
+    return torch.stack(
+        [
+            torch.cat([p.grad.flatten() for p in b.parameters()]).norm()
+            for b in model.blocks
+        ]
+    )
+
+
+# %%
+deep = {}
+for name, cls in (
+    ("pre-LN", TransformerBlock),
+    ("post-LN", PostLNBlock),
+    ("no residual", NoResidualBlock),
+):
+    model = deep_gpt(cls)
+    opt_deep = torch.optim.AdamW(model.parameters(), lr=3e-3, betas=(0.9, 0.95))
+    gen, losses = torch.Generator().manual_seed(0), []
+    for step in range(cfg.deep_steps):
+        x, y = text.char_windows(
+            train_ids, seq_len=32, batch_size=cfg.deep_batch, generator=gen
+        )
+        loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
+        opt_deep.zero_grad(set_to_none=True)
+        loss.backward()
+        if step == 0:
+            grads = block_grad_norms(model)  # at initialisation
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt_deep.step()
+        losses.append(loss.detach())  # on the device: no synchronisation per step
+    val = bits_per_char(model, val_ids, 32, max_windows=64)
+    curve_bits = (torch.stack(losses) / math.log(2)).cpu()
+    deep[name] = dict(curve=curve_bits, grads=grads.cpu(), val=val)
+    what = f"{cfg.deep_layers}-layer GPT, {name}: validation bits per character"
+    dlbook.report(what, val, fmt=".3f")
+    print(f"{'':>14}gradient norm per block at the start:", end=" ")
+    print(" ".join(f"{g:.1e}" for g in grads.tolist()))
+
+# %% tags=["remove-cell"]
+v = {name: d["val"] for name, d in deep.items()}
+margin = 0.0 if cfg.profile == "smoke" else 0.2  # a direction in smoke, a gap beyond
+assert v["pre-LN"] < min(v["post-LN"], v["no residual"]) - margin, v
+g_pre, g_post, g_none = (deep[n]["grads"] for n in ("pre-LN", "post-LN", "no residual"))
+assert g_pre.max() < 2 * g_pre.min(), (
+    f"pre-LN: about equal gradients in every block {g_pre}"
+)
+assert g_none[0] < 0.8 * g_none[-1], (
+    f"no residual: the gradient shrinks downwards {g_none}"
+)
+assert g_post[1:].max() < 0.2 * g_pre[1:].min(), (
+    f"post-LN: small upper gradients {g_post}"
+)
+
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Left: training loss of a deep, narrow GPT with pre-LN blocks, post-LN blocks and pre-LN blocks without residual connections (running mean over 10 steps). Right: the gradient norm of each block's parameters at the first step, bottom block first.", "name": "fig-attention-deep"}, "image": {"alt": "Left: three falling loss curves, the pre-LN one lowest. Right: on a log scale, a flat line for pre-LN, a rising line for the blocks without residuals, and a post-LN line far below the others after its first block."}}
+fig, (ax1, ax2) = plot.subplots(1, 2, width=7, height=3.0)
+for name, d in deep.items():
+    run = min(10, len(d["curve"]))
+    smooth = d["curve"].unfold(0, run, 1).mean(1).numpy()
+    ax1.plot(range(run, len(d["curve"]) + 1), smooth, label=name)
+    ax2.semilogy(range(1, cfg.deep_layers + 1), d["grads"].numpy(), "o-", label=name)
+ax1.set_xlabel("training step")
+ax1.set_ylabel("bits per character")
+ax2.set_xlabel("block (1 = next to the embeddings)")
+ax2.set_ylabel("gradient norm at the start")
+ax1.legend(fontsize=8)
+plot.show(fig)
+
+# %% [markdown]
+# {numref}`fig-attention-deep` shows both effects. With pre-LN blocks every
+# block receives a gradient of about the same size, because the residual
+# stream carries the gradient from the loss to every block unchanged; the
+# model learns fastest and ends with the lowest validation loss (the run
+# checks the order, and in the `cpu` and `gpu` profiles a gap of at least 0.2
+# bits). Without residual connections the gradient must pass through every
+# block above, and it shrinks on the way down. Post-LN keeps the residual sums
+# but renormalises after each, and at this initialisation the blocks above the
+# first receive gradients many times smaller than with pre-LN (the run checks
+# a factor of at least 5); such depth-dependent gradients are why post-LN
+# transformers need a learning-rate warm-up {cite}`xiong2020layer`.
 #
 # ## Attention is a graph neural network on a complete graph
 #
@@ -1281,7 +1828,7 @@ plot.show(fig)
 
 # %%
 def attention_on_graph(q, k, v, src, dst):
-    """Message passing: node dst[e] receives v[src[e]] weighted by softmax over its incoming edges.
+    """Message passing: node dst[e] receives v[src[e]], softmax-weighted over its edges.
 
     q, k (n, d), v (n, d_v); src, dst (E,) edge lists -> (n, d_v).
     """
@@ -1306,10 +1853,15 @@ dst_all, src_all = torch.cartesian_prod(
 ).T  # complete graph with self-loops
 keep = src_all <= dst_all  # causal graph: edges from earlier (or the same) tokens only
 gnn_err = max(
-    (attention_on_graph(q, k, v, src_all, dst_all) - attention(q, k, v)[0]).abs().max(),
+    (
+        attention_on_graph(q, k, v, src_all, dst_all)
+        - scaled_dot_product_attention(q, k, v)[0]
+    )
+    .abs()
+    .max(),
     (
         attention_on_graph(q, k, v, src_all[keep], dst_all[keep])
-        - att.scaled_dot_product_attention(q, k, v, is_causal=True)[0]
+        - scaled_dot_product_attention(q, k, v, is_causal=True)[0]
     )
     .abs()
     .max(),
@@ -1342,10 +1894,14 @@ assert gnn_err < 1e-5 and len(src_all) == n * n and keep.sum() == n * (n + 1) //
 # - Masks remove (query, key) pairs; the causal mask makes each output depend
 #   only on earlier inputs, which we verified by perturbing a future token.
 # - Multi-head attention runs several attentions in parallel; positional
-#   encodings break attention's permutation symmetry; layer normalisation and
-#   residual connections make deep stacks of pre-LN blocks trainable.
+#   encodings break attention's permutation symmetry, and rotary embeddings
+#   make the scores depend on the offset between positions only.
+# - In a deep GPT, pre-LN blocks with residual connections give every block a
+#   gradient of the same size and train best; without residuals the gradient
+#   shrinks downwards, and post-LN starves the upper blocks at initialisation.
 # - Attention costs $4n^2d$ FLOPs and $n^2$ weights per head: quadratic in the
-#   sequence length.
+#   sequence length. Linear attention replaces the softmax kernel by feature
+#   maps and becomes a recurrent network with a matrix-valued state.
 # - A vision transformer classifies Fashion-MNIST from patch tokens and a
 #   class token; a tiny GPT learns XOR as a next-token problem, and a small
 #   character-level GPT beats the unigram baseline on held-out text by the
@@ -1361,35 +1917,36 @@ assert gnn_err < 1e-5 and len(src_all) == n * n and keep.sum() == n * (n + 1) //
 # $f(PX) = P f(X)$. Then add sinusoidal position encodings before the block
 # and show that the property is lost.
 
-# %% tags=["hide-cell"]
-# Solution to Exercise 1: a random block, a random permutation of 12 tokens.
+# %% tags=["hide-cell"] mystnb={"code_prompt_hide": "Hide solution", "code_prompt_show": "Solution"}
+# Answer: every part of the block (attention, the per-token MLP, layer norm)
+# treats all tokens alike, so permuting the tokens permutes the outputs (the
+# error printed is rounding); only positional encodings tell the model where a
+# token is, and with them the property is lost. A random block, 12 tokens:
 torch.manual_seed(0)
-block = att.TransformerBlock(32, 4).eval()
+block = TransformerBlock(32, 4).eval()
 x, perm = torch.randn(2, 12, 32), torch.randperm(12)
 pe = att.sinusoidal_positions(12, 32)
 with torch.no_grad():
     equi_err = (block(x[:, perm]) - block(x)[:, perm]).abs().max()
     pe_gap = (block(x[:, perm] + pe) - block(x + pe)[:, perm]).abs().max()
 print(
-    f"without positions: max |f(PX) - P f(X)| = {equi_err:.1e}; with positions: {pe_gap:.2f}"
+    f"without positions: max |f(PX) - P f(X)| = {equi_err:.1e}; with positions: "
+    f"{pe_gap:.2f}"
 )
 assert equi_err < 1e-5, "attention, the MLP and layer norm treat every token alike"
 assert pe_gap > 0.1, "positions make the order matter"
 
 # %% [markdown]
-# Every part of the block — attention, the per-token MLP, layer norm —
-# treats all tokens alike, so only the positional encodings tell the model
-# where a token is.
-#
 # **Exercise 2 (counting parameters).** Derive the number of parameters of a
 # transformer block of width $D$ (with biases, MLP width $4D$), and of the
 # character-level GPT trained above. Compare with PyTorch's count.
 
 
-# %% tags=["hide-cell"]
-# Solution to Exercise 2.
-# Attention: W_q, W_k, W_v, W_o are D x D plus D biases each -> 4D^2 + 4D.
-# MLP: D x 4D + 4D and 4D x D + D -> 8D^2 + 5D. Two layer norms: 2 x 2D.
+# %% tags=["hide-cell"] mystnb={"code_prompt_hide": "Hide solution", "code_prompt_show": "Solution"}
+# Answer: attention's W_q, W_k, W_v, W_o are D x D plus D biases each: 4D^2 + 4D.
+# The MLP: D x 4D + 4D and 4D x D + D: 8D^2 + 5D. Two layer norms: 2 x 2D.
+# A block has 12 D^2 + 13 D parameters; the GPT adds its embeddings and the
+# final layer norm, and `parameters()` lists the tied embedding matrix once.
 def block_params(D):
     return (4 * D * D + 4 * D) + (8 * D * D + 5 * D) + 4 * D  # = 12 D^2 + 13 D
 
@@ -1407,18 +1964,16 @@ def gpt_params(
 
 for D in (32, 64, 128):
     assert block_params(D) == sum(
-        p.numel() for p in att.TransformerBlock(D, 4).parameters()
+        p.numel() for p in TransformerBlock(D, 4).parameters()
     )
 n_gpt = sum(p.numel() for p in gpt.parameters())
 print(
-    f"block, D = 64: {block_params(64):,}; our GPT: formula {gpt_params(gpt_cfg):,}, PyTorch {n_gpt:,}"
+    f"block, D = 64: {block_params(64):,}; our GPT: formula {gpt_params(gpt_cfg):,}, "
+    f"PyTorch {n_gpt:,}"
 )
 assert gpt_params(gpt_cfg) == n_gpt
 
 # %% [markdown]
-# A block has $12D^2 + 13D$ parameters; `parameters()` lists the tied
-# embedding matrix once, so the GPT's count includes it once.
-#
 # **Exercise 3 (multi-query attention).** At generation time a GPT stores the
 # keys and values of all previous tokens for every head. *Multi-query
 # attention* {cite}`shazeer2019fast` keeps $H$ query heads but a single shared
@@ -1428,8 +1983,11 @@ assert gpt_params(gpt_cfg) == n_gpt
 # of the shared one.
 
 
-# %% tags=["hide-cell"]
-# Solution to Exercise 3.
+# %% tags=["hide-cell"] mystnb={"code_prompt_hide": "Hide solution", "code_prompt_show": "Solution"}
+# Answer: multi-query attention equals a multi-head attention whose key and
+# value heads are copies of the shared ones (checked below). It saves
+# parameters, but more importantly it divides the memory for cached keys and
+# values by H, which is what limits fast generation.
 class MultiQueryAttention(nn.Module):
     """H query heads share one key head and one value head of width D/H."""
 
@@ -1446,13 +2004,13 @@ class MultiQueryAttention(nn.Module):
         k, v = self.kv(x)[:, None].chunk(
             2, dim=-1
         )  # (B, 1, T, dh): broadcast over the heads
-        y, _ = att.scaled_dot_product_attention(q, k, v, is_causal=is_causal)
+        y, _ = scaled_dot_product_attention(q, k, v, is_causal=is_causal)
         return self.out(y.transpose(1, 2).reshape(b, t, d))
 
 
 torch.manual_seed(0)
 D, H = 64, 8
-mqa, mha = MultiQueryAttention(D, H).eval(), att.MultiHeadAttention(D, H).eval()
+mqa, mha = MultiQueryAttention(D, H).eval(), MultiHeadAttention(D, H).eval()
 with torch.no_grad():  # MHA with every key/value head a copy of the shared one
     wk, wv = mqa.kv.weight.chunk(2)
     bk, bv = mqa.kv.bias.chunk(2)
@@ -1468,46 +2026,39 @@ n_mqa, n_mha = (
     sum(p.numel() for p in mha.parameters()),
 )
 print(
-    f"parameters: MQA {n_mqa:,} vs MHA {n_mha:,}; cached numbers per token: {2 * D // H} vs {2 * D}; "
+    f"parameters: MQA {n_mqa:,} vs MHA {n_mha:,}; cached numbers per token: "
+    f"{2 * D // H} vs {2 * D}; "
     f"max |MQA - tied MHA| = {mqa_err:.1e}"
 )
 assert mqa_err < 1e-5
 assert n_mqa == 2 * (D * D + D) + 2 * (D * D // H + D // H) and n_mha == 4 * (D * D + D)
 
 # %% [markdown]
-# Multi-query attention saves parameters, but more importantly it divides the
-# memory for cached keys and values by $H$, which is what limits fast
-# generation.
-#
 # **Exercise 4 (how far does the GPT look?).** Evaluate the trained GPT on the
 # validation text with a shorter context: the same model, but windows of
 # $1$, $T/8$, $T/4$, $T/2$ and $T$ characters. How much does the extra context buy?
 
-# %% tags=["hide-cell"]
-# Solution to Exercise 4: every window starts without context, so shorter windows mean less context on average.
-ctx_bits = {}
+# %% tags=["hide-cell"] mystnb={"code_prompt_hide": "Hide solution", "code_prompt_show": "Solution"}
+# Answer: every extra stretch of context lowers the validation loss, and the
+# returns diminish: the gain printed for the first doubling steps is larger
+# than for the last. (Each window starts without context, so a window of t
+# characters gives its predictions t/2 characters of context on average.)
+contexts = [1] + [cfg.gpt_block // f for f in (8, 4, 2, 1)]
 with amp:
-    for context in (
-        1,
-        cfg.gpt_block // 8,
-        cfg.gpt_block // 4,
-        cfg.gpt_block // 2,
-        cfg.gpt_block,
-    ):
-        ctx_bits[context] = bits_per_char(gpt, val_ids, context)
-print(
-    "context length -> validation bits per character:",
-    {t: round(b, 3) for t, b in ctx_bits.items()},
-)
+    ctx_bits = {t: bits_per_char(gpt, val_ids, t) for t in contexts}
+print("context length -> validation bits per character:")
+print({t: round(b, 3) for t, b in ctx_bits.items()})
+gains = {f"{a}->{b}": ctx_bits[a] - ctx_bits[b] for a, b in zip(contexts, contexts[1:])}
+print("bits saved by each longer context:", {k: round(g, 3) for k, g in gains.items()})
+assert all(g > -0.02 for g in gains.values()), f"more context must not hurt: {gains}"
 assert ctx_bits[cfg.gpt_block] < ctx_bits[1] - 0.1, "context must help"
+first, last = list(gains.values())[0], list(gains.values())[-1]
+assert first > last, f"the returns of more context diminish: {gains}"
+# Most of what predicts the next character lies in the last few characters (the
+# current word). A well-trained model keeps gaining from longer context; the
+# smoke profile's briefly trained one gains little beyond the first few.
 
 # %% [markdown]
-# The bits per character fall as the context grows, quickly at first: most of
-# what predicts the next character lies in the last few characters (the
-# current word). A well-trained model keeps gaining from longer context; the
-# smoke profile's briefly trained one gains little beyond the first few
-# characters.
-#
 # ## References
 #
 # ```{bibliography}

@@ -56,16 +56,59 @@ def test_causal_mask_is_top_left_aligned_like_pytorch():
     assert (w[0][~att.causal_mask(3, 5)] == 0).all()
 
 
-def test_fully_masked_row_gives_zeros_like_pytorch():
-    q = torch.randn(1, 3, 4)
-    mask = torch.tensor(
+def _reference_attention(q, k, v, allowed):
+    """Float64 attention written row by row: a query that may see no key gets 0.
+
+    It depends on no torch version (F.scaled_dot_product_attention returned NaN
+    for such rows before torch 2.5 and zeros since).
+    """
+    out = torch.zeros(q.shape[:-1] + v.shape[-1:], dtype=torch.float64)
+    for t in range(q.shape[-2]):
+        keys = allowed[t].nonzero()[:, 0]
+        if len(keys):
+            s = q[..., t : t + 1, :].double() @ k[..., keys, :].double().transpose(
+                -2, -1
+            )
+            w = torch.softmax(s / math.sqrt(q.shape[-1]), dim=-1)
+            out[..., t, :] = (w @ v[..., keys, :].double())[..., 0, :]
+    return out
+
+
+@pytest.mark.parametrize("kind", ["bool", "float"])
+def test_fully_masked_row_gives_zero_output_and_zero_gradients(kind):
+    torch.manual_seed(0)
+    q, k, v = (
+        torch.randn(2, 3, 4, dtype=torch.float64, requires_grad=True) for _ in "qkv"
+    )
+    allowed = torch.tensor(
         [[True, False, False], [False, False, False], [True, True, True]]
     )
-    out, w = att.scaled_dot_product_attention(q, q, q, mask=mask)
-    assert (w[0, 1] == 0).all() and not out.isnan().any()
-    assert (
-        out - F.scaled_dot_product_attention(q, q, q, attn_mask=mask)
-    ).abs().max() < 1e-5
+    mask = (
+        allowed
+        if kind == "bool"
+        else torch.zeros(3, 3).masked_fill(~allowed, -math.inf)
+    )
+    out, w = att.scaled_dot_product_attention(
+        q, k, v, mask=mask.to(q.dtype) if kind == "float" else mask
+    )
+    assert (w[:, 1] == 0).all() and (out[:, 1] == 0).all()
+    torch.testing.assert_close(
+        out, _reference_attention(q, k, v, allowed), atol=1e-12, rtol=1e-12
+    )
+    probe = torch.randn_like(out)
+    (out * probe).sum().backward()
+    for t in (q, k, v):
+        assert torch.isfinite(t.grad).all(), (
+            "a blocked query must not give NaN gradients"
+        )
+    assert (q.grad[:, 1] == 0).all(), "the blocked query gets no gradient"
+    # the gradients equal those of the reference, which never touches the blocked row
+    grads = [t.grad.clone() for t in (q, k, v)]
+    for t in (q, k, v):
+        t.grad = None
+    (_reference_attention(q, k, v, allowed) * probe).sum().backward()
+    for g, t in zip(grads, (q, k, v)):
+        torch.testing.assert_close(g, t.grad, atol=1e-12, rtol=1e-12)
 
 
 def test_causal_attention_ignores_the_future():
@@ -92,11 +135,11 @@ def test_sdpa_bad_inputs_raise():
         att.scaled_dot_product_attention(
             q, q, q, mask=torch.ones(4, 5, dtype=torch.bool)
         )
-    with pytest.raises(ValueError, match="bool"):
+    with pytest.raises(TypeError, match="bool"):
         att.scaled_dot_product_attention(
             q, q, q, mask=torch.ones(5, 5, dtype=torch.int64)
         )
-    with pytest.raises(ValueError, match="at least 2"):
+    with pytest.raises(ValueError, match="dimensions"):
         att.scaled_dot_product_attention(torch.randn(8), q, q)
 
 
@@ -146,7 +189,7 @@ def test_mha_bad_inputs_raise():
     with pytest.raises(ValueError, match="divide"):
         att.MultiHeadAttention(10, 3)
     mha = att.MultiHeadAttention(8, 2)
-    with pytest.raises(ValueError, match=r"\(B, T, 8\)"):
+    with pytest.raises(ValueError, match=r"shape \(\*, \*, 8\)"):
         mha(torch.randn(2, 5, 6))
 
 
@@ -160,7 +203,7 @@ def test_block_shape_parameter_count_and_causality():
     x2[:, 5] = torch.randn(2, d)
     y2 = block(x2, is_causal=True)
     assert y.shape == x.shape and (y2[:, :5] - y[:, :5]).abs().max() < 1e-6
-    assert block.attention_weights(x, is_causal=True).shape == (2, 4, 9, 9)
+    assert att.block_attention_weights(block, x, is_causal=True).shape == (2, 4, 9, 9)
 
 
 def test_sinusoidal_positions():
@@ -205,11 +248,11 @@ def test_gpt_shapes_causality_and_bad_inputs():
     idx2[:, 6] = (idx[:, 6] + 1) % 11
     assert (gpt(idx2)[:, :6] - logits[:, :6]).abs().max() < 1e-6
     assert gpt.head.weight is gpt.tok.weight
-    maps = gpt.attention_maps(idx)
+    maps = att.attention_maps(gpt, idx)
     assert maps.shape == (2, 2, 2, 8, 8) and (maps.triu(1) == 0).all()
     with pytest.raises(ValueError, match="block_size"):
         gpt(torch.randint(0, 11, (1, 9)))
-    with pytest.raises(ValueError, match="integer ids"):
+    with pytest.raises(TypeError, match="integers"):
         gpt(torch.randn(2, 8))
     with pytest.raises(ValueError, match="must divide"):
         att.GPTConfig(vocab_size=5, d_model=10, n_heads=4)
@@ -250,3 +293,26 @@ def test_show_attention_draws_and_validates():
     with pytest.raises(ValueError, match="pick a head"):
         att.show_attention(ax, torch.rand(2, 3, 3))
     plt.close(fig)
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_kv_cache_generates_the_same_tokens_with_less_work(temperature):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    torch.manual_seed(0)
+    cfg = att.GPTConfig(vocab_size=11, block_size=40, n_layers=2, d_model=32, n_heads=4)
+    gpt = att.GPT(cfg).eval()
+    prompt = torch.randint(0, 11, (2, 5))
+    runs, flops = {}, {}
+    for fn in (att.generate, att.generate_cached):
+        with FlopCounterMode(display=False) as counter:
+            gen = torch.Generator().manual_seed(3)
+            runs[fn] = fn(gpt, prompt, 35, temperature=temperature, generator=gen)
+        flops[fn] = counter.get_total_flops()
+    assert torch.equal(runs[att.generate], runs[att.generate_cached])
+    assert flops[att.generate] > 5 * flops[att.generate_cached]
+    # the cache's logits for a whole prompt equal the model's last-position logits
+    logits = att.cached_step(gpt, prompt, [])
+    torch.testing.assert_close(logits, gpt(prompt)[:, -1], atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="block_size"):
+        att.generate_cached(gpt, prompt, 37)

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dlbook import check
+
 
 def causal_mask(
     n_queries: int,
@@ -43,71 +45,76 @@ def causal_mask(
     return torch.ones(n_queries, n_keys, dtype=torch.bool, device=device).tril()
 
 
-def scaled_dot_product_attention(
+def check_attention(
     q: torch.Tensor,
     k: torch.Tensor,
     v: torch.Tensor,
     mask: torch.Tensor | None = None,
     is_causal: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """softmax(q kᵀ / √d + mask) v, returning the attention weights as well.
+) -> torch.Tensor | None:
+    """Check the arguments of :func:`scaled_dot_product_attention`.
 
-    Args:
-        q: queries ``(..., T, d)``.
-        k: keys ``(..., S, d)``.
-        v: values ``(..., S, d_v)``.
-        mask: ``None``; a bool tensor broadcastable to ``(..., T, S)`` with
-            ``True`` where a query may attend to a key; or a float tensor that
-            is added to the scores (``-inf`` forbids).
-        is_causal: apply :func:`causal_mask` (do not pass ``mask`` as well).
-
-    Returns:
-        ``(out, weights)``: ``out`` ``(..., T, d_v)`` and ``weights``
-        ``(..., T, S)``, whose rows sum to one. A query that may attend to
-        no key gets zero weights and a zero output, as in PyTorch.
+    Returns the mask as a float tensor to add to the scores (0 where a query
+    may attend, ``-inf`` where not), or ``None``: a bool mask (``True`` = may
+    attend) and ``is_causal`` are converted.
     """
-    if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
-        raise ValueError(
-            f"q, k and v need at least 2 dimensions (..., T, d); got {q.ndim}, {k.ndim}, {v.ndim}"
-        )
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        check.tensor(t, name, ndim=range(2, 9), floating=True)
     if q.shape[-1] != k.shape[-1]:
         raise ValueError(
-            f"queries and keys must have the same size d: q {tuple(q.shape)}, k {tuple(k.shape)}"
+            "queries and keys must have the same size d: "
+            f"q {tuple(q.shape)}, k {tuple(k.shape)}"
         )
     if k.shape[-2] != v.shape[-2]:
         raise ValueError(
-            f"keys and values must have the same number of positions S: k {tuple(k.shape)}, "
-            f"v {tuple(v.shape)}"
+            "keys and values must have the same number of positions S: "
+            f"k {tuple(k.shape)}, v {tuple(v.shape)}"
         )
     if mask is not None and is_causal:
         raise ValueError(
-            "pass either a mask or is_causal=True, not both (fold the causal mask into yours)"
+            "pass either a mask or is_causal=True, not both "
+            "(fold the causal mask into yours)"
         )
-    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., T, S)
     if is_causal:
         mask = causal_mask(q.shape[-2], k.shape[-2], device=q.device)
+    if mask is None:
+        return None
+    check.tensor(mask, "mask")
+    scores_shape = (
+        *torch.broadcast_shapes(q.shape[:-2], k.shape[:-2]),
+        q.shape[-2],
+        k.shape[-2],
+    )
+    try:
+        fits = torch.broadcast_shapes(mask.shape, scores_shape) == scores_shape
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise ValueError(
+            f"mask {tuple(mask.shape)} does not broadcast to the scores (..., T, S) "
+            f"{scores_shape}"
+        )
+    if mask.dtype == torch.bool:
+        zeros = torch.zeros(mask.shape, dtype=q.dtype, device=q.device)
+        return zeros.masked_fill_(~mask, float("-inf"))
+    if not mask.is_floating_point():
+        raise TypeError(
+            "mask must be bool (True = may attend) or float (added to the scores), "
+            f"got {mask.dtype}"
+        )
+    return mask
+
+
+def scaled_dot_product_attention(q, k, v, mask=None, is_causal=False):
+    """softmax(q kᵀ / √d + mask) v and the weights; q (..., T, d), k, v (..., S, .)."""
+    mask = check_attention(q, k, v, mask, is_causal)  # float (..., T, S) or None
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., T, S)
     if mask is not None:
-        try:
-            fits = torch.broadcast_shapes(mask.shape, scores.shape) == scores.shape
-        except RuntimeError:
-            fits = False
-        if not fits:
-            raise ValueError(
-                f"mask {tuple(mask.shape)} does not broadcast to the scores (..., T, S) "
-                f"{tuple(scores.shape)}"
-            )
-        if mask.dtype == torch.bool:
-            scores = scores.masked_fill(~mask, float("-inf"))
-        elif mask.is_floating_point():
-            scores = scores + mask
-        else:
-            raise ValueError(
-                f"mask must be bool (True = may attend) or float (added to scores), got {mask.dtype}"
-            )
-    weights = torch.softmax(scores, dim=-1)
-    if mask is not None:  # rows with every key forbidden: 0 instead of NaN
-        weights = weights.masked_fill(torch.isneginf(scores).all(-1, keepdim=True), 0.0)
-    return weights @ v, weights
+        scores = scores + mask  # -inf where a query may not look
+    blocked = torch.isneginf(scores).all(-1, keepdim=True)  # queries that see no key
+    weights = torch.softmax(scores.masked_fill(blocked, 0.0), dim=-1)  # rows sum to 1
+    weights = weights.masked_fill(blocked, 0.0)  # a blocked query gets 0, not NaN
+    return weights @ v, weights  # (..., T, d_v), (..., T, S)
 
 
 def sinusoidal_positions(
@@ -140,152 +147,91 @@ def sinusoidal_positions(
     return pe
 
 
+def check_tokens(x: torch.Tensor, context: torch.Tensor, d_model: int) -> None:
+    """Check tokens x (B, T, D) and context (B, S, D) for attention of width D."""
+    check.tensor(x, "x", ndim=3, floating=True)
+    check.tensor(context, "context", ndim=3, floating=True)
+    check.shape(x, "x", (None, None, d_model))
+    check.shape(context, "context", (x.shape[0], None, d_model))
+
+
 class MultiHeadAttention(nn.Module):
     """H attention heads of width D/H side by side, then an output projection.
 
-    The parameters are laid out as in :class:`torch.nn.MultiheadAttention`:
-    ``in_proj`` stacks ``W_q``, ``W_k``, ``W_v`` (``(3D, D)``) and
-    ``out_proj`` is ``W_o`` (``(D, D)``).
-
-    Args:
-        d_model: width ``D`` of the tokens.
-        n_heads: number of heads ``H``; must divide ``D``.
-        bias: biases in the projections.
-        dropout: dropout on the attention weights while training.
+    The parameters are laid out as in ``nn.MultiheadAttention``: ``in_proj``
+    stacks W_q, W_k, W_v (3D, D) and ``out_proj`` is W_o (D, D).
     """
 
-    def __init__(
-        self, d_model: int, n_heads: int, *, bias: bool = True, dropout: float = 0.0
-    ) -> None:
+    def __init__(self, d_model: int, n_heads: int, *, bias=True, dropout=0.0):
         super().__init__()
-        if n_heads < 1 or d_model % n_heads:
-            raise ValueError(
-                f"n_heads ({n_heads}) must be positive and divide d_model ({d_model})"
-            )
+        check_heads(d_model, n_heads)
         self.d_model, self.n_heads, self.dropout = d_model, n_heads, dropout
-        self.in_proj = nn.Linear(d_model, 3 * d_model, bias=bias)
-        self.out_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.in_proj = nn.Linear(d_model, 3 * d_model, bias=bias)  # W_q, W_k, W_v
+        self.out_proj = nn.Linear(d_model, d_model, bias=bias)  # W_o
 
-    def _heads(self, x: torch.Tensor) -> torch.Tensor:
-        b, t, _ = x.shape
-        return x.view(b, t, self.n_heads, self.d_model // self.n_heads).transpose(
-            1, 2
-        )  # (B, H, T, D/H)
+    def heads(self, z: torch.Tensor) -> torch.Tensor:
+        return z.unflatten(-1, (self.n_heads, -1)).transpose(1, 2)  # (B, H, T, D/H)
+
+    def project(self, x: torch.Tensor, context: torch.Tensor):
+        """Queries from x (B, T, D), keys and values from context (B, S, D)."""
+        check_tokens(x, context, self.d_model)
+        q = self.in_proj(x)[..., : self.d_model]  # (B, T, D)
+        k, v = self.in_proj(context)[..., self.d_model :].chunk(2, dim=-1)  # (B, S, D)
+        return self.heads(q), self.heads(k), self.heads(v)  # (B, H, T|S, D/H)
 
     def forward(
-        self,
-        x: torch.Tensor,
-        context: torch.Tensor | None = None,
-        *,
-        mask: torch.Tensor | None = None,
-        is_causal: bool = False,
-        need_weights: bool = False,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Attend from ``x`` to ``context`` (self-attention when it is ``None``).
-
-        Args:
-            x: queries' tokens ``(B, T, D)``.
-            context: keys' and values' tokens ``(B, S, D)``; default ``x``.
-            mask: bool ``(T, S)``, ``(B, 1, T, S)`` or ``(B, H, T, S)``, ``True`` = may attend.
-            is_causal: causal self-attention.
-            need_weights: also return the weights (uses the explicit
-                computation instead of PyTorch's fused kernel).
-
-        Returns:
-            ``(out, weights)``: ``out`` ``(B, T, D)``; ``weights``
-            ``(B, H, T, S)`` or ``None``.
-        """
-        context = x if context is None else context
-        if (
-            x.ndim != 3
-            or x.shape[-1] != self.d_model
-            or context.ndim != 3
-            or context.shape[-1] != self.d_model
-            or context.shape[0] != x.shape[0]
-        ):
-            raise ValueError(
-                f"expected x (B, T, {self.d_model}) and context (B, S, {self.d_model}); got "
-                f"{tuple(x.shape)} and {tuple(context.shape)}"
-            )
-        w_q, w_kv = self.in_proj.weight.split([self.d_model, 2 * self.d_model])
-        b_q, b_kv = (
-            (None, None)
-            if self.in_proj.bias is None
-            else self.in_proj.bias.split([self.d_model, 2 * self.d_model])
-        )
-        q = self._heads(F.linear(x, w_q, b_q))  # (B, H, T, D/H)
-        k, v = (
-            self._heads(z) for z in F.linear(context, w_kv, b_kv).chunk(2, dim=-1)
-        )  # (B, H, S, D/H)
-        p = self.dropout if self.training else 0.0
-        if need_weights:
-            out, weights = scaled_dot_product_attention(
-                q, k, v, mask=mask, is_causal=is_causal
-            )
-            if p:
-                out = F.dropout(weights, p) @ v
-        else:
-            out = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=mask, is_causal=is_causal, dropout_p=p
-            )
-            weights = None
-        out = out.transpose(1, 2).reshape(x.shape)  # (B, T, D): heads side by side
-        return self.out_proj(out), weights
+        self, x, context=None, *, mask=None, is_causal=False, need_weights=False
+    ):
+        q, k, v = self.project(x, x if context is None else context)
+        if need_weights:  # the explicit computation, to look at the weights
+            out, w = scaled_dot_product_attention(q, k, v, mask, is_causal)
+        else:  # PyTorch's fused kernel (FlashAttention on a GPU)
+            p = self.dropout if self.training else 0.0
+            out, w = F.scaled_dot_product_attention(q, k, v, mask, p, is_causal), None
+        out = out.transpose(1, 2).flatten(2)  # (B, T, D): the heads side by side
+        return self.out_proj(out), w  # (B, T, D), (B, H, T, S) or None
 
 
 class TransformerBlock(nn.Module):
-    """A pre-LN transformer block: x + MHA(LN(x)), then x + MLP(LN(x)).
+    """A pre-LN transformer block: x + attn(LN(x)), then x + MLP(LN(x))."""
 
-    Args:
-        d_model: width ``D``.
-        n_heads: attention heads.
-        mlp_ratio: the MLP's hidden width is ``mlp_ratio · D``.
-        dropout: dropout on the attention weights and on both residual branches.
-        bias: biases in the linear layers and layer norms.
-    """
-
-    def __init__(
-        self,
-        d_model: int,
-        n_heads: int,
-        *,
-        mlp_ratio: int = 4,
-        dropout: float = 0.0,
-        bias: bool = True,
-    ) -> None:
+    def __init__(self, d_model, n_heads, *, mlp_ratio=4, dropout=0.0, bias=True):
         super().__init__()
         self.ln1 = nn.LayerNorm(d_model, bias=bias)
         self.attn = MultiHeadAttention(d_model, n_heads, bias=bias, dropout=dropout)
         self.ln2 = nn.LayerNorm(d_model, bias=bias)
+        hidden = mlp_ratio * d_model  # 4 D, as in the original transformer
         self.mlp = nn.Sequential(
-            nn.Linear(d_model, mlp_ratio * d_model, bias=bias),
+            nn.Linear(d_model, hidden, bias=bias),
             nn.GELU(),
-            nn.Linear(mlp_ratio * d_model, d_model, bias=bias),
+            nn.Linear(hidden, d_model, bias=bias),
         )
         self.drop = nn.Dropout(dropout)
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        *,
-        mask: torch.Tensor | None = None,
-        is_causal: bool = False,
-    ) -> torch.Tensor:
-        """``(B, T, D)`` -> ``(B, T, D)``."""
+    def forward(self, x, *, mask=None, is_causal=False):
         x = x + self.drop(self.attn(self.ln1(x), mask=mask, is_causal=is_causal)[0])
-        return x + self.drop(self.mlp(self.ln2(x)))
+        return x + self.drop(self.mlp(self.ln2(x)))  # (B, T, D)
 
-    def attention_weights(
-        self,
-        x: torch.Tensor,
-        *,
-        mask: torch.Tensor | None = None,
-        is_causal: bool = False,
-    ) -> torch.Tensor:
-        """The block's attention weights for input ``x`` ``(B, T, D)``: ``(B, H, T, T)``."""
-        return self.attn(
-            self.ln1(x), mask=mask, is_causal=is_causal, need_weights=True
-        )[1]
+
+def block_attention_weights(
+    block: TransformerBlock,
+    x: torch.Tensor,
+    *,
+    mask: torch.Tensor | None = None,
+    is_causal: bool = False,
+) -> torch.Tensor:
+    """A block's attention weights for its input x (B, T, D): (B, H, T, T)."""
+    return block.attn(block.ln1(x), mask=mask, is_causal=is_causal, need_weights=True)[
+        1
+    ]
+
+
+def check_heads(d_model: int, n_heads: int) -> None:
+    """Check that the width is positive and the heads divide it."""
+    check.positive(d_model, "d_model", integer=True)
+    check.positive(n_heads, "n_heads", integer=True)
+    if d_model % n_heads:
+        raise ValueError(f"n_heads ({n_heads}) must divide d_model ({d_model})")
 
 
 def _init_weights(module: nn.Module, std: float = 0.02) -> None:
@@ -399,100 +345,149 @@ class ViT(nn.Module):
         """Every layer's attention weights: ``(L, B, H, 1 + N, 1 + N)``; token 0 is the class token."""
         x, maps = self.tokens(images), []
         for block in self.blocks:
-            maps.append(block.attention_weights(x))
+            maps.append(block_attention_weights(block, x))
             x = block(x)
         return torch.stack(maps)
+
+
+def check_gpt_config(cfg) -> None:
+    """Check a :class:`GPTConfig`'s sizes."""
+    check.positive(cfg.vocab_size, "vocab_size", integer=True)
+    check.positive(cfg.block_size, "block_size", integer=True)
+    check.positive(cfg.n_layers, "n_layers", integer=True)
+    check_heads(cfg.d_model, cfg.n_heads)
+    check.probability(cfg.dropout, "dropout", high_open=True)
+
+
+def check_ids(idx: torch.Tensor, block_size: int) -> None:
+    """Check token ids (B, T): integers, 1 <= T <= block_size."""
+    check.tensor(idx, "idx", ndim=2, integer=True)
+    if not 1 <= idx.shape[1] <= block_size:
+        raise ValueError(
+            f"sequence length {idx.shape[1]} must lie in 1..block_size = {block_size}; "
+            "feed at most the last block_size tokens"
+        )
+
+
+def init_gpt(model: nn.Module) -> None:
+    """GPT-2's initialisation: N(0, 0.02²) weights, zero biases, the residual
+    branches' output layers scaled by 1/sqrt(2 L), and (if asked) weight tying."""
+    model.apply(_init_weights)
+    for block in model.blocks:
+        for lin in (block.attn.out_proj, block.mlp[2]):
+            nn.init.normal_(lin.weight, 0.0, 0.02 / math.sqrt(2 * len(model.blocks)))
+    if model.cfg.tie_weights:
+        model.head.weight = model.tok.weight  # the output layer reads the embedding
 
 
 @dataclass
 class GPTConfig:
     """A small character-level GPT, nanoGPT's shape at toy sizes."""
 
-    vocab_size: int  # number of distinct tokens (characters); set from the data
-    block_size: int = (
-        128  # context length T: longer sees more, but attention costs grow as T²
-    )
-    n_layers: int = 4  # depth: each layer can look back and combine once more
+    vocab_size: int  # distinct tokens (characters), set from the data
+    block_size: int = 128  # context length T; attention costs grow as T^2
+    n_layers: int = 4  # each layer can look back and combine once more
     n_heads: int = 4  # heads per layer, each d_model / n_heads wide
-    d_model: int = (
-        128  # token width; the parameter count grows as 12 · n_layers · d_model²
-    )
-    dropout: float = 0.0  # only useful once the model is big enough to overfit the text
-    bias: bool = True  # biases in linear layers and layer norms, as GPT-2
-    tie_weights: bool = (
-        True  # the output layer reuses the token embedding: fewer parameters
-    )
+    d_model: int = 128  # token width; about 12 n_layers d_model^2 parameters
+    dropout: float = 0.0  # useful once the model is big enough to overfit
+    bias: bool = True  # biases in the linear layers and layer norms, as GPT-2
+    tie_weights: bool = True  # the output layer reuses the token embedding
 
-    def __post_init__(self) -> None:
-        if self.vocab_size < 1 or self.block_size < 1:
-            raise ValueError(
-                f"vocab_size and block_size must be positive, got {self.vocab_size}, {self.block_size}"
-            )
-        if self.d_model % self.n_heads:
-            raise ValueError(
-                f"n_heads {self.n_heads} must divide d_model {self.d_model}"
-            )
+    def __post_init__(self):
+        check_gpt_config(self)
 
 
 class GPT(nn.Module):
-    """A decoder-only transformer that predicts the next token at every position.
+    """A decoder-only transformer: ids (B, T) -> next-token logits (B, T, V)."""
 
-    Args:
-        cfg: the :class:`GPTConfig`.
-    """
-
-    def __init__(self, cfg: GPTConfig) -> None:
+    def __init__(self, cfg: GPTConfig):
         super().__init__()
-        self.cfg = cfg
-        self.tok = nn.Embedding(cfg.vocab_size, cfg.d_model)
-        self.pos = nn.Embedding(cfg.block_size, cfg.d_model)
+        self.cfg, d = cfg, cfg.d_model
+        self.tok = nn.Embedding(cfg.vocab_size, d)  # token embeddings
+        self.pos = nn.Embedding(cfg.block_size, d)  # learned position embeddings
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(
-            TransformerBlock(
-                cfg.d_model, cfg.n_heads, dropout=cfg.dropout, bias=cfg.bias
-            )
+            TransformerBlock(d, cfg.n_heads, dropout=cfg.dropout, bias=cfg.bias)
             for _ in range(cfg.n_layers)
         )
-        self.ln = nn.LayerNorm(cfg.d_model, bias=cfg.bias)
-        self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
-        self.apply(_init_weights)
-        for (
-            block
-        ) in self.blocks:  # GPT-2: residual branches scaled down by the number of them
-            for lin in (block.attn.out_proj, block.mlp[2]):
-                nn.init.normal_(lin.weight, 0.0, 0.02 / math.sqrt(2 * cfg.n_layers))
-        if cfg.tie_weights:
-            self.head.weight = self.tok.weight
+        self.ln = nn.LayerNorm(d, bias=cfg.bias)  # a last layer norm before the head
+        self.head = nn.Linear(d, cfg.vocab_size, bias=False)
+        init_gpt(self)  # GPT-2's initialisation, and weight tying
 
     def tokens(self, idx: torch.Tensor) -> torch.Tensor:
-        """Ids ``(B, T)`` -> token plus position embeddings ``(B, T, D)``."""
-        if idx.ndim != 2 or idx.dtype not in (torch.int64, torch.int32):
-            raise ValueError(
-                f"expected integer ids of shape (B, T), got {tuple(idx.shape)} {idx.dtype}"
-            )
-        if idx.shape[1] > self.cfg.block_size:
-            raise ValueError(
-                f"sequence length {idx.shape[1]} exceeds block_size {self.cfg.block_size}; "
-                "feed at most the last block_size tokens (generate(..., context=block_size))"
-            )
-        pos = torch.arange(idx.shape[1], device=idx.device)
-        return self.drop(self.tok(idx) + self.pos(pos))
+        check_ids(idx, self.cfg.block_size)  # (B, T) integers, T <= block_size
+        pos = torch.arange(idx.shape[1], device=idx.device)  # (T,)
+        return self.drop(self.tok(idx) + self.pos(pos))  # (B, T, D)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        """Ids ``(B, T)`` -> next-token logits ``(B, T, vocab_size)``."""
-        x = self.tokens(idx)
+        x = self.tokens(idx)  # (B, T, D)
         for block in self.blocks:
             x = block(x, is_causal=True)
-        return self.head(self.ln(x))
+        return self.head(self.ln(x))  # (B, T, V)
 
-    @torch.no_grad()
-    def attention_maps(self, idx: torch.Tensor) -> torch.Tensor:
-        """Every layer's (causal) attention weights: ``(L, B, H, T, T)``."""
-        x, maps = self.tokens(idx), []
-        for block in self.blocks:
-            maps.append(block.attention_weights(x, is_causal=True))
-            x = block(x, is_causal=True)
-        return torch.stack(maps)
+
+def sample_next(logits, temperature=1.0, generator=None):
+    """The next token (B, 1) from logits (B, V): sampled, or greedy at temperature 0."""
+    if temperature == 0:  # greedy: the most likely token
+        return logits.argmax(-1, keepdim=True)
+    probs = torch.softmax(logits.float() / temperature, dim=-1).cpu()  # on the CPU,
+    nxt = torch.multinomial(probs, 1, generator=generator)  # so a CPU generator works
+    return nxt.to(logits.device)
+
+
+@torch.no_grad()
+def generate(model, idx, n_new, *, temperature=1.0, generator=None):
+    """Append n_new tokens sampled from model to idx (B, T), one at a time."""
+    check.number(temperature, "temperature", low=0.0)
+    for _ in range(n_new):
+        logits = model(idx[:, -model.cfg.block_size :])[:, -1]  # (B, V)
+        idx = torch.cat([idx, sample_next(logits, temperature, generator)], dim=1)
+    return idx
+
+
+@torch.no_grad()
+def cached_step(model, idx, cache: list):
+    """Next-token logits (B, V) after idx (B, T_new), which follows the cached tokens.
+
+    ``cache[i]`` holds block i's keys and values (B, H, T_old, D/H); it grows.
+    """
+    start = cache[0][0].shape[2] if cache else 0  # tokens already cached
+    check_ids(idx, model.cfg.block_size - start)  # the positions must fit the table
+    pos = torch.arange(start, start + idx.shape[1], device=idx.device)
+    x = model.tok(idx) + model.pos(pos)  # (B, T_new, D)
+    mask = torch.ones(idx.shape[1], start + idx.shape[1], dtype=torch.bool)
+    mask = mask.tril(start).to(idx.device)  # new token i sees keys up to start + i
+    for i, block in enumerate(model.blocks):
+        h = block.ln1(x)
+        q, k, v = block.attn.project(h, h)  # (B, H, T_new, D/H) each
+        if i < len(cache):  # prepend the stored keys and values
+            k, v = torch.cat([cache[i][0], k], 2), torch.cat([cache[i][1], v], 2)
+        cache[i : i + 1] = [(k, v)]
+        y, _ = scaled_dot_product_attention(q, k, v, mask)  # (B, H, T_new, D/H)
+        x = x + block.attn.out_proj(y.transpose(1, 2).flatten(2))
+        x = x + block.mlp(block.ln2(x))
+    return model.head(model.ln(x))[:, -1]  # (B, V)
+
+
+@torch.no_grad()
+def generate_cached(model, idx, n_new, *, temperature=1.0, generator=None):
+    """:func:`generate` with a KV cache: each step feeds only the newest token."""
+    check.number(temperature, "temperature", low=0.0)
+    cache, new = [], idx
+    for _ in range(n_new):
+        new = sample_next(cached_step(model, new, cache), temperature, generator)
+        idx = torch.cat([idx, new], dim=1)  # (B, T + 1)
+    return idx
+
+
+@torch.no_grad()
+def attention_maps(model: nn.Module, idx: torch.Tensor) -> torch.Tensor:
+    """Every layer's causal attention weights of a :class:`GPT`: (L, B, H, T, T)."""
+    x, maps = model.tokens(idx), []
+    for block in model.blocks:
+        maps.append(block_attention_weights(block, x, is_causal=True))
+        x = block(x, is_causal=True)
+    return torch.stack(maps)
 
 
 def show_attention(

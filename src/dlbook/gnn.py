@@ -32,9 +32,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dlbook import check
+
 __all__ = [
     "Graph",
     "check_edge_index",
+    "check_graph",
+    "check_layer_args",
+    "check_attention_args",
+    "check_choice",
+    "message_passing",
     "adjacency",
     "edge_index_from_adjacency",
     "degree",
@@ -70,44 +77,76 @@ __all__ = [
 
 
 def _check_num_nodes(num_nodes: int) -> None:
-    if not isinstance(num_nodes, int) or isinstance(num_nodes, bool) or num_nodes < 0:
+    if not isinstance(num_nodes, int) or isinstance(num_nodes, bool):
+        raise TypeError(f"num_nodes must be an int, got {type(num_nodes).__name__}")
+    if num_nodes < 0:
         raise ValueError(f"num_nodes must be a non-negative int, got {num_nodes!r}")
 
 
+def _range_checked(index: torch.Tensor) -> bool:
+    """Whether to check the values of ``index`` here: only on the CPU.
+
+    Reading ``index.min()`` of a GPU tensor makes the host wait for the device,
+    and a layer that did so on every call would stall training. Graphs are
+    built on the CPU (:class:`Graph`, :func:`batch_graphs`, the graph
+    generators), where their indices are checked once; a bad index that
+    reaches a GPU fails there in the indexing kernel.
+    """
+    return index.device.type == "cpu" and index.numel() > 0
+
+
 def check_edge_index(edge_index: torch.Tensor, num_nodes: int) -> None:
-    """Raise a clear error unless ``edge_index`` is a valid (2, E) integer tensor for ``num_nodes`` nodes.
+    """Raise a clear error unless ``edge_index`` is a valid (2, E) int64 tensor.
+
+    Node indices must lie in ``[0, num_nodes)``; they are checked on the CPU
+    only (see :func:`_range_checked`).
 
     Raises:
-        ValueError: wrong type, dtype or shape, or a node index outside ``[0, num_nodes)``.
+        TypeError: not a tensor, or not int64.
+        ValueError: wrong shape, or a node index outside ``[0, num_nodes)``.
     """
     _check_num_nodes(num_nodes)
     if not isinstance(edge_index, torch.Tensor):
-        raise ValueError(
-            f"edge_index must be a tensor of shape (2, E), got {type(edge_index).__name__}"
+        raise TypeError(
+            "edge_index must be a tensor of shape (2, E), got "
+            f"{type(edge_index).__name__}"
         )
     if edge_index.dtype != torch.long:
-        raise ValueError(
+        raise TypeError(
             f"edge_index must hold int64 node indices, got dtype {edge_index.dtype}; "
             "use edge_index.long()"
         )
     if edge_index.ndim != 2 or edge_index.shape[0] != 2:
         raise ValueError(
-            f"edge_index must have shape (2, E) (sources in row 0, targets in row 1), got "
-            f"{tuple(edge_index.shape)}; an (E, 2) list of pairs needs .t()"
+            "edge_index must have shape (2, E) (sources in row 0, targets in row 1), "
+            f"got {tuple(edge_index.shape)}; an (E, 2) list of pairs needs .t()"
         )
-    if edge_index.numel() and (edge_index.min() < 0 or edge_index.max() >= num_nodes):
-        raise ValueError(
-            f"edge_index refers to node {int(edge_index.max()) if edge_index.max() >= num_nodes else int(edge_index.min())}"
-            f" but the graph has nodes 0..{num_nodes - 1}; check num_nodes or the offsets of a batch"
-        )
+    if _range_checked(edge_index):
+        low, high = int(edge_index.min()), int(edge_index.max())
+        if low < 0 or high >= num_nodes:
+            bad = high if high >= num_nodes else low
+            raise ValueError(
+                f"edge_index refers to node {bad} but the graph has nodes "
+                f"0..{num_nodes - 1}; check num_nodes or the offsets of a batch"
+            )
 
 
 def _check_features(x: torch.Tensor, name: str = "x") -> None:
-    if not isinstance(x, torch.Tensor) or x.ndim < 2 or not x.is_floating_point():
-        raise ValueError(
-            f"{name} must be a floating-point tensor of node features (N, F), got "
-            f"{getattr(x, 'shape', type(x))} {getattr(x, 'dtype', '')}"
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(
+            f"{name} must be a tensor of node features (N, F), got {type(x).__name__}"
         )
+    if x.ndim < 2 or not x.is_floating_point():
+        raise TypeError(
+            f"{name} must be a floating-point tensor of node features (N, F), got "
+            f"shape {tuple(x.shape)} {x.dtype}"
+        )
+
+
+def check_graph(x: torch.Tensor, edge_index: torch.Tensor) -> None:
+    """Check node features ``x (N, F)`` and an edge index ``(2, E)`` over their N nodes."""
+    _check_features(x)
+    check_edge_index(edge_index, x.shape[0])
 
 
 def adjacency(
@@ -143,9 +182,27 @@ def edge_index_from_adjacency(adj: torch.Tensor) -> torch.Tensor:
 def degree(
     index: torch.Tensor, num_nodes: int, *, dtype: torch.dtype = torch.float32
 ) -> torch.Tensor:
-    """How often each node occurs in ``index`` (E,): pass ``edge_index[1]`` for in-degrees. Returns (N,)."""
+    """How often each node occurs in ``index`` (E,); ``edge_index[1]`` gives in-degrees.
+
+    Returns (N,). Indices must lie in ``[0, num_nodes)`` (checked on the CPU).
+    """
     _check_num_nodes(num_nodes)
-    return torch.bincount(index, minlength=num_nodes).to(dtype)
+    if not isinstance(index, torch.Tensor) or index.ndim != 1:
+        raise ValueError(
+            f"index must be a 1-D tensor (E,), got {getattr(index, 'shape', index)}"
+        )
+    if index.dtype != torch.long:
+        raise TypeError(f"index must hold int64 node indices, got {index.dtype}")
+    if _range_checked(index) and (index.min() < 0 or index.max() >= num_nodes):
+        raise ValueError(
+            f"index must lie in [0, {num_nodes}) (degrees count nodes, so no index "
+            f"is negative), got values in [{int(index.min())}, {int(index.max())}]"
+        )
+    ones = torch.ones(index.shape, dtype=dtype, device=index.device)
+    # index_add_, not bincount, whose output size depends on the values (a sync)
+    return torch.zeros(num_nodes, dtype=dtype, device=index.device).index_add_(
+        0, index, ones
+    )
 
 
 def add_self_loops(edge_index: torch.Tensor, num_nodes: int) -> torch.Tensor:
@@ -363,9 +420,10 @@ def _check_index(src: torch.Tensor, index: torch.Tensor, num_nodes: int) -> None
             f"index must be (E,) with one target per row of src {tuple(src.shape)}, got "
             f"{tuple(index.shape)}"
         )
-    if index.numel() and (index.min() < 0 or index.max() >= num_nodes):
+    if _range_checked(index) and (index.min() < 0 or index.max() >= num_nodes):
         raise ValueError(
-            f"index must lie in [0, {num_nodes}), got values in [{int(index.min())}, {int(index.max())}]"
+            f"index must lie in [0, {num_nodes}), got values in "
+            f"[{int(index.min())}, {int(index.max())}]"
         )
 
 
@@ -443,6 +501,21 @@ def readout(
 # ----------------------------------------------------------------------------- layers
 
 
+def message_passing(h, edge_index, message, aggregate, update):
+    """One message-passing layer: h (N, F) -> (N, F')."""
+    check_graph(h, edge_index)
+    src, dst = edge_index  # (E,) each: edge j -> i is (src, dst) = (j, i)
+    m = message(h[dst], h[src])  # (E, F_m): one message per edge, from h_i and h_j
+    agg = aggregate(m, dst, h.shape[0])  # (N, F_m): the messages into each node
+    return update(h, agg)  # (N, F')
+
+
+def check_choice(value, name: str, choices) -> None:
+    """Raise a ValueError unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+
+
 def gcn_norm_dense(adj: torch.Tensor) -> torch.Tensor:
     """Kipf and Welling's propagation matrix D^{-1/2} (A + I) D^{-1/2}, D the degrees of A + I.
 
@@ -461,19 +534,25 @@ def gcn_norm_dense(adj: torch.Tensor) -> torch.Tensor:
     return d_inv_sqrt[:, None] * a_hat * d_inv_sqrt[None, :]
 
 
-def _check_layer_args(
+def check_layer_args(
     x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
 ) -> None:
+    """Check ``x (N, F_in)``, ``weight (F_in, F_out)`` and ``bias (F_out,)`` or None."""
     _check_features(x)
     if x.ndim != 2:
         raise ValueError(f"x must be (N, F), got {tuple(x.shape)}")
+    if not isinstance(weight, torch.Tensor):
+        raise TypeError(f"weight must be a tensor, got {type(weight).__name__}")
     if weight.ndim != 2 or weight.shape[0] != x.shape[1]:
         raise ValueError(
-            f"weight must be (F_in, F_out) = ({x.shape[1]}, F_out) for x {tuple(x.shape)}, got "
-            f"{tuple(weight.shape)}"
+            f"weight must be (F_in, F_out) = ({x.shape[1]}, F_out) for x "
+            f"{tuple(x.shape)}, got {tuple(weight.shape)}"
         )
     if bias is not None and bias.shape != (weight.shape[1],):
         raise ValueError(f"bias must be ({weight.shape[1]},), got {tuple(bias.shape)}")
+
+
+_check_layer_args = check_layer_args
 
 
 def gcn_conv_dense(
@@ -503,52 +582,31 @@ def gcn_conv_dense(
     return out if bias is None else out + bias
 
 
-def gcn_conv_sparse(
-    x: torch.Tensor,
-    edge_index: torch.Tensor,
-    weight: torch.Tensor,
-    bias: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """The same GCN layer as message passing over an edge list, in O(E F_out).
-
-    Each edge ``j -> i`` (plus one self-loop per node) carries the message
-    ``x_j W / sqrt(d_i d_j)``; node ``i`` sums what it receives.
-
-    Args:
-        x: (N, F_in) node features.
-        edge_index: (2, E) edges ``j -> i``.
-        weight: (F_in, F_out).
-        bias: (F_out,) or None.
-
-    Returns:
-        (N, F_out).
-    """
-    _check_layer_args(x, weight, bias)
+def gcn_conv_sparse(x, edge_index, weight, bias=None):
+    """The GCN layer as message passing over an edge index: (N, F_in) -> (N, F_out)."""
+    check_layer_args(x, weight, bias)
     n = x.shape[0]
-    src, dst = add_self_loops(edge_index, n)  # (E + N,) each
-    deg = degree(
-        dst, n, dtype=x.dtype
-    )  # (N,) in-degree with the loop: the row sums of A + I
-    norm = deg[src].rsqrt() * deg[dst].rsqrt()  # (E + N,) one coefficient per edge
+    src, dst = add_self_loops(edge_index, n)  # (E + N,) each: the edges of A + I
+    deg = degree(dst, n, dtype=x.dtype)  # (N,) the row sums of A + I
+    norm = deg[src].rsqrt() * deg[dst].rsqrt()  # (E + N,) 1 / sqrt(d_i d_j) per edge
     h = x @ weight  # (N, F_out): transform first, then propagate
     out = scatter_sum(norm[:, None] * h[src], dst, n)  # message, then aggregate
     return out if bias is None else out + bias
 
 
 class GCNConv(nn.Module):
-    """A graph convolution layer (Kipf and Welling 2017) on an edge index; see :func:`gcn_conv_sparse`."""
+    """A graph convolution layer (Kipf and Welling 2017) on an edge index."""
 
-    def __init__(
-        self, in_features: int, out_features: int, *, bias: bool = True
-    ) -> None:
+    def __init__(self, in_features: int, out_features: int, *, bias: bool = True):
         super().__init__()
+        check.positive(in_features, "in_features", integer=True)
+        check.positive(out_features, "out_features", integer=True)
         self.weight = nn.Parameter(torch.empty(in_features, out_features))
         self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
-        nn.init.xavier_uniform_(self.weight)
+        nn.init.xavier_uniform_(self.weight)  # Glorot's uniform initialisation
 
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
-        """x (N, F_in), edge_index (2, E) -> (N, F_out)."""
-        return gcn_conv_sparse(x, edge_index, self.weight, self.bias)
+        return gcn_conv_sparse(x, edge_index, self.weight, self.bias)  # (N, F_out)
 
 
 class GINConv(nn.Module):
@@ -570,68 +628,48 @@ class GINConv(nn.Module):
 
 
 class EdgeConv(nn.Module):
-    """Edge convolution (Wang et al. 2019): h_i' = max_{j -> i} MLP([h_i, h_j - h_i]).
+    """Edge convolution (Wang et al. 2019): h_i' = max_j mlp([h_i, h_j - h_i]).
 
-    Args:
-        mlp: maps (E, 2 F_in) edge features to (E, F_out) messages.
-        aggr: "max" (the paper's choice), "sum" or "mean".
+    ``mlp`` maps (E, 2 F_in) edge features to (E, F_out); ``aggr`` is "max" (the
+    paper's), "sum" or "mean". Nodes that receive no edge get 0.
     """
 
     def __init__(self, mlp: nn.Module, *, aggr: str = "max") -> None:
         super().__init__()
-        if aggr not in ("max", "sum", "mean"):
-            raise ValueError(f"aggr must be 'max', 'sum' or 'mean', got {aggr!r}")
+        check_choice(aggr, "aggr", ("max", "sum", "mean"))
         self.mlp, self.aggr = mlp, aggr
 
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
-        """x (N, F_in), edge_index (2, E) -> (N, F_out); nodes that receive nothing get 0."""
-        _check_features(x)
-        check_edge_index(edge_index, x.shape[0])
+        check_graph(x, edge_index)  # x (N, F_in), edge_index (2, E)
         src, dst = edge_index
         x_i, x_j = x[dst], x[src]  # (E, F_in) each: receiver and sender
         messages = self.mlp(torch.cat([x_i, x_j - x_i], dim=-1))  # (E, F_out)
-        return readout(messages, dst, x.shape[0], self.aggr)
+        return readout(messages, dst, x.shape[0], self.aggr)  # (N, F_out)
 
 
-def edge_attention(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    edge_index: torch.Tensor,
-    *,
-    scale: float | None = None,
-) -> torch.Tensor:
-    """Dot-product attention as message passing: node i attends only to the nodes j with an edge j -> i.
-
-    ``out_i = sum_{j -> i} softmax_j(q_i . k_j * scale) v_j``. On the complete
-    graph this is ``F.scaled_dot_product_attention``; on a graph it is that
-    attention with every non-edge masked out.
-
-    Args:
-        q, k: (N, d) or (N, H, d) queries and keys (H heads).
-        v: (N, d_v) or (N, H, d_v) values.
-        edge_index: (2, E) edges ``j -> i``; every node should receive at least one edge.
-        scale: default 1 / sqrt(d).
-
-    Returns:
-        (N, d_v) or (N, H, d_v).
-    """
+def check_attention_args(q, k, v, edge_index) -> None:
+    """Check q, k (N, d) or (N, H, d), v (N, d_v) or (N, H, d_v) and the edge index."""
     for name, t in (("q", q), ("k", k), ("v", v)):
         _check_features(t, name)
     if q.shape != k.shape or v.shape[:-1] != q.shape[:-1]:
         raise ValueError(
-            f"q and k must have the same shape and v the same leading shape, got "
+            "q and k must have the same shape and v the same leading shape, got "
             f"{tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}"
         )
-    n = q.shape[0]
-    check_edge_index(edge_index, n)
+    check_edge_index(edge_index, q.shape[0])
+
+
+def edge_attention(q, k, v, edge_index, *, scale=None):
+    """Dot-product attention along edges: node i attends to the j with an edge j -> i.
+
+    q, k (N, d) or (N, H, d) and v (N, d_v) or (N, H, d_v) -> the shape of v.
+    """
+    check_attention_args(q, k, v, edge_index)
+    n, (src, dst) = q.shape[0], edge_index
     scale = q.shape[-1] ** -0.5 if scale is None else scale
-    src, dst = edge_index
-    scores = (q[dst] * k[src]).sum(-1) * scale  # (E,) or (E, H): one score per edge
-    alpha = segment_softmax(
-        scores, dst, n
-    )  # normalised over the edges entering each node
-    return scatter_sum(alpha[..., None] * v[src], dst, n)
+    scores = (q[dst] * k[src]).sum(-1) * scale  # (E,) or (E, H): one per edge
+    alpha = segment_softmax(scores, dst, n)  # sums to 1 over the edges into a node
+    return scatter_sum(alpha[..., None] * v[src], dst, n)  # (N, d_v) or (N, H, d_v)
 
 
 class GATConv(nn.Module):

@@ -10,11 +10,17 @@ compared number for number.
 Shapes: ``B`` batch, ``T`` time steps, ``I`` input features, ``H`` hidden
 units, ``L`` layers.
 
+- :class:`Cell`: the parameters every cell shares, its checks and zero state;
 - :class:`RNNCell`: ``h' = tanh(W_ih x + b_ih + W_hh h + b_hh)``;
-- :class:`GRUCell`: reset gate ``r``, update gate ``z``, candidate ``n`` (order r, z, n);
-- :class:`LSTMCell`: input ``i``, forget ``f``, cell candidate ``g``, output ``o`` (order i, f, g, o);
+- :class:`GRUCell`: reset gate ``r``, update gate ``z``, candidate ``n``
+  (order r, z, n);
+- :class:`LSTMCell`: input ``i``, forget ``f``, cell candidate ``g``, output
+  ``o`` (order i, f, g, o);
 - :class:`Recurrent` with the shorthands :func:`RNN`, :func:`GRU`, :func:`LSTM`;
 - :func:`copy_from_torch`, which loads a PyTorch module's weights.
+
+The three cells are written out in chapter 9 (cells tagged ``dlbook:rnn``);
+the chapter is their source.
 """
 
 from __future__ import annotations
@@ -24,8 +30,11 @@ import math
 import torch
 from torch import nn
 
+from dlbook import check
+
 __all__ = [
     "GATES",
+    "Cell",
     "RNNCell",
     "GRUCell",
     "LSTMCell",
@@ -42,16 +51,19 @@ GATES: dict[str, int] = {"rnn": 1, "gru": 3, "lstm": 4}
 State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 
 
-class _Cell(nn.Module):
-    """Shared parameters of the cells: ``weight_ih (G*H, I)``, ``weight_hh (G*H, H)`` and two biases ``(G*H,)``."""
+class Cell(nn.Module):
+    """What every cell shares: ``weight_ih (G*H, I)``, ``weight_hh (G*H, H)``, biases.
+
+    A subclass sets ``kind`` (``"rnn"``, ``"gru"`` or ``"lstm"``, which fixes the
+    number ``G`` of gate blocks) and writes ``forward(x, state)``.
+    """
 
     kind = "rnn"
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
         super().__init__()
-        for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check.positive(input_size, "input_size", integer=True)
+        check.positive(hidden_size, "hidden_size", integer=True)
         self.input_size, self.hidden_size = input_size, hidden_size
         g = GATES[self.kind] * hidden_size
         self.weight_ih = nn.Parameter(torch.empty(g, input_size))
@@ -61,129 +73,103 @@ class _Cell(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """PyTorch's initialisation: every parameter uniform in ``(-1/sqrt(H), 1/sqrt(H))``."""
+        """PyTorch's initialisation: every parameter uniform in ``±1/sqrt(H)``."""
         bound = 1.0 / math.sqrt(self.hidden_size)
         for p in self.parameters():
             nn.init.uniform_(p, -bound, bound)
 
-    def _affine(
+    def affine(
         self, x: torch.Tensor, h: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The input and hidden pre-activations ``x W_ih^T + b_ih`` and ``h W_hh^T + b_hh``, each ``(B, G*H)``."""
+        """``x W_ih^T + b_ih`` and ``h W_hh^T + b_hh``, each ``(B, G*H)``."""
         gi, gh = x @ self.weight_ih.T, h @ self.weight_hh.T
         if self.bias_ih is not None:
             gi, gh = gi + self.bias_ih, gh + self.bias_hh
         return gi, gh
 
-    def _check(self, x: torch.Tensor, h: torch.Tensor) -> None:
-        if x.ndim != 2 or x.shape[1] != self.input_size:
-            raise ValueError(
-                f"{type(self).__name__} expects x of shape (B, {self.input_size}), "
-                f"got {tuple(x.shape)}"
-            )
-        if h.shape != (x.shape[0], self.hidden_size):
-            raise ValueError(
-                f"the hidden state must have shape (B, H) = ({x.shape[0]}, {self.hidden_size}), "
-                f"got {tuple(h.shape)}"
-            )
+    def check(self, x: torch.Tensor, state: State) -> State:
+        """Check ``x (B, I)`` and the state (LSTM: a pair ``(h, c)``); return it."""
+        name = type(self).__name__
+        check.tensor(x, "x", ndim=2, floating=True)
+        check.shape(x, f"{name}'s input x", (None, self.input_size))
+        if self.kind == "lstm":
+            if not (isinstance(state, tuple) and len(state) == 2):
+                raise TypeError(
+                    f"{name} needs its state as a pair (h, c), each of shape (B, H), "
+                    f"got {type(state).__name__}"
+                )
+            parts = state
+        else:
+            if isinstance(state, tuple):
+                raise TypeError(
+                    f"{name}'s state is one tensor h (B, H), got a tuple of "
+                    f"{len(state)} (an LSTM's (h, c)?); pass h alone"
+                )
+            parts = (state,)
+        for part in parts:
+            check.tensor(part, "the hidden state", ndim=2)
+            check.shape(part, "the hidden state", (x.shape[0], self.hidden_size))
+        return state
 
     def zero_state(self, batch: int, like: torch.Tensor) -> State:
-        """The initial state of zeros for ``batch`` sequences, on ``like``'s device and dtype."""
-        return like.new_zeros(batch, self.hidden_size)
+        """Zeros for ``batch`` sequences on ``like``'s device and dtype (LSTM: a pair)."""
+        h = like.new_zeros(batch, self.hidden_size)
+        return (h, h.clone()) if self.kind == "lstm" else h
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}, bias={self.bias_ih is not None}"
 
 
-class RNNCell(_Cell):
-    """Elman's cell: ``h' = tanh(W_ih x + b_ih + W_hh h + b_hh)``.
+class RNNCell(Cell):
+    """Elman's cell: h' = tanh(W_ih x + b_ih + W_hh h + b_hh)."""
 
-    Args:
-        input_size: ``I``.
-        hidden_size: ``H``.
-        bias: learn the two bias vectors.
-
-    Call it with ``x (B, I)`` and ``h (B, H)``; it returns ``h' (B, H)``.
-    """
-
-    kind = "rnn"
+    kind = "rnn"  # one block of H rows in each weight matrix
 
     def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        self._check(x, h)
-        gi, gh = self._affine(x, h)  # (B, H) each
-        return torch.tanh(gi + gh)
+        h = self.check(x, h)  # x (B, I), h (B, H)
+        gi, gh = self.affine(x, h)  # (B, H) each
+        return torch.tanh(gi + gh)  # (B, H)
 
 
-class GRUCell(_Cell):
-    """The gated recurrent unit of Cho et al. (2014), in PyTorch's form.
-
-    ``r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)`` (reset),
-    ``z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)`` (update),
-    ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))`` (candidate),
-    ``h' = (1 - z) * n + z * h``. The weights stack the blocks in the order r, z, n.
-
-    Call it with ``x (B, I)`` and ``h (B, H)``; it returns ``h' (B, H)``.
-    """
+class GRUCell(Cell):
+    """The GRU of Cho et al. (2014) in PyTorch's form; gate blocks r, z, n."""
 
     kind = "gru"
 
     def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        self._check(x, h)
-        gi, gh = self._affine(x, h)  # (B, 3H) each
-        i_r, i_z, i_n = gi.chunk(3, dim=1)
+        h = self.check(x, h)  # x (B, I), h (B, H)
+        gi, gh = self.affine(x, h)  # (B, 3H) each
+        i_r, i_z, i_n = gi.chunk(3, dim=1)  # (B, H) each
         h_r, h_z, h_n = gh.chunk(3, dim=1)
-        r = torch.sigmoid(i_r + h_r)  # (B, H) reset gate
-        z = torch.sigmoid(i_z + h_z)  # (B, H) update gate: 1 keeps the old state
-        n = torch.tanh(i_n + r * h_n)  # (B, H) candidate state
-        return (1 - z) * n + z * h
+        r = torch.sigmoid(i_r + h_r)  # reset gate
+        z = torch.sigmoid(i_z + h_z)  # update gate: 1 keeps the old state
+        n = torch.tanh(i_n + r * h_n)  # candidate state
+        return (1 - z) * n + z * h  # (B, H)
 
 
-class LSTMCell(_Cell):
-    """The long short-term memory cell (Hochreiter & Schmidhuber 1997, with the forget gate of Gers et al. 2000).
-
-    ``i, f, o = sigmoid(...)``, ``g = tanh(...)`` from ``W_ih x + b_ih + W_hh h + b_hh``
-    (blocks in the order i, f, g, o); ``c' = f * c + i * g``; ``h' = o * tanh(c')``.
-
-    Call it with ``x (B, I)`` and the state ``(h, c)``, both ``(B, H)``; it returns ``(h', c')``.
-    """
+class LSTMCell(Cell):
+    """The LSTM with a forget gate; gate blocks i, f, g, o; the state is (h, c)."""
 
     kind = "lstm"
 
-    def forward(
-        self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        if not isinstance(state, tuple) or len(state) != 2:
-            raise ValueError(
-                "LSTMCell needs the state as a pair (h, c), each of shape (B, H)"
-            )
-        h, c = state
-        self._check(x, h)
-        if c.shape != h.shape:
-            raise ValueError(
-                f"the cell state c must have the shape of h, {tuple(h.shape)}; got {tuple(c.shape)}"
-            )
-        gi, gh = self._affine(x, h)  # (B, 4H) each
-        i, f, g, o = (gi + gh).chunk(4, dim=1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(
-            g
-        )  # (B, H) the cell state
+    def forward(self, x: torch.Tensor, state: tuple) -> tuple:
+        h, c = self.check(x, state)  # x (B, I); h, c (B, H)
+        gi, gh = self.affine(x, h)  # (B, 4H) each
+        i, f, g, o = (gi + gh).chunk(4, dim=1)  # (B, H) each
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)  # the cell
         h = torch.sigmoid(o) * torch.tanh(c)  # (B, H)
         return h, c
 
-    def zero_state(self, batch: int, like: torch.Tensor) -> State:
-        return like.new_zeros(batch, self.hidden_size), like.new_zeros(
-            batch, self.hidden_size
-        )
 
-
-_CELLS: dict[str, type[_Cell]] = {"rnn": RNNCell, "gru": GRUCell, "lstm": LSTMCell}
+_CELLS: dict[str, type[Cell]] = {"rnn": RNNCell, "gru": GRUCell, "lstm": LSTMCell}
 
 
 class Recurrent(nn.Module):
     """A stack of recurrent layers run over whole sequences, with ``nn.RNN``'s interface.
 
     Args:
-        kind: ``"rnn"``, ``"gru"`` or ``"lstm"``.
+        kind: ``"rnn"``, ``"gru"`` or ``"lstm"``, or a :class:`Cell` subclass
+            (e.g. one written out in a chapter) to run instead of the package's.
         input_size: ``I``, features per time step.
         hidden_size: ``H``.
         num_layers: ``L``; layer ``k > 0`` reads the hidden states of layer ``k - 1``.
@@ -191,14 +177,14 @@ class Recurrent(nn.Module):
         batch_first: inputs and outputs are ``(B, T, .)`` (else ``(T, B, .)``).
 
     ``forward(x, state=None)`` takes ``x (B, T, I)`` and an optional initial
-    state ``h0 (L, B, H)`` (LSTM: a pair ``(h0, c0)``), and returns ``out (B, T, H)``,
-    the last layer's hidden state at every step, and the final state ``h_T (L, B, H)``
-    (LSTM: ``(h_T, c_T)``).
+    state ``h0 (L, B, H)`` (LSTM: a pair ``(h0, c0)``), and returns
+    ``out (B, T, H)``, the last layer's hidden state at every step, and the
+    final state ``h_T (L, B, H)`` (LSTM: ``(h_T, c_T)``).
     """
 
     def __init__(
         self,
-        kind: str,
+        kind: str | type[Cell],
         input_size: int,
         hidden_size: int,
         num_layers: int = 1,
@@ -207,14 +193,19 @@ class Recurrent(nn.Module):
         batch_first: bool = True,
     ) -> None:
         super().__init__()
-        if kind not in _CELLS:
-            raise ValueError(f"kind must be one of {sorted(_CELLS)}, got {kind!r}")
-        if not isinstance(num_layers, int) or num_layers < 1:
-            raise ValueError(f"num_layers must be a positive int, got {num_layers!r}")
+        if isinstance(kind, type) and issubclass(kind, Cell):
+            cell_cls, kind = kind, kind.kind
+        elif kind in _CELLS:
+            cell_cls = _CELLS[kind]
+        else:
+            raise ValueError(
+                f"kind must be one of {sorted(_CELLS)} or a Cell subclass, got {kind!r}"
+            )
+        check.positive(num_layers, "num_layers", integer=True)
         self.kind, self.input_size, self.hidden_size = kind, input_size, hidden_size
         self.num_layers, self.batch_first = num_layers, batch_first
         self.cells = nn.ModuleList(
-            _CELLS[kind](input_size if k == 0 else hidden_size, hidden_size, bias)
+            cell_cls(input_size if k == 0 else hidden_size, hidden_size, bias)
             for k in range(num_layers)
         )
 
@@ -223,17 +214,22 @@ class Recurrent(nn.Module):
         B = x.shape[0]
         if state is None:
             return [cell.zero_state(B, x) for cell in self.cells]
-        parts = state if self.kind == "lstm" else (state,)
         if self.kind == "lstm" and not (isinstance(state, tuple) and len(state) == 2):
-            raise ValueError(
-                "an LSTM's initial state is a pair (h0, c0), each of shape (L, B, H)"
+            raise TypeError(
+                "an LSTM's initial state is a pair (h0, c0), each of shape (L, B, H), "
+                f"got {type(state).__name__}"
             )
-        want = (self.num_layers, B, self.hidden_size)
+        if self.kind != "lstm" and isinstance(state, tuple):
+            raise TypeError(
+                f"a {self.kind.upper()}'s initial state is one tensor h0 (L, B, H), got "
+                f"a tuple of {len(state)} (an LSTM's (h0, c0)?); pass h0 alone"
+            )
+        parts = state if self.kind == "lstm" else (state,)
         for p in parts:
-            if p.shape != want:
-                raise ValueError(
-                    f"the initial state must have shape (L, B, H) = {want}, got {tuple(p.shape)}"
-                )
+            check.tensor(p, "the initial state")
+            check.shape(
+                p, "the initial state (L, B, H)", (self.num_layers, B, self.hidden_size)
+            )
         if self.kind == "lstm":
             return [(state[0][k], state[1][k]) for k in range(self.num_layers)]
         return [state[k] for k in range(self.num_layers)]
@@ -241,10 +237,12 @@ class Recurrent(nn.Module):
     def forward(
         self, x: torch.Tensor, state: State | None = None
     ) -> tuple[torch.Tensor, State]:
+        check.tensor(x, "x", floating=True)
         if x.ndim != 3:
+            layout = "B, T" if self.batch_first else "T, B"
             raise ValueError(
-                f"expected a batch of sequences of 3 dimensions ({'B, T' if self.batch_first else 'T, B'}"
-                f", I), got shape {tuple(x.shape)}; add a batch dimension with x[None]"
+                f"expected a batch of sequences of 3 dimensions ({layout}, I), got "
+                f"shape {tuple(x.shape)}; add a batch dimension with x[None]"
             )
         if not self.batch_first:
             x = x.transpose(0, 1)
@@ -253,6 +251,8 @@ class Recurrent(nn.Module):
                 f"the input has {x.shape[2]} features per step, the network expects "
                 f"input_size = {self.input_size}"
             )
+        if x.shape[1] == 0:
+            raise ValueError("the sequences are empty (T = 0); give at least one step")
         states = self._initial_state(state, x)
         layer_in = x  # (B, T, I)
         for k, cell in enumerate(self.cells):
@@ -271,7 +271,10 @@ class Recurrent(nn.Module):
         return out, torch.stack(states)
 
     def extra_repr(self) -> str:
-        return f"kind={self.kind!r}, num_layers={self.num_layers}, batch_first={self.batch_first}"
+        return (
+            f"kind={self.kind!r}, num_layers={self.num_layers}, "
+            f"batch_first={self.batch_first}"
+        )
 
 
 def RNN(input_size: int, hidden_size: int, num_layers: int = 1, **kwargs) -> Recurrent:
@@ -294,19 +297,24 @@ _TORCH_KIND = {nn.RNN: "rnn", nn.GRU: "gru", nn.LSTM: "lstm"}
 
 @torch.no_grad()
 def copy_from_torch(ours: Recurrent, theirs: nn.RNN | nn.GRU | nn.LSTM) -> Recurrent:
-    """Copy the weights of a PyTorch ``nn.RNN``/``nn.GRU``/``nn.LSTM`` into ``ours`` (same kind and sizes).
+    """Copy a PyTorch ``nn.RNN``/``nn.GRU``/``nn.LSTM``'s weights into ``ours``.
 
-    PyTorch names layer ``k``'s parameters ``weight_ih_l{k}`` etc.; ours are
-    ``cells[k].weight_ih``. Both stack the gate blocks in the same order.
+    Both must have the same kind and sizes. PyTorch names layer ``k``'s
+    parameters ``weight_ih_l{k}`` etc.; ours are ``cells[k].weight_ih``. Both
+    stack the gate blocks in the same order.
 
     Returns:
         ``ours``, for chaining.
     """
+    if not isinstance(ours, Recurrent):
+        raise TypeError(
+            f"ours must be a dlbook.rnn.Recurrent, got {type(ours).__name__}"
+        )
     kind = next((k for cls, k in _TORCH_KIND.items() if type(theirs) is cls), None)
     if kind != ours.kind:
         raise ValueError(
-            f"cannot copy a {type(theirs).__name__} into a {ours.kind!r} network; build ours with "
-            f"kind={kind!r}"
+            f"cannot copy a {type(theirs).__name__} into a {ours.kind!r} network; "
+            f"build ours with kind={kind!r}"
         )
     if theirs.bidirectional or getattr(theirs, "proj_size", 0):
         raise ValueError(
@@ -314,16 +322,13 @@ def copy_from_torch(ours: Recurrent, theirs: nn.RNN | nn.GRU | nn.LSTM) -> Recur
         )
     if getattr(theirs, "nonlinearity", "tanh") != "tanh":
         raise ValueError("only the tanh nn.RNN matches RNNCell")
+    has_bias = ours.cells[0].bias_ih is not None
     sizes = (theirs.input_size, theirs.hidden_size, theirs.num_layers, theirs.bias)
-    if sizes != (
-        ours.input_size,
-        ours.hidden_size,
-        ours.num_layers,
-        ours.cells[0].bias_ih is not None,
-    ):
+    mine = (ours.input_size, ours.hidden_size, ours.num_layers, has_bias)
+    if sizes != mine:
         raise ValueError(
-            f"sizes differ: PyTorch's (input, hidden, layers, bias) = {sizes}, ours = "
-            f"{(ours.input_size, ours.hidden_size, ours.num_layers, ours.cells[0].bias_ih is not None)}"
+            f"sizes differ: PyTorch's (input, hidden, layers, bias) = {sizes}, "
+            f"ours = {mine}"
         )
     for k, cell in enumerate(ours.cells):
         for name, p in cell.named_parameters():
