@@ -74,11 +74,12 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from dlbook import cnn, data, plot
+from dlbook import check, cnn, data, plot
+from dlbook.cnn import check_variant, shortcut
 from dlbook.setup import synchronize
-from dlbook.source import show_source
 
-cfg = dlbook.config(  # n_*: training images used (None: all 60,000); *_epochs: passes over them
+# n_*: training images used (None: all 60,000); *_epochs: passes over them
+cfg = dlbook.config(
     smoke=dict(
         n_lenet=2_000,
         lenet_epochs=1,
@@ -89,6 +90,9 @@ cfg = dlbook.config(  # n_*: training images used (None: all 60,000); *_epochs: 
         fast_widths=(8, 16, 32, 64),
         fast_epochs=2,
         fast_batch=64,
+        n_abl=600,
+        abl_epochs=2,
+        abl_widths=(8, 16, 32, 64),
         n_cifar=800,
         cifar_epochs=2,
         n_ens=800,
@@ -106,6 +110,9 @@ cfg = dlbook.config(  # n_*: training images used (None: all 60,000); *_epochs: 
         fast_widths=(16, 32, 64, 128),
         fast_epochs=3,
         fast_batch=64,
+        n_abl=3_000,
+        abl_epochs=3,
+        abl_widths=(16, 32, 64, 128),
         n_cifar=2_000,
         cifar_epochs=2,
         n_ens=2_500,
@@ -123,6 +130,9 @@ cfg = dlbook.config(  # n_*: training images used (None: all 60,000); *_epochs: 
         fast_widths=(64, 128, 256, 512),
         fast_epochs=18,
         fast_batch=512,
+        n_abl=None,
+        abl_epochs=8,
+        abl_widths=(64, 128, 256, 512),
         n_cifar=None,
         cifar_epochs=10,
         n_ens=None,
@@ -145,7 +155,10 @@ mean, std = x_train_all.mean().item(), x_train_all.std().item()
 
 
 def prepare(ds: data.ImageSet, n: int | None, seed: int = 0, standardize: bool = True):
-    """Images (n, C, H, W), standardised or in [0, 1], and labels (n,) of a class-balanced subset, on the device."""
+    """A class-balanced subset on the device: images (n, C, H, W), labels (n,).
+
+    The images are standardised, or left in [0, 1] with `standardize=False`.
+    """
     sub = data.subset(ds, n, seed=seed)
     x = data.to_float(sub.x)
     return ((x - mean) / std if standardize else x).to(device), sub.y.to(device)
@@ -165,9 +178,23 @@ print(f"pixel mean {mean:.3f}, std {std:.3f}; test images {tuple(x_test.shape)}"
 # the *modern* variant uses ReLU and max pooling. We write C5, F6 and the
 # output as 5x5, 1x1 and 1x1 convolutions — on a 28x28 image C5 sees its whole
 # 5x5 input, so it *is* a fully connected layer. That detail matters below.
+# {numref}`fig-cnn-architectures-lenet5` shows the shape of every feature map.
+# Printing the module lists its layers in order:
 
 # %%
-show_source(cnn.LeNet5.__init__)
+print(cnn.LeNet5("modern"))
+
+# %% [markdown]
+# :::{figure} ../figs/lenet5.svg
+# :name: fig-cnn-architectures-lenet5
+# :alt: A chain of feature-map stacks: input 1 at 28x28, C1 6 at 28x28, S2 6 at 14x14, C3 16 at 10x10, S4 16 at 5x5, with the operation above each arrow; a second row continues with a 5x5 convolution to C5 (120), a 1x1 convolution to F6 (84) and another to the 10 outputs.
+# :width: 100%
+# LeNet-5 as `cnn.LeNet5` builds it for a 28x28 image, with the shape of every
+# feature map (computed by running the model). Two convolution-and-pooling stages
+# shrink 28x28 to 16 maps of 5x5; C5's 5x5 kernel then sees its whole input, so
+# C5, F6 and the output are 1x1 maps, i.e. linear layers. The "original" variant
+# uses tanh and average pooling.
+# :::
 
 # %% [markdown]
 # A convolution with $C_\text{in}$ input channels, $C_\text{out}$ filters of
@@ -186,9 +213,8 @@ lenets = {v: cnn.LeNet5(v).to(device) for v in ("original", "modern")}
 x_one = x_test[:8]
 for name, net in lenets.items():
     counts = cnn.count_parameters(net)
-    print(
-        f"LeNet-5 ({name}): output {tuple(net(x_one).shape)}, {counts['total']:,} parameters"
-    )
+    shape = tuple(net(x_one).shape)
+    print(f"LeNet-5 ({name}): output {shape}, {counts['total']:,} parameters")
 c1, c3, c5 = (
     lenets["modern"].features[0],
     lenets["modern"].features[3],
@@ -231,14 +257,16 @@ for name, net in lenets.items():
         progress=False,
     )
     lenet_acc[name] = evaluate(net, test_batches)[1]
-    print(
-        f"{name:>8}: final training loss {hist.train_loss[-1]:.3f}, {hist.total_s:.1f} s"
-    )
+    loss_end = hist.train_loss[-1]
+    print(f"{name:>8}: final training loss {loss_end:.3f}, {hist.total_s:.1f} s")
 dlbook.report("LeNet-5 (original) test accuracy", lenet_acc["original"], fmt=".4f")
 dlbook.report("LeNet-5 (modern) test accuracy", lenet_acc["modern"], fmt=".4f")
+print(f"ahead: {max(lenet_acc, key=lenet_acc.get)}")
 
 # %% tags=["remove-cell"]
 assert min(lenet_acc.values()) > 0.55, "both LeNets must learn well above chance (0.1)"
+if cfg.profile != "smoke":
+    assert min(lenet_acc.values()) > 0.78, "with 12,000 images and 2 epochs, > 78%"
 
 # %% [markdown]
 # Both learn well above chance (10%). After so short a run the two are close,
@@ -268,7 +296,8 @@ with torch.no_grad():
     )
 names = [test_set.classes[k] for k in scores[0, :, 0].argmax(0).tolist()]
 print(
-    f"score map {tuple(scores.shape)}; predicted class per window, left to right:\n{names}"
+    f"score map {tuple(scores.shape)}; predicted class per window, "
+    f"left to right:\n{names}"
 )
 print(
     f"on the single images: {test_set.classes[left]!r} and {test_set.classes[right]!r}"
@@ -301,16 +330,26 @@ with torch.no_grad():
 # augmentation and two GPUs. VGG {cite}`simonyan2015very` then asked how far
 # one simple rule goes: only 3x3 convolutions (two of them see a 5x5 window
 # with fewer parameters, three a 7x7 one) and 2x2 max pooling, stacked 11 to
-# 19 layers deep. We build the one-GPU AlexNet of `torchvision` and VGG-11/16/19
-# on the `meta` device and count where their parameters are.
-
-# %%
-show_source(cnn.count_parameters)
+# 19 layers deep ({numref}`fig-cnn-architectures-vgg`).
 
 # %% [markdown]
-# The function attributes each parameter to the layer that owns it. Now the
-# table, with the parameter counts of `torchvision.models` beside ours
-# (built with `weights=None`, so nothing is downloaded):
+# :::{figure} ../figs/vgg_block.svg
+# :name: fig-cnn-architectures-vgg
+# :alt: A vertical stack: input, a dashed frame around a 3x3 convolution and ReLU marked times n, then 2x2 max pooling and the output at half the size. Beside it, VGG-16's five blocks with 2, 2, 3, 3, 3 convolutions of 64 to 512 channels and the output sizes 112 down to 7, then three linear layers.
+# :width: 100%
+# Left: a VGG block, $n$ 3x3 convolutions with padding 1 (each followed by ReLU, and
+# by batch normalisation with `batch_norm=True`), then 2x2 max pooling that halves
+# the resolution. Right: VGG-16 is five such blocks (read from
+# `cnn.VGG_CONFIGS[16]`) and three linear layers.
+# :::
+
+# %% [markdown]
+# We build the one-GPU AlexNet of `torchvision` and VGG-11/16/19
+# on the `meta` device and count where their parameters are:
+# `cnn.count_parameters` adds up each layer's own parameters by the kind of
+# layer that owns them (convolution, linear, other). The table puts the
+# counts of `torchvision.models` beside ours (built with `weights=None`, so
+# nothing is downloaded):
 
 # %%
 with torch.device("meta"):
@@ -328,13 +367,12 @@ with torch.device("meta"):
     }
 counts = {name: cnn.count_parameters(m) for name, m in ours.items()}
 tv_counts = {name: sum(p.numel() for p in m.parameters()) for name, m in theirs.items()}
-print(
-    f"{'':8} {'conv':>12} {'linear':>13} {'total':>13} {'conv share':>10} {'torchvision':>13}"
-)
+head = ("conv", "linear", "total", "linear %", "torchvision")
+print(f"{'':8} {head[0]:>11} {head[1]:>12} {head[2]:>12} {head[3]:>8} {head[4]:>12}")
 for name, c in counts.items():
     print(
-        f"{name:8} {c['conv']:>12,} {c['linear']:>13,} {c['total']:>13,} {c['conv'] / c['total']:>10.1%}"
-        f" {tv_counts[name]:>13,}"
+        f"{name:8} {c['conv']:>11,} {c['linear']:>12,} {c['total']:>12,} "
+        f"{c['linear'] / c['total']:>8.1%} {tv_counts[name]:>12,}"
     )
 
 # %% tags=["remove-cell"]
@@ -342,6 +380,11 @@ assert (
     counts["AlexNet"]["total"] == 61_100_840 and counts["AlexNet"]["conv"] == 2_469_696
 )
 assert counts["VGG-16"]["total"] == 138_357_544
+linear_share = {k: c["linear"] / c["total"] for k, c in counts.items()}
+assert (
+    round(linear_share["AlexNet"], 2) == 0.96
+    and round(linear_share["VGG-16"], 2) == 0.89
+)
 assert (
     counts["VGG-19"]["total"] == 143_667_240 and counts["VGG-19"]["conv"] == 20_024_384
 )
@@ -354,8 +397,8 @@ for name in ours:  # same layers in the same order, not just the same total
 # %% [markdown]
 # The counts agree to the last parameter with `torchvision` and with the
 # figures usually quoted: 61,100,840 for AlexNet, 138,357,544 for VGG-16 and
-# 143,667,240 for VGG-19. The convolutions, which do all the work on the image,
-# own only a small share; the first linear layer alone, from the $512 \cdot 7 \cdot 7$
+# 143,667,240 for VGG-19. The convolutions, which do nearly all the
+# computation (counted below), own only a small share; the first linear layer alone, from the $512 \cdot 7 \cdot 7$
 # features of VGG to 4,096 units, has over 100 million. Each architecture's
 # forward pass on a batch of 224x224 images gives one score per ImageNet class;
 # on the meta device this costs nothing:
@@ -364,7 +407,8 @@ for name in ours:  # same layers in the same order, not just the same total
 x_meta = torch.empty(2, 3, 224, 224, device="meta")
 for name, net in ours.items():
     print(
-        f"{name:8} features {tuple(net.features(x_meta).shape)} -> logits {tuple(net(x_meta).shape)}"
+        f"{name:8} features {tuple(net.features(x_meta).shape)} -> "
+        f"logits {tuple(net(x_meta).shape)}"
     )
 
 # %% tags=["remove-cell"]
@@ -377,6 +421,144 @@ assert all(
 assert all(net(x_meta).shape == (2, 1000) for net in ours.values())
 
 # %% [markdown]
+# ### Where the computation is
+#
+# Parameters are one cost; computation and memory are others, and they sit
+# elsewhere. A convolution reuses each weight at every output position, so
+# its multiply-accumulates (MACs) are its parameter count times the number of
+# output pixels, while a linear layer uses each weight once per image. We
+# count the MACs of one 224x224 image with `torch.utils.flop_counter` (which
+# records the FLOPs, two per MAC, of every matrix product and convolution,
+# and works on the `meta` device) and add up the float32 outputs of every
+# layer, which is roughly what a training step keeps for the backward pass.
+# The models are `torchvision`'s, without weights.
+
+# %%
+from torch.utils.flop_counter import FlopCounterMode
+
+
+def compute_profile(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[int, float]]:
+    """(MACs, activation MiB) of each top-level child of `model` for the input x."""
+    acts: dict[str, int] = {}
+
+    def record(part):  # a hook adding a layer's output size to its part's total
+        return lambda _m, _i, out: acts.update({part: acts.get(part, 0) + out.numel()})
+
+    hooks = [
+        m.register_forward_hook(record(n.split(".")[0]))
+        for n, m in model.named_modules()
+        if not list(m.children()) and not getattr(m, "inplace", False)
+    ]  # every layer, except in-place ReLUs, which store nothing new
+    with FlopCounterMode(display=False) as counter:
+        model(x)
+    for h in hooks:
+        h.remove()
+    flops, root = counter.get_flop_counts(), type(model).__name__
+    return {
+        part: (sum(flops.get(f"{root}.{part}", {}).values()) // 2, 4 * n / 2**20)
+        for part, n in ((p, acts.get(p, 0)) for p, _ in model.named_children())
+    }
+
+
+x_img = torch.empty(1, 3, 224, 224, device="meta")
+with torch.device("meta"):
+    tv_resnet50 = torchvision.models.resnet50(weights=None)
+profiles = {
+    "AlexNet": compute_profile(theirs["AlexNet"], x_img),
+    "VGG-16": compute_profile(theirs["VGG-16"], x_img),
+    "ResNet-50": compute_profile(tv_resnet50, x_img),
+}
+print(f"{'':10} {'part':>10} {'parameters':>12} {'MACs':>15} {'activations':>12}")
+for name, prof in profiles.items():
+    model = theirs.get(name, tv_resnet50)
+    for child, (macs, mib) in prof.items():
+        n_par = sum(p.numel() for p in getattr(model, child).parameters())
+        if macs or n_par:
+            print(f"{name:10} {child:>10} {n_par:>12,} {macs:>15,} {mib:>9.2f} MiB")
+
+# %% [markdown]
+# Reading the table: in AlexNet and VGG-16 the convolutional `features` own
+# a few percent of the parameters but nearly all the MACs, and the linear
+# `classifier` the reverse. ResNet-50 has no large linear layer at all: its
+# four stages hold the parameters, the early high-resolution stages most of
+# the activation memory, and its MACs are spread over all four stages
+# (`layer3`, with the most blocks, does the most).
+# The totals match `torchvision`'s published figures (0.71, 15.47 and 4.09
+# GFLOPS, which are in fact GMACs) to the printed digits:
+
+# %%
+totals = {name: sum(m for m, _ in prof.values()) for name, prof in profiles.items()}
+published = {"AlexNet": 0.71, "VGG-16": 15.47, "ResNet-50": 4.09}  # torchvision docs
+for name in totals:
+    conv_macs = totals[name] - profiles[name].get("classifier", (0, 0))[0]
+    print(
+        f"{name:10} {totals[name] / 1e9:6.2f} GMACs (torchvision {published[name]}), "
+        f"{conv_macs / totals[name]:.1%} of them outside the linear classifier"
+    )
+
+# %% tags=["remove-cell"]
+for name in totals:
+    assert round(totals[name] / 1e9, 2) == published[name], name
+for name in ("AlexNet", "VGG-16"):
+    cls_macs = profiles[name]["classifier"][0]
+    assert cls_macs / totals[name] < 0.1, "the linear layers do few of the MACs"
+    assert counts[name]["linear"] / counts[name]["total"] > 0.85, (
+        "but own the parameters"
+    )
+act50 = {k: v[1] for k, v in profiles["ResNet-50"].items()}
+assert act50["layer1"] > act50["layer4"], "high resolution costs activation memory"
+
+# %% [markdown]
+# Krizhevsky et al.'s original AlexNet is not quite `torchvision`'s. It
+# was split across two GPUs of 3 GB each: 96, 256, 384, 384 and 256 filters,
+# and the second, fourth and fifth convolutions saw only the half of the
+# previous layer's channels on their own GPU — a grouped convolution with
+# two groups, in today's terms (local response normalisation, which has no
+# parameters, we leave out). Its inputs are 227x227. The often-quoted 60.97
+# million parameters are this network's:
+
+
+# %%
+def alexnet_two_gpu(num_classes: int = 1000) -> nn.Sequential:
+    """The 2012 AlexNet: (N, 3, 227, 227) -> (N, num_classes); groups=2 = two GPUs."""
+    return nn.Sequential(
+        nn.Conv2d(3, 96, 11, stride=4), nn.ReLU(), nn.MaxPool2d(3, 2),  # 27x27
+        nn.Conv2d(96, 256, 5, padding=2, groups=2), nn.ReLU(), nn.MaxPool2d(3, 2),
+        nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(),  # 13x13, across both GPUs
+        nn.Conv2d(384, 384, 3, padding=1, groups=2), nn.ReLU(),
+        nn.Conv2d(384, 256, 3, padding=1, groups=2), nn.ReLU(), nn.MaxPool2d(3, 2),
+        nn.Flatten(), nn.Linear(256 * 6 * 6, 4096), nn.ReLU(),
+        nn.Linear(4096, 4096), nn.ReLU(), nn.Linear(4096, num_classes),
+    )  # fmt: skip
+
+
+with torch.device("meta"):
+    alex_2012 = alexnet_two_gpu()
+n_2012 = sum(p.numel() for p in alex_2012.parameters())
+layers_2012 = [m for m in alex_2012 if isinstance(m, (nn.Conv2d, nn.Linear))]
+layers_tv = [
+    m for m in theirs["AlexNet"].modules() if isinstance(m, (nn.Conv2d, nn.Linear))
+]
+print(f"{'layer':>6} {'2012 (two GPUs)':>16} {'torchvision':>12} {'difference':>11}")
+for k, (a, b) in enumerate(zip(layers_2012, layers_tv)):
+    pa, pb = (sum(p.numel() for p in m.parameters()) for m in (a, b))
+    print(f"{k + 1:>6} {pa:>16,} {pb:>12,} {pb - pa:>+11,}")
+n_tv = tv_counts["AlexNet"]
+print(f"{'total':>6} {n_2012:>16,} {n_tv:>12,} {n_tv - n_2012:>+11,}")
+
+# %% tags=["remove-cell"]
+assert n_2012 == 60_965_224 and tv_counts["AlexNet"] - n_2012 == 135_616
+assert alex_2012(torch.empty(1, 3, 227, 227, device="meta")).shape == (1, 1000)
+
+# %% [markdown]
+# The linear layers are identical (the same $256 \cdot 6 \cdot 6$ features
+# feed them); the difference of 135,616 parameters comes from the
+# convolutions alone: `torchvision`'s one-GPU version has fewer filters in
+# the first layer (64) and different widths after it (192, 384, 256, 256),
+# with no groups, following Krizhevsky's later single-GPU variant
+# {cite}`krizhevsky2014one`.
+
+# %% [markdown]
 # ## Network in network and GoogLeNet: 1x1 convolutions and global pooling
 #
 # Lin et al.'s *network in network* (NiN) {cite}`lin2014network` attacked the
@@ -385,9 +567,20 @@ assert all(net(x_meta).shape == (2, 1000) for net in ours.values())
 # 1x1 convolutions (each with ReLU) is a two-layer perceptron sliding over the
 # image. And instead of a classifier, the last block has one channel per class,
 # averaged over the image: *global average pooling*, with no parameters at all.
+# Here is the block; the cell is tagged `dlbook:cnn`, so `cnn.NiN` builds its
+# network from this very text.
 
-# %%
-show_source(cnn.nin_block)
+
+# %% tags=["dlbook:cnn"]
+def nin_block(in_channels, out_channels, kernel_size, stride=1, padding=0):
+    """A k x k convolution, then two 1x1 convolutions (a per-pixel MLP), with ReLUs."""
+    return nn.Sequential(  # (N, in, H, W) -> (N, out, H', W')
+        nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(out_channels, out_channels, 1), nn.ReLU(inplace=True),
+        nn.Conv2d(out_channels, out_channels, 1), nn.ReLU(inplace=True),
+    )  # fmt: skip
+
 
 # %% [markdown]
 # Without a linear layer, NiN accepts any image size and still returns one
@@ -415,19 +608,29 @@ assert cnn.count_parameters(nin)["linear"] == 0
 # GoogLeNet {cite}`szegedy2015going`, winner of 2014, made the 1x1 convolution
 # a workhorse. Its *Inception module* runs four branches in parallel — 1x1,
 # 3x3 and 5x5 convolutions and a max pooling — and concatenates their outputs
-# along the channels; 1x1 convolutions in front of the 3x3 and 5x5 ones first
+# along the channels ({numref}`fig-cnn-architectures-inception`); 1x1 convolutions in front of the 3x3 and 5x5 ones first
 # shrink the number of channels, which makes the expensive convolutions cheap.
-
-# %%
-show_source(cnn.Inception.forward)
-
-# %% [markdown]
-# Nine such modules, global average pooling and a single linear layer give
+# `cnn.Inception` holds the four branches as small `nn.Sequential`s, and its
+# `forward` is one line, `torch.cat([b(x) for b in branches], dim=1)`. Nine
+# such modules, global average pooling and a single linear layer give
 # a 22-layer network with about a tenth of AlexNet's parameters. Batch
 # normalisation (from {ref}`ch-generalization`) was first shown on an Inception
-# network {cite}`ioffe2015batch` and made the original's two auxiliary
-# classifiers unnecessary; `cnn.GoogLeNet(batch_norm=True)` adds it after every
-# convolution.
+# network {cite}`ioffe2015batch`; `cnn.GoogLeNet(batch_norm=True)` adds it
+# after every convolution. (Our GoogLeNet leaves out the original's two
+# auxiliary classifiers; Inception-v3 still kept one, batch-normalised, as a
+# regularizer {cite}`szegedy2016rethinking`.)
+
+# %% [markdown]
+# :::{figure} ../figs/inception.svg
+# :name: fig-cnn-architectures-inception
+# :alt: An input box of 192x28x28 fans out to four columns: a 1x1 conv to 64; a 1x1 conv to 96 then a 3x3 conv to 128; a 1x1 conv to 16 then a 5x5 conv to 32; a 3x3 max pool then a 1x1 conv to 32. All four join in a concatenation of 256 channels.
+# :width: 100%
+# The Inception module with the widths of GoogLeNet's block 3a
+# (`cnn.GOOGLENET_INCEPTIONS["3a"]`): four branches see the same 192-channel input,
+# the 1x1 convolutions reduce the channels before the expensive 3x3 and 5x5 ones,
+# and the outputs, all 28x28, are concatenated into 64 + 128 + 32 + 32 = 256
+# channels.
+# :::
 
 # %%
 with torch.device("meta"):
@@ -439,7 +642,8 @@ print(
 )
 for name, net in (("GoogLeNet", googlenet), ("GoogLeNet + BN", googlenet_bn)):
     print(
-        f"{name}: features {tuple(net.features(x_meta).shape)}, logits {tuple(net(x_meta).shape)}, "
+        f"{name}: features {tuple(net.features(x_meta).shape)}, "
+        f"logits {tuple(net(x_meta).shape)}, "
         f"{cnn.count_parameters(net)['total']:,} parameters"
     )
 
@@ -475,12 +679,45 @@ assert cnn.count_parameters(googlenet)["total"] < counts["AlexNet"]["total"] / 8
 # where $F_l$ is two 3x3 convolutions with batch norm. With $F_l = 0$ the block
 # passes its input on (up to the ReLU), and the gradient of the loss reaches
 # early layers along the shortcuts without passing through every weight
-# matrix. We test the claim on Fashion-MNIST with the CIFAR nets of He et al.:
-# `DepthNet` has $6n+2$ weight layers and differs between the plain and the
-# residual version only by the shortcuts.
+# matrix. Here is ResNet's *basic block*, which we use from now on. Where it
+# changes the shape (a stride of 2, or more channels), `shortcut` is a
+# strided 1x1 convolution with batch norm instead of the identity. The
+# `variant` and `se` options are explained below; `check_variant` refuses an
+# unknown variant.
 
-# %%
-show_source(cnn.DepthNet.__init__)
+
+# %% tags=["dlbook:cnn"]
+class BasicBlock(nn.Module):
+    """Two 3x3 convolutions and a shortcut: (N, in, H, W) -> (N, out, H/s, W/s)."""
+
+    def __init__(
+        self, in_channels, out_channels, stride=1, *, variant="v1.5", se=False
+    ):
+        super().__init__()
+        self.variant = check_variant(variant)  # v1 and v1.5 are the same here
+        v2 = variant == "v2"  # pre-activation: bn1 normalizes the block's input
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(in_channels if v2 else out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.se = SEBlock(out_channels) if se else nn.Identity()
+        self.shortcut = shortcut(in_channels, out_channels, stride, variant)
+
+    def forward(self, x):
+        if self.variant == "v2":  # pre-activation: BN-ReLU-conv, nothing after the sum
+            pre = F.relu(self.bn1(x))
+            skip = x if isinstance(self.shortcut, nn.Identity) else self.shortcut(pre)
+            return self.se(self.conv2(F.relu(self.bn2(self.conv1(pre))))) + skip
+        out = F.relu(self.bn1(self.conv1(x)))  # (N, out, H/s, W/s)
+        out = self.se(self.bn2(self.conv2(out)))  # the residual F(x)
+        return F.relu(out + self.shortcut(x))
+
+
+# %% [markdown]
+# We test the claim on Fashion-MNIST with the CIFAR nets of He et al.:
+# `cnn.DepthNet` has $6n+2$ weight layers, blocks like this one of two 3x3
+# convolutions each, and differs between the plain and the residual version
+# only by the shortcuts.
 
 # %% [markdown]
 # We compare a shallow plain net ($n=1$, 8 layers) with a deep plain net and a
@@ -515,11 +752,12 @@ for name, (blocks, residual) in depth_runs.items():
             losses.append(loss.item())
     depth_curves[name] = losses
     print(
-        f"{name:>20}: mean training loss over the last quarter {sum(losses[-len(losses) // 4 :]) * 4 / len(losses):.3f}"
+        f"{name:>20}: mean training loss over the last quarter "
+        f"{sum(losses[-len(losses) // 4 :]) * 4 / len(losses):.3f}"
     )
 
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Training cross-entropy per step (means over windows of steps) of a shallow plain net, a deep plain net and a deep residual net of the same depth, trained identically.", "name": "fig-cnn-architectures-depth"}, "image": {"alt": "Three falling loss curves: the deep plain net stays highest, the deep residual net ends lowest, close to or below the shallow plain net."}}
 def smooth(values, k):
     """Means of consecutive windows of k values."""
     return [
@@ -529,7 +767,7 @@ def smooth(values, k):
 
 
 k_smooth = max(len(next(iter(depth_curves.values()))) // 12, 1)
-fig, ax = plot.subplots(width=6, height=3.5)
+fig, ax = plot.subplots(width=7, height=3.5)
 for name, losses in depth_curves.items():
     ax.plot(
         [k_smooth * (i + 0.5) for i in range(len(smooth(losses, k_smooth)))],
@@ -548,18 +786,26 @@ quarter = {
     name: sum(v[-len(v) // 4 :]) / len(v[-len(v) // 4 :])
     for name, v in depth_curves.items()
 }
-deep_plain, deep_res = list(quarter)[1], list(quarter)[2]
+shallow, deep_plain, deep_res = list(quarter)
+assert quarter[deep_plain] > quarter[shallow] + 0.1, (
+    "degradation: the deep plain net must train worse than the shallow one"
+)
 assert quarter[deep_res] < quarter[deep_plain] - 0.1, (
     "the residual net must train better than the plain one"
+)
+assert quarter[deep_res] < quarter[shallow] + 0.1, (
+    "the residual net must train about as well as the shallow one, or better"
 )
 assert all(v[-1] < v[0] for v in depth_curves.values()), (
     "every net must lower its training loss"
 )
 
 # %% [markdown]
-# The deep plain net lags behind the shallow one on its own training data,
+# In {numref}`fig-cnn-architectures-depth` the deep plain net lags behind the
+# shallow one on its own training data,
 # while the residual net of the same depth trains about as well as the shallow
-# one (the last-quarter losses printed above): exactly the degradation
+# one or better (the last-quarter losses printed above, checked in every
+# profile: a gap of at least 0.1 nats each way): exactly the degradation
 # that He et al. reported, and its cure. How large the gap is depends on the
 # training budget; in He et al.'s ImageNet and CIFAR experiments it lasted to
 # the end of training.
@@ -572,10 +818,52 @@ assert all(v[-1] < v[0] for v in depth_curves.values()), (
 # resolution. ResNet-18 and -34 use the *basic* block of two 3x3 convolutions.
 # ResNet-50 and deeper use the *bottleneck* block, borrowed from the 1x1
 # reductions of GoogLeNet: a 1x1 convolution down to a quarter of the
-# channels, a 3x3 convolution there, and a 1x1 convolution back up.
+# channels, a 3x3 convolution there, and a 1x1 convolution back up
+# ({numref}`fig-cnn-architectures-resnet-blocks` draws both blocks).
 
-# %%
-show_source(cnn.Bottleneck.forward)
+# %% [markdown]
+# :::{figure} ../figs/resnet_blocks.svg
+# :name: fig-cnn-architectures-resnet-blocks
+# :alt: Two vertical stacks. Left: 3x3 conv, BN, ReLU, 3x3 conv, BN, then a plus node fed also by an identity shortcut from the input, then ReLU. Right: 1x1 conv 256 to 64, BN, ReLU, 3x3 conv 64 to 64, BN, ReLU, 1x1 conv 64 to 256, BN, plus with the shortcut, ReLU.
+# :width: 100%
+# ResNet's two blocks in `cnn.BasicBlock` and `cnn.Bottleneck` order (v1.5): two
+# 3x3 convolutions, or a 1x1 convolution down to 64 channels, a 3x3 and a 1x1 back
+# up to 256; batch norm after each convolution, the shortcut added before the last
+# ReLU. When the shape changes, the shortcut becomes a strided 1x1 convolution with
+# batch norm.
+# :::
+
+
+# %% tags=["dlbook:cnn"]
+class Bottleneck(nn.Module):
+    """1x1 down to `width`, 3x3 (grouped), 1x1 up, and a shortcut (ResNet-50 and up)."""
+
+    def __init__(self, in_channels, width, out_channels, stride=1, *, variant="v1.5",
+                 groups=1, se=False):  # fmt: skip
+        super().__init__()
+        self.variant = check_variant(variant)
+        s1, s3 = (stride, 1) if variant == "v1" else (1, stride)  # v1: on conv1
+        v2 = variant == "v2"  # pre-activation: each BN normalizes a conv's input
+        self.conv1 = nn.Conv2d(in_channels, width, 1, stride=s1, bias=False)
+        self.bn1 = nn.BatchNorm2d(in_channels if v2 else width)
+        self.conv2 = nn.Conv2d(width, width, 3, s3, 1, groups=groups, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, out_channels, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(width if v2 else out_channels)
+        self.se = SEBlock(out_channels) if se else nn.Identity()
+        self.shortcut = shortcut(in_channels, out_channels, stride, variant)
+
+    def forward(self, x):
+        if self.variant == "v2":  # pre-activation
+            pre = F.relu(self.bn1(x))
+            skip = x if isinstance(self.shortcut, nn.Identity) else self.shortcut(pre)
+            out = self.conv2(F.relu(self.bn2(self.conv1(pre))))
+            return self.se(self.conv3(F.relu(self.bn3(out)))) + skip
+        out = F.relu(self.bn1(self.conv1(x)))  # (N, width, H/s1, W/s1)
+        out = F.relu(self.bn2(self.conv2(out)))  # (N, width, H/s, W/s)
+        out = self.se(self.bn3(self.conv3(out)))  # (N, out, H/s, W/s)
+        return F.relu(out + self.shortcut(x))
+
 
 # %% [markdown]
 # Where a block changes the shape, the shortcut becomes a strided 1x1
@@ -626,7 +914,8 @@ bn_statistics = sum(
     2 * m.num_features for m in ours_rn.modules() if isinstance(m, nn.BatchNorm2d)
 )
 print(
-    f"{resnet_check[50][0]['total']:,} + {conv_biases:,} conv biases + {bn_statistics:,} running statistics "
+    f"{resnet_check[50][0]['total']:,} + {conv_biases:,} conv biases + "
+    f"{bn_statistics:,} running statistics "
     f"= {resnet_check[50][0]['total'] + conv_biases + bn_statistics:,}"
 )
 
@@ -641,13 +930,14 @@ assert resnet_check[50][0]["total"] + conv_biases + bn_statistics == 25_636_712
 # every other pixel in each direction: three quarters of the block's input
 # never reach its main path. "ResNet v1.5", the variant of `torchvision`'s
 # ResNet-50 and of most later work, moves the stride to the 3x3
-# convolution, which sees every pixel. We check which input pixels influence
+# convolution, which sees every pixel ({numref}`fig-cnn-architectures-resnet-versions`,
+# left and middle). We check which input pixels influence
 # the main path's output via the gradient:
 
 
 # %%
 def pixels_read(block: nn.Module) -> float:
-    """Fraction of input pixels whose value changes the output of block.conv3 (its main path)."""
+    """Fraction of input pixels that change the output of block.conv3 (main path)."""
     x = torch.randn(1, 64, 8, 8, requires_grad=True)
     main = block.conv3(
         F.relu(block.bn2(block.conv2(F.relu(block.bn1(block.conv1(x))))))
@@ -658,13 +948,24 @@ def pixels_read(block: nn.Module) -> float:
 
 torch.manual_seed(0)
 read = {
-    v: pixels_read(cnn.Bottleneck(64, 32, 128, stride=2, variant=v))
-    for v in ("v1", "v1.5")
+    v: pixels_read(Bottleneck(64, 32, 128, stride=2, variant=v)) for v in ("v1", "v1.5")
 }
 print({v: f"{frac:.0%} of the input pixels read" for v, frac in read.items()})
 
 # %% tags=["remove-cell"]
 assert read["v1"] == 0.25 and read["v1.5"] == 1.0
+
+# %% [markdown]
+# :::{figure} ../figs/resnet_versions.svg
+# :name: fig-cnn-architectures-resnet-versions
+# :alt: Three vertical stacks labelled v1, v1.5 and v2, each with a shortcut through a strided 1x1 convolution into a plus node. In v1 the first 1x1 conv is framed as strided, in v1.5 and v2 the 3x3 conv is; v1 and v1.5 end with ReLU after the plus, v2 starts with BN and ReLU and ends at the plus.
+# :width: 100%
+# A downsampling bottleneck three ways. v1 puts the stride on the first 1x1
+# convolution, which then reads only one pixel in four; v1.5 moves it to the 3x3
+# convolution; v2 (pre-activation) orders each step BN, ReLU, convolution, feeds
+# the projection from the pre-activated input and adds nothing after the sum, so
+# identity shortcuts stay pure identities. The strided convolution is framed.
+# :::
 
 # %% [markdown]
 # The parameter count is the same in both variants; only the computation
@@ -674,7 +975,8 @@ assert read["v1"] == 0.25 and read["v1.5"] == 1.0
 #
 # He et al.'s follow-up {cite}`he2016identity` ("v2") reorders each block to
 # BN–ReLU–convolution, *pre-activation*, and leaves nothing after the
-# addition: $\mathbf{h}_{l+1} = \mathbf{h}_l + F_l(\mathbf{h}_l)$. Then a
+# addition: $\mathbf{h}_{l+1} = \mathbf{h}_l + F_l(\mathbf{h}_l)$
+# ({numref}`fig-cnn-architectures-resnet-versions`, right). Then a
 # stack of blocks is the identity plus corrections, and the signal from any
 # block reaches any later one unchanged. Zeroing every block's last
 # convolution shows the difference: v2 blocks become exactly the identity,
@@ -686,7 +988,7 @@ x_blocks = torch.randn(4, 16, 8, 8)
 identity_error = {}
 for variant in ("v1.5", "v2"):
     stack = nn.Sequential(
-        *[cnn.BasicBlock(16, 16, variant=variant) for _ in range(4)]
+        *[BasicBlock(16, 16, variant=variant) for _ in range(4)]
     ).eval()
     for block in stack:
         nn.init.zeros_(block.conv2.weight)  # F_l = 0 in every block
@@ -714,12 +1016,16 @@ assert identity_error["v2"] == 0.0 and identity_error["v1.5"] > 0.5
 # 1x1 convolution with $Cd$ outputs; the 3x3 convolutions, each reading only
 # its own path's $d$ channels, are one *grouped* convolution with $C$ groups;
 # and summing the paths' last 1x1 convolutions is one 1x1 convolution on the
-# concatenated channels, $\sum_k A_k \mathbf{x}_k = [A_1 \cdots A_C]\,[\mathbf{x}_1; \dots; \mathbf{x}_C]$.
-# `SplitTransformMerge.from_grouped` copies the slices of a grouped block's
-# weights into the explicit paths:
-
-# %%
-show_source(cnn.SplitTransformMerge.from_grouped)
+# concatenated channels,
+#
+# $$
+# \textstyle\sum_k A_k \mathbf{x}_k = [A_1 \cdots A_C]\,[\mathbf{x}_1; \dots; \mathbf{x}_C].
+# $$
+#
+# `cnn.SplitTransformMerge` writes the block as $C$ explicit paths, and its
+# `from_grouped` copies the slices of a grouped block's weights (rows of the
+# first 1x1 convolution, groups of the 3x3, columns of the last 1x1) into
+# the paths.
 
 # %% [markdown]
 # If the two forms are the same function, they must agree on any input — in
@@ -727,7 +1033,7 @@ show_source(cnn.SplitTransformMerge.from_grouped)
 
 # %%
 torch.manual_seed(0)
-grouped = cnn.Bottleneck(256, 32 * 4, 256, groups=32)  # ResNeXt's 32x4d block
+grouped = Bottleneck(256, 32 * 4, 256, groups=32)  # ResNeXt's 32x4d block
 paths = cnn.SplitTransformMerge.from_grouped(grouped)
 x_rx = torch.randn(4, 256, 14, 14)
 with torch.no_grad():
@@ -738,7 +1044,8 @@ n_grouped, n_paths = (
     cnn.count_parameters(paths)["total"],
 )
 print(
-    f"{len(paths.paths)} paths; max difference: train mode {diff_train:.1e}, eval mode {diff_eval:.1e}"
+    f"{len(paths.paths)} paths; max difference: train mode {diff_train:.1e}, "
+    f"eval mode {diff_eval:.1e}"
 )
 print(f"parameters: grouped {n_grouped:,}, explicit paths {n_paths:,}")
 
@@ -759,7 +1066,8 @@ with torch.device("meta"):
     tv_resnext = torchvision.models.resnext50_32x4d(weights=None)
 print(
     f"ResNeXt-50 32x4d: {cnn.count_parameters(resnext)['total']:,} parameters "
-    f"(torchvision {sum(p.numel() for p in tv_resnext.parameters()):,}), logits {tuple(resnext(x_meta).shape)}"
+    f"(torchvision {sum(p.numel() for p in tv_resnext.parameters()):,}), "
+    f"logits {tuple(resnext(x_meta).shape)}"
 )
 
 # %% tags=["remove-cell"]
@@ -787,27 +1095,63 @@ assert resnext(x_meta).shape == (2, 1000)
 # with $W_1 \in \mathbb{R}^{C/r \times C}$, $W_2 \in \mathbb{R}^{C \times C/r}$
 # and reduction $r = 16$. Which channels matter now depends on the whole
 # image: a form of *attention*, the theme of the chapter on transformers.
+# {numref}`fig-cnn-architectures-se` follows the shapes through the block.
 
-# %%
-show_source(cnn.SEBlock)
+# %% [markdown]
+# :::{figure} ../figs/se_block.svg
+# :name: fig-cnn-architectures-se
+# :alt: A row: x of shape CxHxW, global average pool to Cx1x1, 1x1 conv to C/r, ReLU, 1x1 conv back to C, sigmoid giving gates; a line carries x around the row to a multiply node where the gates scale it, giving the output of the same shape.
+# :width: 100%
+# Squeeze-and-excitation as `SEBlock` computes it: global average pooling squeezes
+# each channel to one number, a two-layer bottleneck (1x1 convolutions,
+# $C \to C/r \to C$, with $r = 16$) and a sigmoid turn them into gates in $(0, 1)$,
+# and each channel of $x$ is multiplied by its gate. In a ResNet block it acts on
+# the residual branch before the addition.
+# :::
+
+
+# %% tags=["dlbook:cnn"]
+class SEBlock(nn.Module):
+    """Squeeze-and-excitation: scale each channel by a gate from the whole image."""
+
+    def __init__(self, channels, reduction=16):
+        super().__init__()
+        check.positive(channels, "channels", integer=True)
+        hidden = max(
+            channels // check.positive(reduction, "reduction", integer=True), 1
+        )
+        self.excite = nn.Sequential(  # (N, C, 1, 1) -> (N, C, 1, 1)
+            nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, channels, 1), nn.Sigmoid(),
+        )  # fmt: skip
+
+    def gates(self, x):
+        """The channel weights, (N, C, H, W) -> (N, C, 1, 1), each in (0, 1)."""
+        return self.excite(F.adaptive_avg_pool2d(x, 1))  # squeeze, then excite
+
+    def forward(self, x):  # (N, C, H, W) -> (N, C, H, W)
+        return x * self.gates(x)
+
 
 # %% [markdown]
 # The block changes no shape, so it drops into any residual block before the
 # addition (`se=True`), at a small cost in parameters:
 
 # %%
-se = cnn.SEBlock(64)
+se = SEBlock(64)
 u = torch.randn(4, 64, 14, 14)
 gates = se.gates(u)
 print(
-    f"input {tuple(u.shape)} -> gates {tuple(gates.shape)} in ({gates.min():.2f}, {gates.max():.2f}) "
+    f"input {tuple(u.shape)} -> gates {tuple(gates.shape)} "
+    f"in ({gates.min():.2f}, {gates.max():.2f}) "
     f"-> output {tuple(se(u).shape)}"
 )
 with torch.device("meta"):
     se_resnet = cnn.resnet(50, se=True)
 extra = cnn.count_parameters(se_resnet)["total"] / resnet_check[50][0]["total"] - 1
 print(
-    f"SE-ResNet-50: {cnn.count_parameters(se_resnet)['total']:,} parameters (+{extra:.1%}), "
+    f"SE-ResNet-50: {cnn.count_parameters(se_resnet)['total']:,} parameters "
+    f"(+{extra:.1%}), "
     f"logits {tuple(se_resnet(x_meta).shape)}"
 )
 
@@ -842,9 +1186,11 @@ assert se_resnet(x_meta).shape == (2, 1000) and 0.05 < extra < 0.15
 #   the learning rate rises linearly to its peak and then anneals to almost 0.
 # - **Augmentation** with random flips and shifts of up to 2 pixels during
 #   training, and **flip test-time augmentation** (below).
-
-# %%
-show_source(cnn.SmallResNet.forward)
+#
+# `cnn.SmallResNet` is three stages of conv–BN–ReLU and $2 \times 2$ max
+# pooling, with a residual pair of conv–BN–ReLU layers added after the first
+# and the third, global max pooling and one linear layer whose logits are
+# scaled by $1/8$.
 
 # %% [markdown]
 # The training loop holds the whole recipe. `session.amp_dtype` is the 16-bit
@@ -863,7 +1209,7 @@ show_source(cnn.SmallResNet.forward)
 
 # %%
 def augment(x: torch.Tensor) -> torch.Tensor:
-    """Random horizontal flips and shifts of up to 2 pixels: (N, C, H, W) -> (N, C, H, W)."""
+    """Random flips and shifts of up to 2 pixels, drawn per image: (N, C, H, W)."""
     n, _, h, w = x.shape
     x = torch.where(torch.rand(n, 1, 1, 1, device=x.device) < 0.5, x.flip(-1), x)
     padded = F.pad(x, (2, 2, 2, 2), mode="reflect")
@@ -891,28 +1237,39 @@ def train_fast(
     batch_size: int,
     lr: float = 0.2,
     seed: int = 0,
+    one_cycle: bool = True,
+    smoothing: float = 0.1,
+    augmented: bool = True,
+    low: torch.dtype | None = session.amp_dtype,
 ) -> float:
-    """Train model on (x, y), both already on the device; returns the training time in seconds."""
-    low = session.amp_dtype  # torch.bfloat16, torch.float16 or None (float32)
+    """Train model on (x, y), both on the device; returns the training time in s.
+
+    `low` is the 16-bit type for autocast (None: float32); the flags switch the
+    recipe's ingredients off one at a time, for the ablation below.
+    """
     if low is not None:
         model = model.to(memory_format=torch.channels_last)
     scaler = torch.amp.GradScaler("cuda", enabled=low is torch.float16)
     batches = data.Batches(
-        x, y, batch_size=batch_size, seed=seed, drop_last=True, transform=augment
-    )
+        x, y, batch_size=batch_size, seed=seed, drop_last=True,
+        transform=augment if augmented else None,
+    )  # fmt: skip
     opt = torch.optim.SGD(
         model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=5e-4
     )
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=lr, total_steps=epochs * len(batches), pct_start=0.25
+    total = epochs * len(batches)
+    sched = (
+        torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=total, pct_start=0.25)
+        if one_cycle
+        else torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)  # constant
     )
     model.train()
     synchronize(device)
     t0 = time.perf_counter()
     for _ in range(epochs):
         for xb, yb in batches:
-            with torch.autocast("cuda", dtype=low, enabled=low is not None):
-                loss = F.cross_entropy(model(xb), yb, label_smoothing=0.1)
+            with torch.autocast(device.type, dtype=low, enabled=low is not None):
+                loss = F.cross_entropy(model(xb), yb, label_smoothing=smoothing)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(opt)
@@ -936,7 +1293,7 @@ def train_fast(
 def predict_proba(
     model: nn.Module, x: torch.Tensor, *, flip: bool = False, batch_size: int = 1_000
 ) -> torch.Tensor:
-    """Class probabilities (N, K) of images x (N, C, H, W), optionally with flip test-time augmentation."""
+    """Class probabilities (N, K) of images x (N, C, H, W), optionally with flip TTA."""
     model.eval()
     low, out = session.amp_dtype, []  # 16-bit type of this GPU, or None (float32)
     for xb in x.split(batch_size):
@@ -971,7 +1328,8 @@ p_plain, p_tta = (
     predict_proba(fast_net, x_test, flip=True),
 )
 print(
-    f"{cnn.count_parameters(fast_net)['total']:,} parameters, {len(x_fast):,} training images, "
+    f"{cnn.count_parameters(fast_net)['total']:,} parameters, "
+    f"{len(x_fast):,} training images, "
     f"{cfg.fast_epochs} epochs"
 )
 dlbook.report("fast ResNet training time", fast_seconds, fmt=".1f", unit="s")
@@ -984,14 +1342,14 @@ fast_acc_tta = dlbook.report(
 
 # %% tags=["remove-cell"]
 assert fast_acc > 0.6, "the fast ResNet must learn well above chance"
-assert fast_acc_tta > fast_acc - 0.01, (
-    "flip TTA should not hurt on clothes, which look alike mirrored"
-)
+if cfg.profile == "gpu":
+    assert fast_acc_tta >= fast_acc, "on a well-trained net flip TTA must not hurt"
 if (
     cfg.profile == "gpu"
 ):  # the target of the gpu profile: >= 94% within 60 s of training on an H100
     print(
-        f"gpu target (>= 0.94 within 60 s on an H100): accuracy {fast_acc_tta:.4f}, {fast_seconds:.1f} s"
+        f"gpu target (>= 0.94 within 60 s on an H100): "
+        f"accuracy {fast_acc_tta:.4f}, {fast_seconds:.1f} s"
     )
     assert fast_acc_tta >= 0.94, (
         "the gpu profile's fast ResNet must reach 94% test accuracy"
@@ -1008,9 +1366,104 @@ if (
 # 60,000 images, is meant to reach about 94% or more within a minute of
 # training; the time printed above is the number to look at when you run it
 # there. Compare the two accuracies printed above: on a well-trained net flip
-# TTA usually adds a little, because a mirrored garment is still the same
-# garment and averaging two views cancels part of the net's errors; on a short
-# run the difference can go either way by a few tenths of a percent.
+# TTA usually adds a little (the `gpu` profile checks that it does not hurt),
+# because a mirrored garment is still the same garment and averaging two
+# views cancels part of the net's errors; on a short run the difference can
+# go either way by a few tenths of a percent.
+#
+# ### Which ingredient buys what: an ablation
+#
+# A recipe is only convincing with its baseline. We start from plain float32
+# training with a constant learning rate (0.1, the average of the one-cycle
+# schedule below), no label smoothing and no augmentation, and add the
+# ingredients one at a time, each row a fresh `SmallResNet` trained with the
+# same seed on the same `cfg.n_abl` images for `cfg.abl_epochs` epochs; the
+# last row adds flip TTA to the last model. All rows keep the data on the
+# device (the in-memory batches of `data.Batches`; on a CPU there is no
+# host-to-device copy to save). Mixed precision and `channels_last` get a
+# row only where the device has tensor cores (CUDA). Besides the wall time
+# and the examples per second we count the FLOPs of one training step with
+# `FlopCounterMode` (forward and backward) and report the achieved FLOP/s
+# and, on a GPU we know, its fraction of the device's dense 16-bit
+# tensor-core peak from the vendor's data sheet. For a CPU we assume no
+# peak: it depends on the model, its vector units and its clock.
+
+# %%
+PEAK_16BIT = {  # dense bf16/fp16 tensor-core FLOP/s, from NVIDIA's data sheets
+    "H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "T4": 65e12,
+}  # fmt: skip
+gpu_name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
+peak = next((v for k, v in PEAK_16BIT.items() if k in gpu_name), None)
+x_abl, y_abl = prepare(train_set, cfg.n_abl, seed=3)
+plain = dict(smoothing=0.0, augmented=False, low=None)
+rows = [
+    ("float32, constant lr", dict(plain, lr=0.1, one_cycle=False)),
+    ("+ one-cycle schedule", plain),
+    ("+ label smoothing", dict(augmented=False, low=None)),
+    ("+ flips and shifts", dict(low=None)),
+]
+if session.amp_dtype is not None:
+    rows.append((f"+ channels_last, {session.amp_dtype}".replace("torch.", ""), {}))
+net_f = cnn.SmallResNet(cfg.abl_widths).to(device).train()
+with FlopCounterMode(display=False) as counter:
+    F.cross_entropy(net_f(x_abl[:64]), y_abl[:64]).backward()
+flops_per_example = counter.get_total_flops() / 64  # forward + backward
+peak_text = "none" if peak is None else f"{peak / 1e12:.0f} TFLOP/s"
+print(f"{flops_per_example / 1e6:.1f} MFLOP per training example; peak: {peak_text}")
+
+# %%
+ablation = {}
+for name, kw in rows:
+    torch.manual_seed(0)
+    net_a = cnn.SmallResNet(cfg.abl_widths).to(device)
+    bs = cfg.fast_batch
+    secs = train_fast(net_a, x_abl, y_abl, epochs=cfg.abl_epochs, batch_size=bs, **kw)
+    seen = cfg.abl_epochs * (len(x_abl) // bs) * bs  # whole batches only
+    ablation[name] = (secs, seen / secs, accuracy(predict_proba(net_a, x_test), y_test))
+acc_tta = accuracy(predict_proba(net_a, x_test, flip=True), y_test)
+ablation["+ flip TTA"] = (0.0, float("nan"), acc_tta)  # no training: same model
+cols = ("seconds", "examples/s", "test acc", "TFLOP/s", "of peak")
+print(f"{'':22} {cols[0]:>7} {cols[1]:>10} {cols[2]:>8} {cols[3]:>7} {cols[4]:>7}")
+for name, (secs, rate, acc) in ablation.items():
+    tflops = flops_per_example * rate / 1e12
+    frac = "" if peak is None or rate != rate else f"{tflops * 1e12 / peak:.1%}"
+    print(f"{name:22} {secs:7.1f} {rate:10.0f} {acc:8.4f} {tflops:7.3f} {frac:>7}")
+
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "The training-fast ablation: test accuracy (left) and training throughput (right) as the ingredients are added one at a time, from plain float32 with a constant learning rate.", "name": "fig-cnn-architectures-ablation"}, "image": {"alt": "Two horizontal bar charts with one bar per recipe row: test accuracy on the left, training examples per second on the right."}}
+fig, axes = plot.subplots(1, 2, width=7, height=2.8)
+names = list(ablation)
+axes[0].barh(names[::-1], [a for *_, a in ablation.values()][::-1], color="C0")
+accs = [a for *_, a in ablation.values()]
+axes[0].set(xlabel="test accuracy", xlim=(min(accs) - 0.05, max(accs) + 0.02))
+rates = [r for _, r, _ in ablation.values()][:-1]
+axes[1].barh(names[:-1][::-1], rates[::-1], color="C1")
+axes[1].set(xlabel="training examples / s")
+axes[1].set_yticks([])
+plot.show(fig)
+
+# %% tags=["remove-cell"]
+accs = [a for *_, a in ablation.values()]
+assert min(accs) > 0.3, "every row must learn (chance is 0.1)"
+if cfg.profile == "gpu":
+    assert accs[-1] > accs[0] + 0.01, "the full recipe must beat the plain baseline"
+
+# %% [markdown]
+# {numref}`fig-cnn-architectures-ablation` and the table show each
+# ingredient's effect at this budget. In the `gpu` profile, with all 60,000
+# images and 8 epochs, the full recipe must beat the plain baseline
+# (checked). At the small budgets of the `smoke` and `cpu` profiles single
+# rows can go either way, and augmentation can even cost accuracy: it makes
+# every epoch harder and pays off only when there are epochs enough to learn
+# the harder task. That is why the speed records tune each ingredient at
+# their own budget, on many seeds. The record recipes add more that we
+# leave out: airbench {cite}`jordan2024airbench` whitens the first layer's
+# input patches, keeps an exponential moving average of the weights, tests
+# on translated as well as mirrored copies and scales the learning rate with
+# the batch size. On a GPU, the mixed-precision row usually multiplies the
+# examples per second; its fraction of the peak, printed above, shows how
+# far even a fast small net stays from what the hardware can do (small
+# convolutions and batch norm are limited by memory traffic, not by
+# arithmetic).
 #
 # The same recipe is what the speed records use on CIFAR-10. When CIFAR-10 is
 # not on this machine (and this book never downloads it silently), the loader
@@ -1036,9 +1489,10 @@ cifar_seconds = train_fast(
 )
 cifar_acc = accuracy(predict_proba(cifar_net, xc_te, flip=True), yc_te)
 print(
-    f"data: {cifar_train.name}; images {tuple(xc_tr.shape)}; {cifar_seconds:.1f} s of training"
+    f"data: {cifar_train.name}; images {tuple(xc_tr.shape)}; "
+    f"{cifar_seconds:.1f} s of training"
 )
-dlbook.report(
+cifar_acc = dlbook.report(
     f"fast ResNet on {cifar_train.name}: test accuracy with flip TTA",
     cifar_acc,
     fmt=".4f",
@@ -1048,6 +1502,8 @@ dlbook.report(
 assert xc_tr.shape[1:] == (3, 32, 32) and cifar_acc > 0.3, (
     "the same recipe must learn on 32x32 RGB input"
 )
+if cfg.profile == "gpu":  # 50,000 images, 10 epochs: the recipe must really work
+    assert cifar_acc > 0.9, f"the fast ResNet must reach 90% on {cifar_train.name}"
 
 # %% [markdown]
 # ## Ensembles and test-time augmentation
@@ -1086,7 +1542,8 @@ def nll(p: torch.Tensor, y: torch.Tensor) -> float:
 
 for k, p in enumerate(member_probs):
     print(
-        f"member {k}: test accuracy {accuracy(p, y_test):.4f}, cross-entropy {nll(p, y_test):.4f}"
+        f"member {k}: test accuracy {accuracy(p, y_test):.4f}, "
+        f"cross-entropy {nll(p, y_test):.4f}"
     )
 ens_acc = dlbook.report(
     "ensemble of 3 test accuracy", accuracy(ensemble_p, y_test), fmt=".4f"
@@ -1095,19 +1552,20 @@ print(f"ensemble cross-entropy {nll(ensemble_p, y_test):.4f}")
 
 # %% tags=["remove-cell"]
 member_acc = [accuracy(p, y_test) for p in member_probs]
-assert (
-    nll(ensemble_p, y_test) <= sum(nll(p, y_test) for p in member_probs) / 3 + 1e-6
-), "Jensen's inequality"
-assert ens_acc >= min(member_acc), (
-    "the ensemble must not be worse than its worst member"
-)
 assert min(member_acc) > 0.4, "every member must learn"
+assert ens_acc > sum(member_acc) / 3, "the ensemble must beat its average member"
+if cfg.profile == "gpu":
+    assert nll(ensemble_p, y_test) < min(nll(p, y_test) for p in member_probs), (
+        "the ensemble's cross-entropy must be below the best member's"
+    )
 
 # %% [markdown]
-# The ensemble's cross-entropy is below the members' average, as it must be.
-# Its accuracy, printed above, is never below the weakest member's and is
-# often close to or above the best one's; the gain grows with members that
-# are better trained and make more different errors. The price
+# The ensemble's cross-entropy is below the members' average, as Jensen's
+# inequality guarantees, and (checked in the `gpu` profile) below the best
+# member's, which is what makes ensembles worth their cost. Its
+# accuracy, printed above, beats the average member's (checked in every
+# profile) and is often close to or above the best one's; the gain grows with
+# members that are better trained and make more different errors. The price
 # is three times the training and prediction cost; TTA gets a smaller gain for
 # twice the prediction cost and no extra training. Both apply to any
 # classifier, which is why competition entries stacked them.
@@ -1118,9 +1576,10 @@ assert min(member_acc) > 0.4, "every member must learn"
 #   classifier is convolutional (or ends with global pooling) accepts any
 #   image size.
 # - AlexNet and VGG went deeper with ReLU, dropout and stacked 3x3
-#   convolutions, but most of their parameters (96% and 86%) sit in the linear
-#   layers; NiN and GoogLeNet removed those with 1x1 convolutions and global
-#   average pooling.
+#   convolutions. Most of their parameters (96% for AlexNet, 89% for VGG-16,
+#   the linear shares of the table) sit in the linear layers and almost all
+#   of their MACs in the convolutions; NiN and GoogLeNet removed the linear
+#   layers with 1x1 convolutions and global average pooling.
 # - Plain deep networks train *worse* than shallow ones; residual blocks
 #   {eq}`eq-residual` make the identity easy and fix it. v1.5 moves the
 #   downsampling stride to the 3x3 convolution; v2 pre-activation makes the
@@ -1138,8 +1597,10 @@ assert min(member_acc) > 0.4, "every member must learn"
 # convolutional part with {eq}`eq-conv-params` from `cnn.VGG_CONFIGS[16]`
 # alone, and that of its classifier, and compare with `count_parameters`.
 
-# %% tags=["hide-cell"]
-# Solution to Exercise 1
+# %% tags=["hide-cell"] mystnb={"code_prompt_hide": "Hide solution", "code_prompt_show": "Solution"}
+# Answer: the formula gives both parts exactly; over 102 million of the linear
+# parameters are in the first layer, from the 25,088 pooled features to 4,096
+# units.
 conv_total, c_in = 0, 3
 for c in cnn.VGG_CONFIGS[16]:
     if c != "M":
@@ -1154,41 +1615,41 @@ assert (
     and linear_total == counts["VGG-16"]["linear"]
 )
 assert conv_total + linear_total == 138_357_544
+first_fc = (512 * 7 * 7 + 1) * 4096
+print(f"first linear layer: {first_fc:,} parameters")
+assert first_fc > 102_000_000
 
 # %% [markdown]
-# Over 102 million of the linear parameters are in the first layer, from the
-# 25,088 pooled features to 4,096 units.
-#
 # **Exercise 2 (why 1x1 reductions).** Compare the parameters of Inception
 # block 3a (input 192 channels) with those of a block that applies its 3x3 and
 # 5x5 convolutions directly to the 192 input channels (no 1x1 reductions) with
 # the same output widths.
 
-# %% tags=["hide-cell"]
-# Solution to Exercise 2
+# %% tags=["hide-cell"] mystnb={"code_prompt_hide": "Hide solution", "code_prompt_show": "Solution"}
+# Answer: the reductions cut the parameters (and the multiply-adds, which scale
+# the same way at a fixed resolution) by the factor printed below.
 with torch.device("meta"):
     reduced = cnn.Inception(192, 64, (96, 128), (16, 32), 32)
 direct = (192 + 1) * 64 + (9 * 192 + 1) * 128 + (25 * 192 + 1) * 32 + (192 + 1) * 32
 n_reduced = cnn.count_parameters(reduced)["total"]
 print(
-    f"with 1x1 reductions: {n_reduced:,}; without: {direct:,} ({direct / n_reduced:.1f}x)"
+    f"with 1x1 reductions: {n_reduced:,}; without: {direct:,} "
+    f"({direct / n_reduced:.1f}x)"
 )
 assert direct > 1.5 * n_reduced
 
 # %% [markdown]
-# The reductions cut the parameters (and the multiply-adds, which scale the
-# same way at a fixed resolution) by the factor printed above.
-#
 # **Exercise 3 (a ResNet-18 inside a ResNet-34).** A deeper residual net can
 # represent a shallower one exactly. Take a stage of two basic blocks and add a
 # third whose last batch norm has scale and shift 0. Show that the three-block
 # stage computes the same function as the two-block one.
 
-# %% tags=["hide-cell"]
-# Solution to Exercise 3: with bn2 = 0 the residual branch is 0 and the block is ReLU(x) = x for x >= 0.
+# %% tags=["hide-cell"] mystnb={"code_prompt_hide": "Hide solution", "code_prompt_show": "Solution"}
+# Answer: with bn2 = 0 the residual branch is 0 and the block is ReLU(x), which is x
+# for the non-negative output of the previous v1 block.
 torch.manual_seed(0)
-two = nn.Sequential(cnn.BasicBlock(16, 16), cnn.BasicBlock(16, 16)).eval()
-extra_block = cnn.BasicBlock(16, 16).eval()
+two = nn.Sequential(BasicBlock(16, 16), BasicBlock(16, 16)).eval()
+extra_block = BasicBlock(16, 16).eval()
 nn.init.zeros_(extra_block.bn2.weight)
 nn.init.zeros_(extra_block.bn2.bias)
 three = nn.Sequential(*two, extra_block).eval()
@@ -1197,13 +1658,12 @@ with torch.no_grad():
     gap = (three(x_ex) - two(x_ex)).abs().max().item()
 print(f"max |three blocks - two blocks| = {gap:.1e}")
 assert gap == 0.0
-
-# %% [markdown]
 # The output of a v1 block is non-negative (it ends with a ReLU), and ReLU is
 # the identity on non-negative inputs, so the extra block changes nothing.
 # Zero-initialising the last batch-norm scale of every block is also a common
 # trick to make a freshly initialised ResNet start close to a shallow one.
-#
+
+# %% [markdown]
 # ## References
 #
 # ```{bibliography}

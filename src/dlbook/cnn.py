@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dlbook import check
+
 __all__ = [
     "VGG_CONFIGS",
     "RESNET_LAYERS",
@@ -57,6 +59,8 @@ def count_parameters(model: nn.Module) -> dict[str, int]:
         ``{"conv": ..., "linear": ..., "other": ..., "total": ...}``; ``"other"``
         holds e.g. batch-norm scales and shifts. Works on the ``meta`` device.
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     counts = {"conv": 0, "linear": 0, "other": 0}
     for module in model.modules():
         own = sum(
@@ -72,7 +76,14 @@ def count_parameters(model: nn.Module) -> dict[str, int]:
     return counts
 
 
+def _sizes(**sizes: int) -> None:
+    """Check that every keyword is a positive int (a channel count, a depth...)."""
+    for name, value in sizes.items():
+        check.positive(value, name, integer=True)
+
+
 def _check_images(x: torch.Tensor, in_channels: int, name: str) -> None:
+    check.tensor(x, "x", floating=True)
     if x.ndim != 4 or x.shape[1] != in_channels:
         raise ValueError(
             f"{name} expects images of shape (N, {in_channels}, H, W); got {tuple(x.shape)}"
@@ -102,6 +113,7 @@ class LeNet5(nn.Module):
         self, variant: str = "modern", *, in_channels: int = 1, num_classes: int = 10
     ) -> None:
         super().__init__()
+        _sizes(in_channels=in_channels, num_classes=num_classes)
         if variant not in ("original", "modern"):
             raise ValueError(f"variant must be 'original' or 'modern', got {variant!r}")
         self.variant, self.in_channels = variant, in_channels
@@ -124,11 +136,15 @@ class LeNet5(nn.Module):
         )
 
     def score_map(self, x: torch.Tensor) -> torch.Tensor:
-        """Class scores at every position: (N, C, H, W) -> (N, num_classes, (H-12)//4, (W-12)//4)."""
+        """Class scores of every 28x28 window, 4 pixels apart.
+
+        (N, C, H, W) -> (N, num_classes, (H - 24) // 4, (W - 24) // 4); H and W
+        must be at least 28, the smallest image that gives one window.
+        """
         _check_images(x, self.in_channels, "LeNet5")
-        if min(x.shape[-2:]) < 16:
+        if min(x.shape[-2:]) < 28:
             raise ValueError(
-                f"LeNet5 needs images of at least 16x16 pixels, got {tuple(x.shape[-2:])}"
+                f"LeNet5 needs images of at least 28x28 pixels, got {tuple(x.shape[-2:])}"
             )
         return self.head(self.features(x))
 
@@ -158,6 +174,8 @@ class AlexNet(nn.Module):
         self, num_classes: int = 1000, *, in_channels: int = 3, dropout: float = 0.5
     ) -> None:
         super().__init__()
+        _sizes(in_channels=in_channels, num_classes=num_classes)
+        check.probability(dropout, "dropout", high_open=True)
         self.in_channels = in_channels
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, 64, 11, stride=4, padding=2),
@@ -266,6 +284,9 @@ class VGG(nn.Module):
         dropout: float = 0.5,
     ) -> None:
         super().__init__()
+        _sizes(in_channels=in_channels, num_classes=num_classes, hidden=hidden)
+        _sizes(pool_size=pool_size)
+        check.probability(dropout, "dropout", high_open=True)
         if isinstance(config, int):
             if config not in VGG_CONFIGS:
                 raise ValueError(
@@ -313,28 +334,14 @@ class VGG(nn.Module):
 # --- Network in network and GoogLeNet ------------------------------------------------------------------------------
 
 
-def nin_block(
-    in_channels: int,
-    out_channels: int,
-    kernel_size: int,
-    stride: int = 1,
-    padding: int = 0,
-) -> nn.Sequential:
-    """A NiN "mlpconv" block: one k x k convolution and two 1x1 convolutions, each followed by ReLU.
-
-    The two 1x1 convolutions are a two-layer perceptron applied at every pixel
-    to the channel vector. Shapes: (N, in, H, W) -> (N, out, H', W').
-    """
-    return nn.Sequential(
-        nn.Conv2d(
-            in_channels, out_channels, kernel_size, stride=stride, padding=padding
-        ),
+def nin_block(in_channels, out_channels, kernel_size, stride=1, padding=0):
+    """A k x k convolution, then two 1x1 convolutions (a per-pixel MLP), with ReLUs."""
+    return nn.Sequential(  # (N, in, H, W) -> (N, out, H', W')
+        nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding),
         nn.ReLU(inplace=True),
-        nn.Conv2d(out_channels, out_channels, 1),
-        nn.ReLU(inplace=True),
-        nn.Conv2d(out_channels, out_channels, 1),
-        nn.ReLU(inplace=True),
-    )
+        nn.Conv2d(out_channels, out_channels, 1), nn.ReLU(inplace=True),
+        nn.Conv2d(out_channels, out_channels, 1), nn.ReLU(inplace=True),
+    )  # fmt: skip
 
 
 class NiN(nn.Module):
@@ -359,6 +366,9 @@ class NiN(nn.Module):
         dropout: float = 0.5,
     ) -> None:
         super().__init__()
+        _sizes(in_channels=in_channels, num_classes=num_classes)
+        _sizes(**{f"widths[{i}]": w for i, w in enumerate(widths)})
+        check.probability(dropout, "dropout", high_open=True)
         self.in_channels = in_channels
         self.net = nn.Sequential(
             nin_block(in_channels, widths[0], 5, padding=2),
@@ -420,6 +430,8 @@ class Inception(nn.Module):
         batch_norm: bool = False,
     ) -> None:
         super().__init__()
+        _sizes(in_channels=in_channels, c1=c1, pool_proj=pool_proj)
+        _sizes(**{"c3[0]": c3[0], "c3[1]": c3[1], "c5[0]": c5[0], "c5[1]": c5[1]})
         bn = batch_norm
         self.branch1 = _conv_bn_relu(in_channels, c1, 1, batch_norm=bn)
         self.branch3 = nn.Sequential(
@@ -458,10 +470,11 @@ GOOGLENET_INCEPTIONS = {  # name: (c1, (3x3 reduce, 3x3), (5x5 reduce, 5x5), poo
 
 
 class GoogLeNet(nn.Module):
-    """GoogLeNet (Inception v1) for 224x224 images, without local response normalisation or auxiliary heads.
+    """GoogLeNet (Inception v1) for 224x224 images, without LRN or auxiliary heads.
 
-    Optional batch normalisation after every convolution (the "BN-Inception"
-    idea, which made the auxiliary classifiers unnecessary).
+    Optional batch normalisation after every convolution (the idea of
+    BN-Inception, which first showed batch normalisation; Inception-v3 still
+    kept a batch-normalised auxiliary head, as a regularizer).
     """
 
     def __init__(
@@ -473,6 +486,8 @@ class GoogLeNet(nn.Module):
         dropout: float = 0.4,
     ) -> None:
         super().__init__()
+        _sizes(in_channels=in_channels, num_classes=num_classes)
+        check.probability(dropout, "dropout", high_open=True)
         self.in_channels = in_channels
         bn = batch_norm
         layers: list[nn.Module] = [
@@ -511,43 +526,41 @@ class GoogLeNet(nn.Module):
 
 
 class SEBlock(nn.Module):
-    """Squeeze-and-excitation: reweight each channel by a gate in (0, 1) computed from the whole image.
+    """Squeeze-and-excitation: scale each channel by a gate from the whole image."""
 
-    Squeeze: global average pooling, (N, C, H, W) -> (N, C, 1, 1). Excitation:
-    1x1 conv to C // reduction channels, ReLU, 1x1 conv back to C, sigmoid.
-    Scale: multiply each channel by its gate. Output shape = input shape.
-    """
-
-    def __init__(self, channels: int, reduction: int = 16) -> None:
+    def __init__(self, channels, reduction=16):
         super().__init__()
-        if channels < 1 or reduction < 1:
-            raise ValueError(
-                f"need channels >= 1 and reduction >= 1, got {channels} and {reduction}"
-            )
-        hidden = max(channels // reduction, 1)
-        self.excite = nn.Sequential(
-            nn.Conv2d(channels, hidden, 1),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(hidden, channels, 1),
-            nn.Sigmoid(),
+        check.positive(channels, "channels", integer=True)
+        hidden = max(
+            channels // check.positive(reduction, "reduction", integer=True), 1
         )
+        self.excite = nn.Sequential(  # (N, C, 1, 1) -> (N, C, 1, 1)
+            nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, channels, 1), nn.Sigmoid(),
+        )  # fmt: skip
 
-    def gates(self, x: torch.Tensor) -> torch.Tensor:
+    def gates(self, x):
         """The channel weights, (N, C, H, W) -> (N, C, 1, 1), each in (0, 1)."""
-        return self.excite(F.adaptive_avg_pool2d(x, 1))
+        return self.excite(F.adaptive_avg_pool2d(x, 1))  # squeeze, then excite
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, C, H, W) -> (N, C, H, W)."""
+    def forward(self, x):  # (N, C, H, W) -> (N, C, H, W)
         return x * self.gates(x)
 
 
 VARIANTS = ("v1", "v1.5", "v2")
 
 
-def _shortcut(
+def check_variant(variant: str) -> str:
+    """Check that ``variant`` names a ResNet block ordering: v1, v1.5 or v2."""
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    return variant
+
+
+def shortcut(
     in_channels: int, out_channels: int, stride: int, variant: str
 ) -> nn.Module:
-    """Identity when shapes agree, else a strided 1x1 projection (with batch norm, except in v2)."""
+    """Identity when shapes agree, else a strided 1x1 projection (with BN, except in v2)."""
     if stride == 1 and in_channels == out_channels:
         return nn.Identity()
     conv = nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False)
@@ -557,102 +570,58 @@ def _shortcut(
 
 
 class BasicBlock(nn.Module):
-    """ResNet's basic block (ResNet-18/34): two 3x3 convolutions and a shortcut.
-
-    ``v1``/``v1.5`` (identical for this block): conv-BN-ReLU-conv-BN, add the
-    shortcut, ReLU. ``v2`` (pre-activation): BN-ReLU-conv twice, add, nothing
-    after the addition, so the shortcut path is a pure identity.
-    Shapes: (N, in, H, W) -> (N, out, H / stride, W / stride).
-    """
+    """Two 3x3 convolutions and a shortcut: (N, in, H, W) -> (N, out, H/s, W/s)."""
 
     def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        stride: int = 1,
-        *,
-        variant: str = "v1.5",
-        se: bool = False,
-    ) -> None:
+        self, in_channels, out_channels, stride=1, *, variant="v1.5", se=False
+    ):
         super().__init__()
-        if variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-        self.variant = variant
-        # registered in torchvision's order, so that state dicts line up parameter by parameter
-        self.conv1 = nn.Conv2d(
-            in_channels, out_channels, 3, stride=stride, padding=1, bias=False
-        )
-        self.bn1 = nn.BatchNorm2d(in_channels if variant == "v2" else out_channels)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.variant = check_variant(variant)  # v1 and v1.5 are the same here
+        v2 = variant == "v2"  # pre-activation: bn1 normalizes the block's input
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(in_channels if v2 else out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(out_channels)
         self.se = SEBlock(out_channels) if se else nn.Identity()
-        self.shortcut = _shortcut(in_channels, out_channels, stride, variant)
+        self.shortcut = shortcut(in_channels, out_channels, stride, variant)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.variant == "v2":
+    def forward(self, x):
+        if self.variant == "v2":  # pre-activation: BN-ReLU-conv, nothing after the sum
             pre = F.relu(self.bn1(x))
             skip = x if isinstance(self.shortcut, nn.Identity) else self.shortcut(pre)
-            out = self.conv2(F.relu(self.bn2(self.conv1(pre))))
-            return self.se(out) + skip
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.se(self.bn2(self.conv2(out)))
+            return self.se(self.conv2(F.relu(self.bn2(self.conv1(pre))))) + skip
+        out = F.relu(self.bn1(self.conv1(x)))  # (N, out, H/s, W/s)
+        out = self.se(self.bn2(self.conv2(out)))  # the residual F(x)
         return F.relu(out + self.shortcut(x))
 
 
 class Bottleneck(nn.Module):
-    """ResNet's bottleneck block (ResNet-50 and deeper), grouped for ResNeXt.
+    """1x1 down to `width`, 3x3 (grouped), 1x1 up, and a shortcut (ResNet-50 and up)."""
 
-    1x1 conv down to ``width`` channels, 3x3 conv (``groups`` groups), 1x1 conv
-    up to ``out_channels``, plus a shortcut. Where the block downsamples
-    (``stride=2``), ``v1`` puts the stride on the first 1x1 convolution, which
-    then reads only one pixel in four; ``v1.5`` puts it on the 3x3 convolution
-    (torchvision's ResNet-50). ``v2`` is the pre-activation ordering (BN-ReLU-conv).
-    Shapes: (N, in, H, W) -> (N, out, H / stride, W / stride).
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        width: int,
-        out_channels: int,
-        stride: int = 1,
-        *,
-        variant: str = "v1.5",
-        groups: int = 1,
-        se: bool = False,
-    ) -> None:
+    def __init__(self, in_channels, width, out_channels, stride=1, *, variant="v1.5",
+                 groups=1, se=False):  # fmt: skip
         super().__init__()
-        if variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-        if width % groups:
-            raise ValueError(f"width ({width}) must be divisible by groups ({groups})")
-        self.variant = variant
-        s1, s3 = (stride, 1) if variant == "v1" else (1, stride)
-        bn_channels = (
-            (in_channels, width, width)
-            if variant == "v2"
-            else (width, width, out_channels)
-        )
+        self.variant = check_variant(variant)
+        s1, s3 = (stride, 1) if variant == "v1" else (1, stride)  # v1: on conv1
+        v2 = variant == "v2"  # pre-activation: each BN normalizes a conv's input
         self.conv1 = nn.Conv2d(in_channels, width, 1, stride=s1, bias=False)
-        self.bn1 = nn.BatchNorm2d(bn_channels[0])
-        self.conv2 = nn.Conv2d(
-            width, width, 3, stride=s3, padding=1, groups=groups, bias=False
-        )
-        self.bn2 = nn.BatchNorm2d(bn_channels[1])
+        self.bn1 = nn.BatchNorm2d(in_channels if v2 else width)
+        self.conv2 = nn.Conv2d(width, width, 3, s3, 1, groups=groups, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
         self.conv3 = nn.Conv2d(width, out_channels, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(bn_channels[2])
+        self.bn3 = nn.BatchNorm2d(width if v2 else out_channels)
         self.se = SEBlock(out_channels) if se else nn.Identity()
-        self.shortcut = _shortcut(in_channels, out_channels, stride, variant)
+        self.shortcut = shortcut(in_channels, out_channels, stride, variant)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.variant == "v2":
+    def forward(self, x):
+        if self.variant == "v2":  # pre-activation
             pre = F.relu(self.bn1(x))
             skip = x if isinstance(self.shortcut, nn.Identity) else self.shortcut(pre)
             out = self.conv2(F.relu(self.bn2(self.conv1(pre))))
             return self.se(self.conv3(F.relu(self.bn3(out)))) + skip
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = F.relu(self.bn2(self.conv2(out)))
-        out = self.se(self.bn3(self.conv3(out)))
+        out = F.relu(self.bn1(self.conv1(x)))  # (N, width, H/s1, W/s1)
+        out = F.relu(self.bn2(self.conv2(out)))  # (N, width, H/s, W/s)
+        out = self.se(self.bn3(self.conv3(out)))  # (N, out, H/s, W/s)
         return F.relu(out + self.shortcut(x))
 
 
@@ -693,6 +662,14 @@ class ResNet(nn.Module):
         se: bool = False,
     ) -> None:
         super().__init__()
+        _sizes(in_channels=in_channels, num_classes=num_classes, groups=groups)
+        _sizes(width_per_group=width_per_group)
+        _sizes(
+            **{
+                f"layers[{i}]": n
+                for i, n in enumerate(check.nonempty(layers, "layers"))
+            }
+        )
         if block not in ("basic", "bottleneck"):
             raise ValueError(f"block must be 'basic' or 'bottleneck', got {block!r}")
         if variant not in VARIANTS:
@@ -799,6 +776,7 @@ class SplitTransformMerge(nn.Module):
         stride: int = 1,
     ) -> None:
         super().__init__()
+        _sizes(in_channels=in_channels, out_channels=out_channels, stride=stride)
         if cardinality < 1 or path_width < 1:
             raise ValueError(
                 f"cardinality and path_width must be positive, got {cardinality}, {path_width}"
@@ -818,7 +796,7 @@ class SplitTransformMerge(nn.Module):
             for _ in range(cardinality)
         )
         self.bn = nn.BatchNorm2d(out_channels)
-        self.shortcut = _shortcut(in_channels, out_channels, stride, "v1.5")
+        self.shortcut = shortcut(in_channels, out_channels, stride, "v1.5")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         merged = sum(
@@ -830,7 +808,8 @@ class SplitTransformMerge(nn.Module):
     @torch.no_grad()
     def from_grouped(cls, block: Bottleneck) -> SplitTransformMerge:
         """The explicit-path form of a grouped bottleneck, with the same weights (and BN statistics)."""
-        if not isinstance(block, Bottleneck) or block.variant != "v1.5":
+        is_bottleneck = all(hasattr(block, n) for n in ("conv1", "conv2", "conv3"))
+        if not is_bottleneck or getattr(block, "variant", None) != "v1.5":
             raise ValueError("from_grouped needs a Bottleneck with variant='v1.5'")
         g, width = block.conv2.groups, block.conv2.out_channels
         d = width // g
@@ -841,7 +820,7 @@ class SplitTransformMerge(nn.Module):
             d,
             stride=block.conv2.stride[0],
         )
-        new.to(block.conv1.weight.device)
+        new.to(device=block.conv1.weight.device, dtype=block.conv1.weight.dtype)
         for k, path in enumerate(new.paths):
             sl = slice(k * d, (k + 1) * d)
             path[0].weight.copy_(block.conv1.weight[sl])  # rows of the first 1x1 conv
@@ -878,7 +857,7 @@ class _DepthBlock(nn.Module):
             nn.BatchNorm2d(out_channels),
         )
         self.shortcut = (
-            _shortcut(in_channels, out_channels, stride, "v1.5") if residual else None
+            shortcut(in_channels, out_channels, stride, "v1.5") if residual else None
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -908,6 +887,7 @@ class DepthNet(nn.Module):
         num_classes: int = 10,
     ) -> None:
         super().__init__()
+        _sizes(width=width, in_channels=in_channels, num_classes=num_classes)
         if blocks_per_stage < 1:
             raise ValueError(
                 f"blocks_per_stage must be at least 1, got {blocks_per_stage}"
@@ -958,6 +938,8 @@ class SmallResNet(nn.Module):
         logit_scale: float = 0.125,
     ) -> None:
         super().__init__()
+        _sizes(in_channels=in_channels, num_classes=num_classes)
+        check.positive(logit_scale, "logit_scale")
         if len(widths) != 4 or min(widths) < 1:
             raise ValueError(
                 f"widths must be four positive channel counts, got {widths!r}"

@@ -1,260 +1,216 @@
-"""Two-dimensional convolution and pooling as one matrix product (chapter 6).
+"""Two-dimensional convolution and pooling, written out in chapter 6.
 
-The chapter first writes a convolution as nested loops; this module holds the
-fast version that later chapters import. The trick is *im2col*: copy every
-receptive field of the input into a column of a matrix, so that the whole
-convolution becomes a single matrix product with the flattened filters.
+The chapter writes a convolution twice: as nested loops over the output
+(:func:`conv2d_loops`) and as *im2col*, which copies every receptive field of
+the input into a column of a matrix so that the whole layer becomes one matrix
+product with the flattened filters (:func:`im2col`, :func:`conv2d`). Pooling
+reuses the same columns (:func:`max_pool2d`, :func:`avg_pool2d`). Those
+definitions are the chapter's cells tagged ``dlbook:conv``, copied here
+verbatim (see :mod:`dlbook.export`); the argument checks they call in one line
+(:func:`conv_args`, :func:`check_conv2d`, :func:`check_pool`) live only here.
 
-Images are batches of shape (N, C, H, W). Like PyTorch (and every deep-learning
-library), "convolution" here means cross-correlation: the kernel is not flipped.
-
-Contents:
-
-- :func:`conv_output_size`, the output-size formula;
-- :func:`im2col`, every receptive field as a column;
-- :func:`conv2d`, with stride, padding, dilation, groups and bias;
-- :func:`max_pool2d`, :func:`avg_pool2d`.
+Images are batches of shape (N, C, H, W); an empty batch (N = 0) is allowed,
+as in PyTorch. Like PyTorch, "convolution" means cross-correlation: the kernel
+is not flipped.
 """
 
 from __future__ import annotations
 
+import math
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 
-__all__ = ["conv_output_size", "im2col", "conv2d", "max_pool2d", "avg_pool2d"]
+from dlbook import check
+
+__all__ = [
+    "conv_output_size",
+    "conv_args",
+    "check_conv2d",
+    "check_pool",
+    "conv2d_loops",
+    "im2col",
+    "conv2d",
+    "max_pool2d",
+    "avg_pool2d",
+]
 
 IntPair = int | tuple[int, int]
 
 
 def _pair(value: IntPair, name: str, minimum: int) -> tuple[int, int]:
     """(a, b) from an int or a pair of ints, each at least ``minimum``."""
-    pair = (value, value) if isinstance(value, int) else tuple(value)
-    if len(pair) != 2 or not all(
-        isinstance(v, int) and not isinstance(v, bool) for v in pair
+    if isinstance(value, torch.Size):
+        value = tuple(value)
+    pair = (value, value) if isinstance(value, int) else value
+    if (
+        not isinstance(pair, (tuple, list))
+        or len(pair) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair)
     ):
         raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
     if min(pair) < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-    return pair  # type: ignore[return-value]
+    return tuple(pair)  # type: ignore[return-value]
+
+
+def conv_args(
+    x: torch.Tensor,
+    kernel_size: IntPair,
+    stride: IntPair = 1,
+    padding: IntPair = 0,
+    dilation: IntPair = 1,
+) -> tuple[tuple[int, int], ...]:
+    """Check images ``x`` (N, C, H, W) and the geometry of a convolution or pooling.
+
+    Returns:
+        ``(kh, kw), (sh, sw), (ph, pw), (dh, dw), (hout, wout)``: each argument
+        as an (along H, along W) pair, and the output size.
+
+    Raises:
+        TypeError/ValueError when ``x`` is not a 4-D tensor, an argument is not
+        an int or a pair of ints in range, or the kernel does not fit.
+    """
+    if not isinstance(x, torch.Tensor):
+        check.tensor(x, "x")
+    if x.dim() != 4:
+        raise ValueError(
+            f"x must be images of shape (N, Cin, H, W); got shape {tuple(x.shape)}"
+        )
+    k, s = _pair(kernel_size, "kernel_size", 1), _pair(stride, "stride", 1)
+    p, d = _pair(padding, "padding", 0), _pair(dilation, "dilation", 1)
+    hw = x.shape[2:]
+    out = tuple(
+        conv_output_size(hw[i], k[i], stride=s[i], padding=p[i], dilation=d[i])
+        for i in (0, 1)
+    )
+    if min(out) < 1:
+        raise ValueError(
+            f"the kernel ({k[0]}x{k[1]}, dilation {d[0]}x{d[1]}) does not fit into "
+            f"the input ({hw[0]}x{hw[1]} padded by {p[0]}x{p[1]}); use a smaller "
+            "kernel or more padding"
+        )
+    return k, s, p, d, out
+
+
+def check_conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    groups: int,
+) -> None:
+    """Check that images, filters, bias and groups of a convolution agree."""
+    if not isinstance(x, torch.Tensor) or x.dim() != 4:
+        raise ValueError(
+            "conv2d expects images of shape (N, Cin, H, W); got "
+            f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}"
+        )
+    check.tensor(weight, "weight", ndim=4, floating=True)
+    check.positive(groups, "groups", integer=True)
+    cin, (cout, cin_g) = x.shape[1], weight.shape[:2]
+    if cin % groups or cout % groups:
+        raise ValueError(
+            f"groups={groups} must divide both the input channels ({cin}) and the "
+            f"output channels ({cout})"
+        )
+    if cin_g != cin // groups:
+        raise ValueError(
+            f"weight has {cin_g} input channels per filter, but the input has {cin} "
+            f"channels in {groups} group(s), i.e. {cin // groups} per group"
+        )
+    if x.dtype != weight.dtype or x.device != weight.device:
+        raise ValueError(
+            f"x ({x.dtype}, {x.device}) and weight ({weight.dtype}, {weight.device}) "
+            "must share dtype and device"
+        )
+    if bias is not None and (
+        not isinstance(bias, torch.Tensor) or tuple(bias.shape) != (cout,)
+    ):
+        got = tuple(bias.shape) if isinstance(bias, torch.Tensor) else type(bias)
+        raise ValueError(
+            f"bias must have shape ({cout},), one value per output channel; got {got}"
+        )
+
+
+def check_pool(kernel_size: IntPair, padding: IntPair) -> None:
+    """Check that pooling's padding is at most half its window."""
+    (kh, kw), (ph, pw) = (
+        _pair(kernel_size, "kernel_size", 1),
+        _pair(padding, "padding", 0),
+    )
+    if ph > kh // 2 or pw > kw // 2:
+        raise ValueError(
+            f"padding {padding!r} must be at most half the kernel size "
+            f"{kernel_size!r}; otherwise some windows would see only padding"
+        )
 
 
 def conv_output_size(
     size: int, kernel: int, *, stride: int = 1, padding: int = 0, dilation: int = 1
 ) -> int:
-    """Length of a convolution's (or pooling's) output along one spatial axis.
-
-    ``floor((size + 2 * padding - dilation * (kernel - 1) - 1) / stride) + 1``;
-    with ``dilation=1`` this is ``floor((size - kernel + 2 * padding) / stride) + 1``.
-    """
-    span = dilation * (kernel - 1) + 1  # how many input positions one kernel covers
+    """Output length along one axis: floor((n + 2P - D(F-1) - 1) / S) + 1."""
+    span = dilation * (kernel - 1) + 1  # input positions one kernel covers
     return (size + 2 * padding - span) // stride + 1
 
 
-def im2col(
-    x: torch.Tensor,
-    kernel_size: IntPair,
-    *,
-    stride: IntPair = 1,
-    padding: IntPair = 0,
-    dilation: IntPair = 1,
-    pad_value: float = 0.0,
-) -> torch.Tensor:
-    """Every receptive field of ``x`` as a column.
+def conv2d_loops(x, weight, bias=None, stride=1, padding=0):
+    """The convolution layer as loops: (N, Cin, H, W), (Cout, Cin, Fh, Fw)."""
+    (fh, fw), _, _, _, (h_out, w_out) = conv_args(x, weight.shape[2:], stride, padding)
+    x = F.pad(x, (padding,) * 4)  # zeros around the image
+    y = x.new_zeros(len(x), len(weight), h_out, w_out)  # (N, Cout, Ho, Wo)
+    for n in range(len(x)):
+        for o in range(len(weight)):
+            for i in range(h_out):
+                for j in range(w_out):
+                    r, c = i * stride, j * stride
+                    field = x[n, :, r : r + fh, c : c + fw]  # (Cin, Fh, Fw)
+                    y[n, o, i, j] = (weight[o] * field).sum()
+    return y if bias is None else y + bias.view(1, -1, 1, 1)
 
-    Args:
-        x: images (N, C, H, W).
-        kernel_size, stride, padding, dilation: an int or an (along H, along W) pair.
-        pad_value: what the padding is filled with (0 for convolution, -inf for max pooling).
 
-    Returns:
-        (N, C * kh * kw, Hout * Wout): column ``l`` holds the field that produces
-        output pixel ``l`` (row-major), flattened channel first, then kernel row,
-        then kernel column — the layout of :func:`torch.nn.functional.unfold`.
-    """
-    if not isinstance(x, torch.Tensor) or x.ndim != 4:
-        raise ValueError(
-            f"im2col expects images of shape (N, C, H, W); got {getattr(x, 'shape', type(x))}"
-        )
-    (kh, kw), (sh, sw) = (
-        _pair(kernel_size, "kernel_size", 1),
-        _pair(stride, "stride", 1),
+def im2col(x, kernel_size, *, stride=1, padding=0, dilation=1, pad_value=0.0):
+    """Every receptive field of x (N, C, H, W) as a column: (N, C*kh*kw, Ho*Wo)."""
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (ho, wo) = conv_args(
+        x, kernel_size, stride, padding, dilation
     )
-    (ph, pw), (dh, dw) = _pair(padding, "padding", 0), _pair(dilation, "dilation", 1)
-    n, c, h, w = x.shape
-    hout = conv_output_size(h, kh, stride=sh, padding=ph, dilation=dh)
-    wout = conv_output_size(w, kw, stride=sw, padding=pw, dilation=dw)
-    if hout < 1 or wout < 1:
-        raise ValueError(
-            f"the kernel ({kh}x{kw}, dilation {dh}x{dw}) does not fit into the input "
-            f"({h}x{w} padded by {ph}x{pw}); use a smaller kernel or more padding"
-        )
-    xp = F.pad(x, (pw, pw, ph, ph), value=pad_value)  # (N, C, H + 2ph, W + 2pw)
-    # Tensor.unfold(dim, size, step) adds a trailing axis holding windows of `size` taken every `step`:
-    fields = xp.unfold(2, dh * (kh - 1) + 1, sh).unfold(
-        3, dw * (kw - 1) + 1, sw
-    )  # (N, C, Hout, Wout, span_h, span_w)
-    fields = fields[
-        ..., ::dh, ::dw
-    ]  # keep every dilation-th tap: (N, C, Hout, Wout, kh, kw)
-    return fields.permute(0, 1, 4, 5, 2, 3).reshape(n, c * kh * kw, hout * wout)
+    xp = F.pad(x, (pw, pw, ph, ph), value=pad_value)  # (N, C, H+2ph, W+2pw)
+    # unfold(dim, size, step): a view of every window of `size` taken every `step`
+    fields = xp.unfold(2, dh * (kh - 1) + 1, sh).unfold(3, dw * (kw - 1) + 1, sw)
+    fields = fields[..., ::dh, ::dw]  # every dilation-th tap: (N, C, Ho, Wo, kh, kw)
+    cols = fields.permute(0, 1, 4, 5, 2, 3)  # (N, C, kh, kw, Ho, Wo)
+    return cols.reshape(len(x), x.shape[1] * kh * kw, ho * wo)
 
 
-def conv2d(
-    x: torch.Tensor,
-    weight: torch.Tensor,
-    bias: torch.Tensor | None = None,
-    *,
-    stride: IntPair = 1,
-    padding: IntPair = 0,
-    dilation: IntPair = 1,
-    groups: int = 1,
-) -> torch.Tensor:
-    """2-D convolution (cross-correlation) written as im2col + one matrix product per group.
-
-    Same result and same argument meaning as :func:`torch.nn.functional.conv2d`.
-
-    Args:
-        x: images (N, Cin, H, W).
-        weight: filters (Cout, Cin // groups, kh, kw).
-        bias: (Cout,) or None.
-        stride, padding, dilation: an int or an (along H, along W) pair.
-        groups: split the channels into this many independent groups; both Cin
-            and Cout must be divisible by it (``groups=Cin`` is a depthwise convolution).
-
-    Returns:
-        (N, Cout, Hout, Wout), sizes from :func:`conv_output_size`.
-    """
-    if not isinstance(x, torch.Tensor) or x.ndim != 4:
-        raise ValueError(
-            f"conv2d expects images of shape (N, Cin, H, W); got {getattr(x, 'shape', type(x))}"
-        )
-    if not isinstance(weight, torch.Tensor) or weight.ndim != 4:
-        raise ValueError(
-            f"weight must have shape (Cout, Cin // groups, kh, kw); got {getattr(weight, 'shape', None)}"
-        )
-    if not isinstance(groups, int) or groups < 1:
-        raise ValueError(f"groups must be a positive int, got {groups!r}")
-    n, cin, h, w = x.shape
-    cout, cin_per_group, kh, kw = weight.shape
-    if cin % groups or cout % groups:
-        raise ValueError(
-            f"groups={groups} must divide both the input channels ({cin}) and the output "
-            f"channels ({cout})"
-        )
-    if cin_per_group != cin // groups:
-        raise ValueError(
-            f"weight has {cin_per_group} input channels per filter, but the input has {cin} channels "
-            f"in {groups} group(s), i.e. {cin // groups} per group"
-        )
-    if bias is not None and tuple(bias.shape) != (cout,):
-        raise ValueError(
-            f"bias must have shape ({cout},), one value per output channel; got {tuple(bias.shape)}"
-        )
-    cols = im2col(
-        x, (kh, kw), stride=stride, padding=padding, dilation=dilation
-    )  # (N, Cin*kh*kw, L)
-    hout = conv_output_size(
-        h,
-        kh,
-        stride=_pair(stride, "stride", 1)[0],
-        padding=_pair(padding, "padding", 0)[0],
-        dilation=_pair(dilation, "dilation", 1)[0],
-    )
-    cols = cols.reshape(
-        n, groups, cin_per_group * kh * kw, -1
-    )  # (N, G, Cin/G*kh*kw, L)
-    w_mat = weight.reshape(
-        groups, cout // groups, cin_per_group * kh * kw
-    )  # (G, Cout/G, Cin/G*kh*kw)
-    out = torch.matmul(
-        w_mat, cols
-    )  # (N, G, Cout/G, L): one matrix product per group, batched
-    out = out.reshape(n, cout, hout, -1)  # (N, Cout, Hout, Wout)
-    if bias is not None:
-        out = out + bias.view(1, cout, 1, 1)
-    return out
+def conv2d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1):
+    """F.conv2d as im2col and one matrix product per group."""
+    check_conv2d(x, weight, bias, groups)
+    kernel, *_, (ho, wo) = conv_args(x, weight.shape[2:], stride, padding, dilation)
+    cols = im2col(x, kernel, stride=stride, padding=padding, dilation=dilation)
+    cols = cols.unflatten(1, (groups, -1))  # (N, G, Cin/G*kh*kw, Ho*Wo)
+    w = weight.flatten(1).unflatten(0, (groups, -1))  # (G, Cout/G, Cin/G*kh*kw)
+    out = (w @ cols).flatten(1, 2)  # (N, Cout, Ho*Wo): one product per group
+    out = out.unflatten(2, (ho, wo))  # (N, Cout, Ho, Wo)
+    return out if bias is None else out + bias.view(1, -1, 1, 1)
 
 
-def _pool_fields(
-    x: torch.Tensor,
-    kernel_size: IntPair,
-    stride: IntPair | None,
-    padding: IntPair,
-    pad_value: float,
-    name: str,
-) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Receptive fields for pooling: (N, C, kh*kw, L) and the output size (Hout, Wout)."""
-    if not isinstance(x, torch.Tensor) or x.ndim != 4:
-        raise ValueError(
-            f"{name} expects images of shape (N, C, H, W); got {getattr(x, 'shape', type(x))}"
-        )
-    kh, kw = _pair(kernel_size, "kernel_size", 1)
-    sh, sw = _pair(kernel_size if stride is None else stride, "stride", 1)
-    ph, pw = _pair(padding, "padding", 0)
-    if ph > kh // 2 or pw > kw // 2:
-        raise ValueError(
-            f"padding {padding!r} must be at most half the kernel size {kernel_size!r}; "
-            "otherwise some windows would see only padding"
-        )
-    n, c, h, w = x.shape
-    cols = im2col(
-        x, (kh, kw), stride=(sh, sw), padding=(ph, pw), pad_value=pad_value
-    )  # (N, C*kh*kw, L)
-    hout = conv_output_size(h, kh, stride=sh, padding=ph)
-    return cols.reshape(n, c, kh * kw, -1), (hout, cols.shape[-1] // hout)
+def max_pool2d(x, kernel_size, stride=None, padding=0):
+    """The maximum of each window, channel by channel: (N, C, Ho, Wo)."""
+    stride = kernel_size if stride is None else stride
+    check_pool(kernel_size, padding)
+    *_, (ho, wo) = conv_args(x, kernel_size, stride, padding)
+    cols = im2col(x, kernel_size, stride=stride, padding=padding, pad_value=-math.inf)
+    fields = cols.unflatten(1, (x.shape[1], -1))  # (N, C, kh*kw, Ho*Wo)
+    return fields.amax(dim=2).unflatten(2, (ho, wo))  # -inf padding never wins
 
 
-def max_pool2d(
-    x: torch.Tensor,
-    kernel_size: IntPair,
-    stride: IntPair | None = None,
-    padding: IntPair = 0,
-) -> torch.Tensor:
-    """Maximum over each kernel_size window, channel by channel (like :func:`torch.nn.functional.max_pool2d`).
-
-    Args:
-        x: (N, C, H, W).
-        kernel_size: window size; stride defaults to it (non-overlapping windows).
-        padding: implicit -inf padding, at most half the kernel.
-
-    Returns:
-        (N, C, Hout, Wout).
-    """
-    fields, (hout, wout) = _pool_fields(
-        x, kernel_size, stride, padding, float("-inf"), "max_pool2d"
-    )
-    return fields.amax(dim=2).reshape(x.shape[0], x.shape[1], hout, wout)
-
-
-def avg_pool2d(
-    x: torch.Tensor,
-    kernel_size: IntPair,
-    stride: IntPair | None = None,
-    padding: IntPair = 0,
-    count_include_pad: bool = True,
-) -> torch.Tensor:
-    """Mean over each kernel_size window, channel by channel (like :func:`torch.nn.functional.avg_pool2d`).
-
-    Args:
-        x: (N, C, H, W).
-        kernel_size: window size; stride defaults to it.
-        padding: implicit zero padding, at most half the kernel.
-        count_include_pad: divide by the full window size (True) or by the
-            number of real, non-padding pixels in the window (False).
-
-    Returns:
-        (N, C, Hout, Wout).
-    """
-    fields, (hout, wout) = _pool_fields(
-        x, kernel_size, stride, padding, 0.0, "avg_pool2d"
-    )
-    total = fields.sum(dim=2)  # (N, C, L)
-    if count_include_pad:
-        out = total / fields.shape[2]
-    else:
-        ones = torch.ones_like(x[:1, :1])
-        counts, _ = _pool_fields(
-            ones, kernel_size, stride, padding, 0.0, "avg_pool2d"
-        )  # (1, 1, kh*kw, L)
-        out = total / counts.sum(dim=2)
-    return out.reshape(x.shape[0], x.shape[1], hout, wout)
+def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True):
+    """The mean of each window, channel by channel: (N, C, Ho, Wo)."""
+    stride = kernel_size if stride is None else stride
+    check_pool(kernel_size, padding)
+    *_, (ho, wo) = conv_args(x, kernel_size, stride, padding)
+    pool = partial(im2col, kernel_size=kernel_size, stride=stride, padding=padding)
+    total = pool(x).unflatten(1, (x.shape[1], -1)).sum(2)  # (N, C, Ho*Wo)
+    window = pool(x.new_ones(1, 1, *x.shape[2:]))  # (1, kh*kw, Ho*Wo): 1 = real pixel
+    count = window.shape[1] if count_include_pad else window.sum(1)  # (1, Ho*Wo)
+    return (total / count).unflatten(2, (ho, wo))

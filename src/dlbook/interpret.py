@@ -8,21 +8,38 @@ Four gradient-based tools, each a few lines around one ``backward`` call:
 - :func:`maximize_activation`, gradient ascent on the input itself.
 
 Images are batches of shape (N, C, H, W). The model is never modified; it is
-put in eval mode for the computation and returned to its previous mode.
+put in eval mode for the computation and returned to its previous mode. The
+four tools are written out in chapter 8 (cells tagged ``dlbook:interpret``);
+the small checking helpers they call in one line live only here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["saliency", "grad_cam", "fgsm", "maximize_activation"]
+from dlbook import check
+
+__all__ = [
+    "saliency",
+    "grad_cam",
+    "fgsm",
+    "maximize_activation",
+    "check_images",
+    "targets",
+    "eval_mode",
+    "capture",
+    "check_labels",
+    "check_ascent",
+    "per_image",
+]
 
 
-def _check_images(x: torch.Tensor, name: str = "x") -> None:
+def check_images(x: torch.Tensor, name: str = "x") -> torch.Tensor:
+    """Check that ``x`` is a float batch of images (N, C, H, W)."""
     if not isinstance(x, torch.Tensor) or x.ndim != 4:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise ValueError(f"{name} must be a batch of images (N, C, H, W), got {shape}")
@@ -30,13 +47,24 @@ def _check_images(x: torch.Tensor, name: str = "x") -> None:
         raise ValueError(
             f"{name} must be a float tensor, got {x.dtype}; use dlbook.data.to_float"
         )
+    return x
 
 
-def _targets(target: torch.Tensor | int | None, logits: torch.Tensor) -> torch.Tensor:
+_check_images = check_images  # the old private name
+
+
+def targets(target: torch.Tensor | int | None, logits: torch.Tensor) -> torch.Tensor:
     """Class index per image, (N,): the given one(s) or the predicted class."""
     n, k = logits.shape
     if target is None:
         return logits.argmax(1)
+    if isinstance(target, bool) or not isinstance(target, (int, torch.Tensor)):
+        raise TypeError(
+            f"target must be an int, a tensor of class indices or None, got "
+            f"{type(target).__name__}"
+        )
+    if isinstance(target, torch.Tensor) and target.is_floating_point():
+        raise TypeError(f"target must hold class indices, got {target.dtype}")
     t = torch.as_tensor(target, device=logits.device).long().reshape(-1)
     if t.numel() == 1:
         t = t.expand(n)
@@ -44,15 +72,20 @@ def _targets(target: torch.Tensor | int | None, logits: torch.Tensor) -> torch.T
         raise ValueError(
             f"target must be an int or have shape ({n},), got {tuple(t.shape)}"
         )
-    if t.min() < 0 or t.max() >= k:
+    if n and (t.min() < 0 or t.max() >= k):
         raise ValueError(f"target classes must lie in 0..{k - 1}")
     return t
 
 
-class _EvalMode:
-    """Context manager: the model in eval mode, restored afterwards."""
+_targets = targets
+
+
+class eval_mode:  # noqa: N801 (used like a function: with eval_mode(model): ...)
+    """Context manager: ``model`` in eval mode, its training flag restored afterwards."""
 
     def __init__(self, model: nn.Module) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
         self.model, self.was_training = model, model.training
 
     def __enter__(self) -> nn.Module:
@@ -63,155 +96,102 @@ class _EvalMode:
         self.model.train(self.was_training)
 
 
-def saliency(
-    model: nn.Module, x: torch.Tensor, target: torch.Tensor | int | None = None
-) -> torch.Tensor:
-    """Saliency map: |d score_target / d x|, maximised over channels.
+_EvalMode = eval_mode
 
-    Args:
-        model: maps (N, C, H, W) images to (N, K) class scores (logits).
-        x: images (N, C, H, W), float.
-        target: class per image (N,), one class for all, or ``None`` for the predicted class.
 
-    Returns:
-        (N, H, W) non-negative gradient magnitudes.
+@contextlib.contextmanager
+def capture(model: nn.Module, layer: nn.Module):
+    """Record ``layer``'s output during a forward pass of ``model``: ``store["a"]``.
+
+    On leaving, the hook is removed and the output checked to be feature maps
+    (N, C, h, w).
     """
-    _check_images(x)
-    with _EvalMode(model):
-        x = x.detach().clone().requires_grad_(True)
-        logits = model(x)
-        t = _targets(target, logits)
-        score = logits.gather(
-            1, t[:, None]
-        ).sum()  # images do not interact: one backward for all
-        (grad,) = torch.autograd.grad(score, x)
-    return grad.abs().amax(dim=1)
-
-
-def grad_cam(
-    model: nn.Module,
-    layer: nn.Module,
-    x: torch.Tensor,
-    target: torch.Tensor | int | None = None,
-) -> torch.Tensor:
-    """Grad-CAM heat map of ``layer`` for the target class, upsampled to the input size.
-
-    The feature maps A (N, C', h, w) of ``layer`` are weighted by the spatial mean of
-    d score / d A, summed over channels and passed through ReLU.
-
-    Args:
-        model: maps (N, C, H, W) images to (N, K) logits.
-        layer: a submodule of ``model`` whose output is (N, C', h, w), usually the last conv block.
-        x: images (N, C, H, W), float.
-        target: class per image (N,), one class for all, or ``None`` for the predicted class.
-
-    Returns:
-        (N, H, W) maps (float32 or wider) scaled so that each image's maximum is 1 (all zeros stay zeros).
-    """
-    _check_images(x)
-    if not any(m is layer for m in model.modules()):
+    if not isinstance(layer, nn.Module) or not any(m is layer for m in model.modules()):
         raise ValueError("layer must be a submodule of model")
     store: dict[str, torch.Tensor] = {}
-    handle = layer.register_forward_hook(
-        lambda mod, inp, out: store.__setitem__("a", out)
-    )
+    handle = layer.register_forward_hook(lambda m, i, out: store.update(a=out))
     try:
-        with _EvalMode(model):
-            logits = model(x.detach())
+        yield store
     finally:
         handle.remove()
     a = store.get("a")
-    if a is None or a.ndim != 4:
-        raise ValueError(
-            f"layer must output feature maps (N, C, h, w), got {None if a is None else tuple(a.shape)}"
-        )
-    t = _targets(target, logits)
-    (grad,) = torch.autograd.grad(logits.gather(1, t[:, None]).sum(), a)
-    dtype = torch.promote_types(
-        a.dtype, torch.float32
-    )  # at least float32, also under bfloat16 autocast
-    grad, a = grad.to(dtype), a.detach().to(dtype)
-    weights = grad.mean(
-        dim=(2, 3), keepdim=True
-    )  # (N, C', 1, 1): importance of each channel
-    cam = F.relu((weights * a).sum(dim=1, keepdim=True))  # (N, 1, h, w)
-    cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)[
-        :, 0
-    ]
-    peak = cam.flatten(1).amax(1).clamp_min(1e-12)[:, None, None]
-    return (cam / peak).detach()
+    if not isinstance(a, torch.Tensor) or a.ndim != 4:
+        got = tuple(a.shape) if isinstance(a, torch.Tensor) else type(a).__name__
+        raise ValueError(f"layer must output feature maps (N, C, h, w), got {got}")
 
 
-def fgsm(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    eps: float,
-    *,
-    clamp: tuple[float, float] | None = (0.0, 1.0),
-    loss_fn: Callable = F.cross_entropy,
-) -> torch.Tensor:
-    """Fast gradient sign method: x + eps * sign(d loss / d x), clipped to the valid range.
-
-    Args:
-        model: maps (N, C, H, W) images to (N, K) logits.
-        x: clean images (N, C, H, W), float.
-        y: true labels (N,).
-        eps: the attack's size in the max-norm (each pixel moves by at most eps).
-        clamp: valid pixel range, or ``None`` for no clipping.
-
-    Returns:
-        adversarial images (N, C, H, W), detached.
-    """
-    _check_images(x)
-    if eps < 0:
-        raise ValueError(f"eps must be >= 0, got {eps}")
+def check_labels(y: torch.Tensor, x: torch.Tensor) -> None:
+    """Check that ``y`` holds one integer label per image of ``x``."""
+    check.tensor(y, "y", integer=True)
     if y.shape != (len(x),):
         raise ValueError(f"y must have shape ({len(x)},), got {tuple(y.shape)}")
-    with _EvalMode(model):
+
+
+def check_ascent(x0: torch.Tensor, steps: int, lr: float, l2: float) -> None:
+    """Check the arguments of :func:`maximize_activation`."""
+    check_images(x0, "x0")
+    check.positive(steps, "steps", integer=True)
+    check.positive(lr, "lr")
+    check.number(l2, "l2", low=0)
+
+
+def per_image(value: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Check that an objective returned one value per image, shape (N,)."""
+    if not isinstance(value, torch.Tensor) or value.shape != (len(x),):
+        got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value)
+        raise ValueError(
+            f"objective must return one value per image, shape ({len(x)},), got {got}"
+        )
+    return value
+
+
+def saliency(model, x, target=None):
+    """|d score / d x|, maximized over channels: (N, C, H, W) -> (N, H, W)."""
+    check_images(x)
+    with eval_mode(model):
+        x = x.detach().clone().requires_grad_(True)
+        logits = model(x)  # (N, K)
+        score = logits.gather(1, targets(target, logits)[:, None]).sum()  # one backward
+        (grad,) = torch.autograd.grad(score, x)  # for all: images do not interact
+    return grad.abs().amax(dim=1)
+
+
+def grad_cam(model, layer, x, target=None):
+    """Grad-CAM of `layer` for the target class, upsampled to x: (N, H, W), peak 1."""
+    check_images(x)
+    with eval_mode(model), capture(model, layer) as store:
+        logits = model(x.detach())  # store["a"]: the layer's maps (N, C', h, w)
+    score = logits.gather(1, targets(target, logits)[:, None]).sum()
+    (grad,) = torch.autograd.grad(score, store["a"])
+    dtype = torch.promote_types(
+        grad.dtype, torch.float32
+    )  # float32 even under autocast
+    grad, a = grad.to(dtype), store["a"].detach().to(dtype)
+    alpha = grad.mean(dim=(2, 3), keepdim=True)  # (N, C', 1, 1): channel importance
+    cam = F.relu((alpha * a).sum(dim=1, keepdim=True))  # (N, 1, h, w)
+    cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear")[:, 0]  # (N, H, W)
+    return cam / cam.flatten(1).amax(1).clamp_min(1e-12)[:, None, None]
+
+
+def fgsm(model, x, y, eps, *, clamp=(0.0, 1.0), loss_fn=F.cross_entropy):
+    """Fast gradient sign attack: x + eps * sign(d loss / d x), clipped to `clamp`."""
+    check_images(x)
+    check_labels(y, x)
+    check.number(eps, "eps", low=0)
+    with eval_mode(model):
         x0 = x.detach().clone().requires_grad_(True)
         (grad,) = torch.autograd.grad(loss_fn(model(x0), y), x0)
-    x_adv = x.detach() + eps * grad.sign()
+    x_adv = x.detach() + eps * grad.sign()  # every pixel moves by eps, uphill
     return x_adv.clamp(*clamp) if clamp is not None else x_adv
 
 
-def maximize_activation(
-    objective: Callable[[torch.Tensor], torch.Tensor],
-    x0: torch.Tensor,
-    *,
-    steps: int = 200,
-    lr: float = 0.05,
-    l2: float = 0.0,
-    clamp: tuple[float, float] | None = None,
-) -> tuple[torch.Tensor, list[float]]:
-    """Gradient ascent on the input: maximise objective(x) - l2 * ||x||^2 per image.
-
-    Args:
-        objective: maps images (N, C, H, W) to one value per image (N,), e.g. a
-            unit's mean activation or a class logit.
-        x0: starting images (N, C, H, W), e.g. small noise.
-        steps: number of Adam steps.
-        lr: Adam's learning rate.
-        l2: weight of the penalty that keeps the image from growing without bound.
-        clamp: optional pixel range enforced after every step.
-
-    Returns:
-        the optimised images (N, C, H, W) and the mean objective after every step.
-    """
-    _check_images(x0, "x0")
-    if steps < 1 or lr <= 0 or l2 < 0:
-        raise ValueError(
-            f"need steps >= 1, lr > 0 and l2 >= 0; got {steps}, {lr}, {l2}"
-        )
+def maximize_activation(objective, x0, *, steps=200, lr=0.05, l2=0.0, clamp=None):
+    """Gradient ascent on the input: maximize objective(x) - l2 |x|^2 per image."""
+    check_ascent(x0, steps, lr, l2)
     x = x0.detach().clone().requires_grad_(True)
-    opt = torch.optim.Adam([x], lr=lr)
-    trace: list[float] = []
+    opt, trace = torch.optim.Adam([x], lr=lr), []
     for _ in range(steps):
-        value = objective(x)
-        if value.shape != (len(x),):
-            raise ValueError(
-                f"objective must return one value per image, shape ({len(x)},), got {tuple(value.shape)}"
-            )
+        value = per_image(objective(x), x)  # (N,)
         loss = -(value - l2 * x.pow(2).flatten(1).sum(1)).sum()
         opt.zero_grad()
         loss.backward()
