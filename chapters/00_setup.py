@@ -33,7 +33,9 @@
 # notebooks break there. Then `dlbook.start` finds the best device (an NVIDIA
 # GPU, an Apple GPU, or the CPU), chooses a *run profile*, seeds every random
 # number generator so that a chapter prints the same numbers every time it runs
-# on the same machine, and prints one line saying what it found.
+# on the same CPU, and prints one line saying what it found. (On a GPU some
+# kernels, such as the atomic additions of a convolution's backward pass, sum
+# in a varying order, so reruns there agree only to rounding, not bit for bit.)
 
 # %% tags=["hide-input"]
 # Setup: the same first cell in every chapter. On Colab it installs the book's
@@ -88,7 +90,8 @@ cfg = dlbook.config(
     gpu=dict(n_show=32, n_mnist1d=5_000),
 )
 print(
-    f"profile {cfg.profile}: show {cfg.n_show} images, generate {cfg.n_mnist1d} MNIST-1D examples"
+    f"profile {cfg.profile}: show {cfg.n_show} images, "
+    f"generate {cfg.n_mnist1d} MNIST-1D examples"
 )
 
 # %% [markdown]
@@ -126,7 +129,8 @@ from dlbook import data, plot
 fashion_train = data.load_fashion_mnist("train")
 fashion_test = data.load_fashion_mnist("test")
 print(
-    f"train {tuple(fashion_train.x.shape)} {fashion_train.x.dtype}, test {tuple(fashion_test.x.shape)}"
+    f"train {tuple(fashion_train.x.shape)} {fashion_train.x.dtype}, "
+    f"test {tuple(fashion_test.x.shape)}"
 )
 print("images per class (train):", fashion_train.y.bincount().tolist())
 
@@ -139,11 +143,12 @@ assert fashion_train.x.shape == (60_000, 28, 28) and fashion_test.x.shape == (
 assert fashion_train.y.bincount().tolist() == [6_000] * 10
 
 # %% [markdown]
-# Each class has exactly 6,000 training images. A random sample, labelled:
+# Each class has exactly 6,000 training images. {numref}`fig-setup-fashion` shows a
+# random sample, labelled.
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Random Fashion-MNIST training images with their class names.", "name": "fig-setup-fashion"}, "image": {"alt": "A grid of small greyscale clothing images (shirts, trousers, shoes, bags), each labelled with its class."}}
 show = data.subset(fashion_train, cfg.n_show, seed=1)
-fig, ax = plot.subplots(width=9, height=2.6 * cfg.n_show / 16)
+fig, ax = plot.subplots(width=7, height=2.1 * cfg.n_show / 16)
 plot.image_grid(ax, show.x, labels=[show.classes[i] for i in show.y], ncols=8)
 ax.set_title("Fashion-MNIST: random training images")
 plot.show(fig)
@@ -165,7 +170,7 @@ assert mnist1d["x"].shape == (int(0.8 * cfg.n_mnist1d), 40) and set(
     mnist1d["y"].tolist()
 ) == set(range(10))
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Left: scikit-learn's 8\u00d78 digits. Right: one MNIST-1D signal of each of four classes, offset vertically.", "name": "fig-setup-digits-mnist1d"}, "image": {"alt": "A grid of blocky handwritten digits next to four wiggly one-dimensional signals of length 40."}}
 fig, axes = plot.subplots(
     1, 2, width=11, height=3.2, gridspec_kw=dict(width_ratios=[1, 1.4])
 )
@@ -183,23 +188,23 @@ axes[1].legend(fontsize=7, loc="upper right")
 plot.show(fig)
 
 # %% [markdown]
-# An MNIST-1D signal is a template of its digit class, padded, scaled,
+# {numref}`fig-setup-digits-mnist1d` shows both. An MNIST-1D signal is a template of its digit class, padded, scaled,
 # sheared, shifted and corrupted with noise — small enough that a
 # convolutional network trains on it in seconds, yet hard enough that a linear
-# model fails (chapter 9).
+# model fails ({ref}`ch-rnn`).
 #
 # ### Two-dimensional toy sets
 #
-# For pictures of what a classifier does, nothing beats points in the plane.
+# For pictures of what a classifier does, nothing beats points in the plane. ({numref}`fig-setup-toy-sets`)
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "The two-dimensional toy sets the book uses to show what a classifier does.", "name": "fig-setup-toy-sets"}, "image": {"alt": "Four scatter plots of two-class point clouds: moons, spirals, circles and linearly separable blobs."}}
 toys = {
     "linearly separable": data.linearly_separable(200, margin=0.2),
     "XOR (noisy)": data.xor(200, noise=0.15),
     "two moons": data.two_moons(200, noise=0.1),
     "spirals": data.spirals(300, classes=3, noise=0.15),
 }
-fig, axes = plot.subplots(1, 4, width=12, height=3)
+fig, axes = plot.subplots(1, 4, width=7, height=2.2)
 for ax, (name, (x, y)) in zip(axes, toys.items()):
     plot.scatter_classes(ax, x, y, s=8)
     ax.set_title(name)
@@ -211,7 +216,7 @@ plot.show(fig)
 # The lecture notes open with CIFAR-10's small colour photographs. Where the
 # network allows, `load_with_fallback` returns the real set; where it does not
 # (as on the machines that build this book), it says so and returns
-# Fashion-MNIST, resized to CIFAR's 32×32×3 so that the same code runs.
+# Fashion-MNIST, resized to CIFAR's 32×32×3 so that the same code runs. ({numref}`fig-setup-cifar`)
 
 # %%
 cifar = data.load_with_fallback("CIFAR-10", "test")
@@ -223,8 +228,8 @@ print(f"MNIST slot holds:    {mnist.name}, x {tuple(mnist.x.shape)}")
 assert cifar.x.shape[1:] == (32, 32, 3) and mnist.x.shape[1:] == (28, 28)
 assert cifar.name == "CIFAR-10" or "standing in for CIFAR-10" in cifar.name
 
-# %% tags=["hide-input"]
-fig, ax = plot.subplots(width=9, height=1.6)
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Ten test images of the CIFAR-10 slot, or of the data set standing in for it (named in the title).", "name": "fig-setup-cifar"}, "image": {"alt": "A row of ten small labelled images."}}
+fig, ax = plot.subplots(width=7, height=1.3)
 plot.image_grid(
     ax, cifar.x[:10], labels=[cifar.classes[i] for i in cifar.y[:10]], ncols=10
 )

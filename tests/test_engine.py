@@ -6,7 +6,7 @@ import random
 import pytest
 import torch
 
-from dlbook.engine import MLP, Layer, Neuron, Value, topological_order
+from dlbook.engine import MLP, Layer, Neuron, Value, to_torch, topological_order
 
 D = torch.float64
 
@@ -183,7 +183,7 @@ def test_random_expressions_match_autograd():
 
 def test_mlp_gradients_match_an_equal_torch_model():
     mlp = MLP(3, [5, 4, 1], activation="tanh", seed=3)
-    net = mlp.to_torch()
+    net = to_torch(mlp)
     rng = random.Random(0)
     xs = [[rng.uniform(-1, 1) for _ in range(3)] for _ in range(6)]
     ts = [rng.choice([-1.0, 1.0]) for _ in range(6)]
@@ -285,9 +285,31 @@ def test_other_domain_errors():
 def test_bad_network_arguments():
     with pytest.raises(ValueError, match="unknown activation"):
         Neuron(2, activation="gelu")
-    with pytest.raises(ValueError, match="positive int"):
+    with pytest.raises(ValueError, match="n_in must be > 0"):
         Neuron(0)
     with pytest.raises(ValueError, match="takes 2 inputs"):
         Neuron(2)([1.0, 2.0, 3.0])
-    with pytest.raises(ValueError, match="at least one layer"):
+    with pytest.raises(ValueError, match="sizes is empty"):
         MLP(2, [])
+
+
+def test_power_zero_has_slope_zero_everywhere_even_at_zero():
+    """Regression: d(x**0)/dx at x = 0 was inf; x**0 = 1 is constant, as in PyTorch."""
+    for x0 in (0.0, 2.5, -3.0):
+        x, xt = Value(x0), _leaf(x0)
+        (x**0).backward()
+        (xt**0).backward()
+        assert x.grad == 0.0 == xt.grad.item()
+    for p in (1, 2, 3.0, 0.5):  # the other exponents at 0 match PyTorch as well
+        x, xt = Value(0.0), _leaf(0.0)
+        (x**p).backward()
+        (xt**p).backward()
+        assert x.grad == xt.grad.item(), p
+
+
+def test_to_torch_copies_the_network():
+    mlp = MLP(2, [3, 1], activation="relu", seed=2)
+    net = to_torch(mlp, dtype=torch.float32)
+    assert net[0].weight.dtype == torch.float32
+    x = [0.3, -0.7]
+    assert abs(net(torch.tensor([x])).item() - mlp(x).data) < 1e-6

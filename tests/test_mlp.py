@@ -203,7 +203,7 @@ def test_bad_inputs_raise_helpful_errors():
         mlp.squared_error(torch.zeros(3), torch.zeros(3, 1))
     with pytest.raises(ValueError, match="labels"):
         mlp.cross_entropy(torch.zeros(4, 3), torch.tensor([0, 1, 2, 3]))
-    with pytest.raises(ValueError, match="labels"):
+    with pytest.raises(TypeError, match="labels must hold integers"):
         mlp.cross_entropy(torch.zeros(4, 3), torch.zeros(4))
     with pytest.raises(ValueError, match="scores"):
         mlp.multiclass_hinge(torch.zeros(4), torch.zeros(4, dtype=torch.long))
@@ -226,3 +226,17 @@ def test_classification_losses_accept_int32_labels():
     y = torch.tensor([0, 3, 1, 2, 2, 0])
     for name, loss in mlp.CLASSIFICATION_LOSSES.items():
         torch.testing.assert_close(loss(s, y.int()), loss(s, y), msg=name)
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int16, torch.uint8])
+def test_losses_accept_narrow_integer_labels(dtype):
+    """Regression: int32 labels passed the check but gather/scatter need int64 on
+    torch < 2.8; the losses convert them and give the int64 result."""
+    g = torch.Generator().manual_seed(0)
+    scores = torch.randn(6, 4, generator=g, dtype=torch.float64)
+    labels = torch.tensor([0, 3, 1, 2, 2, 0])
+    for name, loss in mlp.CLASSIFICATION_LOSSES.items():
+        assert loss(scores, labels.to(dtype)).item() == loss(scores, labels).item(), (
+            name
+        )
+    assert mlp.class_labels(scores, labels.to(dtype)).dtype == torch.int64

@@ -1,7 +1,9 @@
 """Multilayer perceptrons: activation functions, losses and an ``MLP`` builder.
 
-Chapter 3 (``ch-mlp``) teaches these pieces by walking through this code;
-later chapters import them. Every activation comes with its derivative in
+Chapter 3 (``ch-mlp``) writes out the sigmoid, the softmax and its Jacobian,
+the cross-entropy, the multi-class hinge and ``MLP`` in cells tagged
+``dlbook:mlp``; the definitions here are the same text
+(``python -m dlbook.export``). Later chapters import them. Every activation comes with its derivative in
 closed form (``DERIVATIVES``), and every function that PyTorch also provides
 is checked against it in ``tests/test_mlp.py``:
 
@@ -32,46 +34,54 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dlbook import check
+
 # --- activation functions ----------------------------------------------------------
 
 
 def identity(z: torch.Tensor) -> torch.Tensor:
     """The identity, f(z) = z (a linear unit)."""
-    return z
+    return check.tensor(z, "z")
 
 
 def step(z: torch.Tensor) -> torch.Tensor:
     """The threshold unit: 1 where z >= 0, else 0. Its derivative is 0 almost everywhere."""
-    return (z >= 0).to(z.dtype)
+    return (check.tensor(z, "z") >= 0).to(z.dtype)
 
 
-def sigmoid(z: torch.Tensor) -> torch.Tensor:
-    """The logistic sigmoid 1 / (1 + exp(-z)), computed without overflow for any z."""
-    e = torch.exp(-z.abs())  # in (0, 1]: never overflows
+def sigmoid(z):
+    """The logistic sigmoid 1 / (1 + exp(-z)), without overflow for any z."""
+    e = torch.exp(-check.tensor(z, "z", floating=True).abs())  # in (0, 1]
     return torch.where(z >= 0, 1 / (1 + e), e / (1 + e))
 
 
 def tanh(z: torch.Tensor) -> torch.Tensor:
     """The hyperbolic tangent, a sigmoid rescaled to (-1, 1): tanh(z) = 2 sigmoid(2z) - 1."""
-    return 2 * sigmoid(2 * z) - 1
+    return 2 * sigmoid(2 * check.tensor(z, "z", floating=True)) - 1
 
 
 def arctan(z: torch.Tensor) -> torch.Tensor:
     """The inverse tangent, a sigmoid-shaped function with values in (-pi/2, pi/2) and heavy tails."""
-    return torch.atan(z)
+    return torch.atan(check.tensor(z, "z", floating=True))
 
 
 def relu(z: torch.Tensor) -> torch.Tensor:
     """The rectified linear unit max(0, z)."""
-    return torch.where(z > 0, z, torch.zeros_like(z))
+    return torch.where(check.tensor(z, "z") > 0, z, torch.zeros_like(z))
 
 
 def leaky_relu(z: torch.Tensor, slope: float = 0.01) -> torch.Tensor:
     """max(z, slope * z) for 0 <= slope <= 1: a ReLU that keeps a small gradient for z < 0."""
-    return torch.where(z >= 0, z, slope * z)
+    check.probability(slope, "slope")
+    return torch.where(check.tensor(z, "z") >= 0, z, slope * z)
 
 
 def _prelu_alpha(z: torch.Tensor, alpha: torch.Tensor | float) -> torch.Tensor:
+    check.tensor(z, "z", floating=True)
+    if not isinstance(alpha, (torch.Tensor, int, float)) or isinstance(alpha, bool):
+        raise TypeError(
+            f"alpha must be a number or a tensor, got {type(alpha).__name__}"
+        )
     alpha = torch.as_tensor(alpha, dtype=z.dtype, device=z.device)
     if alpha.ndim > 1:
         raise ValueError(
@@ -99,6 +109,8 @@ def prelu(z: torch.Tensor, alpha: torch.Tensor | float) -> torch.Tensor:
 
 def elu(z: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
     """The exponential linear unit: z for z > 0 and alpha (exp(z) - 1) below."""
+    check.number(alpha, "alpha", low=0)
+    z = check.tensor(z, "z", floating=True)
     return torch.where(z > 0, z, alpha * torch.expm1(z.clamp_max(0)))
 
 
@@ -107,8 +119,8 @@ def softplus(z: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
 
     Written as relu(z) + log1p(exp(-beta |z|)) / beta so that it never overflows.
     """
-    if not beta > 0:
-        raise ValueError(f"softplus needs beta > 0, got {beta}")
+    check.positive(beta, "softplus's beta")
+    check.tensor(z, "z", floating=True)
     return relu(z) + torch.log1p(torch.exp(-beta * z.abs())) / beta
 
 
@@ -130,6 +142,7 @@ def maxout(z: torch.Tensor, pieces: int) -> torch.Tensor:
         raise ValueError(
             f"maxout needs a positive int number of pieces, got {pieces!r}"
         )
+    check.tensor(z, "z")
     if z.ndim == 0 or z.shape[-1] % pieces:
         raise ValueError(
             f"the last dimension ({tuple(z.shape)}) must be a multiple of pieces={pieces}"
@@ -181,6 +194,8 @@ DERIVATIVES: dict[str, Callable[..., torch.Tensor]] = {
 
 def activation(name: str) -> Callable[..., torch.Tensor]:
     """The activation function called ``name`` (one of ``ACTIVATIONS``), with a helpful error."""
+    if not isinstance(name, str):
+        raise TypeError(f"an activation name must be a str, got {type(name).__name__}")
     if name not in ACTIVATIONS:
         raise ValueError(
             f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)} (or 'maxout')"
@@ -195,32 +210,21 @@ def derivative(name: str, z: torch.Tensor, **kwargs) -> torch.Tensor:
     returned there is a convention, as in every autodiff library.
     """
     activation(name)  # validates the name
-    return DERIVATIVES[name](z, **kwargs)
+    return DERIVATIVES[name](check.tensor(z, "z", floating=True), **kwargs)
 
 
 # --- softmax --------------------------------------------------------------------------
 
 
-def softmax(z: torch.Tensor, dim: int = -1) -> torch.Tensor:
-    """exp(z_k) / sum_j exp(z_j) along ``dim``; the maximum is subtracted first to avoid overflow."""
-    e = torch.exp(z - z.amax(dim, keepdim=True))
+def softmax(z, dim=-1):
+    """exp(z_k) / sum_j exp(z_j) along `dim`; the maximum is subtracted first."""
+    e = torch.exp(z - check.tensor(z, "z", floating=True).amax(dim, keepdim=True))
     return e / e.sum(dim, keepdim=True)
 
 
-def softmax_jacobian(z: torch.Tensor) -> torch.Tensor:
-    """The Jacobian ds/dz = diag(s) - s s^T of the softmax over the last dimension.
-
-    Args:
-        z: logits (..., K).
-
-    Returns:
-        (..., K, K); entry [i, k] is ds_i / dz_k = s_i (1[i = k] - s_k).
-    """
-    if z.ndim == 0:
-        raise ValueError(
-            "softmax_jacobian needs logits with at least one dimension (..., K)"
-        )
-    s = softmax(z)
+def softmax_jacobian(z):
+    """ds/dz = diag(s) - s s^T over the last dimension: z (..., K) -> (..., K, K)."""
+    s = softmax(check_logits(z))  # (..., K); check_logits() refuses a 0-d z
     return torch.diag_embed(s) - s[..., :, None] * s[..., None, :]
 
 
@@ -228,6 +232,8 @@ def softmax_jacobian(z: torch.Tensor) -> torch.Tensor:
 
 
 def _check_pair(pred: torch.Tensor, target: torch.Tensor) -> None:
+    check.tensor(pred, "the prediction", floating=True)
+    check.tensor(target, "the target")
     if pred.shape != target.shape:
         raise ValueError(
             f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} must have the same shape"
@@ -235,18 +241,33 @@ def _check_pair(pred: torch.Tensor, target: torch.Tensor) -> None:
 
 
 def _check_labels(scores: torch.Tensor, labels: torch.Tensor) -> None:
-    if scores.ndim != 2:
-        raise ValueError(f"scores must be (N, K), got shape {tuple(scores.shape)}")
-    if labels.shape != scores.shape[:1] or labels.dtype not in (
-        torch.int64,
-        torch.int32,
-    ):
+    class_labels(scores, labels)
+
+
+def class_labels(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Check scores (N, K) and labels (N,) in 0..K-1; return the labels as int64.
+
+    ``gather``, ``scatter`` and ``one_hot`` need int64 indices on torch < 2.8,
+    so int32 labels (accepted here) are converted.
+    """
+    check.tensor(scores, "scores", ndim=2, floating=True)
+    check.tensor(labels, "labels", integer=True)
+    if labels.shape != scores.shape[:1]:
         raise ValueError(
-            f"labels must be N={scores.shape[0]} integer class indices, got "
-            f"{labels.dtype} of shape {tuple(labels.shape)}"
+            f"labels must be N={scores.shape[0]} class indices, got shape "
+            f"{tuple(labels.shape)}"
         )
     if len(labels) and (labels.min() < 0 or labels.max() >= scores.shape[1]):
         raise ValueError(f"labels must lie in 0..{scores.shape[1] - 1}")
+    return labels if labels.dtype == torch.int64 else labels.long()
+
+
+def check_logits(z: torch.Tensor) -> torch.Tensor:
+    """``z`` if it is a floating tensor with at least one dimension (..., K)."""
+    check.tensor(z, "z", floating=True)
+    if z.ndim == 0:
+        raise ValueError("softmax_jacobian needs logits with at least one dimension")
+    return z
 
 
 def _check_signs(scores: torch.Tensor, targets: torch.Tensor) -> None:
@@ -269,38 +290,20 @@ def absolute_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (pred - target).abs().mean()
 
 
-def cross_entropy(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean of -log softmax(scores)[label], the log loss (as F.cross_entropy).
-
-    Args:
-        scores: logits (N, K).
-        labels: class indices (N,).
-    """
-    _check_labels(scores, labels)
-    log_p = scores - torch.logsumexp(
-        scores, dim=1, keepdim=True
-    )  # (N, K) log-probabilities
+def cross_entropy(scores, labels):
+    """Mean of -log softmax(scores)[label]: scores (N, K), labels (N,) class indices."""
+    labels = class_labels(scores, labels)  # checked, and int64 for gather
+    log_p = scores - torch.logsumexp(scores, dim=1, keepdim=True)  # (N, K)
     return -log_p.gather(1, labels[:, None]).mean()
 
 
-def multiclass_hinge(
-    scores: torch.Tensor, labels: torch.Tensor, *, power: int = 1, margin: float = 1.0
-) -> torch.Tensor:
-    """Multi-class hinge: mean over examples of sum_{j != y} max(0, margin - s_y + s_j)^power / K.
-
-    Equals F.multi_margin_loss(scores, labels, p=power, margin=margin) for power 1 and 2.
-
-    Args:
-        scores: (N, K). labels: (N,) class indices. power: 1, 2, 3, ...
-    """
-    _check_labels(scores, labels)
-    if not isinstance(power, int) or power < 1:
-        raise ValueError(f"power must be a positive int, got {power!r}")
-    correct = scores.gather(1, labels[:, None])  # (N, 1)
+def multiclass_hinge(scores, labels, *, power=1, margin=1.0):
+    """Mean over examples of sum_{j != y} max(0, margin - s_y + s_j)^power / K."""
+    labels = class_labels(scores, labels)
+    check.positive(power, "power", integer=True)
+    correct = scores.gather(1, labels[:, None])  # (N, 1): the true class's score
     viol = (margin - correct + scores).clamp_min(0) ** power  # (N, K)
-    viol = viol.scatter(
-        1, labels[:, None], 0.0
-    )  # the true class does not compete with itself
+    viol = viol.scatter(1, labels[:, None], 0.0)  # the true class does not compete
     return viol.sum(1).mean() / scores.shape[1]
 
 
@@ -315,8 +318,7 @@ def one_vs_all_hinge(
         scores: (N, K). labels: (N,) class indices.
     """
     _check_labels(scores, labels)
-    if not isinstance(power, int) or power < 1:
-        raise ValueError(f"power must be a positive int, got {power!r}")
+    check.positive(power, "power", integer=True)
     t = (
         2 * F.one_hot(labels.long(), scores.shape[1]).to(scores.dtype) - 1
     )  # (N, K) in {-1, +1}
@@ -366,7 +368,7 @@ def chebyshev_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 def squared_log_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Mean over examples of (log softmax(s)_y)^2: the log loss squared."""
-    _check_labels(scores, labels)
+    labels = class_labels(scores, labels)  # int64 for gather
     log_p = scores - torch.logsumexp(scores, dim=1, keepdim=True)
     return (log_p.gather(1, labels[:, None]) ** 2).mean()
 
@@ -466,6 +468,7 @@ def activation_layer(name: str, units: int) -> nn.Module:
         "prelu": lambda: nn.PReLU(units),
         "arctan": lambda: Elementwise("arctan"),
     }
+    check.positive(units, "units", integer=True)
     if name == "step":
         raise ValueError(
             "the step function has derivative 0 almost everywhere, so gradient descent cannot train "
@@ -479,67 +482,55 @@ def activation_layer(name: str, units: int) -> nn.Module:
 
 
 def _check_sizes(sizes: Sequence[int]) -> list[int]:
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
+        raise TypeError(f"sizes must be a list of ints, got {type(sizes).__name__}")
     sizes = list(sizes)
     if len(sizes) < 2 or not all(
         isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in sizes
     ):
         raise ValueError(
-            f"sizes must list at least two positive ints (inputs, ..., outputs), got {sizes!r}"
+            "sizes must list at least two positive ints (inputs, ..., outputs), "
+            f"got {sizes!r}"
         )
     return sizes
 
 
+def check_mlp(sizes: Sequence[int], activation: str, dropout: float) -> list[int]:
+    """Check the arguments of :class:`MLP`; return ``sizes`` as a list."""
+    sizes = _check_sizes(sizes)
+    check.probability(dropout, "dropout", high_open=True)
+    if activation not in HIDDEN_ACTIVATIONS:
+        activation_layer(activation, 1)  # raises the helpful error
+    return sizes
+
+
+def hidden_layer(
+    n_in: int, n_out: int, activation: str, maxout_pieces: int = 2
+) -> list[nn.Module]:
+    """A hidden layer of :class:`MLP`: ``[Linear, activation]`` (maxout: wider Linear)."""
+    check.positive(n_in, "n_in", integer=True)
+    check.positive(n_out, "n_out", integer=True)
+    if activation == "maxout":
+        check.positive(maxout_pieces, "maxout_pieces", integer=True)
+        return [nn.Linear(n_in, n_out * maxout_pieces), Maxout(maxout_pieces)]
+    return [nn.Linear(n_in, n_out), activation_layer(activation, n_out)]
+
+
 class MLP(nn.Sequential):
-    """A multilayer perceptron: Linear, activation[, Dropout], ..., Linear (no activation at the end).
+    """Flatten, then Linear, activation[, Dropout], ..., Linear: raw scores out."""
 
-    Inputs of any shape (N, ...) are flattened to (N, sizes[0]) first, so
-    images (N, 1, 28, 28) can be fed directly. The last layer returns raw
-    scores (logits); the loss (e.g. ``F.cross_entropy``) applies the softmax.
-
-    Args:
-        sizes: widths ``[n_in, n_hidden_1, ..., n_out]``; ``[784, 10]`` is softmax regression.
-        activation: a name of ``HIDDEN_ACTIVATIONS``; with ``"maxout"`` each hidden
-            layer computes ``width * maxout_pieces`` affine pieces.
-        dropout: probability of dropping a hidden unit during training (0: no dropout layers).
-        maxout_pieces: affine pieces per maxout unit.
-
-    Example:
-        >>> MLP([784, 256, 10], "relu")(torch.zeros(5, 1, 28, 28)).shape
-        torch.Size([5, 10])
-    """
-
-    def __init__(
-        self,
-        sizes: Sequence[int],
-        activation: str = "relu",
-        dropout: float = 0.0,
-        *,
-        maxout_pieces: int = 2,
-    ) -> None:
-        sizes = _check_sizes(sizes)
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        if activation not in HIDDEN_ACTIVATIONS:
-            activation_layer(activation, 1)  # raises the helpful error
-        layers: list[nn.Module] = [nn.Flatten()]
-        for n_in, n_out in zip(sizes[:-2], sizes[1:-1]):  # hidden layers
-            if activation == "maxout":
-                layers += [
-                    nn.Linear(n_in, n_out * maxout_pieces),
-                    Maxout(maxout_pieces),
-                ]
-            else:
-                layers += [nn.Linear(n_in, n_out), activation_layer(activation, n_out)]
+    def __init__(self, sizes, activation="relu", dropout=0.0, *, maxout_pieces=2):
+        sizes = check_mlp(sizes, activation, dropout)  # [n_in, hidden..., n_out]
+        layers = [nn.Flatten()]  # images (N, 1, 28, 28) -> (N, 784)
+        for n_in, n_out in zip(sizes[:-2], sizes[1:-1]):  # the hidden layers
+            layers += hidden_layer(n_in, n_out, activation, maxout_pieces)
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
-        layers.append(
-            nn.Linear(sizes[-2], sizes[-1])
-        )  # output layer: scores, no activation
+        layers.append(nn.Linear(sizes[-2], sizes[-1]))  # scores, no activation
         super().__init__(*layers)
         self.sizes, self.activation = sizes, activation
 
-    def __getitem__(self, idx):
-        """``net[i]`` is a layer; ``net[a:b]`` a plain ``nn.Sequential`` of those layers (sharing parameters)."""
+    def __getitem__(self, idx):  # net[a:b] is a plain nn.Sequential of those layers
         if isinstance(idx, slice):
             return nn.Sequential(*list(self)[idx])
         return super().__getitem__(idx)
@@ -552,7 +543,8 @@ def n_parameters(
 
     Maxout layers have ``maxout_pieces`` times as many affine outputs; PReLU adds one slope per hidden unit.
     """
-    sizes = _check_sizes(sizes)
+    sizes = check_mlp(sizes, activation, 0.0)
+    check.positive(maxout_pieces, "maxout_pieces", integer=True)
     total = 0
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         hidden = i < len(sizes) - 2

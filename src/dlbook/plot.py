@@ -15,16 +15,28 @@ import matplotlib as mpl
 import numpy as np
 import torch
 
+# The book's text column is about 688 px wide at 1280 px, and a numbered
+# figure inside it 672 px (sphinx-book-theme 1.2); figures are PNGs at
+# ``figure.dpi``, shown at their natural size, so a figure drawn COLUMN_WIDTH
+# inches wide (plus the few pixels of the tight bounding box) fits without
+# being scaled down, and a 9-point label stays 12.5 px tall (never below 9 px).
+DPI = 100
+COLUMN_WIDTH = 6.6  # inches: 660 px at DPI
+MIN_FONT_PT = 7.0  # 7 pt at 100 dpi is 9.7 px: the smallest text a figure uses
+
 STYLE = {
     "figure.figsize": (6.0, 3.6),
-    "figure.dpi": 100,
-    "savefig.dpi": 120,
+    "figure.dpi": DPI,
+    "savefig.dpi": "figure",
     "savefig.bbox": "tight",
+    "font.size": 10,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
     "axes.grid": True,
     "grid.alpha": 0.3,
     "axes.spines.top": False,
     "axes.spines.right": False,
-    "axes.titlesize": 11,
+    "axes.titlesize": 10.5,
     "axes.labelsize": 10,
     "legend.fontsize": 9,
     "legend.frameon": False,
@@ -65,9 +77,22 @@ def _in_notebook() -> bool:
 _saved = 0
 
 
-def show(fig: "mpl.figure.Figure", name: str | None = None) -> None:
-    """Display ``fig`` once and close it.
+def fit_column(fig: "mpl.figure.Figure") -> None:
+    """Shrink a figure wider than the text column to :data:`COLUMN_WIDTH`.
 
+    The fonts keep their size (the panels get narrower), so the page never
+    scales the image down and its labels stay readable; the height shrinks
+    less than the width (at most to 65 %), so panels do not flatten.
+    """
+    w, h = fig.get_size_inches()
+    if w > COLUMN_WIDTH + 1e-6:
+        fig.set_size_inches(COLUMN_WIDTH, h * max(0.65, COLUMN_WIDTH / w))
+
+
+def show(fig: "mpl.figure.Figure", name: str | None = None) -> None:
+    """Display ``fig`` once, drawn for the column, and close it.
+
+    A figure wider than the column is first fitted to it (:func:`fit_column`).
     In Jupyter the figure is shown inline; in a plain script (``python
     chapters/NN_x.py``) nothing opens, and when ``$DLBOOK_FIGDIR`` is set the
     figure is saved there as PNG (``name`` or a running number).
@@ -75,6 +100,7 @@ def show(fig: "mpl.figure.Figure", name: str | None = None) -> None:
     global _saved
     import matplotlib.pyplot as plt
 
+    fit_column(fig)
     if _in_notebook():
         from IPython.display import display
 
@@ -84,7 +110,8 @@ def show(fig: "mpl.figure.Figure", name: str | None = None) -> None:
         if figdir:
             _saved += 1
             os.makedirs(figdir, exist_ok=True)
-            fig.savefig(os.path.join(figdir, f"{name or f'fig{_saved:02d}'}.png"))
+            path = os.path.join(figdir, f"{name or f'fig{_saved:02d}'}.png")
+            fig.savefig(path, dpi=DPI)
     plt.close(fig)
 
 
@@ -96,13 +123,25 @@ def subplots(
     height: float | None = None,
     **kwargs,
 ):
-    """``plt.subplots`` with the book's default size scaled to the grid; returns ``fig, axes``."""
+    """``plt.subplots`` sized for the book's text column; returns ``fig, axes``.
+
+    One panel is 6 in wide by default, a row of panels the whole column
+    (:data:`COLUMN_WIDTH`); the height follows the panels' width. A ``width``
+    over the column is fitted to it (fonts keep their size; see
+    :func:`fit_column`), so a figure is never shown scaled down. More than
+    three panels in a row get narrow: split such a strip over two rows.
+    """
     import matplotlib.pyplot as plt
 
-    w = width if width is not None else min(3.4 * ncols, 10.0)
-    h = height if height is not None else 3.0 * nrows
+    if width is None:
+        width = STYLE["figure.figsize"][0] if ncols == 1 else COLUMN_WIDTH
+    if height is None:
+        panel = min(width, COLUMN_WIDTH) / ncols
+        height = nrows * (3.0 if ncols <= 2 else max(2.0, min(3.0, panel + 0.6)))
+    if width > COLUMN_WIDTH:
+        width, height = COLUMN_WIDTH, height * max(0.65, COLUMN_WIDTH / width)
     kwargs.setdefault("layout", "constrained")
-    return plt.subplots(nrows, ncols, figsize=(w, h), **kwargs)
+    return plt.subplots(nrows, ncols, figsize=(width, height), **kwargs)
 
 
 def curves(
@@ -215,7 +254,7 @@ def image_grid(
                 lab,
                 ha="center",
                 va="top",
-                fontsize=7,
+                fontsize=8,
             )
 
 
@@ -304,3 +343,59 @@ def decision_boundary(
     scatter_classes(ax, x, y, names=names)
     ax.set_xlim(float(lo[0]), float(hi[0]))
     ax.set_ylim(float(lo[1]), float(hi[1]))
+
+
+def draw_graph(
+    ax, root: object, title: str = "", heights: dict[str, float] | None = None
+) -> None:
+    """Draw the computation graph of a scalar engine ``Value`` after ``backward``.
+
+    Nodes are laid out left to right by depth; each box shows the node's name,
+    value and gradient (orange: leaves), each edge its local derivative.
+
+    Args:
+        ax: the matplotlib axes to draw on.
+        root: the output node (anything with ``parents``, ``local_grads``,
+            ``data``, ``grad``, ``op`` and ``label``, e.g. ``dlbook.engine.Value``).
+        title: the axes title.
+        heights: optional vertical positions by node label, e.g. ``{"x": 0.6}``.
+    """
+    from dlbook.engine import topological_order
+
+    if heights is not None and not isinstance(heights, dict):
+        raise TypeError(f"heights must be a dict label -> y, got {type(heights)}")
+    order = topological_order(root)
+    depth: dict = {}
+    for node in order:
+        depth[node] = 1 + max((depth[p] for p in node.parents), default=-1)
+    columns: dict = {}
+    for node in order:
+        columns.setdefault(depth[node], []).append(node)
+    pos = {
+        node: (k, (heights or {}).get(node.label, (len(col) - 1) / 2 - i))
+        for k, col in columns.items()
+        for i, node in enumerate(col)
+    }
+    arrow = dict(arrowstyle="-|>", color="0.55", shrinkA=22, shrinkB=22)
+    for node in order:
+        for parent, local in zip(node.parents, node.local_grads):
+            (x0, y0), (x1, y1) = pos[parent], pos[node]
+            ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops=arrow)
+            xm, ym = x0 + 0.55 * (x1 - x0), y0 + 0.55 * (y1 - y0) + 0.08
+            ax.text(xm, ym, f"{local:.3g}", color="C2", fontsize=9, ha="center")
+    for node, (px, py) in pos.items():
+        name = node.label or node.op or f"{node.data:g}"
+        edge = "C0" if node.parents else "C1"
+        ax.text(
+            px,
+            py,
+            f"{name}\n{node.data:.4g}\ngrad {node.grad:.4g}",
+            ha="center",
+            va="center",
+            fontsize=9,
+            bbox=dict(boxstyle="round,pad=0.3", fc="white", ec=edge),
+        )
+    ax.set_xlim(-0.5, max(columns) + 0.5)
+    ax.set_ylim(-1.3, 1.3)
+    ax.set_title(title)
+    ax.set_axis_off()

@@ -1,10 +1,10 @@
 """Show the source of a dlbook function or class inside a chapter.
 
-A chapter teaches an algorithm by walking through its implementation; the
-implementation itself lives once, in this package, so later chapters can
-import it. ``show_source(dlbook.engine.Value.backward)`` puts that code on the
-page, syntax-highlighted in Jupyter and in the rendered book, printed in a
-plain script.
+The algorithms the book teaches are written out in the chapters' own cells
+(tagged ``dlbook:MODULE``, see :mod:`dlbook.export`), so a learner can edit
+and rerun them. ``show_source`` remains for plumbing a chapter mentions in
+passing: it puts that code on the page, syntax-highlighted in Jupyter and in
+the rendered book, printed in a plain script.
 """
 
 from __future__ import annotations
