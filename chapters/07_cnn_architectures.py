@@ -140,6 +140,10 @@ cfg = dlbook.config(
         ens_epochs=6,
         n_test=10_000,
     ),
+    # A T4-class GPU (compute capability < 8) would need ~14 min for the full
+    # gpu sizes (python -m dlbook.budget); a third of the ablation's images and
+    # half the 32x32 epochs bring it to ~8 min.
+    small_gpu=dict(n_abl=20_000, cifar_epochs=5),
 )
 cfg
 
