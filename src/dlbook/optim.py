@@ -1,24 +1,30 @@
 """First-order optimizers written from scratch, and early stopping.
 
-Chapter 4 ("Training deep networks") teaches these classes line by line. Each one is
-a :class:`torch.optim.Optimizer` subclass, so it plugs into any training loop
-(``opt.zero_grad(); loss.backward(); opt.step()``) and into PyTorch's
-learning-rate schedulers. Each ``step()`` spells out the update equations of
-the chapter, with the hyper-parameters named as there:
+Chapter 4 (``ch-optimization``) writes every update rule out in its own cells
+(tagged ``dlbook:optim``); this module holds the same text, so later chapters
+import what the learner read. Each class is a :class:`torch.optim.Optimizer`
+and plugs into any training loop (``opt.zero_grad(); loss.backward();
+opt.step()``) and into PyTorch's learning-rate schedulers.
 
-==============  =====================================  ===========================================
+==============  =====================================  ===============================
 class           update (g = gradient, + wd * theta)      PyTorch equivalent
-==============  =====================================  ===========================================
+==============  =====================================  ===============================
 ``SGD``         theta -= lr g                            ``SGD(lr)``
 ``Momentum``    v = beta v + g; theta -= lr v            ``SGD(lr, momentum=beta)``
-``Nesterov``    v = beta v + g; theta -= lr (g + beta v) ``SGD(lr, momentum=beta, nesterov=True)``
+``Nesterov``    v = beta v + g; theta -= lr (g + beta v) ``SGD(..., nesterov=True)``
 ``AdaGrad``     s += g^2; theta -= lr g / (sqrt(s)+eps)  ``Adagrad(lr, eps=eps)``
-``RMSProp``     s = b2 s + (1-b2) g^2; ... same          ``RMSprop(lr, alpha=beta2, eps=eps)``
-``Adam``        two moments, bias-corrected              ``Adam(lr, betas=(beta1, beta2), eps=eps)``
-==============  =====================================  ===========================================
+``RMSProp``     s = b2 s + (1-b2) g^2; ... same          ``RMSprop(lr, alpha=beta2)``
+``AdaDelta``    RMS of past steps / RMS of gradients     ``Adadelta(lr, rho, eps)``
+``Adam``        two moments, bias-corrected              ``Adam(lr, betas, eps)``
+``AdamW``       Adam with decoupled weight decay         ``AdamW(lr, betas, eps, wd)``
+==============  =====================================  ===============================
 
-``weight_decay`` adds ``wd * theta`` to the gradient (an L2 penalty), exactly
-as the PyTorch classes do. The state of every optimizer starts at zero.
+The shared base class :class:`FromScratch` does the bookkeeping the lesson
+does not need: it checks every hyper-parameter (a clear ``ValueError`` or
+``TypeError``), handles the closure, loops over the parameters that have a
+gradient and, unless the class decouples it, adds ``weight_decay * theta`` to
+the gradient (an L2 penalty, as the PyTorch classes do). A subclass writes
+only ``update``. The state of every optimizer starts at zero.
 """
 
 from __future__ import annotations
@@ -31,43 +37,63 @@ from typing import Any
 import torch
 from torch import nn
 
+from dlbook import check
+
 Params = Iterable[torch.Tensor] | Iterable[dict[str, Any]]
 
-
-def _check(
-    name: str,
-    value: float,
-    low: float,
-    high: float = math.inf,
-    *,
-    open_high: bool = False,
-) -> None:
-    """Raise a ValueError that says which hyper-parameter is out of range."""
-    if (
-        not isinstance(value, (int, float))
-        or isinstance(value, bool)
-        or math.isnan(value)
-    ):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    too_high = value >= high if open_high else value > high
-    if value < low or too_high:
-        bracket = ")" if open_high else "]"
-        raise ValueError(f"{name} must lie in [{low}, {high}{bracket}, got {value}")
+# hyper-parameters the base class checks, by name: (low, high, high_open)
+_RANGES = {
+    "lr": (0.0, math.inf, False),
+    "weight_decay": (0.0, math.inf, False),
+    "beta": (0.0, 1.0, True),
+    "beta1": (0.0, 1.0, True),
+    "beta2": (0.0, 1.0, True),
+    "rho": (0.0, 1.0, True),
+}
 
 
-class _FromScratch(torch.optim.Optimizer):
-    """Shared plumbing: argument checks, closure handling, the loop over parameters."""
+_KNOWN = set(_RANGES) | {"eps", "amsgrad"}
+
+
+def _check_hyper(defaults: dict[str, Any], *, known_only: bool = False) -> None:
+    """Raise a ValueError/TypeError naming the hyper-parameter that is out of range."""
+    unknown = set(defaults) - _KNOWN
+    if known_only and unknown:
+        raise TypeError(
+            f"unexpected hyper-parameter(s) {sorted(unknown)}; "
+            f"this optimizer knows {sorted(k for k in _KNOWN)}"
+        )
+    for name, value in defaults.items():
+        if name == "eps":
+            check.positive(value, "eps (added to the denominator)")
+        elif name == "amsgrad":
+            if not isinstance(value, bool):
+                raise TypeError(f"amsgrad must be True or False, got {value!r}")
+        elif name in _RANGES:
+            low, high, high_open = _RANGES[name]
+            check.number(value, name, low=low, high=high, high_open=high_open)
+
+
+class FromScratch(torch.optim.Optimizer):
+    """The bookkeeping every from-scratch optimizer shares; subclasses write ``update``.
+
+    ``update(theta, g, group, state)`` changes ``theta`` in place, given its
+    gradient ``g`` (weight decay already added unless ``decoupled_decay``), the
+    hyper-parameters of its group and its own (initially empty) state dict.
+    """
+
+    decoupled_decay = False  # AdamW sets True: weight decay is not added to g
 
     def __init__(self, params: Params, defaults: dict[str, Any]) -> None:
-        _check("lr (the learning rate alpha)", defaults["lr"], 0.0)
-        _check("weight_decay", defaults["weight_decay"], 0.0)
+        _check_hyper(defaults, known_only=True)
         super().__init__(params, defaults)
 
-    def _gradients(self):
-        """Yield ``(theta, g, group, state)`` for every parameter that has a gradient.
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        super().add_param_group(param_group)
+        _check_hyper({k: v for k, v in self.param_groups[-1].items() if k != "params"})
 
-        ``g`` already includes the weight-decay term ``wd * theta``.
-        """
+    def gradients(self):
+        """Yield ``(theta, g, group, state)`` for every parameter with a gradient."""
         for group in self.param_groups:
             for theta in group["params"]:
                 if theta.grad is None:
@@ -76,9 +102,9 @@ class _FromScratch(torch.optim.Optimizer):
                     raise RuntimeError(
                         f"{type(self).__name__} does not support sparse gradients"
                     )
-                g = theta.grad
-                if group["weight_decay"] != 0:
-                    g = g + group["weight_decay"] * theta
+                g, wd = theta.grad, group.get("weight_decay", 0.0)
+                if wd != 0 and not self.decoupled_decay:
+                    g = g + wd * theta
                 yield theta, g, group, self.state[theta]
 
     @torch.no_grad()
@@ -90,210 +116,128 @@ class _FromScratch(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        for theta, g, group, state in self._gradients():
-            self._update(theta, g, group, state)
+        for theta, g, group, state in self.gradients():
+            self.update(theta, g, group, state)
         return loss
 
-    def _update(
-        self,
-        theta: torch.Tensor,
-        g: torch.Tensor,
-        group: dict[str, Any],
-        state: dict[str, Any],
-    ) -> None:
-        raise NotImplementedError
+    def update(self, theta, g, group, state) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must define update()")
 
 
-class SGD(_FromScratch):
-    """Plain (stochastic) gradient descent: ``theta <- theta - lr * g``.
+_FromScratch = FromScratch  # the name earlier versions used
 
-    Args:
-        params: the parameters (or parameter groups) to optimize.
-        lr: the learning rate alpha > 0.
-        weight_decay: L2 penalty coefficient added to the gradient.
-    """
 
-    def __init__(self, params: Params, lr: float, weight_decay: float = 0.0) -> None:
+class SGD(FromScratch):
+    """Plain (stochastic) gradient descent: theta <- theta - lr g."""
+
+    def __init__(self, params, lr, weight_decay=0.0):
         super().__init__(params, dict(lr=lr, weight_decay=weight_decay))
 
-    def _update(self, theta, g, group, state):
+    def update(self, theta, g, group, state):
         theta.add_(g, alpha=-group["lr"])  # theta <- theta - lr g
 
 
-class Momentum(_FromScratch):
-    """Heavy-ball momentum: ``v <- beta v + g``, then ``theta <- theta - lr v``.
+class Momentum(FromScratch):
+    """Heavy ball: v <- beta v + g, then theta <- theta - lr v."""
 
-    Args:
-        lr: the learning rate alpha > 0.
-        beta: the momentum coefficient in [0, 1).
-        weight_decay: L2 penalty coefficient added to the gradient.
-    """
-
-    def __init__(
-        self, params: Params, lr: float, beta: float = 0.9, weight_decay: float = 0.0
-    ) -> None:
-        _check("beta (momentum)", beta, 0.0, 1.0, open_high=True)
+    def __init__(self, params, lr, beta=0.9, weight_decay=0.0):
         super().__init__(params, dict(lr=lr, beta=beta, weight_decay=weight_decay))
 
-    def _update(self, theta, g, group, state):
+    def update(self, theta, g, group, state):
         if not state:
-            state["v"] = torch.zeros_like(theta)  # velocity, v^0 = 0
+            state["v"] = torch.zeros_like(theta)  # velocity, v_0 = 0
         v = state["v"]
         v.mul_(group["beta"]).add_(g)  # v <- beta v + g
         theta.add_(v, alpha=-group["lr"])  # theta <- theta - lr v
 
 
 class Nesterov(Momentum):
-    """Nesterov momentum: ``v <- beta v + g``, then ``theta <- theta - lr (g + beta v)``.
+    """Nesterov: v <- beta v + g, then theta <- theta - lr (g + beta v)."""
 
-    The step uses the velocity *after* this update once more, i.e. it looks
-    ahead along the direction the momentum is about to carry the parameters.
-
-    Args:
-        lr: the learning rate alpha > 0.
-        beta: the momentum coefficient in [0, 1).
-        weight_decay: L2 penalty coefficient added to the gradient.
-    """
-
-    def _update(self, theta, g, group, state):
+    def update(self, theta, g, group, state):
         if not state:
             state["v"] = torch.zeros_like(theta)
         v = state["v"]
         v.mul_(group["beta"]).add_(g)  # v <- beta v + g
-        theta.add_(
-            g + group["beta"] * v, alpha=-group["lr"]
-        )  # theta <- theta - lr (g + beta v)
+        theta.add_(g + group["beta"] * v, alpha=-group["lr"])  # look ahead
 
 
-class AdaGrad(_FromScratch):
-    """AdaGrad: ``s <- s + g*g``, then ``theta <- theta - lr g / (sqrt(s) + eps)``.
+class AdaGrad(FromScratch):
+    """AdaGrad: s <- s + g*g, then theta <- theta - lr g / (sqrt(s) + eps)."""
 
-    Every coordinate gets its own step size, which shrinks as squared
-    gradients accumulate in ``s``.
-
-    Args:
-        lr: the learning rate alpha > 0.
-        eps: added to the denominator for numerical safety.
-        weight_decay: L2 penalty coefficient added to the gradient.
-    """
-
-    def __init__(
-        self,
-        params: Params,
-        lr: float = 0.01,
-        eps: float = 1e-10,
-        weight_decay: float = 0.0,
-    ) -> None:
-        _check("eps", eps, 0.0)
+    def __init__(self, params, lr=0.01, eps=1e-10, weight_decay=0.0):
         super().__init__(params, dict(lr=lr, eps=eps, weight_decay=weight_decay))
 
-    def _update(self, theta, g, group, state):
+    def update(self, theta, g, group, state):
         if not state:
-            state["s"] = torch.zeros_like(theta)  # sum of squared gradients
+            state["s"] = torch.zeros_like(theta)  # sum of g (.) g so far
         s = state["s"]
-        s.add_(g * g)  # s <- s + g (.) g
+        s.add_(g * g)
         theta.add_(g / (s.sqrt() + group["eps"]), alpha=-group["lr"])
 
 
-class RMSProp(_FromScratch):
-    """RMSProp: ``s <- beta2 s + (1 - beta2) g*g``, then ``theta <- theta - lr g / (sqrt(s) + eps)``.
+class RMSProp(FromScratch):
+    """RMSProp: s <- b2 s + (1 - b2) g*g, then AdaGrad's step (PyTorch: alpha=b2)."""
 
-    Like AdaGrad, but ``s`` is an exponential moving average, so old
-    gradients are forgotten and the step size does not shrink forever.
-    (PyTorch calls ``beta2`` ``alpha``.)
+    def __init__(self, params, lr=0.01, beta2=0.99, eps=1e-8, weight_decay=0.0):
+        hyper = dict(lr=lr, beta2=beta2, eps=eps, weight_decay=weight_decay)
+        super().__init__(params, hyper)
 
-    Args:
-        lr: the learning rate alpha > 0.
-        beta2: the decay of the squared-gradient average, in [0, 1).
-        eps: added to the denominator for numerical safety.
-        weight_decay: L2 penalty coefficient added to the gradient.
-    """
-
-    def __init__(
-        self,
-        params: Params,
-        lr: float = 0.01,
-        beta2: float = 0.99,
-        eps: float = 1e-8,
-        weight_decay: float = 0.0,
-    ) -> None:
-        _check("beta2", beta2, 0.0, 1.0, open_high=True)
-        _check("eps", eps, 0.0)
-        super().__init__(
-            params, dict(lr=lr, beta2=beta2, eps=eps, weight_decay=weight_decay)
-        )
-
-    def _update(self, theta, g, group, state):
+    def update(self, theta, g, group, state):
         if not state:
             state["s"] = torch.zeros_like(theta)  # running mean of g (.) g
-        s, beta2 = state["s"], group["beta2"]
-        s.mul_(beta2).add_((1 - beta2) * g * g)  # s <- beta2 s + (1 - beta2) g (.) g
+        s, b2 = state["s"], group["beta2"]
+        s.mul_(b2).add_((1 - b2) * g * g)
         theta.add_(g / (s.sqrt() + group["eps"]), alpha=-group["lr"])
 
 
-class Adam(_FromScratch):
-    """Adam: bias-corrected moving averages of ``g`` and ``g*g``.
+class AdaDelta(FromScratch):
+    """AdaDelta: the step is g times RMS(past steps) / RMS(gradients)."""
 
-    With ``k`` counting steps from 1::
-
-        m1 <- beta1 m1 + (1 - beta1) g          m1_hat = m1 / (1 - beta1**k)
-        m2 <- beta2 m2 + (1 - beta2) g*g        m2_hat = m2 / (1 - beta2**k)
-        theta <- theta - lr m1_hat / (sqrt(m2_hat) + eps)
-
-    With ``amsgrad=True`` the denominator uses the running maximum of ``m2``
-    (Reddi et al., 2018), so the per-coordinate step size can never grow.
-
-    Args:
-        lr: the learning rate alpha > 0.
-        beta1, beta2: decays of the first- and second-moment averages, in [0, 1).
-        eps: added to the denominator for numerical safety.
-        weight_decay: L2 penalty coefficient added to the gradient (not AdamW).
-        amsgrad: use the AMSGrad variant.
-    """
-
-    def __init__(
-        self,
-        params: Params,
-        lr: float = 1e-3,
-        beta1: float = 0.9,
-        beta2: float = 0.999,
-        eps: float = 1e-8,
-        weight_decay: float = 0.0,
-        amsgrad: bool = False,
-    ) -> None:
-        _check("beta1", beta1, 0.0, 1.0, open_high=True)
-        _check("beta2", beta2, 0.0, 1.0, open_high=True)
-        _check("eps", eps, 0.0)
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0):
         super().__init__(
-            params,
-            dict(
-                lr=lr,
-                beta1=beta1,
-                beta2=beta2,
-                eps=eps,
-                weight_decay=weight_decay,
-                amsgrad=bool(amsgrad),
-            ),
+            params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay)
         )
 
-    def _update(self, theta, g, group, state):
-        if not state:
-            state["k"] = 0
-            state["m1"] = torch.zeros_like(theta)  # first moment (mean of g)
-            state["m2"] = torch.zeros_like(theta)  # second moment (mean of g (.) g)
-            if group["amsgrad"]:
-                state["m2_max"] = torch.zeros_like(theta)
-        beta1, beta2 = group["beta1"], group["beta2"]
+    def update(self, theta, g, group, state):
+        if not state:  # running means of g (.) g and of step (.) step
+            state.update(s=torch.zeros_like(theta), d=torch.zeros_like(theta))
+        s, d, rho, eps = state["s"], state["d"], group["rho"], group["eps"]
+        s.mul_(rho).add_((1 - rho) * g * g)
+        step = (d + eps).sqrt() / (s + eps).sqrt() * g  # in the units of theta
+        d.mul_(rho).add_((1 - rho) * step * step)
+        theta.add_(step, alpha=-group["lr"])
+
+
+class Adam(FromScratch):
+    """Adam: bias-corrected moving averages of g and g*g (AMSGrad optional)."""
+
+    def __init__(self, params, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, **kw):
+        hyper = dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps)
+        super().__init__(params, hyper | dict(weight_decay=0.0, amsgrad=False) | kw)
+
+    def update(self, theta, g, group, state):
+        if not state:  # step count and the two moments, all starting at 0
+            state.update(k=0, m1=torch.zeros_like(theta), m2=torch.zeros_like(theta))
+        b1, b2, m1, m2 = group["beta1"], group["beta2"], state["m1"], state["m2"]
         state["k"] += 1
-        k, m1, m2 = state["k"], state["m1"], state["m2"]
-        m1.mul_(beta1).add_((1 - beta1) * g)
-        m2.mul_(beta2).add_((1 - beta2) * g * g)
-        if group["amsgrad"]:
-            torch.maximum(state["m2_max"], m2, out=state["m2_max"])
-            m2 = state["m2_max"]
-        m1_hat = m1 / (1 - beta1**k)  # bias corrections: exact if g were constant
-        m2_hat = m2 / (1 - beta2**k)
+        m1.mul_(b1).add_((1 - b1) * g)  # mean of g
+        m2.mul_(b2).add_((1 - b2) * g * g)  # mean of g (.) g
+        if group["amsgrad"]:  # divide by the largest m2 seen so far
+            m2 = state["m2_max"] = torch.maximum(state.get("m2_max", m2), m2)
+        k = state["k"]
+        m1_hat, m2_hat = m1 / (1 - b1**k), m2 / (1 - b2**k)  # bias corrections
         theta.add_(m1_hat / (m2_hat.sqrt() + group["eps"]), alpha=-group["lr"])
+
+
+class AdamW(Adam):
+    """AdamW: shrink theta by (1 - lr wd), then an Adam step on the plain gradient."""
+
+    decoupled_decay = True  # the base class does not add wd * theta to g
+
+    def update(self, theta, g, group, state):
+        theta.mul_(1 - group["lr"] * group["weight_decay"])  # decoupled decay
+        super().update(theta, g, group, state)
 
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
@@ -302,7 +246,9 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "Nesterov": Nesterov,
     "AdaGrad": AdaGrad,
     "RMSProp": RMSProp,
+    "AdaDelta": AdaDelta,
     "Adam": Adam,
+    "AdamW": AdamW,
 }
 """The from-scratch optimizers by name."""
 
@@ -334,7 +280,7 @@ class EarlyStopping:
     ) -> None:
         if not isinstance(patience, int) or isinstance(patience, bool) or patience < 1:
             raise ValueError(f"patience must be an int >= 1, got {patience!r}")
-        _check("min_delta", min_delta, 0.0)
+        check.number(min_delta, "min_delta", low=0.0)
         if mode not in ("min", "max"):
             raise ValueError(
                 f"mode must be 'min' (for a loss) or 'max' (for an accuracy), got {mode!r}"
@@ -361,10 +307,17 @@ class EarlyStopping:
             ValueError: if the metric is NaN (training has diverged: stop and inspect).
             RuntimeError: if called again after it already said stop.
         """
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = value.item()
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"the metric must be a number, got {type(value).__name__}")
         value = float(value)
-        if math.isnan(value):
+        if not math.isfinite(value):
             raise ValueError(
-                "the monitored metric is NaN: training has diverged; lower the learning rate"
+                f"the monitored metric is {value}: training has diverged; "
+                "lower the learning rate"
             )
         if self.stopped:
             raise RuntimeError(
@@ -383,6 +336,8 @@ class EarlyStopping:
 
     def restore(self, model: nn.Module) -> nn.Module:
         """Load the best weights seen into ``model`` and return it."""
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
         if self.best_state is None:
             raise RuntimeError(
                 "nothing to restore: call step(metric, model) at least once first"
