@@ -1,4 +1,4 @@
-"""Tests of dlbook.autoencoder: shapes, the KL formula, reparameterization gradients, bad inputs, overfitting."""
+"""Tests of dlbook.autoencoder: shapes, KL, reparameterization, ELBO, bad inputs, fits."""
 
 import math
 
@@ -21,15 +21,17 @@ def test_shapes_of_encoder_decoder_autoencoder_and_vae():
     vae = ae.VAE(latent_dim=6, width=8)
     logits, mu, logvar = vae(x)
     assert logits.shape == x.shape and mu.shape == logvar.shape == (5, 6)
-    assert vae.sample(3).shape == (3, 1, 28, 28) and vae.reconstruct(x).shape == x.shape
+    assert ae.sample(vae, 3).shape == (3, 1, 28, 28)
+    assert ae.reconstruct(vae, x).shape == x.shape
 
 
 def test_gaussian_kl_matches_torch_distributions():
     g = torch.Generator().manual_seed(1)
-    mu, logvar = torch.randn(10, 4, generator=g) * 2, torch.randn(10, 4, generator=g)
+    mu = torch.randn(10, 4, generator=g, dtype=torch.float64) * 2
+    logvar = torch.randn(10, 4, generator=g, dtype=torch.float64)
     ours = ae.gaussian_kl(mu, logvar)
     ref = kl_divergence(Normal(mu, (0.5 * logvar).exp()), Normal(0.0, 1.0)).sum(-1)
-    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-12)
     assert torch.allclose(
         ae.gaussian_kl(torch.zeros(2, 3), torch.zeros(2, 3)), torch.zeros(2)
     )
@@ -46,20 +48,56 @@ def test_reparameterized_samples_have_the_right_moments_and_gradients():
     torch.testing.assert_close(z.mean(0), torch.tensor([1.0, -2.0]), atol=0.05, rtol=0)
     torch.testing.assert_close(z.std(0), torch.tensor([1.0, 2.0]), atol=0.05, rtol=0)
     z.sum().backward()
-    assert torch.allclose(
-        mu.grad, torch.full((1, 2), 20_000.0)
-    )  # dz/dmu = 1 for every sample
+    assert torch.allclose(mu.grad, torch.full((1, 2), 20_000.0))  # dz/dmu = 1
     assert logvar.grad is not None and logvar.grad.abs().sum() > 0
+
+
+def test_reparameterize_equals_rsample_draw_for_draw():
+    mu = torch.randn(3, 5, dtype=torch.float64)
+    logvar = torch.randn(3, 5, dtype=torch.float64)
+    torch.manual_seed(7)
+    ref = Normal(mu, (0.5 * logvar).exp()).rsample()
+    ours = ae.reparameterize(mu, logvar, generator=torch.Generator().manual_seed(7))
+    torch.testing.assert_close(ours, ref, rtol=0, atol=1e-12)
+
+
+def test_negative_elbo_by_hand():
+    """The loss is the summed Bernoulli NLL of the decoded sample plus the KL."""
+    torch.manual_seed(0)
+    vae = ae.VAE(latent_dim=3, width=4).double()
+    x = torch.rand(4, 1, 28, 28, dtype=torch.float64)
+    torch.manual_seed(1)
+    loss, rec, kl = ae.negative_elbo(vae, x, beta=2.0)
+    torch.manual_seed(1)  # replay the same eps
+    logits, mu, logvar = vae(x)
+    p = torch.sigmoid(logits)
+    nll = -(x * p.log() + (1 - x) * (1 - p).log()).sum((1, 2, 3))
+    kl_hand = 0.5 * (mu**2 + logvar.exp() - logvar - 1).sum(1)
+    torch.testing.assert_close(rec, nll.mean(), rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(kl, kl_hand.mean(), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(loss, (nll + 2.0 * kl_hand).mean(), rtol=1e-10, atol=0)
 
 
 def test_vae_loss_gradient_reaches_the_encoder():
     torch.manual_seed(0)
     vae = ae.VAE(latent_dim=3, width=4)
-    loss, rec, kl = vae.loss(torch.rand(4, 1, 28, 28))
+    loss, rec, kl = ae.negative_elbo(vae, torch.rand(4, 1, 28, 28))
     loss.backward()
     assert torch.isclose(loss, rec + kl)
     assert all(
         p.grad is not None and p.grad.abs().sum() > 0 for p in vae.encoder.parameters()
+    )
+
+
+def test_principal_angles_match_scipy():
+    import scipy.linalg
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(20, 4, generator=g, dtype=torch.float64)
+    b = torch.randn(20, 3, generator=g, dtype=torch.float64)
+    ref = torch.from_numpy(scipy.linalg.subspace_angles(a.numpy(), b.numpy()))
+    torch.testing.assert_close(
+        ae.principal_angles(a, b), ref.sort().values, rtol=0, atol=1e-12
     )
 
 
@@ -96,15 +134,15 @@ def test_bad_inputs_raise():
         ae.Autoencoder(4, 8)(torch.rand(2, 28, 28))
     with pytest.raises(ValueError, match=r"\(B, 4\)"):
         ae.ConvDecoder(4, 8)(torch.rand(2, 5))
-    with pytest.raises(ValueError, match="same shape"):
+    with pytest.raises(ValueError, match="logvar must have shape"):
         ae.reparameterize(torch.zeros(2, 3), torch.zeros(2, 4))
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        ae.VAE(2, 4).loss(torch.rand(2, 1, 28, 28) * 2)
-    with pytest.raises(ValueError, match="positive"):
+        ae.negative_elbo(ae.VAE(2, 4), torch.rand(2, 1, 28, 28) * 2)
+    with pytest.raises(ValueError, match="latent_dim must be > 0"):
         ae.VAE(0, 4)
     with pytest.raises(ValueError, match="flat point"):
         ae.jacobian_spectrum(lambda x: x, torch.zeros(2, 2))
-    with pytest.raises(ValueError, match="same D"):
+    with pytest.raises(ValueError, match="as many rows as a"):
         ae.principal_angles(torch.zeros(3, 2), torch.zeros(4, 2))
 
 
@@ -124,9 +162,9 @@ def test_one_batch_overfit_autoencoder_and_vae():
     assert loss.item() < 0.2 * first
     vae = ae.VAE(latent_dim=4, width=8)
     opt = torch.optim.Adam(vae.parameters(), lr=3e-3)
-    start = vae.loss(x)[0].item()
+    start = ae.negative_elbo(vae, x)[0].item()
     for _ in range(150):
-        loss = vae.loss(x)[0]
+        loss = ae.negative_elbo(vae, x)[0]
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -1,4 +1,4 @@
-"""Tests of dlbook.gan: shapes, the DCGAN layout, the loss against a hand computation, bad inputs, a tiny fit."""
+"""Tests of dlbook.gan: shapes, the DCGAN layout, the losses, bad inputs, a tiny fit."""
 
 import pytest
 import torch
@@ -63,9 +63,7 @@ def test_projection_discriminator_matches_its_formula():
     D.eval()
     x, y = torch.rand(6, 1, 28, 28) * 2 - 1, torch.tensor([0, 1, 2, 3, 4, 9])
     h = D.features(x)  # (6, 2w, 7, 7)
-    read_out = F.conv2d(
-        h, D.out.weight, D.out.bias
-    ).flatten()  # the plain discriminator's logit
+    read_out = F.conv2d(h, D.out.weight, D.out.bias).flatten()  # the plain logit
     expected = read_out + torch.einsum("bc,bchw->b", D.embed.weight[y], h)
     torch.testing.assert_close(D(x, y), expected, rtol=1e-5, atol=1e-5)
     other = D(x, (y + 1) % 10)
@@ -74,18 +72,17 @@ def test_projection_discriminator_matches_its_formula():
 
 def test_train_step_losses_match_pytorch_bce():
     G, D = _models(False)
-    opt_g, opt_d = (
-        torch.optim.SGD(m.parameters(), lr=0.0) for m in (G, D)
-    )  # lr 0: parameters stay put
+    # lr 0: parameters stay put
+    opt_g, opt_d = (torch.optim.SGD(m.parameters(), lr=0.0) for m in (G, D))
     x = torch.rand(8, 1, 28, 28) * 2 - 1
     torch.manual_seed(1)
     out = gan.train_step(G, D, opt_g, opt_d, x)
     torch.manual_seed(1)  # replay the same noise
     G.train(), D.train()
-    fake = G(torch.randn(8, G.z_dim))
-    lr_, lf = D(x), D(fake)
+    z1, z2 = torch.randn(2, 8, G.z_dim)
+    lr_, lf = D(x), D(G(z1))
     d_loss = -(F.logsigmoid(lr_).mean() + F.logsigmoid(-lf).mean())
-    g_loss = -F.logsigmoid(D(G(torch.randn(8, G.z_dim)))).mean()
+    g_loss = -F.logsigmoid(D(G(z2))).mean()
     torch.testing.assert_close(out["d_loss"], d_loss.detach(), rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(out["g_loss"], g_loss.detach(), rtol=1e-4, atol=1e-5)
     assert 0 < out["d_real"] < 1 and 0 < out["d_fake"] < 1
@@ -118,6 +115,48 @@ def test_bad_inputs_raise():
         gan.ConditionalDiscriminator(1)
 
 
+def test_losses_match_pytorch_bce_in_float64():
+    g = torch.Generator().manual_seed(0)
+    real, fake = torch.randn(2, 50, generator=g, dtype=torch.float64) * 5
+    bce = F.binary_cross_entropy_with_logits
+    one, zero = torch.ones_like(real), torch.zeros_like(real)
+    ref = bce(real, one) + bce(fake, zero)
+    assert abs(gan.discriminator_loss(real, fake) - ref) < 1e-12
+    assert abs(gan.generator_loss(fake) - bce(fake, one)) < 1e-12
+
+
+def test_train_step_trains_any_pair_with_a_z_dim():
+    """The ring GAN's players: plain MLPs with a z_dim attribute."""
+    torch.manual_seed(0)
+    G = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2))
+    G.z_dim = 4
+    D = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 1), nn.Flatten(0))
+    opts = [torch.optim.Adam(m.parameters(), lr=1e-2) for m in (G, D)]
+    before = [p.clone() for p in G.parameters()]
+    out = gan.train_step(G, D, *opts, torch.randn(32, 2))
+    assert set(out) == {"d_loss", "g_loss", "d_real", "d_fake"}
+    assert all(v.shape == () and not v.requires_grad for v in out.values())
+    assert all(not torch.equal(a, b) for a, b in zip(before, G.parameters()))
+
+
+def test_train_step_uses_the_given_precision():
+    """A Precision object is used for both steps: its scaler is stepped once per call."""
+    from dlbook.train import Precision
+
+    G, D = _models(False)
+    opts = [torch.optim.Adam(m.parameters(), lr=1e-3) for m in (G, D)]
+    calls = []
+    prec = Precision("cpu")
+
+    def step(loss, optimizer, **kw):
+        calls.append(kw.get("update", True))
+        Precision.step(prec, loss, optimizer, **kw)
+
+    prec.step = step
+    gan.train_step(G, D, *opts, torch.rand(4, 1, 28, 28) * 2 - 1, prec=prec)
+    assert calls == [False, True]  # the loss scale is updated once, after G
+
+
 def test_label_check_does_not_read_device_tensors():
     # On a GPU, reading the labels' range on the host would stall every step; "meta" stands in for
     # a device tensor (reading it raises), so only the shape and dtype are checked there.
@@ -126,24 +165,23 @@ def test_label_check_does_not_read_device_tensors():
         gan._check_labels(torch.zeros(4, device="meta"), 4, 10)
 
 
-def test_amp_is_ignored_without_a_bfloat16_gpu():
+def test_precision_on_the_cpu_is_float32():
+    from dlbook.train import Precision
+
     G, D = _models(True)
     opts = [torch.optim.Adam(m.parameters(), lr=1e-3) for m in (G, D)]
-    out = gan.train_step(
-        G, D, *opts, torch.rand(4, 1, 28, 28) * 2 - 1, torch.arange(4), amp=True
-    )
+    x, y = torch.rand(4, 1, 28, 28) * 2 - 1, torch.arange(4)
+    out = gan.train_step(G, D, *opts, x, y, prec=Precision("cpu"))
     assert all(v.dtype == torch.float32 for v in out.values())
 
 
 def test_discriminator_learns_to_separate_a_fixed_generator():
-    """Tiny fit: with the generator frozen (lr 0), the discriminator's loss falls and its verdicts part."""
+    """Tiny fit: with G frozen (lr 0), D's loss falls and its verdicts part."""
     G, D = _models(False)
     opt_g = torch.optim.Adam(G.parameters(), lr=0.0)
     opt_d = torch.optim.Adam(D.parameters(), lr=2e-3, betas=(0.5, 0.999))
     x = -torch.ones(16, 1, 28, 28)
-    x[:, :, 8:20, 8:20] = (
-        1.0  # a bright square on black: easy to tell from untrained fakes
-    )
+    x[:, :, 8:20, 8:20] = 1.0  # a bright square on black: easy to tell from fakes
     first = gan.train_step(G, D, opt_g, opt_d, x)
     for _ in range(30):
         last = gan.train_step(G, D, opt_g, opt_d, x)

@@ -11,23 +11,35 @@ lower bound (ELBO). The last helpers study an autoencoder as a map
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dlbook import check
 
-def _check_images(x: torch.Tensor, name: str = "x") -> None:
+
+def check_images(x: Any, name: str = "x", *, unit: bool = False) -> torch.Tensor:
+    """Check a batch of 28x28 grey images ``(B, 1, 28, 28)`` (in [0, 1] if ``unit``).
+
+    The range is read only from CPU tensors: on a GPU it would stall every step.
+    """
+    check.tensor(x, name, floating=True)
     if x.ndim != 4 or x.shape[1:] != (1, 28, 28):
         raise ValueError(
-            f"{name} must be a batch of 28x28 grey images (B, 1, 28, 28), got {tuple(x.shape)}; "
-            "add the channel axis with x[:, None] if needed"
+            f"{name} must be a batch of 28x28 grey images (B, 1, 28, 28), got "
+            f"{tuple(x.shape)}; add the channel axis with x[:, None] if needed"
         )
+    if unit and x.device.type == "cpu" and x.numel() and (x.min() < 0 or x.max() > 1):
+        raise ValueError(
+            f"{name} must lie in [0, 1] (Bernoulli targets); rescale the images first"
+        )
+    return x
 
 
-def _check_positive(name: str, value: int) -> None:
-    if not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
+def _check_positive(name: str, value: Any) -> None:
+    check.positive(value, name, integer=True)
 
 
 class ConvEncoder(nn.Module):
@@ -54,12 +66,12 @@ class ConvEncoder(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_images(x)
+        check_images(x)
         return self.net(x)
 
 
 class ConvDecoder(nn.Module):
-    """The mirror image of :class:`ConvEncoder`: (B, latent_dim) -> logits (B, 1, 28, 28).
+    """The mirror of :class:`ConvEncoder`: (B, latent_dim) -> (B, 1, 28, 28) logits.
 
     The output is a *logit* per pixel; ``torch.sigmoid`` of it is the image in [0, 1].
     """
@@ -81,6 +93,7 @@ class ConvDecoder(nn.Module):
         self.latent_dim = latent_dim
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        check.tensor(z, "z", floating=True)
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise ValueError(
                 f"codes must have shape (B, {self.latent_dim}), got {tuple(z.shape)}"
@@ -89,7 +102,7 @@ class ConvDecoder(nn.Module):
 
 
 class Autoencoder(nn.Module):
-    """A deterministic convolutional autoencoder: images in [0, 1] -> reconstructions in [0, 1].
+    """A deterministic convolutional autoencoder: images in [0, 1] -> the same.
 
     Args:
         latent_dim: size of the bottleneck code.
@@ -98,6 +111,7 @@ class Autoencoder(nn.Module):
 
     def __init__(self, latent_dim: int = 16, width: int = 32):
         super().__init__()
+        _check_positive("latent_dim", latent_dim)
         self.encoder = ConvEncoder(latent_dim, width)
         self.decoder = ConvDecoder(latent_dim, width)
 
@@ -113,138 +127,77 @@ class Autoencoder(nn.Module):
         return self.decode(self.encode(x))
 
 
-def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL( N(mu, diag(exp(logvar))) || N(0, I) ) in closed form, per example.
-
-    ``0.5 * sum(mu² + sigma² - log sigma² - 1)`` over the last axis.
-
-    Args:
-        mu, logvar: (B, D) means and log-variances.
-
-    Returns:
-        (B,) the divergence of each example, in nats.
-    """
-    if mu.shape != logvar.shape or mu.ndim != 2:
-        raise ValueError(
-            f"mu and logvar must both be (B, D), got {tuple(mu.shape)} and {tuple(logvar.shape)}"
-        )
+def gaussian_kl(mu, logvar):
+    """KL(N(mu, diag(exp(logvar))) || N(0, I)) in nats: (B, D), (B, D) -> (B,)."""
+    check.tensor(mu, "mu", ndim=2, floating=True)  # (B, D)
+    check.shape(check.tensor(logvar, "logvar", floating=True), "logvar", mu.shape)
     return 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1).sum(-1)
 
 
-def reparameterize(
-    mu: torch.Tensor, logvar: torch.Tensor, *, generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """Draw z ~ N(mu, diag(exp(logvar))) as z = mu + sigma * eps, differentiable in mu and logvar.
-
-    Args:
-        mu, logvar: (B, D).
-        generator: optional random generator for eps ~ N(0, I).
-
-    Returns:
-        (B, D) samples; gradients flow to ``mu`` and ``logvar``, not to eps.
-    """
-    if mu.shape != logvar.shape:
-        raise ValueError(
-            f"mu and logvar must have the same shape, got {tuple(mu.shape)} and {tuple(logvar.shape)}"
-        )
+def reparameterize(mu, logvar, *, generator=None):
+    """z = mu + sigma * eps, eps ~ N(0, I): a sample of q(z | x) autograd can follow."""
+    check.tensor(mu, "mu", floating=True)
+    check.shape(check.tensor(logvar, "logvar", floating=True), "logvar", mu.shape)
     eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-    return mu + torch.exp(0.5 * logvar) * eps
+    return mu + torch.exp(0.5 * logvar) * eps  # (B, D), differentiable in mu, logvar
 
 
 class VAE(nn.Module):
-    """A convolutional variational autoencoder with a Bernoulli decoder and a N(0, I) prior.
-
-    Args:
-        latent_dim: size of the latent variable z.
-        width: channel width of encoder and decoder.
-    """
+    """A convolutional VAE: Gaussian q(z | x), N(0, I) prior, Bernoulli pixels."""
 
     def __init__(self, latent_dim: int = 16, width: int = 32):
         super().__init__()
-        self.latent_dim = latent_dim
-        self.encoder = ConvEncoder(2 * latent_dim, width)  # outputs (mu, logvar)
-        self.decoder = ConvDecoder(latent_dim, width)  # outputs pixel logits
+        self.latent_dim = check.positive(latent_dim, "latent_dim", integer=True)
+        self.encoder = ConvEncoder(2 * latent_dim, width)  # x -> (mu, log sigma^2)
+        self.decoder = ConvDecoder(latent_dim, width)  # z -> pixel logits
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images (B, 1, 28, 28) in [0, 1] -> mu, logvar of q(z | x), each (B, latent_dim)."""
-        mu, logvar = self.encoder(x).chunk(2, dim=1)
-        return mu, logvar.clamp(
-            -12.0, 8.0
-        )  # keeps exp(logvar) finite early in training
+    def encode(self, x):
+        mu, logvar = self.encoder(x).chunk(2, dim=1)  # (B, k) each
+        return mu, logvar.clamp(-12.0, 8.0)  # keeps exp(logvar) finite early on
 
-    def forward(
-        self, x: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One pass: (pixel logits (B, 1, 28, 28), mu (B, D), logvar (B, D)) with z drawn by reparameterization."""
+    def forward(self, x):
         mu, logvar = self.encode(x)
         return self.decoder(reparameterize(mu, logvar)), mu, logvar
 
-    def loss(
-        self, x: torch.Tensor, *, beta: float = 1.0
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The negative ELBO (with the KL weighted by ``beta``), averaged over the batch.
 
-        Args:
-            x: images (B, 1, 28, 28) in [0, 1] (the Bernoulli targets).
-            beta: weight of the KL term (1: the ELBO; other values: a beta-VAE).
+def negative_elbo(vae, x, *, beta=1.0):
+    """-ELBO in nats per image (KL weighted by beta) and its two terms, batch means."""
+    check_images(x, "x", unit=True)  # (B, 1, 28, 28) in [0, 1]: Bernoulli targets
+    check.number(beta, "beta", low=0)
+    logits, mu, logvar = vae(x)  # (B, 1, 28, 28), (B, k), (B, k)
+    bce = F.binary_cross_entropy_with_logits(logits.to(x.dtype), x, reduction="none")
+    rec = bce.sum((1, 2, 3))  # (B,): -log p(x | z), summed over the pixels
+    kl = gaussian_kl(mu.to(x.dtype), logvar.to(x.dtype))  # (B,), in x's precision
+    return (rec + beta * kl).mean(), rec.mean(), kl.mean()
 
-        Returns:
-            (loss, reconstruction term, KL term), each a scalar in nats per image.
-        """
-        _check_images(x)
-        if not x.is_cuda and (
-            x.min() < 0 or x.max() > 1
-        ):  # on a GPU this check would sync every step
-            raise ValueError(
-                "VAE targets must lie in [0, 1] (Bernoulli likelihood); rescale the images first"
-            )
-        if beta < 0:
-            raise ValueError(f"beta must be non-negative, got {beta}")
-        logits, mu, logvar = self(x)
-        rec = F.binary_cross_entropy_with_logits(
-            logits.float(), x.float(), reduction="none"
-        ).sum((1, 2, 3))
-        kl = gaussian_kl(mu.float(), logvar.float())
-        return (rec + beta * kl).mean(), rec.mean(), kl.mean()
 
-    @torch.no_grad()
-    def sample(
-        self, n: int, *, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
-        """Decode n draws of the prior z ~ N(0, I): images (n, 1, 28, 28), the Bernoulli means in [0, 1]."""
-        _check_positive("n", n)
-        device = next(self.parameters()).device
-        z = torch.randn(
-            n,
-            self.latent_dim,
-            generator=generator,
-            device=generator.device if generator else device,
+@torch.no_grad()
+def sample(vae, n, *, generator=None):
+    """Decode n draws z ~ N(0, I): pixel means (n, 1, 28, 28) in [0, 1]."""
+    check.positive(n, "n", integer=True)
+    z = torch.randn(n, vae.latent_dim, generator=generator)  # (n, k) on the CPU
+    device = next(vae.parameters()).device
+    return torch.sigmoid(vae.decoder(z.to(device)).float())
+
+
+@torch.no_grad()
+def reconstruct(vae: VAE, x: torch.Tensor) -> torch.Tensor:
+    """Decode the posterior means: images (B, 1, 28, 28) -> (B, 1, 28, 28) in [0, 1]."""
+    if not isinstance(vae, VAE):
+        raise TypeError(
+            f"vae must be a dlbook.autoencoder.VAE, got {type(vae).__name__}"
         )
-        return torch.sigmoid(self.decoder(z.to(device)).float())
-
-    @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """Decode the posterior means: images (B, 1, 28, 28) -> (B, 1, 28, 28) in [0, 1]."""
-        return torch.sigmoid(self.decoder(self.encode(x)[0]).float())
+    return torch.sigmoid(vae.decoder(vae.encode(x)[0]).float())
 
 
-def principal_angles(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Principal angles between the column spaces of a (D, k) and b (D, m), in radians, ascending.
-
-    The cosines of the angles are the singular values of Qa^T Qb, with Qa and Qb
-    orthonormal bases of the two spaces.
-
-    Returns:
-        (min(k, m),) angles in [0, pi/2].
-    """
-    if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[0]:
-        raise ValueError(
-            f"need two matrices (D, k) and (D, m) with the same D, got {tuple(a.shape)}, {tuple(b.shape)}"
-        )
-    qa, _ = torch.linalg.qr(a.double())
+def principal_angles(a, b):
+    """Principal angles (radians, ascending) between the column spaces of a and b."""
+    check.tensor(a, "a", ndim=2), check.tensor(b, "b", ndim=2)  # (D, k), (D, m)
+    check.shape(b, "b (it must have as many rows as a)", (a.shape[0], None))
+    qa, _ = torch.linalg.qr(a.double())  # orthonormal bases of the two spaces
     qb, _ = torch.linalg.qr(b.double())
-    cos = torch.linalg.svdvals(qa.T @ qb).clamp(-1.0, 1.0)
-    return torch.arccos(cos)  # singular values descend, so the angles ascend
+    cos = torch.linalg.svdvals(qa.T @ qb).clamp(-1.0, 1.0)  # descending cosines
+    return torch.arccos(cos)  # (min(k, m),) ascending angles
 
 
 @torch.no_grad()
@@ -261,39 +214,26 @@ def iterate_map(
     Returns:
         (steps + 1, N, ...) the trajectory, x0 first.
     """
-    if not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be a non-negative int, got {steps!r}")
+    if not callable(f):
+        raise TypeError(f"f must be callable (a model or a function), got {f!r}")
+    check.tensor(x0, "x0", floating=True)
+    check.number(steps, "steps", low=0, integer=True)
     xs = [x0]
     for _ in range(steps):
         nxt = f(xs[-1])
         if nxt.shape != x0.shape:
             raise ValueError(
-                f"f must keep the shape {tuple(x0.shape)}, it returned {tuple(nxt.shape)}"
+                f"f must keep the shape {tuple(x0.shape)}, "
+                f"it returned {tuple(nxt.shape)}"
             )
         xs.append(nxt)
     return torch.stack(xs)
 
 
-def jacobian_spectrum(
-    f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
-) -> torch.Tensor:
-    """Eigenvalues of the Jacobian of a map f: R^D -> R^D at one point x.
-
-    Args:
-        f: maps a single point (D,) to (D,).
-        x: the point, (D,).
-
-    Returns:
-        (D,) complex eigenvalues, sorted by decreasing modulus.
-    """
-    if x.ndim != 1:
-        raise ValueError(
-            f"x must be one flat point (D,), got shape {tuple(x.shape)}; flatten it with x.reshape(-1)"
-        )
+def jacobian_spectrum(f, x):
+    """Eigenvalues of the Jacobian of f: R^D -> R^D at x (D,), by decreasing modulus."""
+    check.tensor(x, "x (one flat point: flatten it with x.reshape(-1))", ndim=1)
     jac = torch.func.jacrev(f)(x).detach()  # (D, D): jac[i, j] = d f_i / d x_j
-    if jac.shape != (x.numel(), x.numel()):
-        raise ValueError(
-            f"f must map (D,) to (D,); its Jacobian has shape {tuple(jac.shape)}"
-        )
-    eig = torch.linalg.eigvals(jac.double())
+    check.shape(jac, "the Jacobian (f must map (D,) to (D,))", (len(x), len(x)))
+    eig = torch.linalg.eigvals(jac.double())  # (D,) complex
     return eig[eig.abs().argsort(descending=True)]

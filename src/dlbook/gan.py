@@ -12,19 +12,26 @@ Images are (B, 1, 28, 28) in [-1, 1]; :func:`generate` returns them in
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dlbook.setup import native_bf16
+from dlbook import check
+from dlbook.train import Precision
 
 IMAGE_SHAPE = (1, 28, 28)
 
 
 def init_dcgan_weights(module: nn.Module) -> None:
-    """DCGAN initialization, for ``model.apply``: convolutions N(0, 0.02), batch-norm scales N(1, 0.02)."""
+    """DCGAN initialization, for ``model.apply``.
+
+    Convolutions N(0, 0.02), batch-norm scales N(1, 0.02).
+    """
+    if not isinstance(module, nn.Module):
+        raise TypeError(
+            f"init_dcgan_weights takes an nn.Module (use model.apply), got "
+            f"{type(module).__name__}"
+        )
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)):
         nn.init.normal_(module.weight, 0.0, 0.02)
         if getattr(module, "bias", None) is not None:
@@ -35,10 +42,8 @@ def init_dcgan_weights(module: nn.Module) -> None:
 
 
 def _check_width(z_dim: int, width: int) -> None:
-    if not isinstance(z_dim, int) or z_dim < 1:
-        raise ValueError(f"z_dim must be a positive int, got {z_dim!r}")
-    if not isinstance(width, int) or width < 1:
-        raise ValueError(f"width must be a positive int, got {width!r}")
+    check.positive(z_dim, "z_dim", integer=True)
+    check.positive(width, "width", integer=True)
 
 
 class Generator(nn.Module):
@@ -74,10 +79,11 @@ class Generator(nn.Module):
 
     @property
     def in_features(self) -> int:
-        """Length of the vector the first layer reads (the noise, plus a label code in subclasses)."""
+        """Length of the first layer's input (the noise, plus a label code later)."""
         return self.z_dim
 
     def _check_z(self, z: torch.Tensor) -> None:
+        check.tensor(z, "z", floating=True)
         if z.ndim != 2 or z.shape[1] != self.z_dim:
             raise ValueError(
                 f"z must have shape (B, {self.z_dim}), got {tuple(z.shape)}"
@@ -90,7 +96,7 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """DCGAN discriminator: images ``(B, 1, 28, 28)`` in [-1, 1] -> logits ``(B,)`` (real > 0).
+    """DCGAN discriminator: images ``(B, 1, 28, 28)`` in [-1, 1] -> logits ``(B,)``.
 
     Two stride-2 convolutions (28 -> 14 -> 7) with LeakyReLU(0.2), batch
     normalization on the second; a 7x7 convolution reads the 7x7 maps and
@@ -116,6 +122,7 @@ class Discriminator(nn.Module):
         self.apply(init_dcgan_weights)
 
     def _check_x(self, x: torch.Tensor) -> None:
+        check.tensor(x, "images", floating=True)
         if x.ndim != 4 or tuple(x.shape[1:]) != IMAGE_SHAPE:
             raise ValueError(
                 f"images must have shape (B, 1, 28, 28), got {tuple(x.shape)}"
@@ -128,11 +135,13 @@ class Discriminator(nn.Module):
 
 
 def _check_labels(y: torch.Tensor, batch: int, num_classes: int) -> None:
+    check.tensor(y, "labels")
     if y.shape != (batch,) or y.dtype != torch.long:
         raise ValueError(
             f"labels must be int64 of shape ({batch},), got {y.dtype} {tuple(y.shape)}"
         )
-    # The range check reads the labels on the host: on a GPU that would stall every forward pass.
+    # The range check reads the labels on the host: on a GPU that would stall
+    # every forward pass.
     if (
         batch
         and y.device.type == "cpu"
@@ -142,7 +151,9 @@ def _check_labels(y: torch.Tensor, batch: int, num_classes: int) -> None:
 
 
 class ConditionalGenerator(Generator):
-    """Class-conditional DCGAN generator (Mirza & Osindero, 2014): the label's embedding is appended to the noise.
+    """Class-conditional DCGAN generator (Mirza & Osindero, 2014).
+
+    The label's embedding is appended to the noise.
 
     Args:
         num_classes: number of classes.
@@ -157,8 +168,8 @@ class ConditionalGenerator(Generator):
         width: int = 64,
         embed_dim: int = 16,
     ):
-        if not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
+        check.number(num_classes, "num_classes", low=2, integer=True)
+        check.positive(embed_dim, "embed_dim", integer=True)
         self.num_classes, self.embed_dim = num_classes, embed_dim
         super().__init__(z_dim, width)
         self.embed = nn.Embedding(num_classes, embed_dim)
@@ -168,7 +179,7 @@ class ConditionalGenerator(Generator):
     def in_features(self) -> int:
         return self.z_dim + self.embed_dim
 
-    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # type: ignore
         """Noise ``(B, z_dim)`` and labels ``(B,)`` -> images ``(B, 1, 28, 28)``."""
         self._check_z(z)
         _check_labels(y, len(z), self.num_classes)
@@ -177,7 +188,7 @@ class ConditionalGenerator(Generator):
 
 
 class ConditionalDiscriminator(Discriminator):
-    """Class-conditional DCGAN discriminator with a projection head (Miyato & Koyama, 2018).
+    """Class-conditional DCGAN discriminator, projection head (Miyato & Koyama, 2018).
 
     The logit is ``w . phi(x) + e_y . pool(phi(x)) + b``: the plain
     discriminator's linear read-out of the 7x7 feature maps ``phi(x)`` plus the
@@ -191,14 +202,13 @@ class ConditionalDiscriminator(Discriminator):
     """
 
     def __init__(self, num_classes: int = 10, width: int = 64):
-        if not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
+        check.number(num_classes, "num_classes", low=2, integer=True)
         super().__init__(width)
         self.num_classes = num_classes
         self.embed = nn.Embedding(num_classes, 2 * width)
         nn.init.normal_(self.embed.weight, 0.0, 0.02)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # type: ignore
         """Images ``(B, 1, 28, 28)`` and labels ``(B,)`` -> logits ``(B,)``."""
         self._check_x(x)
         _check_labels(y, len(x), self.num_classes)
@@ -208,45 +218,33 @@ class ConditionalDiscriminator(Discriminator):
         )  # read-out + projection
 
 
-def _autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager:
-    if amp and native_bf16(
-        device
-    ):  # as dlbook.train.fit: emulated bfloat16 (a T4) is slower than float32
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def train_step(
-    generator: Generator,
-    discriminator: Discriminator,
-    opt_g: torch.optim.Optimizer,
-    opt_d: torch.optim.Optimizer,
+def check_players(
+    generator: nn.Module,
+    discriminator: nn.Module,
     x_real: torch.Tensor,
-    y: torch.Tensor | None = None,
-    *,
-    amp: bool = False,
-) -> dict[str, torch.Tensor]:
-    """One alternating GAN update with the non-saturating loss: first D, then G.
+    y: torch.Tensor | None,
+) -> tuple[torch.Tensor, ...]:
+    """Check the arguments of :func:`train_step`; return ``(y,)`` or ``()``.
 
-    The discriminator minimizes ``-log D(x) - log(1 - D(G(z)))``; the generator
-    minimizes ``-log D(G(z))`` on a fresh batch of noise. Conditional models
-    get the labels ``y``; the fakes use the same labels as the real batch.
-
-    Args:
-        generator, discriminator: both conditional or both plain.
-        opt_g, opt_d: their optimizers.
-        x_real: real images ``(B, 1, 28, 28)`` in [-1, 1].
-        y: labels ``(B,)`` for conditional models, else ``None``.
-        amp: bfloat16 autocast (used only on a CUDA GPU with native bfloat16, see :func:`dlbook.setup.native_bf16`).
-
-    Returns:
-        Detached scalars: ``d_loss``, ``g_loss``, ``d_real`` and ``d_fake`` (the
-        discriminator's mean probability of "real" on each half of its batch).
+    The players must be two ``nn.Module`` with a ``z_dim`` on the generator, both
+    conditional (then ``y`` holds the labels of the real batch) or both plain.
     """
+    for name, m in (("generator", generator), ("discriminator", discriminator)):
+        if not isinstance(m, nn.Module):
+            raise TypeError(f"{name} must be an nn.Module, got {type(m).__name__}")
+    z_dim = getattr(generator, "z_dim", None)
+    if not isinstance(z_dim, int) or isinstance(z_dim, bool) or z_dim < 1:
+        raise ValueError(
+            "the generator needs an int attribute z_dim (the length of its noise), "
+            f"got {z_dim!r}"
+        )
+    check.tensor(x_real, "x_real", floating=True)
+    check.nonempty(x_real, "x_real")
     conditional = isinstance(generator, ConditionalGenerator)
     if conditional != isinstance(discriminator, ConditionalDiscriminator):
         raise ValueError(
-            "use a ConditionalGenerator with a ConditionalDiscriminator, or two plain models"
+            "use a ConditionalGenerator with a ConditionalDiscriminator, "
+            "or two plain models"
         )
     if conditional and y is None:
         raise ValueError("conditional models need the labels y of the real batch")
@@ -254,37 +252,41 @@ def train_step(
         raise ValueError(
             "plain models take no labels; pass y=None or use the conditional models"
         )
-    b, device = len(x_real), x_real.device
-    cond = (y,) if conditional else ()
-    generator.train()
-    discriminator.train()
-    with _autocast(device, amp):
-        fake = generator(torch.randn(b, generator.z_dim, device=device), *cond)
-        logits_real = discriminator(x_real, *cond).float()
-        logits_fake = discriminator(fake.detach(), *cond).float()
-        d_loss = F.binary_cross_entropy_with_logits(
-            logits_real, torch.ones_like(logits_real)
-        ) + F.binary_cross_entropy_with_logits(
-            logits_fake, torch.zeros_like(logits_fake)
-        )
+    return (y,) if conditional else ()
+
+
+def discriminator_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """-log D(x) - log(1 - D(G(z))) from the logits, D = sigmoid(logit); batch means."""
+    check.tensor(real, "real", floating=True), check.tensor(fake, "fake", floating=True)
+    # -log sigmoid(s) = softplus(-s) and -log(1 - sigmoid(s)) = softplus(s)
+    return F.softplus(-real).mean() + F.softplus(fake).mean()
+
+
+def generator_loss(fake: torch.Tensor) -> torch.Tensor:
+    """The non-saturating loss -log D(G(z)) from the logits on fakes; a batch mean."""
+    check.tensor(fake, "fake", floating=True)
+    return F.softplus(-fake).mean()
+
+
+def train_step(G, D, opt_g, opt_d, x_real, y=None, *, prec=None):
+    """One alternating update, first D then G; returns the losses and mean D's."""
+    cond = check_players(G, D, x_real, y)  # (y,) for conditional models, else ()
+    prec = prec or Precision(x_real.device, enabled=False)  # plain float32
+    G.train(), D.train()
+    z1, z2 = torch.randn(2, len(x_real), G.z_dim, device=x_real.device)
+    with prec.autocast():
+        real = D(x_real, *cond).float()  # (B,) logits
+        fake = D(G(z1, *cond).detach(), *cond).float()  # (B,), G held fixed
+        d_loss = discriminator_loss(real, fake)
     opt_d.zero_grad(set_to_none=True)
-    d_loss.backward()
-    opt_d.step()
-    with _autocast(device, amp):
-        fake = generator(torch.randn(b, generator.z_dim, device=device), *cond)
-        logits = discriminator(fake, *cond).float()
-        g_loss = F.binary_cross_entropy_with_logits(
-            logits, torch.ones_like(logits)
-        )  # non-saturating
+    prec.step(d_loss, opt_d, update=False)
+    with prec.autocast():  # fresh noise; the gradient flows through D into G
+        g_loss = generator_loss(D(G(z2, *cond), *cond).float())
     opt_g.zero_grad(set_to_none=True)
-    g_loss.backward()
-    opt_g.step()
-    return {
-        "d_loss": d_loss.detach(),
-        "g_loss": g_loss.detach(),
-        "d_real": torch.sigmoid(logits_real).mean().detach(),
-        "d_fake": torch.sigmoid(logits_fake).mean().detach(),
-    }
+    prec.step(g_loss, opt_g)
+    p_real, p_fake = real.sigmoid().mean(), fake.sigmoid().mean()
+    out = dict(d_loss=d_loss, g_loss=g_loss, d_real=p_real, d_fake=p_fake)
+    return {k: v.detach() for k, v in out.items()}  # (), no graph attached
 
 
 @torch.no_grad()
@@ -296,7 +298,9 @@ def generate(
     batch_size: int = 500,
     seed: int | None = None,
 ) -> torch.Tensor:
-    """Draw ``n`` images from a trained generator, in eval mode, as float ``(n, 1, 28, 28)`` in [0, 1] on the CPU.
+    """Draw ``n`` images from a trained generator, in eval mode.
+
+    Returns float ``(n, 1, 28, 28)`` in [0, 1] on the CPU.
 
     Args:
         generator: a :class:`Generator` or :class:`ConditionalGenerator`.
@@ -305,9 +309,17 @@ def generate(
         batch_size: images per forward pass.
         seed: seeds the noise (its own generator, the global one is untouched).
     """
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
+    if not isinstance(generator, Generator):
+        raise TypeError(
+            f"generator must be a dlbook.gan.Generator, got {type(generator).__name__}"
+        )
+    check.positive(n, "n", integer=True)
+    check.positive(batch_size, "batch_size", integer=True)
+    if seed is not None:
+        check.number(seed, "seed", low=0, integer=True)
     conditional = isinstance(generator, ConditionalGenerator)
+    if labels is not None:
+        check.tensor(labels, "labels", integer=True)
     if conditional and (labels is None or labels.shape != (n,)):
         raise ValueError(f"a conditional generator needs labels of shape ({n},)")
     if not conditional and labels is not None:
