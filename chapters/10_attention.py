@@ -74,7 +74,6 @@ device = session.device
 # how long we train them; everything else runs the same code.
 
 # %%
-import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -96,7 +95,7 @@ from dlbook.attention import (
 )
 from dlbook import check
 from dlbook.setup import synchronize
-from dlbook.train import fit
+from dlbook.train import Precision, fit
 
 # %% tags=["hide-input"]
 cfg = dlbook.config(  # vit_*: ViT; gpt_*: the character-level GPT; n_*: lengths timed
@@ -1467,28 +1466,22 @@ opt = torch.optim.AdamW(
 sched = torch.optim.lr_scheduler.OneCycleLR(
     opt, max_lr=cfg.gpt_lr, total_steps=cfg.gpt_steps, pct_start=0.05
 )
-amp = (
-    torch.autocast("cuda", dtype=torch.bfloat16)
-    if session.bf16
-    else contextlib.nullcontext()
-)  # native bf16 only
+prec = Precision(device)  # the book's one rule: bf16 / fp16 + scaler / float32
 windows = torch.Generator().manual_seed(0)
 curve, t0 = {"step": [], "train": [], "validation": []}, time.perf_counter()
 for step in range(1, cfg.gpt_steps + 1):
     x, y = text.char_windows(
         train_ids, seq_len=cfg.gpt_block, batch_size=cfg.gpt_batch, generator=windows
     )
-    with amp:
+    with prec.autocast():
         loss = F.cross_entropy(
             gpt(x).float().flatten(0, 1), y.flatten()
         )  # (B*T, V) vs (B*T,)
     opt.zero_grad(set_to_none=True)
-    loss.backward()
-    nn.utils.clip_grad_norm_(gpt.parameters(), 1.0)
-    opt.step()
+    prec.step(loss, opt, clip=1.0, params=gpt.parameters())
     sched.step()
     if step % cfg.gpt_eval_every == 0 or step == 1:
-        with amp:
+        with prec.autocast():
             val_bits = bits_per_char(gpt, val_ids, cfg.gpt_block, max_windows=64)
         curve["step"].append(step)
         curve["train"].append(loss.item() / math.log(2))
@@ -1503,7 +1496,7 @@ print(
 # The whole validation text is scored once at the end.
 
 # %%
-with amp:
+with prec.autocast():
     gpt_bpc = dlbook.report(
         "GPT validation bits per character",
         bits_per_char(gpt, val_ids, cfg.gpt_block),
@@ -2044,7 +2037,7 @@ assert n_mqa == 2 * (D * D + D) + 2 * (D * D // H + D // H) and n_mha == 4 * (D 
 # than for the last. (Each window starts without context, so a window of t
 # characters gives its predictions t/2 characters of context on average.)
 contexts = [1] + [cfg.gpt_block // f for f in (8, 4, 2, 1)]
-with amp:
+with prec.autocast():
     ctx_bits = {t: bits_per_char(gpt, val_ids, t) for t in contexts}
 print("context length -> validation bits per character:")
 print({t: round(b, 3) for t, b in ctx_bits.items()})

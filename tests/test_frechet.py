@@ -82,9 +82,15 @@ def test_classifier_rejects_bad_images():
         frechet.train_classifier(
             torch.rand(10, 1, 8, 8), torch.zeros(9, dtype=torch.int64), cache=False
         )
-    with pytest.raises(ValueError, match="float"):
+    with pytest.raises(ValueError, match="4 dimensions"):
         frechet.train_classifier(
             torch.zeros(10, 8, 8), torch.zeros(10, dtype=torch.int64), cache=False
+        )
+    with pytest.raises(TypeError, match="floating"):
+        frechet.train_classifier(
+            torch.zeros(10, 1, 8, 8, dtype=torch.uint8),
+            torch.zeros(10, dtype=torch.int64),
+            cache=False,
         )
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from dlbook import diffusion as diff
-from dlbook.unet import UNet
+from dlbook.unet import ResBlock, UNet
 
 
 @pytest.mark.parametrize(
@@ -31,14 +31,27 @@ def test_time_and_class_change_the_output():
     )
 
 
-def test_bad_inputs_raise():
-    net = UNet(1, (8, 16, 16))
-    with pytest.raises(ValueError, match="divisible by 4"):
-        net(torch.randn(1, 1, 10, 10), torch.tensor([0]))
-    with pytest.raises(ValueError, match="t must have shape"):
-        net(torch.randn(2, 1, 8, 8), torch.tensor([0]))
-    with pytest.raises(ValueError, match="patch"):
-        UNet(1, (8,), patch=0)
+def test_the_block_is_pluggable():
+    made = []
+
+    class Spy(ResBlock):
+        def __init__(self, c_in, c_out, emb_dim):
+            super().__init__(c_in, c_out, emb_dim)
+            made.append((c_in, c_out))
+
+    UNet(1, (8, 16), block=Spy)
+    assert made == [(8, 8), (8, 16), (16, 16), (16, 8), (32, 16)]
+
+
+def test_resblock_by_hand():
+    torch.manual_seed(0)
+    block = ResBlock(4, 6, 5)
+    x, emb = torch.randn(2, 4, 3, 3), torch.randn(2, 5)
+    F = torch.nn.functional
+    h = block.conv1(F.silu(block.norm1(x))) + block.emb(emb)[:, :, None, None]
+    expected = block.conv2(F.silu(block.norm2(h))) + block.skip(x)
+    torch.testing.assert_close(block(x, emb), expected)
+    assert isinstance(ResBlock(4, 4, 5).skip, torch.nn.Identity)
 
 
 def test_overfits_one_batch():

@@ -1,17 +1,22 @@
 """Denoising diffusion: noise schedules, the forward process, the ε-loss and samplers.
 
-Chapter 14 (diffusion models) teaches these pieces; the U-Net that predicts
-the noise lives in :mod:`dlbook.unet`. Conventions: a schedule has ``T``
-steps, and the tensor index ``i = 0 … T-1`` stands for the time ``t = i + 1``
-of the lecture notation, so ``alpha_bars[i]`` is ᾱ_{i+1} = Π_{s<=i+1} (1 - β_s).
-A noise model is called as ``model(x_t, i, y)`` with ``i`` an int64 tensor
-``(B,)`` of indices and ``y`` class labels ``(B,)`` or ``None``; the class
-index ``num_classes`` means "no class" (classifier-free guidance).
+Chapter 14 (diffusion models) writes the taught pieces out in its cells (the
+forward process, the ε-loss, the DDPM and DDIM samplers, guidance and flow
+matching); this module holds the same text for later use, plus the plumbing
+(schedules, argument checks, the EMA and the training loop). The U-Net that
+predicts the noise lives in :mod:`dlbook.unet`. Conventions: a schedule has
+``T`` steps, and the tensor index ``i = 0 … T-1`` stands for the time
+``t = i + 1`` of the lecture notation, so ``alpha_bars[i]`` is
+ᾱ_{i+1} = Π_{s<=i+1} (1 - β_s). A noise model is called as ``model(x_t, i, y)``
+with ``i`` an int64 tensor ``(B,)`` of indices and ``y`` class labels ``(B,)``
+or ``None``; the class index ``num_classes`` means "no class" (classifier-free
+guidance).
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dlbook.setup import native_bf16
+from dlbook import check
 
 EpsModel = Callable[..., torch.Tensor]
 
@@ -35,8 +40,9 @@ def linear_betas(T: int, beta_1: float = 1e-4, beta_T: float = 0.02) -> torch.Te
     Returns:
         ``(T,)`` float64 tensor of β_1 … β_T.
     """
-    if not isinstance(T, int) or T < 1:
-        raise ValueError(f"T must be a positive int, got {T!r}")
+    check.positive(T, "T", integer=True)
+    check.number(beta_1, "beta_1")
+    check.number(beta_T, "beta_T")
     if not 0 < beta_1 <= beta_T < 1:
         raise ValueError(
             f"need 0 < beta_1 <= beta_T < 1, got beta_1={beta_1}, beta_T={beta_T}"
@@ -45,32 +51,31 @@ def linear_betas(T: int, beta_1: float = 1e-4, beta_T: float = 0.02) -> torch.Te
 
 
 def cosine_alpha_bar(t: torch.Tensor, T: int, s: float = 0.008) -> torch.Tensor:
-    """Nichol & Dhariwal's ᾱ(t) = f(t) / f(0) with f(t) = cos²(π/2 · (t/T + s) / (1 + s)); ``t`` any shape."""
+    """Nichol & Dhariwal's ᾱ(t) = f(t) / f(0), f(t) = cos²(π/2 · (t/T + s) / (1 + s)).
+
+    Args:
+        t: times, a tensor of any shape.
+        T: number of steps (> 0).
+        s: the offset (>= 0).
+    """
+    check.tensor(t, "t")
+    check.positive(T, "T")
+    check.number(s, "s", low=0)
     f = torch.cos((t / T + s) / (1 + s) * math.pi / 2) ** 2
     return f / math.cos(s / (1 + s) * math.pi / 2) ** 2
 
 
-def cosine_betas(T: int, s: float = 0.008, max_beta: float = 0.999) -> torch.Tensor:
-    """The cosine schedule: β_t = 1 - ᾱ(t) / ᾱ(t-1), clipped at ``max_beta``.
-
-    Args:
-        T: number of diffusion steps (>= 1).
-        s: small offset that keeps β_1 from being vanishingly small.
-        max_beta: upper clip that avoids a singular last step.
-
-    Returns:
-        ``(T,)`` float64 tensor of β_1 … β_T.
-    """
-    if not isinstance(T, int) or T < 1:
-        raise ValueError(f"T must be a positive int, got {T!r}")
-    t = torch.arange(T + 1, dtype=torch.float64)
-    abar = cosine_alpha_bar(t, T, s)
+def cosine_betas(T, s=0.008, max_beta=0.999):
+    """The cosine schedule (T,) float64: β_t = 1 - ᾱ(t) / ᾱ(t-1), at most max_beta."""
+    check.positive(T, "T", integer=True)
+    check.number(max_beta, "max_beta", low=0, high=1, low_open=True, high_open=True)
+    abar = cosine_alpha_bar(torch.arange(T + 1, dtype=torch.float64), T, s)  # (T+1,)
     return (1 - abar[1:] / abar[:-1]).clamp(max=max_beta)
 
 
 @dataclass
 class Schedule:
-    """A noise schedule and the products the formulas need, all ``(T,)`` float32.
+    """A noise schedule and the products the formulas need, all ``(T,)``.
 
     Attributes:
         betas: β_t.
@@ -83,17 +88,21 @@ class Schedule:
     alpha_bars: torch.Tensor
 
     @classmethod
-    def from_betas(cls, betas: torch.Tensor) -> Schedule:
-        """Build the schedule from β_1 … β_T ``(T,)``, each in (0, 1)."""
-        if betas.ndim != 1 or len(betas) < 1:
-            raise ValueError(
-                f"betas must be a 1-D tensor (T,), got shape {tuple(betas.shape)}"
-            )
+    def from_betas(cls, betas: torch.Tensor, dtype=torch.float32) -> Schedule:
+        """Build the schedule from β_1 … β_T ``(T,)``, each in (0, 1).
+
+        The products are formed in float64 and stored as ``dtype`` (float32 by
+        default; float64 for checks at the numerical floor).
+        """
+        check.tensor(betas, "betas", ndim=1, floating=True)
+        check.nonempty(betas, "betas")
         if not bool(((betas > 0) & (betas < 1)).all()):
             raise ValueError("every beta must lie strictly between 0 and 1")
+        if dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"dtype must be torch.float32 or float64, got {dtype}")
         b = betas.double()
         alphas = 1 - b
-        return cls(b.float(), alphas.float(), torch.cumprod(alphas, 0).float())
+        return cls(b.to(dtype), alphas.to(dtype), torch.cumprod(alphas, 0).to(dtype))
 
     @property
     def T(self) -> int:
@@ -101,17 +110,27 @@ class Schedule:
 
     def to(self, device: torch.device | str) -> Schedule:
         """The same schedule with its tensors on ``device``."""
+        if not isinstance(device, (str, torch.device)):
+            raise TypeError(f"device must be a str or torch.device, got {device!r}")
         return Schedule(
             self.betas.to(device), self.alphas.to(device), self.alpha_bars.to(device)
         )
 
 
-def _check_index(t: torch.Tensor, sched: Schedule, batch: int) -> None:
+def check_times(t: torch.Tensor, sched: Schedule, batch: int) -> None:
+    """Check time indices: an int64 tensor ``(batch,)`` with values in 0 … T-1.
+
+    The range is read only for CPU tensors: on a GPU that would stall every
+    training step.
+    """
+    check.tensor(t, "t")
+    if not isinstance(sched, Schedule):
+        raise TypeError(f"sched must be a diffusion.Schedule, got {type(sched)}")
     if t.dtype != torch.int64 or t.shape != (batch,):
         raise ValueError(
-            f"t must be an int64 tensor of shape ({batch},), got {t.dtype} {tuple(t.shape)}"
+            f"t must be an int64 tensor of shape ({batch},), "
+            f"got {t.dtype} {tuple(t.shape)}"
         )
-    # The range check reads t on the host: on a GPU that would stall every training step.
     if (
         len(t)
         and t.device.type == "cpu"
@@ -122,327 +141,237 @@ def _check_index(t: torch.Tensor, sched: Schedule, batch: int) -> None:
         )
 
 
-def _bcast(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    return v.reshape(-1, *([1] * (x.ndim - 1)))  # (B,) -> (B, 1, 1, …)
-
-
-def q_sample(
-    x0: torch.Tensor,
-    t: torch.Tensor,
+def check_sampler(
+    x_T: torch.Tensor,
     sched: Schedule,
-    noise: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Draw x_t ~ q(x_t | x_0) = N(√ᾱ_t x_0, (1 - ᾱ_t) I) in one step.
+    y: torch.Tensor | None,
+    clip: float | None = None,
+    eta: float = 0.0,
+) -> None:
+    """Check a sampler's arguments: starting noise ``(B, …)``, labels, clip and η."""
+    check.tensor(x_T, "x_T", floating=True)
+    if x_T.ndim < 2 or x_T.numel() == 0:
+        raise ValueError(f"x_T must be (B, …) and nonempty, got {tuple(x_T.shape)}")
+    if not isinstance(sched, Schedule):
+        raise TypeError(f"sched must be a diffusion.Schedule, got {type(sched)}")
+    if y is not None:
+        check.tensor(y, "y", integer=True)
+        check.shape(y, "y (one label per sample)", (len(x_T),))
+    if clip is not None:
+        check.positive(clip, "clip")
+    check.number(eta, "eta", low=0)
 
-    Args:
-        x0: clean data ``(B, …)``.
-        t: int64 time indices ``(B,)`` in 0 … T-1.
-        sched: the noise schedule (on x0's device).
-        noise: the standard normal ε ``(B, …)``; drawn when ``None``.
 
-    Returns:
-        x_t ``(B, …)``.
-    """
-    _check_index(t, sched, len(x0))
-    if noise is None:
-        noise = torch.randn_like(x0)
-    elif noise.shape != x0.shape:
-        raise ValueError(
-            f"noise must have x0's shape {tuple(x0.shape)}, got {tuple(noise.shape)}"
-        )
-    abar = _bcast(sched.alpha_bars[t], x0)
+def guided(model: EpsModel, w: float, null_class: int) -> EpsModel:
+    """The guided model ``(x, t, y) -> ε̃`` of :func:`guided_eps`, for any sampler."""
+    if not callable(model):
+        raise TypeError(f"model must be callable, got {type(model).__name__}")
+    check.number(w, "w", low=0)
+    check.number(null_class, "null_class", low=0, integer=True)
+    return functools.partial(guided_eps, model, w=w, null_class=null_class)
+
+
+def bcast(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Reshape values ``(B,)`` to ``(B, 1, 1, …)`` to broadcast against ``x``."""
+    return v.reshape(-1, *([1] * (x.ndim - 1)))
+
+
+def q_sample(x0, t, sched, noise=None):
+    """Draw x_t ~ q(x_t | x_0) in one step; t: int64 indices (B,) in 0 … T-1."""
+    check_times(t, sched, len(check.tensor(x0, "x0", floating=True)))
+    noise = torch.randn_like(x0) if noise is None else noise
+    check.shape(noise, "noise", x0.shape)
+    abar = bcast(sched.alpha_bars[t], x0)  # (B, 1, …)
     return abar.sqrt() * x0 + (1 - abar).sqrt() * noise
 
 
-def eps_loss(
-    model: EpsModel,
-    x0: torch.Tensor,
-    sched: Schedule,
-    y: torch.Tensor | None = None,
-    *,
-    p_uncond: float = 0.0,
-    num_classes: int | None = None,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """Ho et al.'s simplified objective E_{t, ε} |ε - ε_θ(√ᾱ_t x_0 + √(1-ᾱ_t) ε, t)|².
-
-    Args:
-        model: the noise model, ``model(x_t, t, y) -> (B, …)``.
-        x0: clean data ``(B, …)``.
-        sched: the schedule (on x0's device).
-        y: class labels ``(B,)`` for a conditional model, else ``None``.
-        p_uncond: probability of replacing a label by the null class ``num_classes``
-            (label dropout for classifier-free guidance).
-        num_classes: the number of real classes; needed when ``p_uncond > 0``.
-        generator: random source for t, ε and the dropout (default: global).
-
-    Returns:
-        The scalar mean squared error.
-    """
-    if not 0 <= p_uncond < 1:
-        raise ValueError(f"p_uncond must be in [0, 1), got {p_uncond}")
-    if p_uncond > 0 and (y is None or num_classes is None):
-        raise ValueError("label dropout (p_uncond > 0) needs labels y and num_classes")
-    B, dev = len(x0), x0.device
-    t = torch.randint(0, sched.T, (B,), device=dev, generator=generator)
-    eps = torch.randn(x0.shape, device=dev, generator=generator)
-    if y is not None and p_uncond > 0:
-        drop = torch.rand(B, device=dev, generator=generator) < p_uncond
-        y = torch.where(drop, torch.full_like(y, num_classes), y)
-    return F.mse_loss(model(q_sample(x0, t, sched, eps), t, y), eps)
+def check_even(n: int, name: str) -> int:
+    """Check that ``n`` is an even int >= 2."""
+    check.number(n, name, low=2, integer=True)
+    if n % 2:
+        raise ValueError(f"{name} must be even, got {n}")
+    return n
 
 
-def guided_eps(
-    model: EpsModel,
-    x: torch.Tensor,
-    t: torch.Tensor,
-    y: torch.Tensor | None,
-    w: float,
-    null_class: int | None,
-) -> torch.Tensor:
-    """Classifier-free guidance: ε̃ = (1 + w) ε(x, t, y) - w ε(x, t, ∅); plain ε(x, t, y) when w = 0."""
-    if w == 0 or y is None:
-        return model(x, t, y)
-    if null_class is None:
-        raise ValueError(
-            "guidance (w != 0) needs null_class, the label index the model was trained to ignore"
-        )
-    both = model(
-        torch.cat([x, x]),
-        torch.cat([t, t]),
-        torch.cat([y, torch.full_like(y, null_class)]),
-    )
-    cond, uncond = both.float().chunk(
-        2
-    )  # combine in float32: the weights amplify bfloat16 rounding
-    return (1 + w) * cond - w * uncond
-
-
-def _check_sampler_args(
-    shape: tuple[int, ...], y: torch.Tensor | None, w: float, null_class: int | None
-) -> None:
-    if len(shape) < 2 or min(shape) < 1:
-        raise ValueError(f"shape must be (B, …) with positive sizes, got {shape}")
-    if y is not None and tuple(y.shape) != (shape[0],):
-        raise ValueError(
-            f"y must hold one label per sample, shape ({shape[0]},), got {tuple(y.shape)}"
-        )
-    if w != 0 and (y is None or null_class is None):
-        raise ValueError("guidance weight w != 0 needs labels y and null_class")
-
-
-@torch.no_grad()
-def ddpm_sample(
-    model: EpsModel,
-    shape: tuple[int, ...],
-    sched: Schedule,
-    *,
-    y: torch.Tensor | None = None,
-    w: float = 0.0,
-    null_class: int | None = None,
-    clip: float | None = None,
-    x_T: torch.Tensor | None = None,
-    generator: torch.Generator | None = None,
-    keep: tuple[int, ...] = (),
-) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
-    """Ancestral sampling: T steps of x_{t-1} = μ_θ(x_t, t) + σ_t z, σ_t² = β̃_t.
-
-    μ_θ = (x_t - β_t / √(1-ᾱ_t) ε_θ) / √α_t. With ``clip`` the predicted x_0 is
-    clamped to [-clip, clip] first and μ_θ is the posterior mean given it (the
-    same value when nothing is clipped).
-
-    Args:
-        model: the noise model ``model(x_t, t, y)``.
-        shape: ``(B, …)`` of the samples.
-        sched: the schedule (on the model's device).
-        y: class labels ``(B,)`` for a conditional model.
-        w: classifier-free guidance weight (0: none).
-        null_class: the "no class" label, needed when ``w != 0``.
-        clip: clamp the predicted x_0 to this range (``None``: no clamping).
-        x_T: the starting noise ``shape``; drawn when ``None``.
-        generator: random source for x_T and z.
-        keep: time indices whose x_t to return as well (e.g. for a trajectory).
-
-    Returns:
-        x_0 ``shape`` and a dict {index: x_t} for the indices in ``keep``.
-    """
-    _check_sampler_args(shape, y, w, null_class)
-    dev = sched.betas.device
-    x = (
-        torch.randn(shape, device=dev, generator=generator)
-        if x_T is None
-        else x_T.clone()
-    )
-    abar_prev = torch.cat([sched.alpha_bars.new_ones(1), sched.alpha_bars[:-1]])
-    kept = {}
-    for i in reversed(range(sched.T)):
-        if i in keep:
-            kept[i] = x.clone()
-        t = torch.full((shape[0],), i, device=dev, dtype=torch.int64)
-        eps = guided_eps(model, x, t, y, w, null_class).float()
-        beta, alpha, abar, ab_prev = (
-            sched.betas[i],
-            sched.alphas[i],
-            sched.alpha_bars[i],
-            abar_prev[i],
-        )
-        if clip is None:
-            mean = (x - beta / (1 - abar).sqrt() * eps) / alpha.sqrt()
-        else:
-            x0 = ((x - (1 - abar).sqrt() * eps) / abar.sqrt()).clamp(-clip, clip)
-            mean = (ab_prev.sqrt() * beta * x0 + alpha.sqrt() * (1 - ab_prev) * x) / (
-                1 - abar
-            )
-        if i > 0:
-            var = beta * (1 - ab_prev) / (1 - abar)  # posterior variance β̃_t
-            mean = mean + var.sqrt() * torch.randn(
-                shape, device=dev, generator=generator
-            )
-        x = mean
-    return x, kept
-
-
-def ddim_times(T: int, steps: int) -> list[int]:
-    """``steps`` evenly spaced time indices from T-1 down to 0 (the DDIM sub-sequence)."""
-    if not 1 <= steps <= T:
-        raise ValueError(f"steps must be between 1 and T={T}, got {steps}")
-    return sorted(
-        {round(v) for v in torch.linspace(T - 1, 0, steps).tolist()}, reverse=True
-    )
-
-
-@torch.no_grad()
-def ddim_sample(
-    model: EpsModel,
-    shape: tuple[int, ...],
-    sched: Schedule,
-    *,
-    steps: int = 50,
-    eta: float = 0.0,
-    y: torch.Tensor | None = None,
-    w: float = 0.0,
-    null_class: int | None = None,
-    clip: float | None = None,
-    x_T: torch.Tensor | None = None,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """DDIM sampling on a sub-sequence of ``steps`` times; deterministic when ``eta = 0``.
-
-    x_{τ'} = √ᾱ_{τ'} x̂_0 + √(1 - ᾱ_{τ'} - σ²) ε_θ + σ z, with x̂_0 = (x_τ - √(1-ᾱ_τ) ε_θ) / √ᾱ_τ
-    and σ = η √((1-ᾱ_{τ'}) / (1-ᾱ_τ)) √(1 - ᾱ_τ / ᾱ_{τ'}).
-
-    Args:
-        model, shape, sched, y, w, null_class, clip, x_T, generator: as in :func:`ddpm_sample`.
-        steps: number of model evaluations (1 … T).
-        eta: 0 gives the deterministic DDIM sampler, 1 a DDPM-like one.
-
-    Returns:
-        x_0 ``shape``.
-    """
-    _check_sampler_args(shape, y, w, null_class)
-    if eta < 0:
-        raise ValueError(f"eta must be >= 0, got {eta}")
-    dev = sched.betas.device
-    x = (
-        torch.randn(shape, device=dev, generator=generator)
-        if x_T is None
-        else x_T.clone()
-    )
-    times = ddim_times(sched.T, steps)
-    for k, i in enumerate(times):
-        t = torch.full((shape[0],), i, device=dev, dtype=torch.int64)
-        eps = guided_eps(model, x, t, y, w, null_class).float()
-        abar = sched.alpha_bars[i]
-        ab_next = (
-            sched.alpha_bars[times[k + 1]]
-            if k + 1 < len(times)
-            else abar.new_tensor(1.0)
-        )
-        x0 = (x - (1 - abar).sqrt() * eps) / abar.sqrt()
-        if clip is not None:
-            x0 = x0.clamp(-clip, clip)
-            eps = (x - abar.sqrt() * x0) / (
-                1 - abar
-            ).sqrt()  # the noise that matches the clamped x_0
-        sigma = eta * ((1 - ab_next) / (1 - abar)).sqrt() * (1 - abar / ab_next).sqrt()
-        x = ab_next.sqrt() * x0 + (1 - ab_next - sigma**2).clamp(min=0).sqrt() * eps
-        if eta > 0 and k + 1 < len(times):
-            x = x + sigma * torch.randn(shape, device=dev, generator=generator)
-    return x
-
-
-def timestep_embedding(
-    t: torch.Tensor, dim: int, max_period: float = 10_000.0
-) -> torch.Tensor:
-    """Sinusoidal embedding of time indices, as the Transformer's positions.
-
-    Args:
-        t: ``(B,)`` times (any numeric dtype).
-        dim: even embedding size.
-
-    Returns:
-        ``(B, dim)``: [sin(t ω_k), cos(t ω_k)] with ω_k = max_period^(-k / (dim/2)).
-    """
-    if dim < 2 or dim % 2:
-        raise ValueError(f"dim must be even and >= 2, got {dim}")
+def timestep_embedding(t, dim, max_period=10_000.0):
+    """Sines and cosines of t at dim/2 geometric frequencies: (B,) -> (B, dim)."""
+    check.tensor(t, "t", ndim=1)
+    check_even(dim, "dim")
     half = dim // 2
-    freqs = torch.exp(
-        -math.log(max_period)
-        * torch.arange(half, device=t.device, dtype=torch.float32)
-        / half
-    )
+    k = torch.arange(half, device=t.device, dtype=torch.float32)  # (half,)
+    freqs = torch.exp(-math.log(max_period) * k / half)  # 1 … 1/max_period
     angles = t.float()[:, None] * freqs[None]  # (B, half)
-    return torch.cat([angles.sin(), angles.cos()], 1)
+    return torch.cat([angles.sin(), angles.cos()], 1)  # (B, dim)
 
 
 class MLPDenoiser(nn.Module):
-    """A small noise model for low-dimensional data: MLP on [x, embedding(t)].
+    """A noise model for points (B, dim): an MLP on [x, embedding(t)]."""
 
-    Args:
-        dim: data dimension D.
-        hidden: width of the hidden layers.
-        depth: number of hidden layers.
-        emb_dim: size of the sinusoidal time embedding.
-    """
-
-    def __init__(
-        self, dim: int = 2, hidden: int = 128, depth: int = 3, emb_dim: int = 32
-    ):
+    def __init__(self, dim=2, hidden=128, depth=3, emb_dim=32):
         super().__init__()
-        self.emb_dim = emb_dim
-        layers: list[nn.Module] = []
-        width = dim + emb_dim
+        for name, v in (("dim", dim), ("hidden", hidden), ("depth", depth)):
+            check.positive(v, name, integer=True)
+        check_even(emb_dim, "emb_dim")
+        self.emb_dim, width, layers = emb_dim, dim + emb_dim, []
         for _ in range(depth):
             layers += [nn.Linear(width, hidden), nn.SiLU()]
             width = hidden
         self.net = nn.Sequential(*layers, nn.Linear(hidden, dim))
 
-    def forward(
-        self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Noisy points ``(B, D)``, time indices ``(B,)`` -> predicted noise ``(B, D)``."""
-        return self.net(torch.cat([x, timestep_embedding(t, self.emb_dim)], 1))
+    def forward(self, x, t, y=None):  # y: unused, for the samplers' interface
+        emb = timestep_embedding(t, self.emb_dim)  # (B, emb_dim)
+        return self.net(torch.cat([x, emb], 1))  # (B, dim): the predicted noise
+
+
+def check_dropout(p_uncond: float, y: torch.Tensor | None, num_classes) -> None:
+    """Check the label-dropout arguments of :func:`eps_loss`."""
+    check.probability(p_uncond, "p_uncond", high_open=True)
+    if y is not None:
+        check.tensor(y, "y", integer=True)
+    if p_uncond > 0 and (y is None or num_classes is None):
+        raise ValueError("label dropout (p_uncond > 0) needs labels y and num_classes")
+
+
+def eps_loss(
+    model, x0, sched, y=None, *, p_uncond=0.0, num_classes=None, generator=None
+):
+    """Ho et al.'s ε-loss; with p_uncond, labels drop to the null class num_classes."""
+    check_dropout(p_uncond, y, num_classes)
+    B, dev = len(check.tensor(x0, "x0", floating=True)), x0.device
+    t = torch.randint(0, sched.T, (B,), device=dev, generator=generator)  # (B,)
+    eps = torch.randn(x0.shape, device=dev, generator=generator)  # (B, …)
+    if p_uncond > 0:  # label dropout, for classifier-free guidance
+        drop = torch.rand(B, device=dev, generator=generator) < p_uncond
+        y = torch.where(drop, torch.full_like(y, num_classes), y)
+    return F.mse_loss(model(q_sample(x0, t, sched, eps), t, y), eps)
+
+
+def posterior(sched, i, x0, x):
+    """Mean and variance of q(x_{t-1} | x_t = x, x_0) at index i (t = i + 1)."""
+    check.number(i, "the time index i", low=0, high=sched.T - 1, integer=True)
+    beta, alpha, abar = sched.betas[i], sched.alphas[i], sched.alpha_bars[i]
+    ab_prev = sched.alpha_bars[i - 1] if i > 0 else abar.new_tensor(1.0)  # ᾱ_{t-1}
+    mean = (ab_prev.sqrt() * beta * x0 + alpha.sqrt() * (1 - ab_prev) * x) / (1 - abar)
+    return mean, beta * (1 - ab_prev) / (1 - abar)  # the variance β̃_t
+
+
+def predict_x0(x, eps, abar, clip=None):
+    """x̂_0 = (x_t - √(1-ᾱ) ε) / √ᾱ, clamped to [-clip, clip] when clip is given."""
+    x0 = (x - (1 - abar).sqrt() * eps) / abar.sqrt()
+    return x0 if clip is None else x0.clamp(-check.positive(clip, "clip"), clip)
+
+
+def guided_eps(model, x, t, y, w, null_class):
+    """Classifier-free guidance: (1 + w) ε(x, t, y) - w ε(x, t, ∅); plain if w = 0."""
+    if w == 0 or y is None:
+        return model(x, t, y)
+    null = check.number(null_class, "null_class", low=0, integer=True)
+    y2 = torch.cat([y, torch.full_like(y, null)])  # (2B,): labels, then ∅
+    both = model(torch.cat([x, x]), torch.cat([t, t]), y2).to(x.dtype)  # (2B, …)
+    cond, uncond = both.chunk(2)  # combined in x's float32: w amplifies bf16 rounding
+    return (1 + w) * cond - w * uncond
+
+
+@torch.no_grad()
+def ddpm_sample(model, x_T, sched, *, y=None, clip=None, generator=None, keep=()):
+    """Ancestral sampling from the noise x_T: x_0 and {i: x_t for i in keep}."""
+    check_sampler(x_T, sched, y, clip)
+    x, kept = x_T, {}
+    for i in reversed(range(sched.T)):
+        if i in keep:
+            kept[i] = x.clone()
+        t = torch.full((len(x),), i, device=x.device)  # (B,) int64
+        eps = model(x, t, y).to(x.dtype)  # (B, …), float32 under autocast
+        x0 = predict_x0(x, eps, sched.alpha_bars[i], clip)
+        mean, var = posterior(sched, i, x0, x)  # sample q(x_{t-1} | x_t, x̂_0)
+        z = torch.randn(x.shape, device=x.device, generator=generator) if i else 0.0
+        x = mean + var.sqrt() * z
+    return x, kept
+
+
+def ddim_times(T: int, steps: int) -> list[int]:
+    """``steps`` evenly spaced time indices from T-1 down to 0 (DDIM's sub-sequence)."""
+    check.positive(T, "T", integer=True)
+    check.number(steps, "steps", low=1, high=T, integer=True)
+    return sorted(
+        {round(v) for v in torch.linspace(T - 1, 0, steps).tolist()}, reverse=True
+    )
+
+
+def ddim_step(x0, eps, abar, ab_next, eta=0.0, z=None):
+    """One DDIM jump from ᾱ to ᾱ' = ab_next: √ᾱ' x̂_0 + √(1-ᾱ'-σ²) ε + σ z."""
+    sigma = eta * ((1 - ab_next) / (1 - abar)).sqrt() * (1 - abar / ab_next).sqrt()
+    x = ab_next.sqrt() * x0 + (1 - ab_next - sigma**2).clamp(min=0).sqrt() * eps
+    return x if z is None else x + sigma * z
+
+
+@torch.no_grad()
+def ddim_sample(
+    model, x_T, sched, *, steps=50, eta=0.0, y=None, clip=None, generator=None
+):
+    """DDIM from the noise x_T on `steps` evenly spaced times (eta = 0: no noise)."""
+    check_sampler(x_T, sched, y, clip, eta)
+    x, times = x_T, ddim_times(sched.T, steps)
+    abars = torch.cat([sched.alpha_bars[times], sched.alpha_bars.new_ones(1)])
+    for k, i in enumerate(times):  # abars[k + 1]: ᾱ of the next time (1 at the end)
+        t = torch.full((len(x),), i, device=x.device)  # (B,) int64
+        eps = model(x, t, y).to(x.dtype)  # float32 under autocast
+        x0 = predict_x0(x, eps, abars[k], clip)
+        if clip is not None:  # the noise that matches the clamped x̂_0
+            eps = (x - abars[k].sqrt() * x0) / (1 - abars[k]).sqrt()
+        noisy = eta > 0 and k + 1 < len(times)  # no fresh noise at the last step
+        z = (
+            torch.randn(x.shape, device=x.device, generator=generator)
+            if noisy
+            else None
+        )
+        x = ddim_step(x0, eps, abars[k], abars[k + 1], eta, z)
+    return x
+
+
+def fm_loss(model, x0, generator=None):
+    """Rectified flow: regress v(x_s, s) on ε - x_0 along x_s = (1 - s) x_0 + s ε."""
+    check.tensor(x0, "x0", floating=True)
+    s = torch.rand(len(x0), device=x0.device, generator=generator)  # (B,) in [0, 1)
+    eps = torch.randn(x0.shape, device=x0.device, generator=generator)  # (B, …)
+    x_s = (1 - bcast(s, x0)) * x0 + bcast(s, x0) * eps  # a point on the straight path
+    return F.mse_loss(model(x_s, 1000 * s, None), eps - x0)  # time scaled as t
+
+
+@torch.no_grad()
+def fm_sample(model, x_T, steps):
+    """Euler steps of dx/ds = v(x, s) from s = 1 (the noise x_T) down to s = 0."""
+    check.tensor(x_T, "x_T", floating=True)
+    x, ds = x_T, 1.0 / check.positive(steps, "steps", integer=True)
+    for k in range(steps, 0, -1):
+        s = torch.full((len(x),), k * ds, device=x.device)  # (B,)
+        x = x - ds * model(x, 1000 * s, None)  # one Euler step towards s = 0
+    return x
 
 
 class EMA:
     """An exponential moving average of a model's weights: θ̄ ← d θ̄ + (1 - d) θ.
 
     ``ema.model`` is a frozen copy to sample from; call ``ema.update(model)``
-    after every optimizer step.
+    after every optimizer step. The update is one fused ``_foreach`` call over
+    all parameters, not one kernel launch per parameter.
     """
 
     def __init__(self, model: nn.Module, decay: float = 0.999):
-        if not 0 <= decay < 1:
-            raise ValueError(f"decay must be in [0, 1), got {decay}")
-        self.decay = decay
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+        self.decay = check.probability(decay, "decay", high_open=True)
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
-        for avg, p in zip(self.model.parameters(), model.parameters()):
-            avg.lerp_(p.detach(), 1 - self.decay)
-        for avg, b in zip(self.model.buffers(), model.buffers()):
-            avg.copy_(b)
+        avg, new = list(self.model.parameters()), list(model.parameters())
+        if len(avg) != len(new):
+            raise ValueError("update(model) needs the model this EMA was made from")
+        if avg:
+            torch._foreach_lerp_(avg, [p.detach() for p in new], 1 - self.decay)
+        for a, b in zip(self.model.buffers(), model.buffers(), strict=True):
+            a.copy_(b)
 
 
 def train_denoiser(
@@ -462,7 +391,7 @@ def train_denoiser(
     amp: bool = False,
     progress: bool = True,
 ) -> tuple[nn.Module, list[float]]:
-    """Train a noise model with the ε-loss: AdamW, warm-up then cosine decay, weight EMA.
+    """Train a noise model with the ε-loss: AdamW, warm-up, cosine decay, weight EMA.
 
     Args:
         model: the noise model (on the device of ``x``).
@@ -474,18 +403,28 @@ def train_denoiser(
         p_uncond, num_classes: label dropout for classifier-free guidance.
         ema_decay: decay of the weight average that is returned.
         seed: seeds the batches, times and noise.
-        amp: bfloat16 autocast (only on a CUDA GPU with native bfloat16, see :func:`dlbook.setup.native_bf16`).
+        amp: mixed precision by the book's one rule, :class:`dlbook.train.Precision`
+            (bfloat16 on compute capability 8+, float16 with a gradient scaler
+            on 7.x, float32 elsewhere).
         progress: show a progress bar (on stderr).
 
     Returns:
         The EMA model (eval mode) and the loss of every step.
     """
-    from dlbook.train import progress_bar
+    from dlbook.train import Precision, progress_bar
 
-    if steps < 1 or batch_size < 1:
-        raise ValueError(
-            f"steps and batch_size must be positive, got {steps} and {batch_size}"
-        )
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    check.tensor(x, "x", floating=True)
+    check.nonempty(x, "x")
+    if not isinstance(sched, Schedule):
+        raise TypeError(f"sched must be a diffusion.Schedule, got {type(sched)}")
+    check.positive(steps, "steps", integer=True)
+    check.positive(batch_size, "batch_size", integer=True)
+    check.positive(lr, "lr")
+    check.number(warmup, "warmup", low=0, integer=True)
+    check.number(ema_decay, "ema_decay", low=0, high=1, high_open=True)
+    check_dropout(p_uncond, y, num_classes)
     if y is not None and len(y) != len(x):
         raise ValueError(
             f"y needs one label per example: {len(y)} labels for {len(x)} examples"
@@ -502,17 +441,13 @@ def train_denoiser(
             * (1 + math.cos(math.pi * min(1.0, s / steps)))
         ),
     )
-    ema = EMA(model, ema_decay)
+    ema, prec = EMA(model, ema_decay), Precision(dev, amp)
     losses = []
     model.train()
-    bar = progress_bar(
-        steps, "denoiser", disable=not progress
-    )  # $DLBOOK_PROGRESS=0 hides it
+    bar = progress_bar(steps, "denoiser", disable=not progress)  # DLBOOK_PROGRESS=0
     for _ in range(steps):
         idx = torch.randint(0, len(x), (batch_size,), device=dev, generator=g)
-        with torch.autocast(
-            "cuda", dtype=torch.bfloat16, enabled=amp and native_bf16(dev)
-        ):
+        with prec.autocast():
             loss = eps_loss(
                 model,
                 x[idx],
@@ -523,11 +458,10 @@ def train_denoiser(
                 generator=g,
             )
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        prec.step(loss, opt)
         sched_lr.step()
         ema.update(model)
-        losses.append(loss.detach().float())
+        losses.append(loss.detach().float())  # on the device: no sync per step
         bar.update(1)
     bar.close()
     model.eval()

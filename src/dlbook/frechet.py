@@ -2,7 +2,8 @@
 
 The Fréchet distance of Heusel et al. (2017) fits a Gaussian to features of
 real and of generated images and measures how far apart the two Gaussians
-are. The usual features come from an ImageNet Inception network, which an
+are: by convention (FID) it is the *squared* 2-Wasserstein distance W₂² of
+the two Gaussians. The usual features come from an ImageNet Inception network, which an
 offline book cannot download; Part IV instead trains a small classifier on
 the data itself (:class:`FeatureNet`), uses its penultimate layer as the
 feature map, and its predictions to check that a class-conditional sample
@@ -20,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dlbook import check
 from dlbook.data import (
     Batches,
     ImageSet,
@@ -40,6 +42,7 @@ def gaussian_stats(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     Returns:
         ``mu`` ``(D,)`` and ``cov`` ``(D, D)`` (unbiased), both float64.
     """
+    check.tensor(features, "features", floating=True)
     if features.ndim != 2 or features.shape[0] < 2:
         raise ValueError(
             f"features must be (N, D) with N >= 2, got shape {tuple(features.shape)}"
@@ -51,7 +54,7 @@ def gaussian_stats(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def frechet_from_stats(
     mu1: torch.Tensor, cov1: torch.Tensor, mu2: torch.Tensor, cov2: torch.Tensor
 ) -> float:
-    """Fréchet (2-Wasserstein) distance² between N(mu1, cov1) and N(mu2, cov2).
+    """The squared 2-Wasserstein distance W₂² between N(mu1, cov1) and N(mu2, cov2).
 
     ``|mu1 - mu2|² + tr(cov1 + cov2 - 2 (cov1^½ cov2 cov1^½)^½)``; the matrix
     square roots come from symmetric eigendecompositions, so the result is
@@ -61,7 +64,9 @@ def frechet_from_stats(
         mu1, mu2: ``(D,)`` means.
         cov1, cov2: ``(D, D)`` symmetric positive semi-definite covariances.
     """
-    d = mu1.shape[0]
+    for name, t in (("mu1", mu1), ("mu2", mu2), ("cov1", cov1), ("cov2", cov2)):
+        check.tensor(t, name, floating=True)
+    d = mu1.shape[0] if mu1.ndim == 1 else -1
     for name, t, shape in (
         ("mu1", mu1, (d,)),
         ("mu2", mu2, (d,)),
@@ -80,15 +85,18 @@ def frechet_from_stats(
 
 
 def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> float:
-    """Fréchet distance between Gaussians fitted to two feature sets ``(N, D)`` and ``(M, D)``."""
-    if (
-        features_a.ndim != 2
-        or features_b.ndim != 2
-        or features_a.shape[1] != features_b.shape[1]
-    ):
+    """Fréchet distance W₂² of Gaussians fitted to features ``(N, D)`` and ``(M, D)``.
+
+    Like FID it is the *squared* 2-Wasserstein distance of the two Gaussians;
+    its estimate from N samples is biased upwards (by about tr(cov)/N-terms),
+    so compare values computed from the same numbers of images.
+    """
+    check.tensor(features_a, "features_a", ndim=2, floating=True)
+    check.tensor(features_b, "features_b", ndim=2, floating=True)
+    if features_a.shape[1] != features_b.shape[1]:
         raise ValueError(
-            f"feature sets must be (N, D) and (M, D) with the same D, got {tuple(features_a.shape)} "
-            f"and {tuple(features_b.shape)}"
+            f"feature sets must be (N, D) and (M, D) with the same D, "
+            f"got {tuple(features_a.shape)} and {tuple(features_b.shape)}"
         )
     return frechet_from_stats(*gaussian_stats(features_a), *gaussian_stats(features_b))
 
@@ -108,6 +116,13 @@ class FeatureNet(nn.Module):
         feature_dim: int = 128,
     ):
         super().__init__()
+        for name, v in (
+            ("in_channels", in_channels),
+            ("num_classes", num_classes),
+            ("width", width),
+            ("feature_dim", feature_dim),
+        ):
+            check.positive(v, name, integer=True)
         w = width
         self.body = nn.Sequential(
             nn.Conv2d(in_channels, w, 3, padding=1),
@@ -130,6 +145,7 @@ class FeatureNet(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Images ``(B, C, H, W)`` in [0, 1] -> features ``(B, feature_dim)``."""
+        check.tensor(x, "x", floating=True)
         if x.ndim != 4:
             raise ValueError(
                 f"FeatureNet expects images (B, C, H, W), got shape {tuple(x.shape)}"
@@ -141,11 +157,19 @@ class FeatureNet(nn.Module):
         return self.head(self.features(x))
 
 
+def _check_model_images(model: nn.Module, images: torch.Tensor, batch_size: int):
+    if not isinstance(model, FeatureNet):
+        raise TypeError(f"model must be a FeatureNet, got {type(model).__name__}")
+    check.tensor(images, "images", ndim=4, floating=True)
+    check.positive(batch_size, "batch_size", integer=True)
+
+
 @torch.no_grad()
 def embed(
     model: FeatureNet, images: torch.Tensor, *, batch_size: int = 500
 ) -> torch.Tensor:
-    """Features of many images, computed in batches on the model's device: ``(N, D)`` on the CPU."""
+    """Features ``(N, D)``, on the CPU, of images ``(N, C, H, W)``, in batches."""
+    _check_model_images(model, images, batch_size)
     model.eval()
     device = next(model.parameters()).device
     return torch.cat(
@@ -161,6 +185,7 @@ def predict(
     model: FeatureNet, images: torch.Tensor, *, batch_size: int = 500
 ) -> torch.Tensor:
     """Predicted classes ``(N,)`` of images ``(N, C, H, W)`` in [0, 1]."""
+    _check_model_images(model, images, batch_size)
     model.eval()
     device = next(model.parameters()).device
     return torch.cat(
@@ -207,17 +232,20 @@ def train_classifier(
     Returns:
         The trained :class:`FeatureNet` in eval mode on ``device``.
     """
-    if images.ndim != 4 or not images.is_floating_point():
-        raise ValueError(
-            f"images must be float (N, C, H, W) in [0, 1], got {images.dtype} {tuple(images.shape)}"
-        )
+    check.tensor(images, "images", ndim=4, floating=True)
+    check.tensor(labels, "labels", integer=True)
+    check.nonempty(images, "images")
+    for name, v in (("epochs", epochs), ("batch_size", batch_size), ("width", width)):
+        check.positive(v, name, integer=True)
+    check.positive(lr, "lr")
     if labels.shape != (len(images),):
         raise ValueError(
             f"labels must be (N,) = ({len(images)},), got {tuple(labels.shape)}"
         )
     if images.min() < 0 or images.max() > 1:
         raise ValueError(
-            "images must lie in [0, 1]; rescale them first, e.g. (x + 1) / 2 for [-1, 1]"
+            "images must lie in [0, 1]; rescale them first, "
+            "e.g. (x + 1) / 2 for [-1, 1]"
         )
     num_classes = int(labels.max()) + 1
     device = torch.device(device)
@@ -262,14 +290,17 @@ def train_classifier(
         torch.save(model.state_dict(), tmp)
         os.replace(
             tmp, path
-        )  # atomic: two chapters running at once never see half a file
+        )  # atomic: a chapter running at once never sees half a file
     return model.eval()
 
 
 def classifier_accuracy(
     model: FeatureNet, images: torch.Tensor, labels: torch.Tensor
 ) -> float:
-    """Test accuracy of the feature classifier on ``(N, C, H, W)`` images and ``(N,)`` labels."""
+    """Accuracy of the classifier on images ``(N, C, H, W)`` and labels ``(N,)``."""
+    _check_model_images(model, images, 500)
+    check.tensor(labels, "labels", integer=True)
+    check.shape(labels, "labels", (len(images),))
     device = next(model.parameters()).device
     _, accuracy = evaluate(
         model, Batches(images, labels, batch_size=500, shuffle=False, device=device)
@@ -303,6 +334,14 @@ def fashion_classifier(
     Returns:
         The model (eval mode, on ``device``) and its test accuracy.
     """
+    if n_train is not None:
+        check.positive(n_train, "n_train", integer=True)
+    if n_test is not None:
+        check.positive(n_test, "n_test", integer=True)
+    check.positive(epochs, "epochs", integer=True)
+    for name, v in (("train", train), ("test", test)):
+        if v is not None and not isinstance(v, ImageSet):
+            raise TypeError(f"{name} must be a dlbook.data.ImageSet or None, got {v!r}")
     train = subset(train if train is not None else load_fashion_mnist("train"), n_train)
     test = subset(test if test is not None else load_fashion_mnist("test"), n_test)
     model = train_classifier(
