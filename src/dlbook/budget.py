@@ -184,9 +184,11 @@ def ch14(cfg: dict) -> list[Work]:
     grid = 10 * cfg["n_per_class"]
     return [
         Work("U-Net training", per_train * b, cfg["img_steps"]),
-        Work("DDPM sampling, 40 images", per_fwd * 40, cfg["T"]),
-        # guided DDIM: conditional and unconditional predictions in one batch
-        Work("guided DDIM, class grid", per_fwd * 2 * grid, cfg["ddim_steps"]),
+        Work("DDPM sampling, 24 images", per_fwd * 24, cfg["T"]),
+        Work("DDIM sampling, 24 images, twice", per_fwd * 24, 2 * cfg["ddim_steps"]),
+        # w = 0 and w = cfg.w; guidance evaluates the conditional and the
+        # unconditional prediction in one batch of twice the size
+        Work("DDIM per class, w = 0 and w", per_fwd * 2 * grid, 2 * cfg["ddim_steps"]),
     ]
 
 
