@@ -97,7 +97,9 @@ def mismatches(found: list[Taught]) -> list[str]:
     for t in found:
         path = PACKAGE / f"{t.module}.py"
         if not path.exists():
-            problems.append(f"{t.chapter}: tag dlbook:{t.module} names no module {path}")
+            problems.append(
+                f"{t.chapter}: tag dlbook:{t.module} names no module {path}"
+            )
             continue
         seg = _segments(path.read_text(encoding="utf-8")).get(t.name)
         if seg is None:
@@ -133,7 +135,9 @@ def export(found: list[Taught]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dlbook.export", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m dlbook.export", description=__doc__
+    )
     parser.add_argument("chapters", nargs="*", type=Path, help="default: every chapter")
     parser.add_argument("--check", action="store_true", help="only report differences")
     args = parser.parse_args(argv)
