@@ -2098,6 +2098,8 @@ assert s1.epochs_seen < s10.epochs_seen and s10.best <= s1.best
 # the real minimum. Because the best weights are restored, the extra epochs a
 # large patience costs never make the kept model worse, only the run longer.
 
+
+# %% [markdown]
 # ## References
 #
 # ```{bibliography}

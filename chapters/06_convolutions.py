@@ -1585,6 +1585,8 @@ assert abs(n_mlp - n_cnn) < 0.02 * n_cnn, "the two must have about as many param
 if cfg.profile == "gpu":
     assert acc_cnn_ex > acc_mlp_ex, "at equal size the CNN must beat the MLP"
 
+
+# %% [markdown]
 # ## References
 #
 # ```{bibliography}

@@ -1130,6 +1130,8 @@ ipr_low = receptive.ipr(w_low).mean().item()
 print(f"mean IPR: gain 0.3 {ipr_low:.3f}, gain 3 {ipr_nlgp:.3f}, GP {ipr_gp:.3f}")
 assert ipr_low < ipr_nlgp / 1.5, "a nearly Gaussian input must localize much less"
 
+
+# %% [markdown]
 # ## References
 #
 # ```{bibliography}

@@ -1301,6 +1301,9 @@ print(
 assert resid["short"].min() > 0.05 > 1e3 * resid["full"].max(), "not fixed points"
 assert (rho_short < 1).float().mean() > 0.5, rho_short  # mostly contracting
 assert short_converged < 0.5 <= converged
+
+
+# %% [markdown]
 # ## References
 #
 # ```{bibliography}

@@ -1182,6 +1182,9 @@ plot.show(fig)
 assert step_sizes.max() < 0.6 * (path[-1] - path[0]).abs().mean()
 assert changes <= 5, changes
 #
+
+
+# %% [markdown]
 # ## References
 #
 # ```{bibliography}

@@ -276,3 +276,12 @@ def test_every_citation_has_an_entry():
         )
         missing = {k.strip() for c in cited for k in c.split(",")} - keys
         assert not missing, f"{py.name} cites keys not in references.bib: {missing}"
+
+
+@pytest.mark.parametrize("py", CHAPTERS, ids=lambda p: p.stem)
+def test_references_are_a_markdown_cell(py):
+    """A `## References` left inside a code cell renders as a comment, no list."""
+    cells = jupytext.read(py).cells
+    assert any(
+        c.cell_type == "markdown" and "{bibliography}" in c.source for c in cells
+    ), f"{py.name}: put `# %% [markdown]` before `# ## References`"
