@@ -314,11 +314,13 @@ plot.show(fig)
 # shared, and what remains is linear in $\mathbf{x}$:
 #
 # $$
-# P(Y=1\mid\mathbf{x}) = \sigma(\mathbf{w}^\top\mathbf{x} + b), \qquad
-# \mathbf{w} = \Sigma^{-1}(\boldsymbol{\mu}_1 - \boldsymbol{\mu}_0), \qquad
-# b = \tfrac12\left(\boldsymbol{\mu}_0^\top\Sigma^{-1}\boldsymbol{\mu}_0
+# \begin{aligned}
+# P(Y=1\mid\mathbf{x}) &= \sigma(\mathbf{w}^\top\mathbf{x} + b), \qquad
+# \mathbf{w} = \Sigma^{-1}(\boldsymbol{\mu}_1 - \boldsymbol{\mu}_0), \\
+# b &= \tfrac12\left(\boldsymbol{\mu}_0^\top\Sigma^{-1}\boldsymbol{\mu}_0
 #       - \boldsymbol{\mu}_1^\top\Sigma^{-1}\boldsymbol{\mu}_1\right)
 #     + \log\frac{P(Y=1)}{P(Y=0)} .
+# \end{aligned}
 # $$ (eq-lda)
 #
 # Let us check this numerically: the closed form {eq}`eq-lda` against Bayes'

@@ -651,7 +651,7 @@ assert x_sq.grad == 6.0, "a node used twice must receive both contributions"
 #
 # $$
 # g(x, y, z) = \frac{\sin\big(\cosh(y^2 + x/z) + \tanh(xyz)\big)}{\log(1 + e^x)}
-# \quad\text{at}\quad (x, y, z) = (3.3,\ 1.1,\ 2.3) .
+# \ \text{ at } (3.3,\ 1.1,\ 2.3) .
 # $$ (eq-g3)
 #
 # The engine has no `cosh` and no softplus $\log(1+e^x)$, and needs none:

@@ -586,8 +586,10 @@ plot.show(fig)
 # a batch $X\in\mathbb{R}^{N\times p}$:
 #
 # $$
-# U = XW_1 + \mathbf{b}_1,\quad Z = \sigma(U),\quad O = ZW_2 + \mathbf{b}_2,\quad Y = \sigma(O),\quad
-# E = \tfrac12 \sum_{n,k} (Y_{nk} - T_{nk})^2 .
+# \begin{aligned}
+# U &= XW_1 + \mathbf{b}_1, & Z &= \sigma(U), & O &= ZW_2 + \mathbf{b}_2,\\
+# Y &= \sigma(O), & E &= \tfrac12 \sum_{n,k} (Y_{nk} - T_{nk})^2 .
+# \end{aligned}
 # $$ (eq-two-layer)
 #
 # The chain rule, applied backwards from the loss, needs one quantity per
@@ -1276,8 +1278,11 @@ assert mse_eq["32-8"].median() < mse_eq["112"].median(), (
 # input $x\in\mathbb{R}$, and independent Gaussian parameters
 #
 # $$
-# f(x) = b + \sum_{j=1}^{q} v_j\, \mathrm{ReLU}(u_j x + a_j),\qquad
-# v_j\sim\mathcal{N}(0, \omega^2/q),\ u_j\sim\mathcal{N}(0,\sigma_u^2),\ a_j\sim\mathcal{N}(0,\sigma_a^2),\ b\sim\mathcal{N}(0,\sigma_b^2).
+# \begin{aligned}
+# f(x) &= b + \sum_{j=1}^{q} v_j\, \mathrm{ReLU}(u_j x + a_j),\\
+# v_j&\sim\mathcal{N}(0, \omega^2/q),\ u_j\sim\mathcal{N}(0,\sigma_u^2),\
+# a_j\sim\mathcal{N}(0,\sigma_a^2),\ b\sim\mathcal{N}(0,\sigma_b^2).
+# \end{aligned}
 # $$ (eq-random-net)
 #
 # The $q$ terms are independent and identically distributed with mean zero,
@@ -1288,8 +1293,10 @@ assert mse_eq["32-8"].median() < mse_eq["112"].median(), (
 # covariance is
 #
 # $$
-# K(x, x') = \sigma_b^2 + \omega^2\, \mathbb{E}\big[\mathrm{ReLU}(z)\,\mathrm{ReLU}(z')\big],\qquad
-# \begin{pmatrix}z\\z'\end{pmatrix}\sim\mathcal{N}\!\left(0, \begin{pmatrix}k(x,x) & k(x,x')\\ k(x,x') & k(x',x')\end{pmatrix}\right),
+# \begin{aligned}
+# K(x, x') &= \sigma_b^2 + \omega^2\, \mathbb{E}\big[\mathrm{ReLU}(z)\,\mathrm{ReLU}(z')\big],\\
+# \begin{pmatrix}z\\z'\end{pmatrix}&\sim\mathcal{N}\!\left(0, \begin{pmatrix}k(x,x) & k(x,x')\\ k(x,x') & k(x',x')\end{pmatrix}\right),
+# \end{aligned}
 # $$ (eq-nngp)
 #
 # with $k(x,x') = \sigma_u^2 x x' + \sigma_a^2$. For the ReLU the expectation

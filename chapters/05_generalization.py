@@ -381,9 +381,11 @@ assert torch.allclose(adamw, adamw_hand, rtol=0, atol=1e-10), (
 # surviving units up so that the expected activation does not change:
 #
 # $$
-# h'_j = \frac{m_j}{1-p}\, h_j, \quad m_j \sim \mathrm{Bernoulli}(1-p)
-# \qquad\Longrightarrow\qquad
-# \mathbb{E}[h'_j] = \frac{(1-p)\, h_j}{1-p} = h_j .
+# \begin{aligned}
+# h'_j &= \frac{m_j}{1-p}\, h_j, \quad m_j \sim \mathrm{Bernoulli}(1-p)\\
+# \Longrightarrow\quad
+# \mathbb{E}[h'_j] &= \frac{(1-p)\, h_j}{1-p} = h_j .
+# \end{aligned}
 # $$ (eq-dropout)
 #
 # At test time the layer is the identity, and because of the scaling the
@@ -560,10 +562,12 @@ plot.show(fig)
 # one unit's values, with learned scale $\gamma$ and shift $\beta$:
 #
 # $$
-# \mu_B = \frac1m\sum_{i=1}^m x_i, \qquad
-# \sigma_B^2 = \frac1m\sum_{i=1}^m (x_i-\mu_B)^2, \qquad
-# \hat x_i = \frac{x_i-\mu_B}{\sqrt{\sigma_B^2+\epsilon}}, \qquad
-# y_i = \gamma\,\hat x_i + \beta .
+# \begin{aligned}
+# \mu_B &= \frac1m\sum_{i=1}^m x_i, &
+# \sigma_B^2 &= \frac1m\sum_{i=1}^m (x_i-\mu_B)^2,\\
+# \hat x_i &= \frac{x_i-\mu_B}{\sqrt{\sigma_B^2+\epsilon}}, &
+# y_i &= \gamma\,\hat x_i + \beta .
+# \end{aligned}
 # $$ (eq-batchnorm)
 #
 # The pair $(\gamma, \beta)$ lets the layer undo the normalization if that
@@ -572,8 +576,11 @@ plot.show(fig)
 # training:
 #
 # $$
-# \hat\mu \leftarrow (1-\texttt{momentum})\,\hat\mu + \texttt{momentum}\cdot\mu_B, \qquad
-# \hat\sigma^2 \leftarrow (1-\texttt{momentum})\,\hat\sigma^2 + \texttt{momentum}\cdot\frac{m}{m-1}\sigma_B^2 .
+# \begin{aligned}
+# \hat\mu &\leftarrow (1-\texttt{momentum})\,\hat\mu + \texttt{momentum}\cdot\mu_B,\\
+# \hat\sigma^2 &\leftarrow (1-\texttt{momentum})\,\hat\sigma^2
+#   + \texttt{momentum}\cdot\frac{m}{m-1}\sigma_B^2 .
+# \end{aligned}
 # $$ (eq-bn-running)
 #
 # Note two details of PyTorch's convention. The running variance uses the

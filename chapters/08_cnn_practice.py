@@ -379,9 +379,11 @@ assert acc_flipped_clothes > pre_acc - 0.2, "mirrored clothes must stay recognis
 # features}, \theta_{\rm head})$:
 #
 # $$
-# \text{(a) frozen: } \min_{\theta_{\rm head}} L(\theta^{\rm pre}_{\rm features}, \theta_{\rm head}), \quad
-# \text{(b) fine-tuned: } \min_{\theta} L(\theta) \text{ from } \theta^{\rm pre}, \quad
-# \text{(c) scratch: } \min_{\theta} L(\theta) \text{ from a random } \theta .
+# \begin{aligned}
+# &\text{(a) frozen: } && \min_{\theta_{\rm head}} L(\theta^{\rm pre}_{\rm features}, \theta_{\rm head}),\\
+# &\text{(b) fine-tuned: } && \min_{\theta} L(\theta) \text{ from } \theta^{\rm pre},\\
+# &\text{(c) scratch: } && \min_{\theta} L(\theta) \text{ from a random } \theta .
+# \end{aligned}
 # $$ (eq-transfer)
 #
 # The new task has `cfg.n_small` labelled images of classes 5–9 — about ten

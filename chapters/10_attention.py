@@ -185,9 +185,11 @@ cfg
 # {cite}`nadaraya1964estimating,watson1964smooth`:
 #
 # $$
-# \hat f(x_q) = \sum_{j=1}^m a(x_q, x_j)\, y_j, \qquad
-# a(x_q, x_j) = \frac{k(x_q, x_j)}{\sum_{j'} k(x_q, x_{j'})}, \qquad
-# k(x_q, x_j) = \exp\Big(-\frac{(x_q - x_j)^2}{2h^2}\Big).
+# \begin{aligned}
+# \hat f(x_q) &= \sum_{j=1}^m a(x_q, x_j)\, y_j, \qquad
+# a(x_q, x_j) = \frac{k(x_q, x_j)}{\sum_{j'} k(x_q, x_{j'})},\\
+# k(x_q, x_j) &= \exp\Big(-\frac{(x_q - x_j)^2}{2h^2}\Big).
+# \end{aligned}
 # $$ (eq-nadaraya-watson)
 #
 # This already *is* attention, in the vocabulary we will use from now on: the
@@ -1811,8 +1813,10 @@ plot.show(fig)
 # ({ref}`ch-gnn`) use the same update on *sparse* graphs given by the data:
 #
 # $$
-# \mathbf{x}_i' = \sum_{j \in \mathcal{N}(i)} a(\mathbf{x}_i, \mathbf{x}_j)\, \mathbf{v}(\mathbf{x}_j),
-# \qquad \mathcal{N}(i) = \{1, \dots, n\} \text{ (self-attention)}, \quad \{1, \dots, i\} \text{ (causal)}.
+# \begin{aligned}
+# \mathbf{x}_i' &= \sum_{j \in \mathcal{N}(i)} a(\mathbf{x}_i, \mathbf{x}_j)\, \mathbf{v}(\mathbf{x}_j),\\
+# \mathcal{N}(i) &= \{1, \dots, n\} \text{ (self-attention)}, \quad \{1, \dots, i\} \text{ (causal)}.
+# \end{aligned}
 # $$ (eq-attention-gnn)
 #
 # We implement attention literally as message passing over an edge list and

@@ -1196,9 +1196,10 @@ assert (ours_g - sdpa.transpose(0, 1)).abs().max() > 1e-2, "the mask must matter
 # additive function of the two ends,
 #
 # $$
-# e_{ij} = \text{LeakyReLU}\big(\mathbf{a}_\text{dst}^\top W\mathbf{h}_i + \mathbf{a}_\text{src}^\top W\mathbf{h}_j\big),
-# \qquad
-# \mathbf{h}_i' = \sum_{j \in \mathcal{N}(i) \cup \{i\}} \text{softmax}_j(e_{ij})\, W\mathbf{h}_j ,
+# \begin{aligned}
+# e_{ij} &= \text{LeakyReLU}\big(\mathbf{a}_\text{dst}^\top W\mathbf{h}_i + \mathbf{a}_\text{src}^\top W\mathbf{h}_j\big),\\
+# \mathbf{h}_i' &= \sum_{j \in \mathcal{N}(i) \cup \{i\}} \text{softmax}_j(e_{ij})\, W\mathbf{h}_j ,
+# \end{aligned}
 # $$ (eq-gat)
 #
 # with several heads concatenated. `gnn.GATConv` computes it edge by edge; a

@@ -162,8 +162,10 @@ cfg
 # 1-D random variable and $U$ uniform on $(0, 1)$. Then
 #
 # $$
-# X = F^{-1}(U) \quad\text{has CDF } F,\qquad\text{because}\quad
-# P\big(F^{-1}(U) \le x\big) = P\big(U \le F(x)\big) = F(x).
+# \begin{aligned}
+# X &= F^{-1}(U) \quad\text{has CDF } F,\quad\text{because}\\
+# P\big(F^{-1}(U) \le x\big) &= P\big(U \le F(x)\big) = F(x).
+# \end{aligned}
 # $$ (eq-inverse-transform)
 #
 # The exponential distribution with rate $\lambda$ has $F(x) = 1 - e^{-\lambda x}$,

@@ -87,6 +87,18 @@ def fit_column(fig: "mpl.figure.Figure") -> None:
     w, h = fig.get_size_inches()
     if w > COLUMN_WIDTH + 1e-6:
         fig.set_size_inches(COLUMN_WIDTH, h * max(0.65, COLUMN_WIDTH / w))
+    # Legends, titles and labels outside the axes widen the tight bounding box
+    # the figure is saved with: narrow the figure by that excess (twice, as
+    # the layout moves when the figure shrinks).
+    for _ in range(2):
+        try:
+            tight = fig.get_tightbbox(fig.canvas.get_renderer()).width  # inches
+        except (AttributeError, RuntimeError, ValueError):
+            return
+        if tight <= COLUMN_WIDTH + 0.01:
+            return
+        w, h = fig.get_size_inches()
+        fig.set_size_inches(max(1.0, w - (tight - COLUMN_WIDTH) - 0.02), h)
 
 
 def show(fig: "mpl.figure.Figure", name: str | None = None) -> None:
