@@ -1204,7 +1204,7 @@ assert train_acc >= 0.85 and test_acc >= 0.8, (
 )
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "The network trained with the scalar engine: its training loss (left) and its probability of moon 1 on the plane (right; black: 0.5).", "name": "fig-autodiff-moons"}, "image": {"alt": "A falling loss curve next to two interleaved half-moon point clouds separated by a curved black boundary."}}
-fig, axes = plot.subplots(1, 2, width=7, height=3.0)
+fig, axes = plot.subplots(1, 2, width=5.9, height=3.0)
 plot.curves(
     axes[0],
     {"training loss": losses},

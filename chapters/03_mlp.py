@@ -1401,7 +1401,7 @@ assert single_err[-1] < 0.1
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Random functions of eight networks of width 2 (left) and 1000 (middle); right: the convergence measures against the width.", "name": "fig-mlp-gp"}, "image": {"alt": "Kinked random curves, then smooth random curves, then falling lines on log-log axes."}}
 xs_plot = torch.linspace(-3, 3, 200, dtype=torch.float64)
 gplot = torch.Generator().manual_seed(1)
-fig, axes = plot.subplots(1, 3, width=7, height=2.6)
+fig, axes = plot.subplots(1, 3, width=5.9, height=2.6)
 for ax, q in zip(axes[:2], (2, 1000)):
     ax.plot(xs_plot, outputs(random_nets(q, 8, gplot), xs_plot).T, lw=1)
     ax.set(

@@ -854,7 +854,7 @@ acc_005 = dlbook.report(
 )
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Left: test accuracy under the FGSM attack against epsilon. Right: four test images, clean (top) and attacked with epsilon = 0.05 (bottom), with the predicted classes.", "name": "fig-cnn-practice-fgsm"}, "image": {"alt": "A falling accuracy curve, and two rows of four garment images that look alike but carry different predicted labels."}}
-fig, (ax1, ax2) = plot.subplots(1, 2, width=7, height=2.8)
+fig, (ax1, ax2) = plot.subplots(1, 2, width=5.9, height=2.8)
 plot.curves(
     ax1,
     {"FGSM": fgsm_acc},
