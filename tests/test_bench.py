@@ -86,3 +86,30 @@ def test_appendix_rejects_non_records(tmp_path):
     f.write_text(json.dumps({"not": "records"}))
     with pytest.raises(ValueError, match="bench records"):
         bench.load_records([f])
+
+
+def test_bench_times_every_code_cell_and_keeps_line_numbers(tmp_path):
+    script = tmp_path / "97_cells.py"
+    script.write_text(
+        "# %% [markdown]\n# A title\n\n"
+        "# %%\nimport time\nx = 1\n\n"
+        "# %%\ntime.sleep(0.2)\n\n"
+        "# %%\nassert x == 2, 'x is one'\n"
+    )
+    assert [first for first, _ in bench.split_cells(script.read_text())] == [
+        1,
+        4,
+        8,
+        11,
+    ]
+    rec = bench.run_chapter(script, "smoke")
+    assert rec["returncode"] != 0 and "line 12" in rec["error_tail"]
+    (tmp_path / "96_ok.py").write_text(script.read_text().replace("== 2", "== 1"))
+    rec = bench.run_chapter(tmp_path / "96_ok.py", "smoke")
+    lines = [(first, code) for first, code, _ in rec["cells"]]
+    assert lines == [
+        (4, "import time"),
+        (8, "time.sleep(0.2)"),
+        (11, "assert x == 1, 'x is one'"),
+    ]
+    assert rec["cells"][1][2] >= 0.2 > rec["cells"][0][2]

@@ -9,7 +9,10 @@ Each chapter runs in a fresh Python process, in its own directory (as
 Jupyter runs a notebook), with ``$DLBOOK_PROFILE`` set. Whatever the chapter
 passes to :func:`dlbook.report` is collected. The JSON file gets one record
 per chapter: chapter, profile, device, wall seconds, exit status, results,
-date, host and versions.
+date, host and versions, and ``cells``: the wall seconds of each of the
+chapter's ``# %%`` cells with the cell's first line of code, so that
+:mod:`dlbook.budget` can cite what a section costs. (The cells run one after
+another in one namespace, as a notebook runs them.)
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ def run_chapter(
         t0 = time.perf_counter()
         try:
             proc = subprocess.run(
-                [sys.executable, path.name],
+                [sys.executable, "-m", "dlbook.bench", "--run-cells", path.name],
                 cwd=path.parent,
                 env=env,
                 capture_output=True,
@@ -77,6 +80,7 @@ def run_chapter(
             for line in results_file.read_text(encoding="utf-8").splitlines():
                 rec = json.loads(line)
                 results[rec["name"]] = rec["value"]
+        cells = results.pop(CELLS_KEY, [])
     import torch
 
     from dlbook import __version__
@@ -94,9 +98,53 @@ def run_chapter(
         "torch": torch.__version__,
         "dlbook": __version__,
     }
+    record["cells"] = cells
     if code != 0:
         record["error_tail"] = tail
     return record
+
+
+CELLS_KEY = "__cell_seconds__"
+
+
+def split_cells(source: str) -> list[tuple[int, str]]:
+    """The ``# %%`` cells of a jupytext percent script: (first line number, text)."""
+    cells, start, lines = [], 1, source.splitlines(keepends=True)
+    for i, line in enumerate(lines, 1):
+        if line.startswith("# %%") and i > 1:
+            cells.append((start, "".join(lines[start - 1 : i - 1])))
+            start = i
+    cells.append((start, "".join(lines[start - 1 :])))
+    return cells
+
+
+def _first_code_line(text: str) -> str:
+    for line in text.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            return line.strip()[:80]
+    return ""
+
+
+def run_cells(path: str | os.PathLike) -> None:
+    """Run a chapter script cell by cell in one namespace, timing every code cell.
+
+    The cell times go to ``$DLBOOK_RESULTS`` (when set) as one record. A cell
+    that raises stops the run with its traceback, as ``python script.py`` does.
+    """
+    path = Path(path)
+    namespace: dict[str, Any] = {"__name__": "__main__", "__file__": str(path)}
+    times = []
+    for first, text in split_cells(path.read_text(encoding="utf-8")):
+        # pad with newlines so that tracebacks name the script's own line numbers
+        code = compile("\n" * (first - 1) + text, str(path), "exec")
+        t0 = time.perf_counter()
+        exec(code, namespace)
+        if _first_code_line(text):
+            times.append([first, _first_code_line(text), time.perf_counter() - t0])
+    out = os.environ.get("DLBOOK_RESULTS")
+    if out:
+        with open(out, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"name": CELLS_KEY, "value": times}) + "\n")
 
 
 def _fmt(v: Any) -> str:
@@ -282,7 +330,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--timeout", type=float, default=1800.0, help="seconds per chapter"
     )
+    parser.add_argument(
+        "--run-cells",
+        action="store_true",
+        help="run one chapter script cell by cell, timing each (used by the bench)",
+    )
     args = parser.parse_args(argv)
+    if args.run_cells:
+        sys.path.insert(0, str(Path(args.paths[0]).resolve().parent))
+        run_cells(args.paths[0])
+        return 0
     if args.appendix:
         from dlbook.speed import load_speed
 
