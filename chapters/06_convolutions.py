@@ -65,11 +65,6 @@ session = dlbook.start(seed=0)
 dlbook.plot.use_style()
 device = session.device
 
-# %% [markdown]
-# Most of this chapter computes on single images and runs in seconds on any
-# machine. The profiles differ in the last section, which trains four
-# networks on Fashion-MNIST, and in how long we learn a filter.
-
 # %%
 import math
 import random
@@ -85,36 +80,25 @@ from dlbook import data, plot
 from dlbook.conv import check_conv2d, check_pool, conv_args
 from dlbook.setup import synchronize
 
-# n_train / n_test: Fashion-MNIST images used (None: all 60,000 / 10,000)
+# %% [markdown]
+# Most of this chapter computes on single images and runs in seconds on any
+# machine. The profiles differ in the last section, which trains four
+# networks on Fashion-MNIST, and in how long we learn a filter.
+
+# %%
+# n_train / n_test: Fashion-MNIST images used (None: all 60,000 / 10,000);
+# n_ex, ex_epochs: CIFAR-10 (or its stand-in) for Exercises 4 and 5;
+# filter_steps: the filter fit, which runs on the CPU, so gpu keeps the cpu size
+# fmt: off
 cfg = dlbook.config(
-    smoke=dict(
-        n_train=2_000,
-        n_test=1_000,
-        epochs=2,
-        filter_steps=150,
-        time_repeats=3,
-        n_ex=1_500,
-        ex_epochs=2,
-    ),  # n_ex, ex_epochs: CIFAR-10 (or its stand-in) for Exercises 4 and 5
-    cpu=dict(
-        n_train=30_000,
-        n_test=None,
-        epochs=6,
-        filter_steps=300,
-        time_repeats=10,
-        n_ex=6_000,
-        ex_epochs=3,
-    ),
-    gpu=dict(
-        n_train=None,
-        n_test=None,
-        epochs=12,
-        filter_steps=1_000,
-        time_repeats=50,
-        n_ex=None,
-        ex_epochs=10,
-    ),
+    smoke=dict(n_train=2_000, n_test=1_000, epochs=2, filter_steps=150,
+               time_repeats=3, n_ex=1_500, ex_epochs=2),
+    cpu=dict(n_train=30_000, n_test=None, epochs=6, filter_steps=300,
+             time_repeats=10, n_ex=6_000, ex_epochs=3),
+    gpu=dict(n_train=None, n_test=None, epochs=12, filter_steps=300,
+             time_repeats=50, n_ex=None, ex_epochs=10),
 )
+# fmt: on
 cfg
 
 # %% [markdown]
@@ -157,17 +141,14 @@ class LocallyConnected2d(nn.Module):
         super().__init__()
         self.kernel, self.size, self.out_ch = kernel, size, out_ch
         n_pos = size[0] * size[1]
-        self.weight = nn.Parameter(
-            torch.randn(n_pos, out_ch, in_ch * kernel**2, device=device) / kernel
-        )
+        w = torch.randn(n_pos, out_ch, in_ch * kernel**2, device=device)
+        self.weight = nn.Parameter(w / kernel)
         self.bias = nn.Parameter(torch.zeros(n_pos, out_ch, device=device))
 
     def forward(self, x):  # (N, C, H, W)
         patches = F.unfold(x, self.kernel, padding=self.kernel // 2)  # (N, C*F*F, H*W)
-        out = (
-            torch.einsum("pkc,ncp->nkp", self.weight, patches) + self.bias.T
-        )  # (N, K, H*W)
-        return out.reshape(len(x), self.out_ch, *self.size)
+        out = torch.einsum("pkc,ncp->nkp", self.weight, patches)  # (N, K, H*W)
+        return (out + self.bias.T).reshape(len(x), self.out_ch, *self.size)
 
 
 # %% [markdown]
@@ -188,9 +169,7 @@ formula = {
     "locally connected": H * W * K * (FS**2 * C + 1),
     "convolutional": K * (FS**2 * C + 1),
 }
-counts = {
-    name: sum(p.numel() for p in layer.parameters()) for name, layer in layers.items()
-}
+counts = {name: sum(p.numel() for p in m.parameters()) for name, m in layers.items()}
 for name, n in counts.items():
     print(f"{name:>17}: {n:>15,} parameters = {4 * n / 2**30:10.4f} GiB as float32")
 
@@ -231,9 +210,7 @@ assert lc_small(torch.randn(2, 3, 9, 9)).shape == (2, 4, 9, 9)
 
 # %%
 x1 = torch.tensor([0.0, 1.0, 2.0, 4.0, 3.0, 1.0, 0.0], dtype=torch.float64)
-u1 = torch.tensor(
-    [1.0, 0.0, -2.0], dtype=torch.float64
-)  # not symmetric, so the flip shows
+u1 = torch.tensor([1.0, 0.0, -2.0], dtype=torch.float64)  # asymmetric: the flip shows
 np_conv = np.convolve(x1.numpy(), u1.numpy(), mode="valid")
 np_corr = np.correlate(x1.numpy(), u1.numpy(), mode="valid")
 torch_conv1d = F.conv1d(x1.view(1, 1, -1), u1.view(1, 1, -1)).flatten().numpy()
@@ -372,6 +349,11 @@ def centered(k: torch.Tensor, size: int = 5) -> torch.Tensor:
     return F.pad(k, (p, p, p, p))
 
 
+# %% [markdown]
+# With these two helpers each kernel is a line or two, and `centered` lets
+# us stack all seven into one tensor of $5 \times 5$ filters.
+
+# %%
 ident = torch.zeros(3, 3)
 ident[1, 1] = 1
 laplace = torch.tensor([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]])
@@ -385,9 +367,7 @@ filters = {
     "Sobel x": sobel_x,
     "Sobel y": sobel_x.T,
 }
-bank = torch.stack([centered(k) for k in filters.values()])[
-    :, None
-]  # (7, 1, 5, 5): one output channel each
+bank = torch.stack([centered(k) for k in filters.values()])[:, None]  # (7, 1, 5, 5)
 print(f"filter bank {tuple(bank.shape)}")
 
 # %% [markdown]
@@ -397,12 +377,8 @@ print(f"filter bank {tuple(bank.shape)}")
 # apply the whole bank in one call.
 
 # %%
-camera = (
-    torch.from_numpy(skdata.camera()).float()[None, None] / 255
-)  # (1, 1, 512, 512) in [0, 1]
-responses = F.conv2d(
-    F.pad(camera, (2, 2, 2, 2), mode="reflect"), bank
-)  # (1, 7, 512, 512)
+camera = torch.from_numpy(skdata.camera()).float()[None, None] / 255  # in [0, 1]
+responses = F.conv2d(F.pad(camera, (2, 2, 2, 2), mode="reflect"), bank)  # (1, 7, H, W)
 gx, gy = responses[0, 5], responses[0, 6]
 edges = torch.sqrt(gx**2 + gy**2)
 print(f"camera {tuple(camera.shape)}, responses {tuple(responses.shape)}")
@@ -460,16 +436,13 @@ plot.show(fig)
 # %%
 cols = torch.arange(128.0)
 profile = ((cols >= 24) & (cols < 56)).float()  # a step up at 24, down at 56
-profile += ((cols >= 56) & (cols < 88)) * (
-    1 - (cols - 56) / 32
-)  # a linear ramp from 1 to 0
+profile += ((cols >= 56) & (cols < 88)) * (1 - (cols - 56) / 32)  # ramp from 1 to 0
 profile += ((cols >= 104) & (cols < 106)).float()  # a thin line, 2 pixels wide
 synth = profile.repeat(64, 1)
 synth[8:24, 16:40] = 0.5  # a square, away from the row we plot
 synth = synth[None, None]  # (1, 1, 64, 128)
-synth_resp = F.conv2d(F.pad(synth, (2, 2, 2, 2), mode="replicate"), bank)[
-    0
-]  # (7, 64, 128)
+padded = F.pad(synth, (2, 2, 2, 2), mode="replicate")  # (1, 1, 68, 132)
+synth_resp = F.conv2d(padded, bank)[0]  # (7, 64, 128)
 row = 48
 print(
     f"Sobel x along row {row}: largest at column {synth_resp[5, row].argmax().item()}, "
@@ -571,26 +544,26 @@ def conv_output_size(
 
 # %%
 rng = random.Random(0)
-n_checked = 0
+settings = []  # (n, F, S, P, D, Cin, Cout) of 200 random draws, where the kernel fits
 for _ in range(200):
-    n_in, f, s, p, d = (
-        rng.randint(5, 40),
-        rng.choice([1, 3, 5, 7]),
-        rng.randint(1, 4),
-        rng.randint(0, 3),
-        rng.randint(1, 2),
-    )
+    n_in, f = rng.randint(5, 40), rng.choice([1, 3, 5, 7])
+    s, p, d = rng.randint(1, 4), rng.randint(0, 3), rng.randint(1, 2)
     c_in, c_out = rng.randint(1, 8), rng.randint(1, 8)
-    if d * (f - 1) + 1 > n_in + 2 * p:
-        continue  # the kernel does not fit
+    if d * (f - 1) + 1 <= n_in + 2 * p:
+        settings.append((n_in, f, s, p, d, c_in, c_out))
+
+# %% [markdown]
+# Each setting builds a layer, runs it on an $n \times (n + 3)$ input of
+# zeros, so that the two axes differ, and compares with the formulas.
+
+# %%
+for n_in, f, s, p, d, c_in, c_out in settings:
     layer = nn.Conv2d(c_in, c_out, f, stride=s, padding=p, dilation=d)
     out_shape = layer(torch.zeros(1, c_in, n_in, n_in + 3)).shape
-    assert out_shape[2:] == (
-        conv_output_size(n_in, f, stride=s, padding=p, dilation=d),
-        conv_output_size(n_in + 3, f, stride=s, padding=p, dilation=d),
-    )
+    n_out = partial(conv_output_size, kernel=f, stride=s, padding=p, dilation=d)
+    assert out_shape[2:] == (n_out(n_in), n_out(n_in + 3))
     assert sum(q.numel() for q in layer.parameters()) == f**2 * c_in * c_out + c_out
-    n_checked += 1
+n_checked = len(settings)
 print(f"output size and parameter count match nn.Conv2d in all {n_checked} settings")
 
 # %% [markdown]
@@ -606,19 +579,17 @@ print(f"output size and parameter count match nn.Conv2d in all {n_checked} setti
 
 # %%
 x_mc = torch.randn(2, 3, 10, 10, generator=g, dtype=torch.float64)  # (N, Cin=3, H, W)
-w_mc = torch.randn(
-    4, 3, 3, 3, generator=g, dtype=torch.float64
-)  # (Cout=4, Cin=3, F, F)
+w_mc = torch.randn(4, 3, 3, 3, generator=g, dtype=torch.float64)  # (Cout=4, Cin, F, F)
 full = F.conv2d(x_mc, w_mc)  # (2, 4, 8, 8)
-by_hand = torch.stack(
-    [
-        sum(F.conv2d(x_mc[:, c : c + 1], w_mc[o : o + 1, c : c + 1]) for c in range(3))[
-            :, 0
-        ]
-        for o in range(4)
-    ],
-    dim=1,
-)  # one single-channel convolution per (o, c) pair
+
+
+def one_output(o):  # output channel o: a sum of single-channel convolutions over c
+    return sum(
+        F.conv2d(x_mc[:, c : c + 1], w_mc[o : o + 1, c : c + 1]) for c in range(3)
+    )
+
+
+by_hand = torch.cat([one_output(o) for o in range(4)], dim=1)  # (2, 4, 8, 8)
 gap = (full - by_hand).abs().max()
 print(f"{tuple(full.shape)}; max |layer - sum of 12 single convolutions| = {gap:.1e}")
 
@@ -642,9 +613,7 @@ as_linear = nn.Linear(3, 5).double()
 as_linear.weight.data = one_by_one.weight.data.view(5, 3)  # the same numbers
 as_linear.bias.data = one_by_one.bias.data
 y_conv = one_by_one(x_mc)  # (2, 5, 10, 10)
-y_lin = as_linear(x_mc.permute(0, 2, 3, 1)).permute(
-    0, 3, 1, 2
-)  # a Linear on each pixel's channels
+y_lin = as_linear(x_mc.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)  # Linear per pixel
 print(f"max |1x1 conv - per-pixel linear layer| = {(y_conv - y_lin).abs().max():.1e}")
 
 # %% tags=["remove-cell"]
@@ -742,11 +711,8 @@ rng_c = random.Random(1)
 worst = 0.0
 for _ in range(30):
     grp, kh, kw = rng_c.choice([1, 2, 3]), rng_c.randint(1, 3), rng_c.randint(1, 3)
-    kw_ = dict(
-        stride=rng_c.randint(1, 3),
-        padding=rng_c.randint(0, 2),
-        dilation=rng_c.randint(1, 2),
-    )
+    s_, p_, d_ = rng_c.randint(1, 3), rng_c.randint(0, 2), rng_c.randint(1, 2)
+    kw_ = dict(stride=s_, padding=p_, dilation=d_)
     xc = torch.randn(2, 2 * grp, 11, 10, generator=g, dtype=torch.float64)
     wc = torch.randn(3 * grp, 2, kh, kw, generator=g, dtype=torch.float64)
     bc = torch.randn(3 * grp, generator=g, dtype=torch.float64)
@@ -777,6 +743,13 @@ def seconds_per_call(fn, repeats):
     return min(times)
 
 
+# %% [markdown]
+# Both cases use padding 1. While we time, cuDNN must compute in full
+# float32: on recent NVIDIA GPUs it would otherwise round the inputs to the
+# shorter TF32 format, and `F.conv2d` would no longer be the float32
+# reference that `conv2d` is compared with.
+
+# %%
 x_big = torch.randn(16, 16, 64, 64, generator=g).to(device)
 w_big = torch.randn(32, 16, 3, 3, generator=g).to(device)
 b_big = torch.randn(32, generator=g).to(device)
@@ -786,19 +759,26 @@ cases = {
 }
 tf32 = torch.backends.cudnn.allow_tf32
 torch.backends.cudnn.allow_tf32 = False  # else cuDNN (Ampere+) rounds inputs to TF32
+
+
+def ms_per_call(fn, args, repeats=cfg.time_repeats):
+    return 1e3 * seconds_per_call(partial(fn, *args, padding=1), repeats)
+
+
+# %% [markdown]
+# For each case we check `conv2d` against `F.conv2d`, then time the three
+# implementations; the loops run only twice, and only on the tiny input.
+
+# %%
 for name, args in cases.items():
     ours, ref = conv2d(*args, padding=1), F.conv2d(*args, padding=1)
     assert torch.allclose(ours, ref, rtol=1e-4, atol=1e-4), "im2col must equal F.conv2d"
     small = args[0] is x_tiny
-    t_loops = (
-        seconds_per_call(partial(conv2d_loops, *args, padding=1), 2) if small else 0
-    )
-    t_im2col = seconds_per_call(partial(conv2d, *args, padding=1), cfg.time_repeats)
-    t_torch = seconds_per_call(partial(F.conv2d, *args, padding=1), cfg.time_repeats)
-    loops = f"{t_loops * 1e3:8.2f} ms" if small else "(skipped)"
+    loops = f"{ms_per_call(conv2d_loops, args, 2):8.2f} ms" if small else "(skipped)"
+    t_im2col, t_torch = ms_per_call(conv2d, args), ms_per_call(F.conv2d, args)
     print(
-        f"{name:>20}: loops {loops:>11} | im2col {t_im2col * 1e3:8.3f} ms | "
-        f"F.conv2d {t_torch * 1e3:8.3f} ms"
+        f"{name:>20}: loops {loops:>11} | im2col {t_im2col:8.3f} ms | "
+        f"F.conv2d {t_torch:8.3f} ms"
     )
 torch.backends.cudnn.allow_tf32 = tf32  # back to the default for the rest
 ratio = ref.numel() / conv2d(x_tiny, w_tiny, b_tiny, padding=1).numel()
@@ -852,6 +832,13 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
     return fields.amax(dim=2).unflatten(2, (ho, wo))  # -inf padding never wins
 
 
+# %% [markdown]
+# Average pooling sums the same columns instead. Its denominator is either
+# the window size or, with `count_include_pad=False`, the number of real
+# pixels, which `im2col` counts for us when we give it an all-ones image.
+
+
+# %% tags=["dlbook:conv"]
 def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True):
     """The mean of each window, channel by channel: (N, C, Ho, Wo)."""
     stride = kernel_size if stride is None else stride
@@ -875,13 +862,8 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True):
 # %%
 feat = torch.randn(2, 4, 12, 10, generator=g, dtype=torch.float64)
 for k, s, p in [(2, 2, 0), (3, 2, 1), (3, 1, 1)]:
-    avg_as_conv = conv2d(
-        feat,
-        torch.full((4, 1, k, k), 1 / k**2, dtype=torch.float64),
-        stride=s,
-        padding=p,
-        groups=4,
-    )  # one fixed averaging filter per channel
+    box = torch.full((4, 1, k, k), 1 / k**2, dtype=torch.float64)  # one per channel
+    avg_as_conv = conv2d(feat, box, stride=s, padding=p, groups=4)
     d_max = (max_pool2d(feat, k, s, p) - F.max_pool2d(feat, k, s, p)).abs().max()
     d_avg = (avg_pool2d(feat, k, s, p) - F.avg_pool2d(feat, k, s, p)).abs().max()
     ref_real = F.avg_pool2d(feat, k, s, p, count_include_pad=False)
@@ -893,16 +875,13 @@ for k, s, p in [(2, 2, 0), (3, 2, 1), (3, 1, 1)]:
         f"|avg - fixed-weight conv| {d_conv:.0e}"
     )
     assert max(d_max, d_avg, d_real, d_conv) < 1e-12
+
+# %% tags=["hide-cell"]
 empty = feat[:0]  # (0, 4, 12, 10)
-for ours, ref in [
-    (conv2d, F.conv2d),
-    (max_pool2d, F.max_pool2d),
-    (avg_pool2d, F.avg_pool2d),
-]:
+pairs = [(conv2d, F.conv2d), (max_pool2d, F.max_pool2d), (avg_pool2d, F.avg_pool2d)]
+for ours, ref in pairs:
     arg = torch.ones(2, 4, 3, 3, dtype=torch.float64) if ours is conv2d else 3
-    assert ours(empty, arg).shape == ref(empty, arg).shape, (
-        "an empty batch, as in PyTorch"
-    )
+    assert ours(empty, arg).shape == ref(empty, arg).shape, "as in PyTorch"
 
 # %% [markdown]
 # All three agree to machine precision. (PyTorch's average pooling counts
@@ -929,15 +908,9 @@ for hw in [(8, 8), (6, 6), (13, 7)]:
         [(math.floor(i * n / 3), math.ceil((i + 1) * n / 3)) for i in range(3)]
         for n in hw
     ]
-    by_formula = torch.stack(
-        [
-            torch.stack(
-                [z[..., r0:r1, c0:c1].mean((-2, -1)) for c0, c1 in windows[1]], -1
-            )
-            for r0, r1 in windows[0]
-        ],
-        -2,
-    )  # (1, 2, 3, 3)
+    rw, cw = windows
+    means = [[z[..., r0:r1, c0:c1].mean((-2, -1)) for c0, c1 in cw] for r0, r1 in rw]
+    by_formula = torch.stack([torch.stack(r, -1) for r in means], -2)  # (1, 2, 3, 3)
     print(
         f"input {hw} -> {tuple(adaptive(z).shape[2:])}; row windows {windows[0]}; "
         f"|formula - torch| = {(by_formula - adaptive(z)).abs().max():.0e}"
@@ -991,24 +964,23 @@ torch.manual_seed(1)
 features = nn.Sequential(
     nn.Conv2d(1, 8, 5, padding=2), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU()
 )
+
+
+def shift(t, dy, dx):  # wraps around: only the border region is wrong
+    return torch.roll(t, shifts=(dy, dx), dims=(-2, -1))
+
+
+# %% [markdown]
+# We shift by 5 rows and 3 columns and compare the two orders, over the
+# whole map and away from the border.
+
+# %%
 dy, dx = 5, 3
-
-
-def shift(t, dy, dx):
-    return torch.roll(
-        t, shifts=(dy, dx), dims=(-2, -1)
-    )  # wraps around: only the border region is wrong
-
-
 with torch.no_grad():
     a, b = features(shift(img, dy, dx)), shift(features(img), dy, dx)
-m = (
-    3 + 8
-)  # the receptive field's half-width (2 + 1) plus the largest shift, with room to spare
-err_all, err_inner = (
-    (a - b).abs().max().item(),
-    (a - b)[..., m:-m, m:-m].abs().max().item(),
-)
+m = 3 + 8  # the receptive field's half-width (2 + 1) plus the shift, with room to spare
+err_all = (a - b).abs().max().item()
+err_inner = (a - b)[..., m:-m, m:-m].abs().max().item()
 print(
     f"max |f(shift x) - shift f(x)|: whole map {err_all:.3f}, "
     f"interior (margin {m}) {err_inner:.1e}"
@@ -1038,6 +1010,12 @@ stages = {
     "max pool 4x4": lambda t: F.max_pool2d(t, 4),
     "global avg pool": lambda t: t.mean((-2, -1)),
 }
+
+# %% [markdown]
+# For each shift we pass the original and the shifted image through the
+# network and each stage, and compare the two outputs.
+
+# %%
 shifts = list(range(7))
 rel_change = {name: [] for name in stages}
 with torch.no_grad():
@@ -1114,21 +1092,20 @@ def filt(k):
     return lambda t: F.conv2d(t, k[None, None], padding=k.shape[-1] // 2)
 
 
+# %% [markdown]
+# Each of the four maps meets each of the three transformations: a shift by
+# four pixels in both directions as a control, a quarter turn and a halving.
+
+# %%
 tests = {
     "Gaussian": filt(gaussian_kernel(5, 1.0)),
     "Laplacian": filt(laplace),
     "Sobel x": filt(sobel_x),
     "random CNN": features,
 }
+transforms = {"shift": lambda t: shift(t, 4, 4), "rotate 90": rot90, "scale 1/2": half}
 equi = {
-    name: {
-        T: rel_err(f, t, img)
-        for T, t in [
-            ("shift", lambda t: shift(t, 4, 4)),
-            ("rotate 90", rot90),
-            ("scale 1/2", half),
-        ]
-    }
+    name: {T: rel_err(f, t, img) for T, t in transforms.items()}
     for name, f in tests.items()
 }
 for name, errs in equi.items():
@@ -1178,13 +1155,17 @@ assert equi["Laplacian"]["scale 1/2"] > 0.3 and equi["Sobel x"]["scale 1/2"] > 0
 k_true = torch.tensor([[-2.0, -1.0, 0.0], [-1.0, 1.0, 1.0], [0.0, 1.0, 2.0]])  # emboss
 x_in = (img - img.mean()) / img.std()  # (1, 1, 128, 128), standardized
 target = F.conv2d(x_in, k_true[None, None])  # (1, 1, 126, 126): valid positions only
+
+# %% [markdown]
+# We start from a kernel of zeros and run gradient descent with momentum on
+# its nine entries.
+
+# %%
 k = torch.zeros(1, 1, 3, 3, requires_grad=True)
 opt = torch.optim.SGD([k], lr=0.2, momentum=0.9)
 filter_losses = []
 for _ in range(cfg.filter_steps):
-    loss = F.mse_loss(
-        conv2d(x_in, k), target
-    )  # equation (eq-learn-filter), with our own conv2d
+    loss = F.mse_loss(conv2d(x_in, k), target)  # the error E(K), with our own conv2d
     opt.zero_grad()
     loss.backward()
     opt.step()
@@ -1293,6 +1274,12 @@ def make_mlp():
     )
 
 
+# %% [markdown]
+# Each convolution–pooling stage of the CNN halves the height and width of
+# its maps, as the shape comments show.
+
+
+# %%
 def make_cnn():
     return nn.Sequential(
         nn.Conv2d(1, 8, 3, padding=1),
@@ -1306,12 +1293,8 @@ def make_cnn():
     )
 
 
-print(
-    {
-        name: sum(p.numel() for p in make().parameters())
-        for name, make in [("MLP", make_mlp), ("CNN", make_cnn)]
-    }
-)
+makers = [("MLP", make_mlp), ("CNN", make_cnn)]
+print({name: sum(p.numel() for p in make().parameters()) for name, make in makers})
 
 # %% [markdown]
 # The CNN has a small fraction of the MLP's parameters. We train all four
@@ -1322,24 +1305,21 @@ print(
 def train_and_test(make, scrambled: bool) -> float:
     torch.manual_seed(0)
     model = make()
-    if scrambled and make is make_mlp:
-        model[1].weight.data = model[1].weight.data[
-            :, perm.cpu()
-        ]  # the same function of the scrambled input
+    if scrambled and make is make_mlp:  # the same function of the scrambled input
+        model[1].weight.data = model[1].weight.data[:, perm.cpu()]
     model = model.to(device)
     tr = permute_pixels(x_train) if scrambled else x_train
     te = permute_pixels(x_test) if scrambled else x_test
     batches = data.Batches(tr, y_train, batch_size=128, seed=0)
-    fit(
-        model,
-        batches,
-        epochs=cfg.epochs,
-        optimizer=torch.optim.Adam(model.parameters(), lr=2e-3),
-        progress=False,
-    )
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    fit(model, batches, epochs=cfg.epochs, optimizer=opt, progress=False)
     return evaluate(model, data.Batches(te, y_test, batch_size=2000, shuffle=False))[1]
 
 
+# %% [markdown]
+# Each of the four runs prints how long it trained.
+
+# %%
 accs = {}
 for arch, make in [("MLP", make_mlp), ("CNN", make_cnn)]:
     for scrambled in (False, True):
@@ -1532,13 +1512,14 @@ optimizers = {
 }
 
 
+# %% tags=["hide-cell"] mystnb={"code_prompt_hide": "Hide solution", "code_prompt_show": "Solution"}
+# Solution, continued: the four runs (run_ex trains the MLP of Exercise 5 too).
 def run_ex(model, opt_fn):
     model, batches = model.to(device), data.Batches(xe_tr, ye_tr, batch_size=32, seed=0)
     fit(model, batches, epochs=cfg.ex_epochs, optimizer=opt_fn(model.parameters()),
         progress=False)  # fmt: skip
-    return evaluate(model, data.Batches(xe_te, ye_te, batch_size=2000, shuffle=False))[
-        1
-    ]
+    test = data.Batches(xe_te, ye_te, batch_size=2000, shuffle=False)
+    return evaluate(model, test)[1]
 
 
 ex4 = {}

@@ -59,10 +59,6 @@ session = dlbook.start(seed=0)
 dlbook.plot.use_style()
 device = session.device
 
-# %% [markdown]
-# The profiles differ in how many Fashion-MNIST images we pretrain on, how
-# long each model trains and how many steps the receptive-field experiment runs.
-
 # %%
 import math
 
@@ -75,39 +71,23 @@ from dlbook.interpret import capture, check_ascent, check_images, check_labels
 from dlbook.interpret import eval_mode, per_image, targets
 from dlbook.receptive import erf_std, gp
 
-# n_pre: pretraining images (classes 0-4); n_small: labelled images of classes 5-9
+# %% [markdown]
+# The profiles differ in how many Fashion-MNIST images we pretrain on, how
+# long each model trains and how many steps the receptive-field experiment runs.
+
+# %%
+# n_pre: pretraining images (classes 0-4); n_small: labelled images of classes 5-9;
+# rf_steps: the committee's online SGD, on the CPU: gpu keeps the cpu size
+# fmt: off
 cfg = dlbook.config(
-    smoke=dict(
-        n_pre=3_000,
-        pre_epochs=2,
-        n_small=50,
-        small_epochs=10,
-        n_test=1_000,
-        n_attack=500,
-        ascent_steps=60,
-        rf_steps=800,
-    ),
-    cpu=dict(
-        n_pre=12_000,
-        pre_epochs=3,
-        n_small=50,
-        small_epochs=10,
-        n_test=5_000,
-        n_attack=1_000,
-        ascent_steps=150,
-        rf_steps=2_000,
-    ),
-    gpu=dict(
-        n_pre=None,
-        pre_epochs=10,
-        n_small=50,
-        small_epochs=10,
-        n_test=None,
-        n_attack=5_000,
-        ascent_steps=400,
-        rf_steps=8_000,
-    ),
+    smoke=dict(n_pre=3_000, pre_epochs=2, n_small=50, small_epochs=10, n_test=1_000,
+               n_attack=500, ascent_steps=60, rf_steps=800),
+    cpu=dict(n_pre=12_000, pre_epochs=3, n_small=50, small_epochs=10, n_test=5_000,
+             n_attack=1_000, ascent_steps=150, rf_steps=2_000),
+    gpu=dict(n_pre=None, pre_epochs=10, n_small=50, small_epochs=10, n_test=None,
+             n_attack=5_000, ascent_steps=400, rf_steps=2_000),
 )
+# fmt: on
 cfg
 
 # %% [markdown]
@@ -144,6 +124,12 @@ def digit_cnn(size: int = 8) -> nn.Module:
     ).to(device)
 
 
+# %% [markdown]
+# `fit_quiet` wraps the book's training loop; it takes an optional
+# `transform`, applied to every mini-batch, which is where augmentation goes.
+
+
+# %%
 def fit_quiet(model, x, y, epochs, lr=3e-3, transform=None, batch_size=64):
     """Adam on (x, y) for a few epochs, no progress bar; returns the History."""
     batches = data.Batches(
@@ -154,8 +140,6 @@ def fit_quiet(model, x, y, epochs, lr=3e-3, transform=None, batch_size=64):
 
 
 # %% [markdown]
-# `fit_quiet` wraps the book's training loop; it takes an optional
-# `transform`, applied to every mini-batch, which is where augmentation goes.
 # Three digit models: no augmentation, random shifts by one pixel, and random
 # horizontal flips. Both transformations draw their randomness *per image*:
 # one draw per mini-batch would move or mirror all images of a batch
@@ -170,11 +154,17 @@ def random_shift(x: torch.Tensor, max_shift: int = 1) -> torch.Tensor:
     rows = (dy + torch.arange(h, device=x.device)[:, None]).expand(n, h, w)  # (N, H, W)
     cols = (dx + torch.arange(w, device=x.device)).expand(n, h, w)
     padded = F.pad(x, [m] * 4)  # (N, C, H + 2m, W + 2m)
-    return padded[
-        torch.arange(n, device=x.device)[:, None, None], :, rows, cols
-    ].permute(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W)
+    i = torch.arange(n, device=x.device)[:, None, None]  # (N, 1, 1)
+    return padded[i, :, rows, cols].permute(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W)
 
 
+# %% [markdown]
+# A flip needs no index arithmetic: `torch.where` takes, image by image,
+# either the mirrored or the original version. `accuracy` scores a model on
+# a whole data set.
+
+
+# %%
 def random_flip(x: torch.Tensor) -> torch.Tensor:
     """Mirror a random half of the images (N, C, H, W) left to right."""
     flip = torch.rand(len(x), device=x.device) < 0.5
@@ -252,12 +242,15 @@ def watermark(x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
     return out
 
 
+# %% [markdown]
+# We train the digit CNN, sized for the padded images, on the marked training
+# set, and test it with the marks, without them and with marks in wrong columns.
+
+# %%
 torch.manual_seed(0)
 model_w = digit_cnn(size=10)
 fit_quiet(model_w, watermark(xd[tr], digits.y[tr]), digits.y[tr], epochs=30)
-wrong = (
-    digits.y[te] + torch.randint(1, 10, (len(te),))
-) % 10  # a mark in any column but the right one
+wrong = (digits.y[te] + torch.randint(1, 10, (len(te),))) % 10  # any column but y
 acc_marked = accuracy(model_w, watermark(xd[te], digits.y[te]), digits.y[te])
 acc_clean = accuracy(model_w, watermark(xd[te], None), digits.y[te])
 acc_wrong = accuracy(model_w, watermark(xd[te], wrong), digits.y[te])
@@ -338,11 +331,8 @@ x_pre_test, y_pre_test = split(test_ds, [0, 1, 2, 3, 4], cfg.n_test)
 torch.manual_seed(0)
 pretrained = SmallCNN().to(device)
 hist_pre = fit_quiet(pretrained, x_pre, y_pre, epochs=cfg.pre_epochs, lr=2e-3)
-pre_acc = dlbook.report(
-    "pretrained test accuracy (classes 0-4)",
-    accuracy(pretrained, x_pre_test, y_pre_test),
-    fmt=".3f",
-)
+pre_acc = accuracy(pretrained, x_pre_test, y_pre_test)
+pre_acc = dlbook.report("pretrained test accuracy (classes 0-4)", pre_acc, fmt=".3f")
 
 # %% [markdown]
 # The training loss falls over the epochs, and the test accuracy on the five
@@ -395,6 +385,7 @@ import copy
 
 x_small, y_small = split(train_ds, [5, 6, 7, 8, 9], cfg.n_small, seed=1)
 x_new_test, y_new_test = split(test_ds, [5, 6, 7, 8, 9], cfg.n_test)
+budget = dict(epochs=cfg.small_epochs, lr=1e-3, batch_size=32)  # the same for all
 
 
 def new_task_model(start: nn.Module | None, freeze: bool) -> nn.Module:
@@ -418,9 +409,7 @@ for name, start, freeze in [
 ]:
     torch.manual_seed(1)
     model_t = new_task_model(start, freeze)
-    fit_quiet(
-        model_t, x_small, y_small, epochs=cfg.small_epochs, lr=1e-3, batch_size=32
-    )
+    fit_quiet(model_t, x_small, y_small, **budget)
     transfer_acc[name] = accuracy(model_t, x_new_test, y_new_test)
     n_train = sum(p.numel() for p in model_t.parameters() if p.requires_grad)
     acc_t = transfer_acc[name]
@@ -494,9 +483,14 @@ def with_adapter(start: nn.Module) -> nn.Module:
     return model
 
 
+# %% [markdown]
+# We train adapter and head with the same images, seed and budget as the
+# three runs above.
+
+# %%
 torch.manual_seed(1)
 model_a = with_adapter(pretrained)
-fit_quiet(model_a, x_small, y_small, epochs=cfg.small_epochs, lr=1e-3, batch_size=32)
+fit_quiet(model_a, x_small, y_small, **budget)
 n_adapter = sum(p.numel() for p in model_a.features[3].parameters())
 n_total = sum(p.numel() for p in model_a.parameters())
 transfer_acc["adapter"] = accuracy(model_a, x_new_test, y_new_test)
@@ -782,6 +776,11 @@ def deletion_drop(maps, x, y, frac=0.1):
     return (p[0] - p[1]).mean().item()
 
 
+# %% [markdown]
+# We test both maps on the first `cfg.n_attack` test images, and average the
+# random baseline over five draws of random scores.
+
+# %%
 xa, ya = x_pre_test[: cfg.n_attack].to(device), y_pre_test[: cfg.n_attack].to(device)
 g_del = torch.Generator().manual_seed(0)
 noise = [torch.rand(len(xa), 28, 28, generator=g_del).to(device) for _ in range(5)]
@@ -947,6 +946,22 @@ def nlgp(n, d, xi, gain, *, generator=None):
 D, K, XI, GAIN = 40, 30, (1.0, 3.0), 3.0
 
 
+def sgd_step(w, b, x, y, lr):
+    """One SGD step on the committee's squared error for a batch x (n, D); the loss."""
+    y_hat = torch.erf((x @ w.T / math.sqrt(D) + b) / math.sqrt(2)).mean(1)  # (n,)
+    loss = 0.5 * (y_hat - y).pow(2).mean()
+    w_grad, b_grad = torch.autograd.grad(loss, [w, b])
+    with torch.no_grad():
+        w -= lr * w_grad
+        b -= lr / math.sqrt(D) * b_grad
+    return loss.item()
+
+
+# %% [markdown]
+# Online SGD draws a fresh batch for every step, half of it from each class.
+
+
+# %%
 def train_committee(
     sample, steps: int, gain: float = GAIN, lr: float = 300.0, batch: int = 64, seed=0
 ):
@@ -961,13 +976,7 @@ def train_committee(
     losses = []
     for _ in range(steps):
         x = torch.cat([sample(batch // 2, D, xi, gain, generator=g) for xi in XI])
-        y_hat = torch.erf((x @ w.T / math.sqrt(D) + b) / math.sqrt(2)).mean(1)
-        loss = 0.5 * (y_hat - y).pow(2).mean()
-        w_grad, b_grad = torch.autograd.grad(loss, [w, b])
-        with torch.no_grad():
-            w -= lr * w_grad
-            b -= lr / math.sqrt(D) * b_grad
-        losses.append(loss.item())
+        losses.append(sgd_step(w, b, x, y, lr))
     return w.detach(), losses
 
 
@@ -998,9 +1007,12 @@ ipr_nlgp = dlbook.report(
     "receptive-field IPR, NLGP inputs", rf["NLGP"][2].mean(), fmt=".3f"
 )
 ipr_gp = dlbook.report("receptive-field IPR, GP inputs", rf["GP"][2].mean(), fmt=".3f")
-w_init = torch.randn(
-    K, D, generator=torch.Generator().manual_seed(0)
-)  # as trained from
+
+# %% [markdown]
+# The baseline is the IPR of the random weights that both runs started from.
+
+# %%
+w_init = torch.randn(K, D, generator=torch.Generator().manual_seed(0))  # as at step 0
 ipr_init = receptive.ipr(w_init).mean().item()
 print(f"IPR at initialization {ipr_init:.3f}; NLGP / GP = {ipr_nlgp / ipr_gp:.1f}")
 
@@ -1077,7 +1089,7 @@ def transfer_gap(n, seed):
     for name, start in [("fine-tuned", pretrained), ("scratch", None)]:
         torch.manual_seed(seed)
         model_e = new_task_model(start, freeze=False)
-        fit_quiet(model_e, x_n, y_n, epochs=cfg.small_epochs, lr=1e-3, batch_size=32)
+        fit_quiet(model_e, x_n, y_n, **budget)
         acc[name] = accuracy(model_e, x_new_test, y_new_test)
     return acc["fine-tuned"] - acc["scratch"]
 
