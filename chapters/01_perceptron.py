@@ -72,17 +72,19 @@ from torch import nn
 
 from dlbook import data, plot
 
+# %%
+# gd_steps, sgd_epochs: logistic regression, which runs on the CPU in every
+# profile, so gpu keeps the cpu sizes
+# fmt: off
 cfg = dlbook.config(  # n_pairs / n_softmax: training images used (None: all)
-    smoke=dict(
-        n_pairs=2_000, gd_steps=150, sgd_epochs=2, n_softmax=6_000, softmax_epochs=2
-    ),
-    cpu=dict(
-        n_pairs=None, gd_steps=400, sgd_epochs=3, n_softmax=None, softmax_epochs=8
-    ),
-    gpu=dict(
-        n_pairs=None, gd_steps=1_000, sgd_epochs=5, n_softmax=None, softmax_epochs=20
-    ),
+    smoke=dict(n_pairs=2_000, gd_steps=150, sgd_epochs=2,
+               n_softmax=6_000, softmax_epochs=2),
+    cpu=dict(n_pairs=None, gd_steps=400, sgd_epochs=3,
+             n_softmax=None, softmax_epochs=8),
+    gpu=dict(n_pairs=None, gd_steps=400, sgd_epochs=3,
+             n_softmax=None, softmax_epochs=20),
 )
+# fmt: on
 cfg
 
 # %% [markdown]
@@ -155,7 +157,25 @@ print("OR: ", neuron(x_demo, torch.tensor([1.0, 1.0]), -0.5).tolist())
 #
 # The update moves the boundary towards classifying $\tilde{\mathbf{x}}_i$
 # correctly, since it raises $t_i \tilde{\mathbf{w}}^\top\tilde{\mathbf{x}}_i$
-# by $\|\tilde{\mathbf{x}}_i\|^2 > 0$. Here is the whole algorithm.
+# by $\|\tilde{\mathbf{x}}_i\|^2 > 0$. Here is one pass over the data.
+
+
+# %%
+def perceptron_epoch(w: torch.Tensor, xt: torch.Tensor, t: torch.Tensor):
+    """One pass of the rule over xt (N, p + 1) with labels t (N,) in {-1, +1}.
+
+    Returns the new weights and the weights after each mistake of the pass.
+    """
+    snapshots = []
+    for xi, ti in zip(xt, t):
+        if ti * (w @ xi) <= 0:  # misclassified (or on the boundary)
+            w = w + ti * xi
+            snapshots.append(w.clone())
+    return w, snapshots
+
+
+# %% [markdown]
+# The algorithm repeats such passes until one of them makes no mistake.
 
 
 # %%
@@ -163,27 +183,25 @@ def perceptron(x: torch.Tensor, y: torch.Tensor, max_epochs: int = 100):
     """Rosenblatt's perceptron on x (N, p) with labels y (N,) in {0, 1}.
 
     Returns the augmented weights (p + 1,), the weights after every mistake
-    (a list), and the number of mistakes in each epoch.
-    """
-    xt = torch.cat(
-        [x, torch.ones(len(x), 1)], dim=1
-    )  # (N, p + 1): append the constant input
+    (a list), and the number of mistakes in each epoch."""
+    xt = torch.cat([x, torch.ones(len(x), 1)], dim=1)  # (N, p + 1): constant 1
     t = 2.0 * y.float() - 1.0  # labels in {-1, +1}
     w = torch.zeros(xt.shape[1])
     snapshots, mistakes_per_epoch = [w.clone()], []
     for _ in range(max_epochs):
-        mistakes = 0
-        for xi, ti in zip(xt, t):
-            if ti * (w @ xi) <= 0:  # misclassified (or on the boundary)
-                w = w + ti * xi
-                snapshots.append(w.clone())
-                mistakes += 1
-        mistakes_per_epoch.append(mistakes)
-        if mistakes == 0:  # a full pass without a mistake: done
+        w, new = perceptron_epoch(w, xt, t)
+        snapshots += new
+        mistakes_per_epoch.append(len(new))
+        if not new:  # a full pass without a mistake: done
             break
     return w, snapshots, mistakes_per_epoch
 
 
+# %% [markdown]
+# We run it on points drawn on either side of a known line, with a gap (the
+# margin) between the two classes.
+
+# %%
 x_sep, y_sep = data.linearly_separable(120, margin=0.15, seed=1)
 w_perc, snaps, mistakes = perceptron(x_sep, y_sep)
 print(f"epochs until a clean pass: {len(mistakes)}; mistakes per epoch: {mistakes}")
@@ -327,12 +345,8 @@ plot.show(fig)
 # rule evaluated with the Gaussian densities directly.
 
 # %%
-mu = torch.tensor(
-    [[0.0, 0.0], [2.0, 1.0]], dtype=torch.float64
-)  # (K=2, p=2) class means
-cov = torch.tensor(
-    [[1.0, 0.6], [0.6, 0.8]], dtype=torch.float64
-)  # (p, p) shared covariance
+mu = torch.tensor([[0.0, 0.0], [2.0, 1.0]], dtype=torch.float64)  # (K=2, p=2) means
+cov = torch.tensor([[1.0, 0.6], [0.6, 0.8]], dtype=torch.float64)  # (p, p) shared
 prior = torch.tensor([0.4, 0.6], dtype=torch.float64)
 
 
@@ -340,24 +354,24 @@ def lda_weights(mu, cov, prior):
     """w (p,) and b of the LDA posterior for two Gaussians with a shared covariance."""
     prec = torch.linalg.inv(cov)
     w = prec @ (mu[1] - mu[0])
-    b = 0.5 * (mu[0] @ prec @ mu[0] - mu[1] @ prec @ mu[1]) + torch.log(
-        prior[1] / prior[0]
-    )
+    log_prior_ratio = torch.log(prior[1] / prior[0])
+    b = 0.5 * (mu[0] @ prec @ mu[0] - mu[1] @ prec @ mu[1]) + log_prior_ratio
     return w, b
 
 
+# %% [markdown]
+# Bayes' rule needs only the two log joint densities
+# $\log p(\mathbf{x}\mid y) + \log P(y)$; a softmax over the classes normalises
+# them. We evaluate both posteriors at random points.
+
+# %%
 w_lda, b_lda = lda_weights(mu, cov, prior)
 grid = torch.randn(1000, 2, dtype=torch.float64) * 2  # any points will do
+gaussians = [torch.distributions.MultivariateNormal(mu[k], cov) for k in (0, 1)]
 log_joint = torch.stack(
-    [
-        torch.distributions.MultivariateNormal(mu[k], cov).log_prob(grid)
-        + prior[k].log()
-        for k in (0, 1)
-    ]
+    [gaussians[k].log_prob(grid) + prior[k].log() for k in (0, 1)]
 )  # (2, 1000)
-posterior_bayes = torch.softmax(log_joint, dim=0)[
-    1
-]  # Bayes' rule, normalised over the classes
+posterior_bayes = torch.softmax(log_joint, dim=0)[1]  # Bayes' rule
 posterior_lda = torch.sigmoid(grid @ w_lda + b_lda)
 gap_lda = (posterior_bayes - posterior_lda).abs().max()
 print(f"max |Bayes - sigmoid(w.x + b)| = {gap_lda:.2e}")
@@ -565,9 +579,8 @@ plot.show(fig)
 # shallow one. ({numref}`fig-perceptron-gd-2d`)
 
 # %%
-H = torch.tensor(
-    [[1.0, 0.0], [0.0, 10.0]]
-)  # Hessian: eigenvalues 1 and 10, condition number 10
+# the Hessian: eigenvalues 1 and 10, condition number 10
+H = torch.tensor([[1.0, 0.0], [0.0, 10.0]])
 loss_2d = lambda th: 0.5 * th @ H @ th  # noqa: E731  (the minimum is at the origin)
 rates_2d = {"too small": 0.03, "good": 0.17, "diverges": 0.205}  # 2 / lambda_max = 0.2
 paths_2d = {
@@ -647,9 +660,7 @@ print(
 
 
 # %%
-def logreg_loss_and_grad(
-    w: torch.Tensor, b: torch.Tensor, x: torch.Tensor, y: torch.Tensor
-):
+def logreg_loss_and_grad(w, b, x, y):
     """Mean cross-entropy and its hand-derived gradient.
 
     x (N, p), y (N,), w (p,), b (); returns the loss, dL/dw (p,) and dL/db ().
@@ -660,15 +671,16 @@ def logreg_loss_and_grad(
     return loss, x.T @ err / len(y), err.mean()
 
 
-w0, b0 = (
-    0.01 * torch.randn(784, dtype=torch.float64),
-    torch.tensor(0.1, dtype=torch.float64),
-)
-_, gw, gb = logreg_loss_and_grad(w0, b0, x_tr.double(), y_tr.double())
+# %% [markdown]
+# At a random point, in float64, we compute the gradient both ways.
+
+# %%
+w0 = 0.01 * torch.randn(784, dtype=torch.float64)
+b0 = torch.tensor(0.1, dtype=torch.float64)
+x_tr64, y_tr64 = x_tr.double(), y_tr.double()
+_, gw, gb = logreg_loss_and_grad(w0, b0, x_tr64, y_tr64)
 w_ad, b_ad = w0.clone().requires_grad_(), b0.clone().requires_grad_()
-F.binary_cross_entropy_with_logits(
-    x_tr.double() @ w_ad + b_ad, y_tr.double()
-).backward()
+F.binary_cross_entropy_with_logits(x_tr64 @ w_ad + b_ad, y_tr64).backward()
 print(
     f"max |hand - autograd|: weights {(gw - w_ad.grad).abs().max():.1e}, "
     f"bias {(gb - b_ad.grad).abs():.1e}"
@@ -697,6 +709,11 @@ x_aug = torch.cat([x_tr, torch.ones(len(x_tr), 1)], dim=1)  # (N, 785)
 L_smooth = torch.linalg.eigvalsh(x_aug.T @ x_aug / len(x_aug)).max().item() / 4
 lr = 1 / L_smooth
 print(f"curvature bound L = {L_smooth:.2f}, learning rate 1/L = {lr:.4f}")
+
+# %% [markdown]
+# We start from zero weights and time the full-batch steps.
+
+# %%
 w, b = torch.zeros(784), torch.zeros(())
 gd_losses = []
 t0 = time.perf_counter()
@@ -764,39 +781,35 @@ plot.show(fig)
 
 # %%
 def train_minibatch(batch_size: int, lr: float, epochs: int, record_every: int):
-    """Logistic regression by mini-batch SGD.
-
-    Records the loss on the full training set every `record_every` examples.
-    """
+    """Logistic regression by mini-batch SGD; records the loss on the full
+    training set every `record_every` examples."""
     w, b = torch.zeros(784), torch.zeros(())
     batches = data.Batches(x_tr, y_tr, batch_size=batch_size, seed=0)
-    seen, curve, n_updates, t0 = (
-        0,
-        [(0, logreg_loss_and_grad(w, b, x_tr, y_tr)[0].item())],
-        0,
-        time.perf_counter(),
-    )
+    curve = [(0, logreg_loss_and_grad(w, b, x_tr, y_tr)[0].item())]
+    seen, n_updates, t0 = 0, 0, time.perf_counter()
     for _ in range(epochs):
         for xb, yb in batches:
             _, gw, gb = logreg_loss_and_grad(w, b, xb, yb)
             w, b = w - lr * gw, b - lr * gb
-            n_updates += 1
-            seen += len(yb)
+            n_updates, seen = n_updates + 1, seen + len(yb)
             if seen // record_every > (seen - len(yb)) // record_every:
                 curve.append((seen, logreg_loss_and_grad(w, b, x_tr, y_tr)[0].item()))
     return curve, n_updates, time.perf_counter() - t0, accuracy(w, b, x_te, y_te)
 
 
+# %% [markdown]
+# Each variant records the full training loss at regular intervals of examples
+# processed and reports its cost per update and per example.
+
+# %%
 variants = {
     "SGD (B=1)": (1, lr),
     "mini-batch (B=32)": (32, lr),
     "full batch": (len(y_tr), lr),
 }  # lr = 1/L
-results = {}
+results, record = {}, max(len(y_tr) // 20, 1)
 for name, (bs, lr_) in variants.items():
-    results[name] = train_minibatch(
-        bs, lr_, cfg.sgd_epochs, record_every=max(len(y_tr) // 20, 1)
-    )
+    results[name] = train_minibatch(bs, lr_, cfg.sgd_epochs, record_every=record)
     curve, n_up, secs, acc = results[name]
     print(
         f"{name:>18}: {n_up:>6} updates, {1e6 * secs / n_up:7.0f} µs/update, "
@@ -863,13 +876,13 @@ train_b = data.Batches(x_all[n_val:], sub.y[n_val:].to(device), batch_size=128, 
 val_b = data.Batches(
     x_all[:n_val], sub.y[:n_val].to(device), batch_size=1024, shuffle=False
 )
-test_b = data.Batches(
-    data.to_float(test_set.x).flatten(1).to(device),
-    test_set.y.to(device),
-    batch_size=1024,
-    shuffle=False,
-)
+x_test = data.to_float(test_set.x).flatten(1).to(device)
+test_b = data.Batches(x_test, test_set.y.to(device), batch_size=1024, shuffle=False)
 
+# %% [markdown]
+# The model is a single `nn.Linear` layer, from the pixels to one logit per class.
+
+# %%
 softmax_reg = nn.Linear(784, 10).to(device)
 opt = torch.optim.SGD(softmax_reg.parameters(), lr=0.1, momentum=0.9)
 hist = fit(softmax_reg, train_b, epochs=cfg.softmax_epochs, optimizer=opt, val=val_b)

@@ -78,6 +78,7 @@ from torch import nn
 
 from dlbook import data, plot
 
+# %%
 # n_moons: training points; n_random: random expressions checked against PyTorch;
 # func_width, func_batch: the MLP timed with torch.func. Everything here runs in
 # plain Python or on the CPU, so the gpu profile keeps the cpu sizes.
@@ -262,13 +263,10 @@ for got in (df_dy_fwd, y_bar):
 
 
 # %%
-def chain_product(
-    jacobians: list[torch.Tensor], order: str
-) -> tuple[torch.Tensor, int]:
+def chain_product(jacobians: list[torch.Tensor], order: str) -> tuple:
     """J_L ... J_1 and its multiply-adds, for jacobians = [J_1, ..., J_L].
 
-    J_l has shape (n_l, n_{l-1}); `order` is "forward" or "reverse".
-    """
+    J_l has shape (n_l, n_{l-1}); `order` is "forward" or "reverse"."""
     if order == "forward":  # start at the inputs: (n_l, n_0) products
         acc, muladds = jacobians[0], 0
         for J in jacobians[1:]:
@@ -282,17 +280,12 @@ def chain_product(
     return acc, muladds
 
 
-widths = [
-    1024,
-    256,
-    64,
-    16,
-    1,
-]  # n_0 inputs (parameters), shrinking layers, a scalar loss
-jacs = [
-    torch.randn(widths[i + 1], widths[i], dtype=torch.float64)
-    for i in range(len(widths) - 1)
-]
+# %% [markdown]
+# A chain of random Jacobians, from many inputs down to a scalar loss:
+
+# %%
+widths = [1024, 256, 64, 16, 1]  # n_0 inputs (parameters), shrinking layers, a loss
+jacs = [torch.randn(m, n, dtype=torch.float64) for n, m in zip(widths, widths[1:])]
 J_fwd, cost_fwd = chain_product(jacs, "forward")
 J_rev, cost_rev = chain_product(jacs, "reverse")
 print(
@@ -710,6 +703,13 @@ UNARY = {
     "cube": lambda u: u**3,
     "rsqrt": lambda u: (u * u + 1) ** -0.5,
 }
+
+# %% [markdown]
+# Binary operations complete the set; the division is by $v^2 + \tfrac12$, never 0.
+# A program is a list of steps, each naming an operation and the earlier nodes
+# it reads.
+
+# %%
 BINARY = {
     "+": lambda u, v: u + v,
     "-": lambda u, v: u - v,
@@ -718,25 +718,21 @@ BINARY = {
 }
 
 
-def random_program(
-    rng: random.Random, n_inputs: int, n_ops: int
-) -> list[tuple[str, list[int]]]:
+def random_program(rng: random.Random, n_inputs: int, n_ops: int) -> list:
     """A random DAG: step k applies a random operation to nodes made before it."""
     prog = []
     for k in range(n_ops):
         name = rng.choice(sorted(UNARY) + sorted(BINARY))
-        prog.append(
-            (
-                name,
-                [
-                    rng.randrange(n_inputs + k)
-                    for _ in range(2 if name in BINARY else 1)
-                ],
-            )
-        )
+        n_args = 2 if name in BINARY else 1
+        prog.append((name, [rng.randrange(n_inputs + k) for _ in range(n_args)]))
     return prog
 
 
+# %% [markdown]
+# Running a program evaluates its steps in order, on `Value`s or on tensors.
+
+
+# %%
 def run_program(prog, inputs):
     """Evaluate a program on Values or on tensors; returns its last node."""
     nodes = list(inputs)
@@ -752,33 +748,45 @@ def run_program(prog, inputs):
 
 
 # %%
-def compare_with_autograd(
-    n_programs: int, max_ops: int, seed: int = 0
-) -> tuple[float, int]:
+def rel_error(a: float, ref: float) -> float:
+    """|a - ref| / |ref|, or |a| where the reference is 0."""
+    return abs(a - ref) / max(abs(ref), 1e-300) if ref != 0 else abs(a)
+
+
+def engine_vs_autograd(prog, x0: list[float]) -> float:
+    """Largest relative error of the engine's gradient at x0 against PyTorch's."""
+    xs = [Value(v) for v in x0]
+    run_program(prog, xs).backward()  # may raise OverflowError
+    xt = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in x0]
+    run_program(prog, xt).backward()
+    worst = 0.0
+    for v, t in zip(xs, xt):
+        worst = max(worst, rel_error(v.grad, 0.0 if t.grad is None else t.grad.item()))
+    return worst
+
+
+# %% [markdown]
+# The test draws many programs and points and keeps the worst error.
+
+
+# %%
+def compare_with_autograd(n_programs: int, max_ops: int, seed: int = 0):
     """Largest relative gradient error, engine vs torch.autograd; programs skipped."""
     rng, worst, skipped = random.Random(seed), 0.0, 0
     for _ in range(n_programs):
-        prog, x0 = (
-            random_program(rng, 3, rng.randint(3, max_ops)),
-            [rng.uniform(-2, 2) for _ in range(3)],
-        )
-        xs = [Value(v) for v in x0]
+        prog = random_program(rng, 3, rng.randint(3, max_ops))
+        x0 = [rng.uniform(-2, 2) for _ in range(3)]
         try:
-            run_program(prog, xs).backward()
+            worst = max(worst, engine_vs_autograd(prog, x0))
         except OverflowError:  # exp of a huge value: not a fair test of either system
             skipped += 1
-            continue
-        xt = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in x0]
-        run_program(prog, xt).backward()
-        for v, t in zip(xs, xt):
-            ref = 0.0 if t.grad is None else t.grad.item()
-            worst = max(
-                worst,
-                abs(v.grad - ref) / max(abs(ref), 1e-300) if ref != 0 else abs(v.grad),
-            )
     return worst, skipped
 
 
+# %% [markdown]
+# We time the whole comparison, which runs in plain Python.
+
+# %%
 t0 = time.perf_counter()
 worst_rel, skipped = compare_with_autograd(cfg.n_random, cfg.max_ops)
 print(
@@ -843,18 +851,10 @@ err_fwd = [abs((g3_of_x(x0 + h) - g3_of_x(x0)) / h - exact) / abs(exact) for h i
 err_ctr = [
     abs((g3_of_x(x0 + h) - g3_of_x(x0 - h)) / (2 * h) - exact) / abs(exact) for h in hs
 ]
-best_fwd, best_ctr = (
-    min(range(len(hs)), key=err_fwd.__getitem__),
-    min(range(len(hs)), key=err_ctr.__getitem__),
-)
-print(
-    f"forward difference: best h = {hs[best_fwd]:.0e}, "
-    f"relative error {err_fwd[best_fwd]:.1e}"
-)
-print(
-    f"central difference: best h = {hs[best_ctr]:.0e}, "
-    f"relative error {err_ctr[best_ctr]:.1e}"
-)
+best_fwd = min(range(len(hs)), key=err_fwd.__getitem__)
+best_ctr = min(range(len(hs)), key=err_ctr.__getitem__)
+for name, err, best in [("forward", err_fwd, best_fwd), ("central", err_ctr, best_ctr)]:
+    print(f"{name} difference: best h = {hs[best]:.0e}, relative error {err[best]:.1e}")
 
 # %% tags=["remove-cell"]
 assert 1e-10 <= hs[best_fwd] <= 1e-6 and err_fwd[best_fwd] < 1e-6, (
@@ -894,27 +894,38 @@ plot.show(fig)
 
 
 # %%
+def central_difference(prog, x0: list[float], i: int, h: float) -> float:
+    """(f(x0 + h e_i) - f(x0 - h e_i)) / 2h for the function f of a program."""
+    up, down = list(x0), list(x0)
+    up[i], down[i] = x0[i] + h, x0[i] - h
+    g_up = run_program(prog, [Value(u) for u in up]).data
+    return (g_up - run_program(prog, [Value(u) for u in down]).data) / (2 * h)
+
+
+# %% [markdown]
+# The check compares it with the engine for every input of every program.
+
+
+# %%
 def finite_difference_check(n_programs: int, h: float = 1e-6, seed: int = 1) -> float:
     """Largest |central difference - engine| / max(1, |engine|) over random programs."""
     rng, worst = random.Random(seed), 0.0
     for _ in range(n_programs):
-        prog, x0 = (
-            random_program(rng, 3, rng.randint(3, 15)),
-            [rng.uniform(-2, 2) for _ in range(3)],
-        )
+        prog = random_program(rng, 3, rng.randint(3, 15))
+        x0 = [rng.uniform(-2, 2) for _ in range(3)]
         xs_fd = [Value(v) for v in x0]
         run_program(prog, xs_fd).backward()
         for i, v in enumerate(xs_fd):
-            up, down = list(x0), list(x0)
-            up[i], down[i] = x0[i] + h, x0[i] - h
-            fd = (
-                run_program(prog, [Value(u) for u in up]).data
-                - run_program(prog, [Value(u) for u in down]).data
-            )
-            worst = max(worst, abs(fd / (2 * h) - v.grad) / max(1.0, abs(v.grad)))
+            fd = central_difference(prog, x0, i, h)
+            worst = max(worst, abs(fd - v.grad) / max(1.0, abs(v.grad)))
     return worst
 
 
+# %% [markdown]
+# We run it on a quarter of the programs used above, since each input costs two
+# extra evaluations.
+
+# %%
 worst_fd = finite_difference_check(cfg.n_random // 4)
 print(
     f"central differences vs engine on {cfg.n_random // 4} random programs: "
@@ -973,19 +984,18 @@ def logistic_map(v, n: int):
     return v
 
 
+# %% [markdown]
+# The same function applied to a SymPy symbol builds a formula, and applied to
+# a `Value` it builds the engine's graph. We count the size of each.
+
+# %%
 swell = []
 for n in range(1, cfg.swell_depth + 1):
     formula = logistic_map(X, n)
     derivative = sp.diff(formula, X)
     graph = logistic_map(Value(0.3), n)  # the engine's graph: values, never formulas
-    swell.append(
-        (
-            n,
-            sp.count_ops(formula),
-            sp.count_ops(derivative),
-            len(topological_order(graph)),
-        )
-    )
+    n_nodes = len(topological_order(graph))
+    swell.append((n, sp.count_ops(formula), sp.count_ops(derivative), n_nodes))
     print(
         f"n = {n}: formula {swell[-1][1]:>4} ops, "
         f"symbolic derivative {swell[-1][2]:>5} ops, "
@@ -1128,17 +1138,19 @@ mlp.zero_grad()
 loss.backward()
 net = to_torch(mlp)  # nn.Sequential(Linear, Tanh, Linear, Tanh, Linear) in float64
 t_moons = 2.0 * y_moons.double() - 1.0
-loss_t = F.softplus(
-    -t_moons * net(x_moons.double()).squeeze(1)
-).mean()  # softplus(u) = log(1 + e^u)
+# softplus(u) = log(1 + e^u)
+loss_t = F.softplus(-t_moons * net(x_moons.double()).squeeze(1)).mean()
 loss_t.backward()
+
+# %% [markdown]
+# The engine lists its parameters neuron by neuron, weights then bias; we
+# flatten PyTorch's gradients in the same order.
+
+# %%
+linears = [m for m in net if isinstance(m, nn.Linear)]
 grad_t = torch.cat(
-    [
-        torch.cat([m.weight.grad, m.bias.grad[:, None]], 1).flatten()
-        for m in net
-        if isinstance(m, nn.Linear)
-    ]
-)  # neuron by neuron: weights, then bias
+    [torch.cat([m.weight.grad, m.bias.grad[:, None]], 1).flatten() for m in linears]
+)
 grad_engine = torch.tensor([p.grad for p in mlp.parameters()], dtype=torch.float64)
 mlp_grad_err = ((grad_engine - grad_t).abs().max() / grad_t.abs().max()).item()
 print(
@@ -1183,12 +1195,8 @@ scores_engine = torch.tensor(
 )
 scores_torch = net(x_moons.double()).squeeze(1).detach()
 train_acc = ((scores_engine > 0).long() == y_moons).double().mean().item()
-test_acc = (
-    ((net(x_moons_test.double()).squeeze(1) > 0).long() == y_moons_test)
-    .double()
-    .mean()
-    .item()
-)
+pred_test = net(x_moons_test.double()).squeeze(1) > 0
+test_acc = (pred_test.long() == y_moons_test).double().mean().item()
 train_acc = dlbook.report(
     "two moons training accuracy (scalar engine)", train_acc, fmt=".3f"
 )
@@ -1340,6 +1348,12 @@ net_manual = nn.Sequential(
 net_optim = copy.deepcopy(net_manual)
 optimizer = torch.optim.SGD(net_optim.parameters(), lr=0.5)
 xd, yd = x_moons.to(device), y_moons.float().to(device)
+
+# %% [markdown]
+# Each step computes the loss, clears and fills the gradients, and updates,
+# once by hand and once with `optimizer.step()`.
+
+# %%
 for _ in range(25):
     net_manual.zero_grad()
     F.binary_cross_entropy(net_manual(xd).squeeze(1), yd).backward()
@@ -1349,10 +1363,8 @@ for _ in range(25):
     optimizer.zero_grad()
     F.binary_cross_entropy(net_optim(xd).squeeze(1), yd).backward()
     optimizer.step()
-step_diff = max(
-    (p - q).abs().max().item()
-    for p, q in zip(net_manual.parameters(), net_optim.parameters())
-)
+pairs = zip(net_manual.parameters(), net_optim.parameters())
+step_diff = max((p - q).abs().max().item() for p, q in pairs)
 print(
     "after 25 steps: max |manual - optimizer.step()| over all parameters = "
     f"{step_diff:.1e}"
@@ -1467,12 +1479,18 @@ deep.append(nn.Linear(n_w, 1))  # float32, on the CPU
 x_cost = torch.randn(cfg.func_batch, n_w)
 t_forward = median_seconds(lambda: deep(x_cost).square().mean().detach(), 7)
 t_gradient = median_seconds(lambda: deep(x_cost).square().mean().backward(), 7)
-one = x_cost[0]
-t_jacfwd = median_seconds(lambda: jacfwd(lambda p: deep(p).squeeze(0))(one), 7)
-t_jacrev = median_seconds(lambda: jacrev(lambda p: deep(p).squeeze(0))(one), 7)
 cost_ratio = t_gradient / t_forward
 print(f"forward {1e3 * t_forward:.1f} ms, forward + backward {1e3 * t_gradient:.1f} ms")
 print(f"a gradient costs {cost_ratio:.1f} forward passes")
+
+# %% [markdown]
+# The Jacobian of the network's output with respect to one input vector, by
+# forward mode (one tangent per input) and by reverse mode (one output):
+
+# %%
+one = x_cost[0]
+t_jacfwd = median_seconds(lambda: jacfwd(lambda p: deep(p).squeeze(0))(one), 7)
+t_jacrev = median_seconds(lambda: jacrev(lambda p: deep(p).squeeze(0))(one), 7)
 print(
     f"jacfwd ({n_w} tangents) {1e3 * t_jacfwd:.1f} ms, jacrev {1e3 * t_jacrev:.1f} ms"
 )
@@ -1598,6 +1616,8 @@ def bracket(split, i: int, j: int) -> str:  # J_j ... J_i with its best brackets
     return f"({bracket(split, k + 1, j)} {bracket(split, i, k)})"
 
 
+# %% tags=["hide-cell"] mystnb={"code_prompt_hide": "Hide solution", "code_prompt_show": "Solution"}
+# Solution to Exercise 2, continued: the best order against both pure modes.
 best_orders = {}
 for ws in ([16, 512, 16, 512, 16], widths):
     js = [torch.zeros(ws[i + 1], ws[i]) for i in range(len(ws) - 1)]

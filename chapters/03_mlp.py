@@ -76,58 +76,31 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlbook import check, data, mlp, plot
+from dlbook.engine import add_to_class
 from dlbook.mlp import check_logits, check_mlp, class_labels, hidden_layer
 
-# xor_seeds: restarts per setting; n_nets: random networks sampled; n_train: None
-# = all; eq_*: the equal-size 1-D comparison; act_*: the activations in training.
-# The XOR grid, the universal-approximation fits, the spirals, the 1-D task and
-# the random networks run on the CPU in float64 (or tiny float32), so the gpu
-# profile keeps their cpu sizes; only the Fashion-MNIST sections grow.
+# %% [markdown]
+# In the configuration, `xor_seeds` counts restarts per setting, `n_nets` the
+# random networks sampled and `n_train` the training images (`None`: all);
+# `eq_*` sizes the equal-size 1-D comparison and `act_*` the activations in
+# training. The XOR grid, the universal-approximation fits, the spirals, the
+# 1-D task and the random networks run on the CPU in float64 (or tiny
+# float32), so the gpu profile keeps their cpu sizes; only the Fashion-MNIST
+# sections grow.
+
+# %%
+# fmt: off
+cpu_sizes = dict(xor_seeds=40, xor_steps=1_500, uat_steps=800, depth_steps=500,
+                 n_nets=8_000, n_train=None, epochs=10, hidden=[256],
+                 eq_seeds=8, eq_steps=1_500, act_train=8_000, act_steps=500)
+# uat_steps: keep below ~1,600; beyond it Adam at a constant 0.01 starts to spike
 cfg = dlbook.config(
-    smoke=dict(
-        xor_seeds=16,
-        xor_steps=1000,
-        uat_steps=250,
-        depth_steps=200,
-        n_nets=2_000,
-        n_train=6_000,
-        epochs=3,
-        hidden=[256],
-        eq_seeds=8,
-        eq_steps=600,
-        act_train=4_000,
-        act_steps=200,
-    ),
-    cpu=dict(
-        xor_seeds=40,
-        xor_steps=1_500,
-        uat_steps=800,
-        depth_steps=500,
-        n_nets=8_000,
-        n_train=None,
-        epochs=10,
-        hidden=[256],
-        eq_seeds=8,
-        eq_steps=1_500,
-        act_train=8_000,
-        act_steps=500,
-    ),
-    # uat_steps: keep below ~1,600; beyond it Adam at a constant 0.01 starts to spike
-    gpu=dict(
-        xor_seeds=40,
-        xor_steps=1_500,
-        uat_steps=800,
-        depth_steps=500,
-        n_nets=8_000,
-        n_train=None,
-        epochs=30,
-        hidden=[1024],
-        eq_seeds=8,
-        eq_steps=1_500,
-        act_train=8_000,
-        act_steps=500,
-    ),
+    smoke=dict(xor_seeds=16, xor_steps=1000, uat_steps=250, depth_steps=200,
+               n_nets=2_000, n_train=6_000, epochs=3, hidden=[256],
+               eq_seeds=8, eq_steps=600, act_train=4_000, act_steps=200),
+    cpu=cpu_sizes, gpu=cpu_sizes | dict(epochs=30, hidden=[1024]),
 )
+# fmt: on
 cfg
 
 # %% [markdown]
@@ -192,10 +165,20 @@ class MLP(nn.Sequential):
         super().__init__(*layers)
         self.sizes, self.activation = sizes, activation
 
-    def __getitem__(self, idx):  # net[a:b] is a plain nn.Sequential of those layers
-        if isinstance(idx, slice):
-            return nn.Sequential(*list(self)[idx])
-        return super().__getitem__(idx)
+
+# %% [markdown]
+# Slicing an `nn.Sequential` builds a new object of the same class from the
+# chosen layers, which `MLP.__init__` cannot take. We give `MLP` its own
+# indexing, with `add_to_class` from {ref}`ch-autodiff`: a slice `net[a:b]` is a
+# plain `nn.Sequential` of those layers.
+
+
+# %% tags=["dlbook:mlp"]
+@add_to_class(MLP)
+def __getitem__(self, idx):  # net[a:b] is a plain nn.Sequential of those layers
+    if isinstance(idx, slice):
+        return nn.Sequential(*list(self)[idx])
+    return nn.Sequential.__getitem__(self, idx)
 
 
 # %% [markdown]
@@ -307,16 +290,12 @@ z = z[z.abs() > 1e-9]  # leave out the kink at 0
 kwargs = {"prelu": dict(alpha=torch.tensor(0.25, dtype=torch.float64))}
 worst = {}
 for name, f in mlp.ACTIVATIONS.items():
-    zz = z.clone().requires_grad_()
-    out = f(zz, **kwargs.get(name, {}))
-    grad = (
-        torch.autograd.grad(out.sum(), zz)[0]
-        if out.requires_grad
-        else torch.zeros_like(z)
-    )  # step: no graph
-    worst[name] = (
-        (mlp.derivative(name, z, **kwargs.get(name, {})) - grad).abs().max().item()
-    )
+    zz, kw = z.clone().requires_grad_(), kwargs.get(name, {})
+    out = f(zz, **kw)
+    grad = torch.zeros_like(z)  # the step function builds no graph
+    if out.requires_grad:
+        grad = torch.autograd.grad(out.sum(), zz)[0]
+    worst[name] = (mlp.derivative(name, z, **kw) - grad).abs().max().item()
 print(
     "max |closed form - autograd|:", ", ".join(f"{k} {v:.0e}" for k, v in worst.items())
 )
@@ -461,9 +440,7 @@ def multiclass_hinge(scores, labels, *, power=1, margin=1.0):
 scores = torch.randn(64, 10, dtype=torch.float64)  # (N, K) raw outputs
 labels = torch.randint(0, 10, (64,))
 onehot = F.one_hot(labels, 10).double()
-t_pm = (
-    2 * (labels % 2).double() - 1
-)  # binary targets in {-1, +1} for the one-score losses
+t_pm = 2 * (labels % 2).double() - 1  # targets in {-1, +1} for one-score losses
 pairs = {
     "squared error / F.mse_loss": (
         mlp.squared_error(scores, onehot),
@@ -474,19 +451,24 @@ pairs = {
         cross_entropy(scores, labels),
         F.cross_entropy(scores, labels),
     ),
-    "multi-class hinge / F.multi_margin_loss": (
-        multiclass_hinge(scores, labels),
-        F.multi_margin_loss(scores, labels),
-    ),
-    "its square / F.multi_margin_loss(p=2)": (
-        multiclass_hinge(scores, labels, power=2),
-        F.multi_margin_loss(scores, labels, p=2),
-    ),
-    "logistic / F.soft_margin_loss": (
-        mlp.logistic_loss(scores[:, 0], t_pm),
-        F.soft_margin_loss(scores[:, 0], t_pm),
-    ),
 }
+
+# %% [markdown]
+# The hinge losses and the logistic loss have built-ins of their own.
+
+# %%
+pairs["multi-class hinge / F.multi_margin_loss"] = (
+    multiclass_hinge(scores, labels),
+    F.multi_margin_loss(scores, labels),
+)
+pairs["its square / F.multi_margin_loss(p=2)"] = (
+    multiclass_hinge(scores, labels, power=2),
+    F.multi_margin_loss(scores, labels, p=2),
+)
+pairs["logistic / F.soft_margin_loss"] = (
+    mlp.logistic_loss(scores[:, 0], t_pm),
+    F.soft_margin_loss(scores[:, 0], t_pm),
+)
 for name, (ours, theirs) in pairs.items():
     print(f"{name:>40}: {ours.item():.6f} vs {theirs.item():.6f}")
 
@@ -509,9 +491,7 @@ assert all(torch.allclose(a, b, rtol=1e-12, atol=1e-12) for a, b in pairs.values
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Left: binary losses as functions of the margin $m = t\\,o$. Right: softmax losses as functions of the probability $p_c$ of the true class (K = 10).", "name": "fig-mlp-losses"}, "image": {"alt": "Two panels of loss curves: hinge-type curves that reach zero at margin 1 beside decreasing curves of the true-class probability."}}
 m = torch.linspace(-2, 3, 501, dtype=torch.float64)
-one = torch.ones(
-    1, dtype=torch.float64
-)  # target t = +1, so the score o equals the margin m
+one = torch.ones(1, dtype=torch.float64)  # target t = +1: the score o is the margin m
 
 
 def per_margin(loss, **kw):
@@ -528,45 +508,25 @@ binary = {
     "L1 $|1-m|$": per_margin(mlp.absolute_error),
 }
 p_true = torch.linspace(0.02, 0.999, 300, dtype=torch.float64)
-logits = torch.cat(
-    [p_true.log()[:, None], ((1 - p_true) / 9).log()[:, None].expand(-1, 9)], 1
-)  # class 0 is true
+rest = ((1 - p_true) / 9).log()[:, None].expand(-1, 9)  # nine classes share the rest
+logits = torch.cat([p_true.log()[:, None], rest], 1)  # class 0 is true
 y0 = torch.zeros(len(p_true), dtype=torch.long)
-prob_losses = {
-    k: mlp.CLASSIFICATION_LOSSES[k]
-    for k in [
-        "cross-entropy",
-        "squared log",
-        "expectation (L1)",
-        "Brier (squared L2)",
-        "Chebyshev",
-        "Tanimoto",
-        "Cauchy-Schwarz",
-    ]
-}
+names = ["cross-entropy", "squared log", "expectation (L1)", "Brier (squared L2)"]
+names += ["Chebyshev", "Tanimoto", "Cauchy-Schwarz"]
+prob_losses = {k: mlp.CLASSIFICATION_LOSSES[k] for k in names}
+
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Left: binary losses as functions of the margin $m = t\\,o$. Right: softmax losses as functions of the probability $p_c$ of the true class (K = 10).", "name": "fig-mlp-losses"}, "image": {"alt": "Two panels of loss curves: hinge-type curves that reach zero at margin 1 beside decreasing curves of the true-class probability."}}
 fig, (ax1, ax2) = plot.subplots(1, 2, width=7, height=3.2)
 for name, values in binary.items():
-    ax1.plot(
-        m,
-        values,
-        ":" if name.startswith(("squared error", "L1")) else "-",
-        lw=2,
-        label=name,
-    )
+    style = ":" if name.startswith(("squared error", "L1")) else "-"
+    ax1.plot(m, values, style, lw=2, label=name)
 ax1.set(xlabel="margin $m = t\\,o$", ylabel="loss", ylim=(0, 5), title="binary losses")
 ax1.legend(ncol=2, loc="upper center")
 for name, loss in prob_losses.items():
-    ax2.plot(
-        p_true,
-        [loss(logits[i : i + 1], y0[i : i + 1]).item() for i in range(len(p_true))],
-        label=name,
-    )
-ax2.set(
-    xlabel="probability of the true class $p_c$",
-    ylabel="loss",
-    ylim=(0, 3),
-    title="softmax losses (K = 10)",
-)
+    values = [loss(logits[i : i + 1], y0[i : i + 1]).item() for i in range(len(p_true))]
+    ax2.plot(p_true, values, label=name)
+ax2.set(xlabel="probability of the true class $p_c$", ylabel="loss", ylim=(0, 3))
+ax2.set_title("softmax losses (K = 10)")
 ax2.legend()
 plot.show(fig)
 
@@ -635,17 +595,9 @@ def backward(params, x, t):
     z, y = forward(params, x)
     delta2 = (y - t) * y * (1 - y)  # (..., N, K): output deltas
     delta1 = (delta2 @ W2.transpose(-1, -2)) * z * (1 - z)  # (..., N, H): hidden deltas
-    grads = (
-        x.T @ delta1,
-        delta1.sum(-2, keepdim=True),
-        z.transpose(-1, -2) @ delta2,
-        delta2.sum(-2, keepdim=True),
-    )
-    return 0.5 * ((y - t) ** 2).sum((-2, -1)), grads
-
-
-def update(params, grads, lr):
-    return [p - lr * g for p, g in zip(params, grads)]
+    dW1, db1 = x.T @ delta1, delta1.sum(-2, keepdim=True)
+    dW2, db2 = z.transpose(-1, -2) @ delta2, delta2.sum(-2, keepdim=True)
+    return 0.5 * ((y - t) ** 2).sum((-2, -1)), (dW1, db1, dW2, db2)
 
 
 # %% [markdown]
@@ -663,11 +615,17 @@ def init_params(p, hidden, k, *, std=1.0, nets=(), seed=0):
     ]
 
 
+def update(params, grads, lr):
+    return [p - lr * g for p, g in zip(params, grads)]
+
+
+# %% [markdown]
+# Autograd differentiates the same loss through `forward` alone.
+
+# %%
 params = init_params(3, 5, 2, seed=1)
-x_rand, t_rand = (
-    torch.randn(8, 3, dtype=torch.float64),
-    torch.rand(8, 2, dtype=torch.float64),
-)
+x_rand = torch.randn(8, 3, dtype=torch.float64)
+t_rand = torch.rand(8, 2, dtype=torch.float64)
 loss_hand, grads_hand = backward(params, x_rand, t_rand)
 leaves = [p.clone().requires_grad_() for p in params]
 loss_auto = 0.5 * ((forward(leaves, x_rand)[1] - t_rand) ** 2).sum()
@@ -765,31 +723,23 @@ plot.show(fig)
 # %%
 lrs, stds, widths = [0.1, 1.0, 10.0], [0.1, 1.0, 4.0], [2, 4, 16]
 S = cfg.xor_seeds
-success = torch.zeros(
-    len(widths), len(lrs), len(stds)
-)  # fraction of restarts that solve XOR
+n = len(lrs) * len(stds) * S  # networks per width: every rate, scale and restart
+std = torch.tensor(stds, dtype=torch.float64).repeat_interleave(S).repeat(len(lrs))
+lr = torch.tensor(lrs, dtype=torch.float64).repeat_interleave(len(stds) * S)
+std, lr = std.view(n, 1, 1), lr.view(n, 1, 1)  # the scale and rate of each network
+
+# %% [markdown]
+# One width at a time, all its networks train as one batch.
+
+# %%
+success = torch.zeros(len(widths), len(lrs), len(stds))  # fraction that solve XOR
 t0 = time.perf_counter()
 for i, width in enumerate(widths):
-    n = len(lrs) * len(stds) * S
-    std = (
-        torch.tensor(stds, dtype=torch.float64)
-        .repeat_interleave(S)
-        .repeat(len(lrs))
-        .view(n, 1, 1)
-    )
-    lr = (
-        torch.tensor(lrs, dtype=torch.float64)
-        .repeat_interleave(len(stds) * S)
-        .view(n, 1, 1)
-    )
-    params = [
-        p * std for p in init_params(2, width, 1, nets=(n,), seed=i)
-    ]  # n networks at once
+    params = [p * std for p in init_params(2, width, 1, nets=(n,), seed=i)]
     for _ in range(cfg.xor_steps):
         params = update(params, backward(params, x_xor, t_xor)[1], lr)
-    solved = (
-        ((forward(params, x_xor)[1] - t_xor).abs() < 0.5).all(-2).squeeze(-1)
-    )  # (n,)
+    err = (forward(params, x_xor)[1] - t_xor).abs()  # (n, 4, 1)
+    solved = (err < 0.5).all(-2).squeeze(-1)  # (n,)
     success[i] = solved.double().view(len(lrs), len(stds), S).mean(-1)
 print(
     f"{len(widths) * n} networks trained for {cfg.xor_steps} steps "
@@ -886,26 +836,23 @@ x_uat = torch.linspace(-2, 2, 200, dtype=torch.float64)[:, None]  # (N, 1)
 y_uat = g_target(x_uat)
 Ps, acts = [1, 2, 3, 5, 50], ["sigmoid", "ReLU"]
 nets = [(act, P) for act in acts for P in Ps]  # ten networks
+
+# %% [markdown]
+# In each network the kinks of the units are spread evenly over the interval,
+# with steeper steps where there are more of them.
+
+# %%
 w, b, is_sig, owner = [], [], [], []
 for m_i, (act, P) in enumerate(nets):
-    centers = torch.linspace(-2, 2, P + 2, dtype=torch.float64)[
-        1:-1
-    ]  # P evenly spaced kinks
-    slope = (P + 1) * (
-        1.0 if act == "sigmoid" else 0.25
-    )  # steeper steps when there are more of them
+    centers = torch.linspace(-2, 2, P + 2, dtype=torch.float64)[1:-1]  # P kinks
+    slope = (P + 1) * (1.0 if act == "sigmoid" else 0.25)
     w.append(torch.full((P,), slope, dtype=torch.float64))
     b.append(-slope * centers)
     is_sig += [act == "sigmoid"] * P
     owner += [m_i] * P
-w, b, is_sig = (
-    torch.cat(w),
-    torch.cat(b),
-    torch.tensor(is_sig),
-)  # (U,) for all U = 122 units
-assign = F.one_hot(
-    torch.tensor(owner), len(nets)
-).double()  # (U, 10): unit -> its network
+# (U,) each, for all U = 122 units; assign (U, 10): unit -> its network
+w, b, is_sig = torch.cat(w), torch.cat(b), torch.tensor(is_sig)
+assign = F.one_hot(torch.tensor(owner), len(nets)).double()
 
 
 def hidden(w, b):
@@ -919,21 +866,24 @@ def hidden(w, b):
 # gradient descent then moves all parameters.
 
 # %%
-v, v0 = (
-    torch.zeros(len(w), dtype=torch.float64),
-    torch.zeros(len(nets), dtype=torch.float64),
-)
+v = torch.zeros(len(w), dtype=torch.float64)
+v0 = torch.zeros(len(nets), dtype=torch.float64)
 for m_i in range(len(nets)):
     units = assign[:, m_i].bool()
     feats = torch.cat([hidden(w, b)[:, units], torch.ones_like(x_uat)], 1)  # (N, P + 1)
     sol = torch.linalg.lstsq(feats, y_uat).solution[:, 0]
     v[units], v0[m_i] = sol[:-1], sol[-1]
+
+# %% [markdown]
+# Gradient descent, here Adam, then trains all parameters at once: the summed
+# loss is a sum of independent terms, one per network, so each network follows
+# its own gradient.
+
+# %%
 theta = [t.requires_grad_() for t in (w, b, v, v0)]
 opt = torch.optim.Adam(theta, lr=0.01)
 for _ in range(cfg.uat_steps):
-    pred = (
-        hidden(w, b) * v
-    ) @ assign + v0  # (N, 10): equation (eq-one-hidden) for each network
+    pred = (hidden(w, b) * v) @ assign + v0  # (N, 10): one output per network
     loss = ((pred - y_uat) ** 2).mean(0).sum()  # the ten networks are independent
     opt.zero_grad()
     loss.backward()
@@ -942,10 +892,8 @@ with torch.no_grad():
     pred = (hidden(w, b) * v) @ assign + v0
     rmse = ((pred - y_uat) ** 2).mean(0).sqrt().view(len(acts), len(Ps))
 for name, row in zip(acts, rmse):
-    print(
-        f"{name:>8} RMS error for P = {Ps}: "
-        + ", ".join(f"{e:.4f}" for e in row.tolist())
-    )
+    errors = ", ".join(f"{e:.4f}" for e in row.tolist())
+    print(f"{name:>8} RMS error for P = {Ps}: {errors}")
 
 # %% tags=["remove-cell"]
 assert (rmse[:, 1:] < rmse[:, :-1]).all(), (
@@ -1057,19 +1005,21 @@ def pieces_on_line(layers, a, b, n=100_001):
     return 1 + (pat[1:] != pat[:-1]).any(1).sum().item()
 
 
+# %% [markdown]
+# The tent map is a network with one hidden layer of two ReLUs; stacking it
+# composes the map with itself.
+
+# %%
 tent = [nn.Linear(1, 2), nn.ReLU(), nn.Linear(2, 1)]
 with torch.no_grad():
-    tent[0].weight[:], tent[0].bias[:] = (
-        torch.tensor([[1.0], [1.0]]),
-        torch.tensor([0.0, -0.5]),
-    )
+    tent[0].weight[:] = torch.tensor([[1.0], [1.0]])
+    tent[0].bias[:] = torch.tensor([0.0, -0.5])
     tent[2].weight[:], tent[2].bias[:] = torch.tensor([[2.0, -4.0]]), 0.0
+# stay just inside (0, 1): at 0 the tent's input is exactly a ReLU's kink
+lo, hi = torch.tensor([1e-4]), torch.tensor([1 - 1e-4])
 for L in (1, 2, 4, 6):
     sawtooth = tent * L  # the same three modules L times: depth L, 2L ReLUs
-    # stay just inside (0, 1): at 0 the tent's input is exactly a ReLU's kink
-    n_pieces = pieces_on_line(
-        sawtooth, torch.tensor([1e-4]), torch.tensor([1 - 1e-4]), n=2**L * 200 + 2
-    )
+    n_pieces = pieces_on_line(sawtooth, lo, hi, n=2**L * 200 + 2)
     print(
         f"L = {L}: {2 * L:>2} ReLUs in depth, {n_pieces:>3} linear pieces; "
         f"one hidden layer needs {2**L - 1}"
@@ -1091,6 +1041,11 @@ a_line, b_line = torch.tensor([-3.0, -2.0]), torch.tensor([3.0, 2.5])
 gl = torch.linspace(-3, 3, 300)
 gxx, gyy = torch.meshgrid(gl, gl, indexing="xy")
 grid_pts = torch.stack([gxx.flatten(), gyy.flatten()], 1)
+
+# %% [markdown]
+# For each of a few seeds we draw both networks and count.
+
+# %%
 regions = {"deep": [], "shallow": []}
 with torch.no_grad():
     for seed in range(5):
@@ -1140,29 +1095,36 @@ assert (mean_rg["shallow"] > mean_rg["deep"]).all(), (
 # train both with Adam on three interleaved spirals, a 2-D problem with
 # curved class boundaries, three restarts each. ({numref}`fig-mlp-wide-deep`)
 
+
+# %%
+def train_spirals(sizes, seed):
+    """Adam on the spirals: the training-loss curve and the test accuracy."""
+    torch.manual_seed(seed)
+    net = MLP(sizes, "sigmoid")
+    opt = torch.optim.Adam(net.parameters(), lr=0.02)
+    losses = []
+    for _ in range(cfg.depth_steps):
+        loss = F.cross_entropy(net(x_sp), y_sp)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    with torch.no_grad():
+        acc = (net(x_sp_test).argmax(1) == y_sp_test).float().mean().item()
+    return losses, acc
+
+
+# %% [markdown]
+# Both networks see the same training and test spirals.
+
 # %%
 x_sp, y_sp = data.spirals(240, classes=3, noise=0.2, seed=0)
 x_sp_test, y_sp_test = data.spirals(600, classes=3, noise=0.2, seed=1)
 curves_wd, test_acc_wd = {}, {}
 for sizes in ([2, 128, 3], [2, 32, 8, 3]):
     name = "-".join(map(str, sizes[1:-1]))
-    curves_wd[name], test_acc_wd[name] = [], []
-    for seed in range(3):
-        torch.manual_seed(seed)
-        net = MLP(sizes, "sigmoid")
-        opt = torch.optim.Adam(net.parameters(), lr=0.02)
-        losses = []
-        for _ in range(cfg.depth_steps):
-            loss = F.cross_entropy(net(x_sp), y_sp)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
-        curves_wd[name].append(losses)
-        with torch.no_grad():
-            test_acc_wd[name].append(
-                (net(x_sp_test).argmax(1) == y_sp_test).float().mean().item()
-            )
+    runs = [train_spirals(sizes, seed) for seed in range(3)]
+    curves_wd[name], test_acc_wd[name] = [r[0] for r in runs], [r[1] for r in runs]
     print(
         f"{str(sizes):>14}: {mlp.n_parameters(sizes, 'sigmoid'):>3} parameters; "
         f"final training loss {[round(c[-1], 3) for c in curves_wd[name]]}; "
@@ -1244,7 +1206,7 @@ def stacked_forward(params, x):  # x (N, 1) -> (nets, N, 1); sigmoid hidden laye
 x_1d = torch.linspace(-2, 2, 200)[:, None]
 y_1d = torch.sin(5 * x_1d)
 mse_eq = {}
-for sizes in ([1, 112, 1], [1, 32, 8, 1]):
+for name, sizes in (("112", [1, 112, 1]), ("32-8", [1, 32, 8, 1])):
     params = stacked_mlp(sizes, cfg.eq_seeds, seed=0)
     opt = torch.optim.Adam(params, lr=0.01)
     for _ in range(cfg.eq_steps):
@@ -1252,13 +1214,10 @@ for sizes in ([1, 112, 1], [1, 32, 8, 1]):
         opt.zero_grad()
         per_net.sum().backward()  # the restarts do not interact
         opt.step()
-    name = "-".join(map(str, sizes[1:-1]))
-    mse_eq[name] = per_net.detach().sort().values
-    print(
-        f"{name:>4}: {mlp.n_parameters(sizes, 'sigmoid')} parameters; final MSE",
-        end=" ",
-    )
-    print(f"median {mse_eq[name].median():.4f}, sorted {mse_eq[name].numpy().round(4)}")
+    mse_eq[name] = mse = per_net.detach().sort().values
+    n_p = mlp.n_parameters(sizes, "sigmoid")
+    print(f"{name:>4}: {n_p} parameters; final MSE median {mse.median():.4f}", end="")
+    print(f", sorted {mse.numpy().round(4)}")
 
 # %% tags=["remove-cell"]
 assert mlp.n_parameters([1, 112, 1]) == mlp.n_parameters([1, 32, 8, 1]) == 337
@@ -1319,6 +1278,12 @@ def nngp_kernel(x):
     )
 
 
+# %% [markdown]
+# To check the limit we sample networks of finite width, all from one seeded
+# generator, and evaluate them at the same inputs.
+
+
+# %%
 def random_nets(q, n, g):
     """Sample (u, a, v, b) of n random networks (eq-random-net) of width q."""
     u = sigma_u * torch.randn(n, q, 1, generator=g, dtype=torch.float64)
@@ -1348,29 +1313,36 @@ print(f"{math.sqrt(24 / n_mc):.3f}")
 # $\hat K_q(x,x') = \sigma_b^2 + \frac{\omega^2}{q}\sum_j \mathrm{ReLU}(u_jx+a_j)\,\mathrm{ReLU}(u_jx'+a_j)$,
 # an average over units that converges to $K$ by the law of large numbers.
 
+
 # %%
-widths_gp = [1, 4, 16, 64, 256, 1024]
-cov_err, kurtosis, single_err = [], [], []
-g = torch.Generator().manual_seed(0)
-for q in widths_gp:
-    f = torch.cat(
-        [outputs(random_nets(q, 1000, g), x_gp) for _ in range(cfg.n_nets // 1000)]
-    )  # (n_nets, 5)
+def width_stats(q, g):
+    """Covariance error over nets, excess kurtosis of f(0), one net's kernel error."""
+    chunks = [outputs(random_nets(q, 1000, g), x_gp) for _ in range(cfg.n_nets // 1000)]
+    f = torch.cat(chunks)  # (n_nets, 5)
     cov = f.T @ f / len(f)  # empirical covariance (the mean is 0)
-    cov_err.append(((cov - K_limit).norm() / K_limit.norm()).item())
+    cov_e = ((cov - K_limit).norm() / K_limit.norm()).item()
     f0 = f[:, 2] / K_limit[2, 2].sqrt()
-    kurtosis.append((f0**4).mean().item() - 3)
     u, a, v, b = random_nets(q, 50, g)  # 50 single networks: their hidden-layer kernels
     phi = torch.relu(u * x_gp + a)  # (50, q, 5)
     K_hat = sigma_b**2 + omega**2 * phi.transpose(1, 2) @ phi / q
-    single_err.append(
-        ((K_hat - K_limit).norm(dim=(1, 2)) / K_limit.norm()).mean().item()
-    )
+    single = (K_hat - K_limit).norm(dim=(1, 2)) / K_limit.norm()
+    return cov_e, (f0**4).mean().item() - 3, single.mean().item()
+
+
+# %% [markdown]
+# The widths grow geometrically, from a single unit to a wide layer.
+
+# %%
+widths_gp = [1, 4, 16, 64, 256, 1024]
+g = torch.Generator().manual_seed(0)
+stats = {q: width_stats(q, g) for q in widths_gp}
+for q, (c_err, kurt, s_err) in stats.items():
     print(
-        f"q = {q:>4}: covariance error over nets {cov_err[-1]:.3f}, "
-        f"excess kurtosis {kurtosis[-1]:6.2f}, "
-        f"error of one net's kernel {single_err[-1]:.3f}"
+        f"q = {q:>4}: covariance error over nets {c_err:.3f}, "
+        f"excess kurtosis {kurt:6.2f}, "
+        f"error of one net's kernel {s_err:.3f}"
     )
+cov_err, kurtosis, single_err = (list(col) for col in zip(*stats.values()))
 
 # %% tags=["remove-cell"]
 assert max(cov_err) < 0.15, (
@@ -1447,12 +1419,8 @@ x_all, y_all = data.to_float(sub.x).to(device), sub.y.to(device)  # (N, 1, 28, 2
 n_val = len(x_all) // 6
 train_b = data.Batches(x_all[n_val:], y_all[n_val:], batch_size=128, seed=0)
 val_b = data.Batches(x_all[:n_val], y_all[:n_val], batch_size=1024, shuffle=False)
-test_b = data.Batches(
-    data.to_float(test_set.x).to(device),
-    test_set.y.to(device),
-    batch_size=1024,
-    shuffle=False,
-)
+x_test = data.to_float(test_set.x).to(device)
+test_b = data.Batches(x_test, test_set.y.to(device), batch_size=1024, shuffle=False)
 print(
     f"{len(train_b.tensors[0]):,} training, {n_val:,} validation, "
     f"{len(test_set):,} test images"
@@ -1471,6 +1439,11 @@ for name, sizes in (("MLP", [784, *cfg.hidden, 10]), ("softmax regression", [784
         f"{hist.examples_per_s[-1]:>9,.0f} examples/s, "
         f"validation accuracy {hist.val_acc[-1]:.4f}"
     )
+
+# %% [markdown]
+# Both are then scored once on the test set.
+
+# %%
 mlp_acc = dlbook.report("MLP test accuracy", results["MLP"][1], fmt=".4f")
 lin_acc = dlbook.report(
     "softmax regression test accuracy (same budget)",

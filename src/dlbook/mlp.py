@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlbook import check
+from dlbook.engine import add_to_class
 
 # --- activation functions ----------------------------------------------------------
 
@@ -530,11 +531,6 @@ class MLP(nn.Sequential):
         super().__init__(*layers)
         self.sizes, self.activation = sizes, activation
 
-    def __getitem__(self, idx):  # net[a:b] is a plain nn.Sequential of those layers
-        if isinstance(idx, slice):
-            return nn.Sequential(*list(self)[idx])
-        return super().__getitem__(idx)
-
 
 def n_parameters(
     sizes: Sequence[int], activation: str = "relu", *, maxout_pieces: int = 2
@@ -553,3 +549,10 @@ def n_parameters(
             n_out if hidden and activation == "prelu" else 0
         )
     return total
+
+
+@add_to_class(MLP)
+def __getitem__(self, idx):  # net[a:b] is a plain nn.Sequential of those layers
+    if isinstance(idx, slice):
+        return nn.Sequential(*list(self)[idx])
+    return nn.Sequential.__getitem__(self, idx)
