@@ -85,50 +85,22 @@ from dlbook.text import CharVocab, char_windows, generate
 from dlbook.train import evaluate, fit
 
 # %% tags=["hide-input"]
+# fmt: off
 cfg = dlbook.config(  # m1d_*: MNIST-1D classifiers; lm_*: the language model
-    smoke=dict(
-        m1d_samples=1_250,
-        m1d_epochs=10,
-        lm_hidden=128,
-        lm_layers=1,
-        lm_seq=32,
-        lm_batch=32,
-        lm_steps=120,
-        lm_eval_every=40,
-        lm_lr=5e-3,
-        lm_dropout=0.0,
-        sample_chars=100,
-        ex_steps=30,
-    ),
-    cpu=dict(
-        m1d_samples=5_000,
-        m1d_epochs=15,
-        lm_hidden=256,
-        lm_layers=1,
-        lm_seq=64,
-        lm_batch=32,
-        lm_steps=400,
-        lm_eval_every=80,
-        lm_lr=3e-3,
-        lm_dropout=0.0,
-        sample_chars=200,
-        ex_steps=80,
-    ),
-    gpu=dict(
-        m1d_samples=5_000,
-        m1d_epochs=150,
-        lm_hidden=512,
-        lm_layers=2,
-        lm_seq=128,
-        lm_batch=64,
-        lm_steps=1_000,
-        lm_eval_every=100,
-        lm_lr=2e-3,
-        lm_dropout=0.25,
-        sample_chars=400,
-        ex_steps=500,
-    ),
+    smoke=dict(m1d_samples=1_250, m1d_epochs=10,
+               lm_hidden=128, lm_layers=1, lm_seq=32, lm_batch=32, lm_steps=120,
+               lm_eval_every=40, lm_lr=5e-3, lm_dropout=0.0,
+               sample_chars=100, ex_steps=30),
+    cpu=dict(m1d_samples=5_000, m1d_epochs=15,
+             lm_hidden=256, lm_layers=1, lm_seq=64, lm_batch=32, lm_steps=400,
+             lm_eval_every=80, lm_lr=3e-3, lm_dropout=0.0,
+             sample_chars=200, ex_steps=80),
+    gpu=dict(m1d_samples=5_000, m1d_epochs=150,
+             lm_hidden=512, lm_layers=2, lm_seq=128, lm_batch=64, lm_steps=1_000,
+             lm_eval_every=100, lm_lr=2e-3, lm_dropout=0.25,
+             sample_chars=400, ex_steps=500),
 )
+# fmt: on
 cfg
 
 # %% [markdown]
@@ -223,8 +195,14 @@ ref_out, ref_hT = torch_rnn(x_cmp, h0_cmp[None])  # PyTorch wants h0 as (layers,
 probe = torch.randn_like(ours_out)  # a random linear loss reaches every gradient
 (ours_out * probe).sum().backward()
 (ref_out * probe).sum().backward()
+
+# %% [markdown]
+# The two bias vectors of `nn.RNN` receive the same gradient, that of their sum
+# $\mathbf{b}$, so either one can be compared with the gradient of our `b`.
+
+# %%
 ref_grads = (torch_rnn.weight_ih_l0.grad, torch_rnn.weight_hh_l0.grad)
-ref_grads += (torch_rnn.bias_hh_l0.grad,)  # the gradient of either bias is that of b
+ref_grads += (torch_rnn.bias_hh_l0.grad,)
 scratch_err = {"outputs": (ours_out - ref_out).abs().max().item()}
 scratch_err["final state"] = (ours_hT - ref_hT[0]).abs().max().item()
 for name, p, g in zip(("W_xh", "W_hh", "b"), params, ref_grads):
@@ -237,6 +215,7 @@ assert all(err < 1e-5 for err in scratch_err.values()), (
     f"the scratch RNN must match nn.RNN: {scratch_err}"
 )
 assert ours_out.shape == ref_out.shape
+assert torch.allclose(torch_rnn.bias_ih_l0.grad, torch_rnn.bias_hh_l0.grad)
 
 # %% [markdown]
 # Every difference is at the level of float32 rounding. To build networks from
@@ -281,6 +260,12 @@ def max_grad_gap(ours: rnn.Recurrent, theirs: nn.Module) -> float:
     )
 
 
+# %% [markdown]
+# PyTorch names the parameters of layer $k$ `weight_ih_l{k}`, `bias_hh_l{k}`
+# and so on; `max_grad_gap` pairs each parameter of our cell $k$ with its
+# namesake in this way.
+
+# %%
 torch_rnn2 = nn.RNN(D, H, num_layers=2, batch_first=True)
 ours_rnn2 = rnn.copy_from_torch(rnn.Recurrent(RNNCell, D, H, 2), torch_rnn2)
 h0_2 = torch.randn(2, B, H)  # (layers, B, H)
@@ -358,6 +343,13 @@ H_bp, T_bp = 64, 60
 Q_orth, _ = torch.linalg.qr(torch.randn(H_bp, H_bp))  # a random orthogonal matrix
 readout = F.normalize(torch.randn(H_bp), dim=0)
 radii = (0.9, 1.0, 1.1)
+
+# %% [markdown]
+# The one orthogonal $Q$ and the one readout of norm 1 serve all three radii.
+# For each radius we measure the gradient norms twice: in the linear regime,
+# and with random inputs driving the same recurrence.
+
+# %%
 linear_norms, driven_norms = {}, {}
 for rho in radii:
     cell = RNNCell(1, H_bp)
@@ -458,6 +450,12 @@ _, h_last = rnn_forward(
     torch.zeros(1, 40, 1), h_start, cell.weight_ih, cell.weight_hh, b_sum
 )
 (h_last @ readout).sum().backward()
+
+# %% [markdown]
+# We clip a copy of these gradients with `clip_by_norm`, and the gradients
+# themselves, in place, with PyTorch's `clip_grad_norm_`.
+
+# %%
 ours_clipped = clip_by_norm([p.grad.clone() for p in cell.parameters()], c=1.0)
 norm_before = nn.utils.clip_grad_norm_(cell.parameters(), max_norm=1.0)  # in place
 clip_err = max(
@@ -596,10 +594,9 @@ for cls, torch_cls in ((GRUCell, nn.GRU), (LSTMCell, nn.LSTM)):
     st_o, st_r = (st_o, st_r) if cls is LSTMCell else ((st_o,), (st_r,))
     diffs = [(out_o - out_r).abs().max().item(), max_grad_gap(ours, ref)]
     diffs += [(a - b).abs().max().item() for a, b in zip(st_o, st_r)]
-    name = f"{cls.__name__} stack vs nn.{torch_cls.__name__}"
-    gate_err[cls.__name__] = dlbook.report(
-        f"{name} max abs error (outputs, states, gradients)", max(diffs), fmt=".1e"
-    )
+    name = f"{cls.__name__} stack vs nn.{torch_cls.__name__} max abs error"
+    name += " (outputs, states, gradients)"
+    gate_err[cls.__name__] = dlbook.report(name, max(diffs), fmt=".1e")
 
 # %% tags=["remove-cell"]
 assert all(err < 1e-5 for err in gate_err.values()), (
@@ -756,6 +753,11 @@ def make_cnn(channels: int = 25) -> nn.Sequential:
     return nn.Sequential(*layers, nn.Flatten(), nn.Linear(channels * 5, 10))
 
 
+# %% [markdown]
+# A dictionary maps each model's name to a function that builds a fresh copy,
+# so every run below starts from its own initialisation.
+
+# %%
 make_m1d_model = {
     "CNN": make_cnn,
     "GRU": GRUClassifier,
@@ -944,7 +946,13 @@ torch.manual_seed(0)
 lm = CharRNN(len(vocab), cfg.lm_hidden, cfg.lm_layers, dropout=cfg.lm_dropout)
 lm = lm.to(device)
 opt = torch.optim.Adam(lm.parameters(), lr=cfg.lm_lr)
-windows = torch.Generator().manual_seed(0)
+windows = torch.Generator().manual_seed(0)  # draws the training windows
+
+# %% [markdown]
+# Training makes `cfg.lm_steps` steps and measures the validation text every
+# `cfg.lm_eval_every` steps and after the last one.
+
+# %%
 train_loss, val_bits, t0 = [], [], time.perf_counter()
 for step in range(1, cfg.lm_steps + 1):
     train_loss.append(lm_step(lm, opt, windows))
@@ -954,12 +962,8 @@ train_bits = (torch.stack(train_loss) / math.log(2)).tolist()  # one transfer
 lm_time = dlbook.report(
     "language model training time", time.perf_counter() - t0, fmt=".1f", unit="s"
 )
-lm_val = dlbook.report(
-    "GRU language model on the validation text",
-    val_bits[-1][1],
-    fmt=".3f",
-    unit="bits/char",
-)
+name = "GRU language model on the validation text"
+lm_val = dlbook.report(name, val_bits[-1][1], fmt=".3f", unit="bits/char")
 
 # %% tags=["remove-cell"]
 assert lm_val < unigram_val_bits - 0.3, "the GRU must beat the unigram baseline clearly"
@@ -1203,10 +1207,8 @@ for cls in (CharRNN, CharLSTM):
     gen.manual_seed(0)
     for _ in range(cfg.ex_steps):
         lm_step(model, opt_ex, gen)
-    bits, n_par = (
-        bits_per_char(model, val_ids),
-        sum(p.numel() for p in model.parameters()),
-    )
+    bits = bits_per_char(model, val_ids)
+    n_par = sum(p.numel() for p in model.parameters())
     compare[cls.__name__] = (bits, n_par)
     print(f"{cls.__name__}: {bits:.3f} bits/char after {cfg.ex_steps} steps,", end=" ")
     print(f"{n_par:,} parameters")

@@ -80,45 +80,20 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlbook import check, gnn, plot
-from dlbook.gnn import (
-    add_self_loops,
-    check_attention_args,
-    check_choice,
-    check_graph,
-    check_layer_args,
-    degree,
-    readout,
-    scatter_sum,
-    segment_softmax,
-)
+from dlbook.gnn import add_self_loops, check_attention_args, check_choice, check_graph
+from dlbook.gnn import check_layer_args, degree, readout, scatter_sum, segment_softmax
 
 # %% tags=["hide-input"]
+# fmt: off
 cfg = dlbook.config(  # n_graphs_*: graphs per split; community: nodes per SBM community
-    smoke=dict(
-        n_graphs_train=400,
-        n_graphs_test=200,
-        graph_epochs=8,
-        graph_batch=32,
-        community=50,
-        node_epochs=100,
-    ),
-    cpu=dict(
-        n_graphs_train=1_200,
-        n_graphs_test=600,
-        graph_epochs=15,
-        graph_batch=32,
-        community=100,
-        node_epochs=200,
-    ),
-    gpu=dict(
-        n_graphs_train=4_000,
-        n_graphs_test=2_000,
-        graph_epochs=20,
-        graph_batch=128,
-        community=300,
-        node_epochs=300,
-    ),
+    smoke=dict(n_graphs_train=400, n_graphs_test=200, graph_epochs=8, graph_batch=32,
+               community=50, node_epochs=100),
+    cpu=dict(n_graphs_train=1_200, n_graphs_test=600, graph_epochs=15, graph_batch=32,
+             community=100, node_epochs=200),
+    gpu=dict(n_graphs_train=4_000, n_graphs_test=2_000, graph_epochs=20,
+             graph_batch=128, community=300, node_epochs=300),
 )
+# fmt: on
 cfg
 
 # %% [markdown]
@@ -146,20 +121,9 @@ cfg
 # seven nodes.
 
 # %%
-pairs = [
-    (0, 1),
-    (0, 2),
-    (1, 2),
-    (2, 3),
-    (3, 4),
-    (4, 5),
-    (4, 6),
-    (5, 6),
-]  # undirected edges
+pairs = [(0, 1), (0, 2), (1, 2), (2, 3), (3, 4), (4, 5), (4, 6), (5, 6)]  # undirected
 n_small = 7
-edge_small = gnn.to_undirected(
-    torch.tensor(pairs).t(), n_small
-)  # (2, 16): both directions
+edge_small = gnn.to_undirected(torch.tensor(pairs).t(), n_small)  # (2, 16): both ways
 adj_small = gnn.adjacency(edge_small, n_small)  # (7, 7)
 deg_small = adj_small.sum(dim=1)  # (7,) degrees
 print("edge index (sources, then targets):\n", edge_small)
@@ -317,9 +281,7 @@ def gcn_reference(x, adj, weight, bias):
     return d_inv_sqrt @ a_tilde @ d_inv_sqrt @ x @ weight + bias
 
 
-prop = gnn.gcn_norm_dense(
-    adj_small.double()
-)  # D^{-1/2} (A + I) D^{-1/2}, (7, 7), in float64
+prop = gnn.gcn_norm_dense(adj_small.double())  # D^{-1/2} (A + I) D^{-1/2}: (7, 7)
 eig = torch.linalg.eigvalsh(prop)
 print(
     f"eigenvalues of the propagation matrix: min {eig.min():.3f}, max {eig.max():.3f}"
@@ -383,23 +345,16 @@ class GCNConv(nn.Module):
 # %%
 gen = torch.Generator().manual_seed(0)
 edge_rand, _ = gnn.stochastic_block_model([150, 150], 0.05, 0.01, generator=gen)
-for name, (ei, n) in {
-    "small graph": (edge_small, n_small),
-    "random graph": (edge_rand, 300),
-}.items():
-    x, w, b = (
-        torch.randn(n, 8, generator=gen),
-        torch.randn(8, 4, generator=gen),
-        torch.randn(4, generator=gen),
-    )
+cases = {"small graph": (edge_small, n_small), "random graph": (edge_rand, 300)}
+for name, (ei, n) in cases.items():
+    x, w = torch.randn(n, 8, generator=gen), torch.randn(8, 4, generator=gen)
+    b = torch.randn(4, generator=gen)
     adj = gnn.adjacency(ei, n)
     ref = gcn_reference(x, adj, w, b)
     err_dense = (gnn.gcn_conv_dense(x, adj, w, b) - ref).abs().max().item()
     err_sparse = (gcn_conv_sparse(x, ei, w, b) - ref).abs().max().item()
-    print(
-        f"{name} ({n} nodes, {ei.shape[1]} directed edges): max |dense - ref|", end=""
-    )
-    print(f" = {err_dense:.1e}, max |sparse - ref| = {err_sparse:.1e}")
+    print(f"{name} ({n} nodes, {ei.shape[1]} directed edges):", end=" ")
+    print(f"max |dense - ref| = {err_dense:.1e}, max |sparse - ref| = {err_sparse:.1e}")
 _ = dlbook.report("GCN max |sparse - dense reference|", err_sparse, fmt=".1e")
 
 # %% tags=["remove-cell"]
@@ -419,6 +374,13 @@ ring = torch.stack([torch.arange(n_big).repeat_interleave(5), succ])
 edge_big = gnn.to_undirected(ring, n_big)  # each node: 5 successors, 5 predecessors
 x_big, w_big = torch.randn(n_big, 32), torch.randn(32, 32)
 adj_big = gnn.adjacency(edge_big, n_big)
+fill = edge_big.shape[1] / n_big**2
+print(f"nonzeros of A: {edge_big.shape[1]:,} of {n_big**2:,} entries ({fill:.2%})")
+
+# %% [markdown]
+# We time each layer over three calls, after one call that warms it up.
+
+# %%
 layer_fns = {
     "dense": lambda: gnn.gcn_conv_dense(x_big, adj_big, w_big),
     "sparse": lambda: gcn_conv_sparse(x_big, edge_big, w_big),
@@ -431,13 +393,8 @@ for name, fn in layer_fns.items():
         outs_big[name] = fn()
     timings[name] = (time.perf_counter() - t0) / 3
     print(f"{name:>6}: {1e3 * timings[name]:6.1f} ms per layer")
-fill = edge_big.shape[1] / n_big**2
-print(f"nonzeros of A: {edge_big.shape[1]:,} of {n_big**2:,} entries ({fill:.2%})")
-speedup = dlbook.report(
-    f"GCN layer on {n_big} nodes, dense / sparse time",
-    timings["dense"] / timings["sparse"],
-    fmt=".1f",
-)
+label = f"GCN layer on {n_big} nodes, dense / sparse time"
+speedup = dlbook.report(label, timings["dense"] / timings["sparse"], fmt=".1f")
 
 # %% tags=["remove-cell"]
 assert torch.allclose(outs_big["dense"], outs_big["sparse"], atol=1e-4), (
@@ -479,30 +436,33 @@ assert speedup > 2, f"on the CPU the sparse layer must be clearly faster: {speed
 # %%
 torch.manual_seed(0)
 hid = 16
+
+
+def small_mlp(f_in: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(f_in, hid), nn.ReLU(), nn.Linear(hid, hid))
+
+
 layers = {
     "GCN": GCNConv(8, hid),
-    "GIN": gnn.GINConv(
-        nn.Sequential(nn.Linear(8, hid), nn.ReLU(), nn.Linear(hid, hid))
-    ),
-    "EdgeConv": gnn.EdgeConv(
-        nn.Sequential(nn.Linear(16, hid), nn.ReLU(), nn.Linear(hid, hid))
-    ),
+    "GIN": gnn.GINConv(small_mlp(8)),
+    "EdgeConv": gnn.EdgeConv(small_mlp(16)),  # reads [h_i, h_j - h_i]: 2 x 8 inputs
 }
 x_r = torch.randn(300, 8)
 perm = torch.randperm(300)
-x_p, edge_p = gnn.permute_graph(
-    x_r, edge_rand, perm
-)  # the same graph, nodes renumbered
+x_p, edge_p = gnn.permute_graph(x_r, edge_rand, perm)  # the same graph, renumbered
+
+# %% [markdown]
+# `permute_graph` makes old node `perm[k]` the new node $k$, in the features
+# and in the edge index alike, so `out[perm]` is $P f(X, A)$.
+
+# %%
 equiv_err, inv_err = {}, {}
 with torch.no_grad():
     for name, layer in layers.items():
         out, out_p = layer(x_r, edge_rand), layer(x_p, edge_p)
-        equiv_err[name] = (
-            (out_p - out[perm]).abs().max().item()
-        )  # f(PX, PAP^T) vs P f(X, A)
-        inv_err[name] = (
-            (gnn.readout(out_p, None) - gnn.readout(out, None)).abs().max().item()
-        )
+        equiv_err[name] = (out_p - out[perm]).abs().max().item()  # f(PX, PAP^T)
+        r, r_p = gnn.readout(out, None), gnn.readout(out_p, None)  # sums over nodes
+        inv_err[name] = (r_p - r).abs().max().item()
         print(
             f"{name:>8}: max |f(PX) - P f(X)| = {equiv_err[name]:.1e}, "
             f"sum readout changes by {inv_err[name]:.1e}"
@@ -569,25 +529,18 @@ class EdgeConv(nn.Module):
 # %%
 points = torch.randn(50, 2, generator=gen)
 edge_knn = gnn.knn_graph(points, k=5)  # (2, 250): 5 incoming edges per point
-edge_conv = EdgeConv(
-    nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 8))
-)  # phi: 2 x 2 -> 8
+phi = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 8))  # 2 x 2 -> 8
+edge_conv = EdgeConv(phi)
 with torch.no_grad():
     fast = edge_conv(points, edge_knn)  # (50, 8)
     loop = []
     for i in range(50):
-        nbrs = points[
-            edge_knn[0, edge_knn[1] == i]
-        ]  # (5, 2): the points that send to i
-        loop.append(
-            edge_conv.mlp(torch.cat([points[i].expand(5, 2), nbrs - points[i]], dim=1))
-            .max(0)
-            .values
-        )
+        nbrs = points[edge_knn[0, edge_knn[1] == i]]  # (5, 2): the points sending to i
+        feats = torch.cat([points[i].expand(5, 2), nbrs - points[i]], dim=1)  # (5, 4)
+        loop.append(phi(feats).max(0).values)  # (8,): the maximum over the 5
     loop = torch.stack(loop)  # (50, 8)
-edgeconv_err = dlbook.report(
-    "EdgeConv max |vectorised - loop|", (fast - loop).abs().max().item(), fmt=".1e"
-)
+err = (fast - loop).abs().max().item()
+edgeconv_err = dlbook.report("EdgeConv max |vectorised - loop|", err, fmt=".1e")
 
 # %% tags=["remove-cell"]
 assert edgeconv_err < 1e-6, (
@@ -632,25 +585,29 @@ def family_graph(kind: str, n: int, rng: random.Random) -> torch.Tensor:
     return gnn.to_undirected(torch.tensor(pairs).t(), n)
 
 
+# %% [markdown]
+# A data set takes the families in turn, draws each graph's size at random and
+# then shuffles its nodes (`permute_graph`), so that neither the size nor the
+# numbering of the nodes gives the family away.
+
+
+# %%
 def make_graphs(count: int, seed: int, n_range=(8, 24)) -> list[gnn.Graph]:
     """`count` graphs, classes in turn, random sizes, shuffled nodes, all x = 1."""
     rng, gen = random.Random(seed), torch.Generator().manual_seed(seed)
     graphs = []
     for k in range(count):
         n = rng.randint(*n_range)
-        x, ei = gnn.permute_graph(
-            torch.ones(n, 1),
-            family_graph(FAMILIES[k % 4], n, rng),
-            torch.randperm(n, generator=gen),
-        )
+        ei = family_graph(FAMILIES[k % 4], n, rng)
+        shuffle = torch.randperm(n, generator=gen)
+        x, ei = gnn.permute_graph(torch.ones(n, 1), ei, shuffle)
         graphs.append(gnn.Graph(x, ei, y=torch.tensor(k % 4)))
     return graphs
 
 
-train_graphs, test_graphs = (
-    make_graphs(cfg.n_graphs_train, seed=1),
-    make_graphs(cfg.n_graphs_test, seed=2),
-)
+# %%
+train_graphs = make_graphs(cfg.n_graphs_train, seed=1)
+test_graphs = make_graphs(cfg.n_graphs_test, seed=2)
 sizes = torch.tensor([g.num_nodes for g in train_graphs])
 print(
     f"{len(train_graphs)} training and {len(test_graphs)} test graphs, "
@@ -696,10 +653,8 @@ same_within_pairs = all(
     for n in range(8, 25)
     for a, b in (("fork", "branch"), ("pan", "tadpole"))
 )
-print(
-    "degree histograms equal within (fork, branch) and (pan, tadpole) for every "
-    f"size: {same_within_pairs}"
-)
+pairs_txt = "(fork, branch) and (pan, tadpole)"
+print(f"degree histograms equal within {pairs_txt} for every size: {same_within_pairs}")
 print(
     "n = 10, (#degree 0, 1, 2, 3):",
     {k: degree_histogram(family_graph(k, 10, random.Random(0)), 10) for k in FAMILIES},
@@ -779,27 +734,30 @@ plot.show(fig)
 
 
 # %%
+def gin_mlp(f_in: int, h: int) -> nn.Sequential:
+    """The MLP inside one GIN layer: (N, f_in) -> (N, h)."""
+    return nn.Sequential(
+        nn.Linear(f_in, h), nn.BatchNorm1d(h), nn.ReLU(), nn.Linear(h, h)
+    )
+
+
+# %% [markdown]
+# After every GIN layer the node states are summed per graph (`gnn.readout`
+# with the `batch` vector), and the head reads the concatenation of these sums:
+# it sees each graph at every depth of context, from one hop to `n_layers`.
+
+
+# %%
 class GINClassifier(nn.Module):
     """GIN layers, a sum readout of each, and an MLP head: G graphs -> (G, classes)."""
 
     def __init__(self, in_features: int, hidden: int, n_layers: int, n_classes: int):
         super().__init__()
         widths = [in_features] + [hidden] * n_layers
-        self.convs = nn.ModuleList(
-            gnn.GINConv(
-                nn.Sequential(
-                    nn.Linear(a, hidden),
-                    nn.BatchNorm1d(hidden),
-                    nn.ReLU(),
-                    nn.Linear(hidden, hidden),
-                )
-            )
-            for a in widths[:-1]
-        )
+        self.convs = nn.ModuleList(gnn.GINConv(gin_mlp(a, hidden)) for a in widths[:-1])
+        head_in = hidden * n_layers  # the readouts of all layers, concatenated
         self.head = nn.Sequential(
-            nn.Linear(hidden * n_layers, hidden),
-            nn.ReLU(),
-            nn.Linear(hidden, n_classes),
+            nn.Linear(head_in, hidden), nn.ReLU(), nn.Linear(hidden, n_classes)
         )
 
     def forward(self, g: gnn.Graph) -> torch.Tensor:
@@ -810,13 +768,16 @@ class GINClassifier(nn.Module):
         return self.head(torch.cat(pooled, dim=1))  # (G, n_classes)
 
 
+# %% [markdown]
+# A model in evaluation mode must give each graph the same output whether it
+# comes in a batch with others or alone.
+
+# %%
 torch.manual_seed(0)
 gin = GINClassifier(1, 32, n_layers=3, n_classes=4).eval()
 with torch.no_grad():
     together = gin(few)  # the 4 graphs as one batch
-    alone = torch.cat(
-        [gin(gnn.batch_graphs([g])) for g in train_graphs[:4]]
-    )  # one at a time
+    alone = torch.cat([gin(gnn.batch_graphs([g])) for g in train_graphs[:4]])
 print(f"max |batched - one graph at a time| = {(together - alone).abs().max():.1e}")
 
 # %% tags=["remove-cell"]
@@ -832,6 +793,16 @@ assert torch.allclose(together, alone, atol=1e-5), (
 
 
 # %%
+def graph_step(model: nn.Module, batch: gnn.Graph, opt, sched) -> torch.Tensor:
+    """One step on a batch of graphs; the loss summed over the batch's graphs."""
+    loss = F.cross_entropy(model(batch), batch.y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    sched.step()
+    return loss.detach() * batch.num_graphs  # stays on the device: no host sync
+
+
 def graph_accuracy(model: nn.Module, graphs: list[gnn.Graph]) -> float:
     model.eval()
     big = gnn.batch_graphs(graphs).to(device)
@@ -839,13 +810,13 @@ def graph_accuracy(model: nn.Module, graphs: list[gnn.Graph]) -> float:
         return (model(big).argmax(1) == big.y).float().mean().item()
 
 
-def train_graph_classifier(
-    model: nn.Module,
-    graphs: list[gnn.Graph],
-    epochs: int,
-    batch_size: int = 32,
-    lr: float = 1e-2,
-) -> list[float]:
+# %% [markdown]
+# Every epoch visits the training graphs in a new random order, and the
+# learning rate follows a cosine schedule down to zero over all the steps.
+
+
+# %%
+def train_graph_classifier(model, graphs, epochs, batch_size=32, lr=1e-2):
     """Adam with a cosine schedule; returns the mean training loss of every epoch."""
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     steps = epochs * ((len(graphs) + batch_size - 1) // batch_size)
@@ -856,19 +827,17 @@ def train_graph_classifier(
         order = torch.randperm(len(graphs), generator=gen).tolist()
         total = torch.zeros((), device=device)  # a running sum on the device
         for s in range(0, len(graphs), batch_size):
-            batch = gnn.batch_graphs([graphs[k] for k in order[s : s + batch_size]]).to(
-                device
-            )
-            loss = F.cross_entropy(model(batch), batch.y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += loss.detach() * batch.num_graphs  # no host sync per step
+            batch = gnn.batch_graphs([graphs[k] for k in order[s : s + batch_size]])
+            total += graph_step(model, batch.to(device), opt, sched)
         losses.append(total.item() / len(graphs))  # one per epoch
     return losses
 
 
+# %% [markdown]
+# We print the mean training loss of the first and the last epoch and the
+# accuracy on the test graphs.
+
+# %%
 gin = gin.to(device)
 t0 = time.perf_counter()
 gin_losses = train_graph_classifier(
@@ -878,11 +847,8 @@ print(
     f"{cfg.graph_epochs} epochs in {time.perf_counter() - t0:.1f} s; "
     f"training loss {gin_losses[0]:.3f} -> {gin_losses[-1]:.3f}"
 )
-gin_acc = dlbook.report(
-    "graph classification (4 families): GIN test accuracy",
-    graph_accuracy(gin, test_graphs),
-    fmt=".4f",
-)
+label = "graph classification (4 families): GIN test accuracy"
+gin_acc = dlbook.report(label, graph_accuracy(gin, test_graphs), fmt=".4f")
 
 # %% tags=["remove-cell"]
 assert gin_losses[-1] < 0.5 * gin_losses[0], "the training loss must fall"
@@ -912,23 +878,23 @@ assert gin_acc > 0.75, (
 # %%
 K, n_feat, n_labelled = 4, 16, 5
 gen = torch.Generator().manual_seed(4)
+p_in, p_out = 8 / cfg.community, 1 / cfg.community  # about 8 and 3 links per node
 edge_sbm, y_sbm = gnn.stochastic_block_model(
-    [cfg.community] * K, p_in=8 / cfg.community, p_out=1 / cfg.community, generator=gen
+    [cfg.community] * K, p_in=p_in, p_out=p_out, generator=gen
 )
 n_sbm = len(y_sbm)
-means = F.normalize(
-    torch.randn(K, n_feat, generator=gen), dim=1
-)  # a unit vector per community
-x_sbm = means[y_sbm] + torch.randn(
-    n_sbm, n_feat, generator=gen
-)  # signal of norm 1, noise of norm about 4
+means = F.normalize(torch.randn(K, n_feat, generator=gen), dim=1)  # (K, F), unit rows
+noise = torch.randn(n_sbm, n_feat, generator=gen)  # (N, F), norm about 4
+x_sbm = means[y_sbm] + noise  # the community's signal of norm 1, buried
+
+# %% [markdown]
+# The labelled nodes are drawn at random, `n_labelled` from each community.
+
+# %%
 train_mask = torch.zeros(n_sbm, dtype=torch.bool)
 for c in range(K):
-    train_mask[
-        torch.nonzero(y_sbm == c)[
-            torch.randperm(cfg.community, generator=gen)[:n_labelled], 0
-        ]
-    ] = True
+    pick = torch.randperm(cfg.community, generator=gen)[:n_labelled]
+    train_mask[torch.nonzero(y_sbm == c)[pick, 0]] = True
 deg_sbm = gnn.degree(edge_sbm[1], n_sbm)
 same = (y_sbm[edge_sbm[0]] == y_sbm[edge_sbm[1]]).float().mean()
 print(
@@ -951,20 +917,21 @@ print(
 class NodeGCN(nn.Module):
     def __init__(self, f_in: int, hidden: int, n_classes: int):
         super().__init__()
-        self.conv1, self.conv2 = (
-            GCNConv(f_in, hidden),
-            GCNConv(hidden, n_classes),
-        )
+        self.conv1, self.conv2 = GCNConv(f_in, hidden), GCNConv(hidden, n_classes)
 
     def forward(self, x, edge_index):
-        h = F.relu(
-            self.conv1(F.dropout(x, 0.5, self.training), edge_index)
-        )  # (N, hidden)
-        return self.conv2(
-            F.dropout(h, 0.5, self.training), edge_index
-        )  # (N, n_classes)
+        x = F.dropout(x, 0.5, self.training)
+        h = F.relu(self.conv1(x, edge_index))  # (N, hidden)
+        h = F.dropout(h, 0.5, self.training)
+        return self.conv2(h, edge_index)  # (N, n_classes)
 
 
+# %% [markdown]
+# The MLP has the same hidden width and dropout; it is handed the edge index
+# too, and ignores it.
+
+
+# %%
 class NodeMLP(nn.Module):
     def __init__(self, f_in: int, hidden: int, n_classes: int):
         super().__init__()
@@ -980,14 +947,15 @@ class NodeMLP(nn.Module):
         return self.net(x)  # the graph is ignored
 
 
+# %% [markdown]
+# Training is full-batch: every step reads the whole graph, and the loss is
+# taken over the labelled nodes only.
+
+
+# %%
 def train_nodes(model: nn.Module, epochs: int) -> torch.Tensor:
     """Full-batch training on the labelled nodes; the predicted class of every node."""
-    x, ei, y, mask = (
-        x_sbm.to(device),
-        edge_sbm.to(device),
-        y_sbm.to(device),
-        train_mask.to(device),
-    )
+    x, ei, y, mask = (t.to(device) for t in (x_sbm, edge_sbm, y_sbm, train_mask))
     opt = torch.optim.Adam(model.parameters(), lr=1e-2, weight_decay=5e-4)
     for _ in range(epochs):
         model.train()
@@ -1004,25 +972,19 @@ def train_nodes(model: nn.Module, epochs: int) -> torch.Tensor:
 # We evaluate on every node that was not labelled.
 
 # %%
+node_models = {"MLP (features only)": NodeMLP, "GCN (features + graph)": NodeGCN}
 node_acc, node_pred = {}, {}
-for name, cls in {
-    "MLP (features only)": NodeMLP,
-    "GCN (features + graph)": NodeGCN,
-}.items():
+for name, cls in node_models.items():
     torch.manual_seed(0)
     node_pred[name] = train_nodes(cls(n_feat, 32, K).to(device), cfg.node_epochs)
     acc = (node_pred[name] == y_sbm)[~train_mask].float().mean()
-    node_acc[name] = dlbook.report(
-        f"node classification: {name} test accuracy", acc, fmt=".4f"
-    )
-nearest_mean = torch.cdist(x_sbm, means).argmin(
-    1
-)  # the best features-only rule: it knows the true means
-ceiling = dlbook.report(
-    "node classification: features-only ceiling (nearest true mean) accuracy",
-    (nearest_mean == y_sbm)[~train_mask].float().mean(),
-    fmt=".4f",
-)
+    label = f"node classification: {name} test accuracy"
+    node_acc[name] = dlbook.report(label, acc, fmt=".4f")
+# the best features-only rule: it knows the true means
+nearest_mean = torch.cdist(x_sbm, means).argmin(1)
+ceiling_acc = (nearest_mean == y_sbm)[~train_mask].float().mean()
+label = "node classification: features-only ceiling (nearest true mean) accuracy"
+ceiling = dlbook.report(label, ceiling_acc, fmt=".4f")
 
 # %% tags=["remove-cell"]
 acc_mlp, acc_gcn = node_acc["MLP (features only)"], node_acc["GCN (features + graph)"]
@@ -1135,19 +1097,15 @@ def edge_attention(q, k, v, edge_index, *, scale=None):
 
 # %%
 n_tok, heads, d_head = 12, 2, 8
-q, k, v = torch.randn(3, n_tok, heads, d_head, generator=gen).unbind(
-    0
-)  # (N, H, d) each
+q, k, v = torch.randn(3, n_tok, heads, d_head, generator=gen)  # (N, H, d) each
 complete = gnn.complete_graph(n_tok)  # (2, 144): every j -> i, self-loops included
 ours = edge_attention(q, k, v, complete)  # (N, H, d)
 sdpa = F.scaled_dot_product_attention(
     q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1)
 )  # (H, N, d)
-att_err = dlbook.report(
-    "attention: max |message passing on K_n - SDPA|",
-    (ours - sdpa.transpose(0, 1)).abs().max().item(),
-    fmt=".1e",
-)
+err = (ours - sdpa.transpose(0, 1)).abs().max().item()
+label = "attention: max |message passing on K_n - SDPA|"
+att_err = dlbook.report(label, err, fmt=".1e")
 
 # %% tags=["remove-cell"]
 assert att_err < 1e-5, (
@@ -1164,18 +1122,14 @@ assert att_err < 1e-5, (
 # %%
 edge_g, _ = gnn.stochastic_block_model([n_tok], 0.3, 0.0, generator=gen)
 edge_g = gnn.add_self_loops(edge_g, n_tok)
-mask = (
-    gnn.adjacency(edge_g, n_tok) > 0
-)  # (N, N): mask[i, j] = True where j -> i is an edge
+mask = gnn.adjacency(edge_g, n_tok) > 0  # (N, N): True where j -> i is an edge
 ours_g = edge_attention(q, k, v, edge_g)
 sdpa_g = F.scaled_dot_product_attention(
     q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1), attn_mask=mask
 )
-mask_err = dlbook.report(
-    "attention: max |message passing on a graph - masked SDPA|",
-    (ours_g - sdpa_g.transpose(0, 1)).abs().max().item(),
-    fmt=".1e",
-)
+err = (ours_g - sdpa_g.transpose(0, 1)).abs().max().item()
+label = "attention: max |message passing on a graph - masked SDPA|"
+mask_err = dlbook.report(label, err, fmt=".1e")
 print(
     f"{int(mask.sum())} of {n_tok**2} pairs are edges; unmasked SDPA differs by "
     f"{(ours_g - sdpa.transpose(0, 1)).abs().max():.2f}"
@@ -1211,24 +1165,16 @@ torch.manual_seed(0)
 gat = gnn.GATConv(n_feat, 8, heads=2)
 x_g = torch.randn(n_tok, n_feat, generator=gen)
 edge_g0, _ = gnn.stochastic_block_model([n_tok], 0.3, 0.0, generator=gen)
+allowed = (gnn.adjacency(edge_g0, n_tok) + torch.eye(n_tok)) > 0  # neighbours and self
 with torch.no_grad():
     h = gat.lin(x_g).view(n_tok, 2, 8)  # (N, H, F')
-    scores = F.leaky_relu(
-        (h * gat.att_dst).sum(-1)[:, None, :] + (h * gat.att_src).sum(-1)[None, :, :],
-        0.2,
-    )  # (N, N, H)
-    allowed = (
-        gnn.adjacency(edge_g0, n_tok) + torch.eye(n_tok)
-    ) > 0  # neighbours and the node itself
-    alpha = scores.masked_fill(~allowed[..., None], float("-inf")).softmax(
-        dim=1
-    )  # (N, N, H), rows sum to 1
+    e_dst, e_src = (h * gat.att_dst).sum(-1), (h * gat.att_src).sum(-1)  # (N, H) each
+    scores = F.leaky_relu(e_dst[:, None, :] + e_src[None, :, :], 0.2)  # (N, N, H)
+    # a softmax over the allowed j: (N, N, H), every row sums to 1
+    alpha = scores.masked_fill(~allowed[..., None], float("-inf")).softmax(dim=1)
     dense_gat = torch.einsum("ijh,jhf->ihf", alpha, h).reshape(n_tok, -1) + gat.bias
-    gat_err = dlbook.report(
-        "GAT: max |edge-wise - dense masked|",
-        (gat(x_g, edge_g0) - dense_gat).abs().max().item(),
-        fmt=".1e",
-    )
+    err = (gat(x_g, edge_g0) - dense_gat).abs().max().item()
+    gat_err = dlbook.report("GAT: max |edge-wise - dense masked|", err, fmt=".1e")
 
 # %% tags=["remove-cell"]
 assert gat_err < 1e-5, "GATConv must equal dense masked additive attention"
@@ -1247,19 +1193,21 @@ class NodeGAT(nn.Module):
         self.conv2 = gnn.GATConv(hidden, n_classes, heads=1)
 
     def forward(self, x, edge_index):
-        h = F.elu(
-            self.conv1(F.dropout(x, 0.5, self.training), edge_index)
-        )  # (N, hidden)
-        return self.conv2(F.dropout(h, 0.5, self.training), edge_index)
+        x = F.dropout(x, 0.5, self.training)
+        h = F.elu(self.conv1(x, edge_index))  # (N, hidden): the heads concatenated
+        h = F.dropout(h, 0.5, self.training)
+        return self.conv2(h, edge_index)  # (N, n_classes)
 
 
+# %% [markdown]
+# It is trained exactly like the GCN, by `train_nodes`, and scored on the same
+# unlabelled nodes.
+
+# %%
 torch.manual_seed(0)
 gat_pred = train_nodes(NodeGAT(n_feat, 32, K).to(device), cfg.node_epochs)
-acc_gat = dlbook.report(
-    "node classification: GAT test accuracy",
-    (gat_pred == y_sbm)[~train_mask].float().mean(),
-    fmt=".4f",
-)
+gat_test = (gat_pred == y_sbm)[~train_mask].float().mean()
+acc_gat = dlbook.report("node classification: GAT test accuracy", gat_test, fmt=".4f")
 
 # %% tags=["remove-cell"]
 assert acc_gat > node_acc["MLP (features only)"] + 0.15, (
@@ -1329,32 +1277,26 @@ assert acc_gat > node_acc["MLP (features only)"] + 0.15, (
 
 # %% tags=["hide-cell"] mystnb={"code_prompt_hide": "Hide solution", "code_prompt_show": "Solution"}
 # Answer: both graphs are 3-regular, so in every layer every node receives three
-# identical messages; all nodes of both graphs keep identical states, and so do
-# the readouts, whatever the weights (printed below). The triangles (2 in the
-# prism, 0 in K33) are invisible. Remedies add information message passing
-# cannot compute: random or positional node features, counts of small
-# substructures, or higher-order GNNs that pass messages between pairs or
-# triples of nodes (Morris et al. 2019).
+# identical messages: all nodes of both graphs keep identical states and the readouts
+# agree, whatever the weights (printed). The triangles (2 in the prism, 0 in K33) stay
+# invisible. Remedies add what message passing cannot compute: random or positional
+# node features, substructure counts, or GNNs on pairs or triples (Morris et al. 2019).
 prism_pairs = [(0, 1), (1, 2), (2, 0), (3, 4), (4, 5), (5, 3), (0, 3), (1, 4), (2, 5)]
 prism = gnn.to_undirected(torch.tensor(prism_pairs).t(), 6)
-k33 = gnn.to_undirected(
-    torch.tensor([(a, b) for a in range(3) for b in range(3, 6)]).t(), 6
-)
+k33_pairs = [(a, b) for a in range(3) for b in range(3, 6)]
+k33 = gnn.to_undirected(torch.tensor(k33_pairs).t(), 6)
 cube = lambda ei: torch.linalg.matrix_power(gnn.adjacency(ei, 6), 3)  # noqa: E731
-triangles = {
-    n: int(cube(ei).trace()) // 6 for n, ei in (("prism", prism), ("K33", k33))
-}
+six_nodes = {"prism": prism, "K33": k33}
+triangles = {n: int(cube(ei).trace()) // 6 for n, ei in six_nodes.items()}
 torch.manual_seed(1)
-gcn_stack = [GCNConv(1 if i == 0 else 8, 8) for i in range(4)]
-widths = [1, 8, 8, 8]
-gin_stack = [
-    gnn.GINConv(nn.Sequential(nn.Linear(w, 8), nn.Tanh(), nn.Linear(8, 8)))
-    for w in widths
-]
+widths = (1, 8, 8, 8)  # input widths of the four layers
+gcn_stack = [GCNConv(w, 8) for w in widths]
+tanh_mlps = [nn.Sequential(nn.Linear(w, 8), nn.Tanh(), nn.Linear(8, 8)) for w in widths]
+gin_stack = [gnn.GINConv(mlp) for mlp in tanh_mlps]
 with torch.no_grad():
     for name, stack in (("GCN", gcn_stack), ("GIN", gin_stack)):
         outs = []
-        for ei in (prism, k33):
+        for ei in six_nodes.values():
             h = torch.ones(6, 1)
             for layer in stack:
                 h = torch.tanh(layer(h, ei))
