@@ -84,94 +84,42 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from dlbook import attention as att
-from dlbook import data, plot, text
-from dlbook.attention import (
-    check_attention,
-    check_gpt_config,
-    check_heads,
-    check_ids,
-    check_tokens,
-    init_gpt,
-)
-from dlbook import check
+from dlbook import check, data, plot, text
+from dlbook.attention import check_attention, check_gpt_config, check_heads
+from dlbook.attention import check_ids, check_tokens, init_gpt
+from dlbook.engine import add_to_class
 from dlbook.setup import synchronize
 from dlbook.train import Precision, fit
 
 # %% tags=["hide-input"]
+# fmt: off
 cfg = dlbook.config(  # vit_*: ViT; gpt_*: the character-level GPT; n_*: lengths timed
     smoke=dict(
-        n_vit=4_000,
-        vit_epochs=2,
-        vit_patch=7,
-        vit_width=64,
-        vit_layers=3,
-        vit_batch=32,
-        vit_lr=3e-3,
-        vit_min_acc=0.50,
-        n_test=2_000,
-        gpt_steps=150,
-        gpt_width=48,
-        gpt_layers=2,
-        gpt_heads=4,
-        gpt_block=32,
-        gpt_batch=32,
-        gpt_lr=6e-3,
-        gpt_dropout=0.0,
-        gpt_eval_every=50,
-        deep_layers=6,
-        deep_steps=40,
-        deep_batch=16,
+        n_vit=4_000, vit_epochs=2, vit_patch=7, vit_width=64, vit_layers=3,
+        vit_batch=32, vit_lr=3e-3, vit_min_acc=0.50, n_test=2_000,
+        gpt_steps=150, gpt_width=48, gpt_layers=2, gpt_heads=4, gpt_block=32,
+        gpt_batch=32, gpt_lr=6e-3, gpt_dropout=0.0, gpt_eval_every=50,
+        kv_block=256, kv_repeats=3, deep_layers=6, deep_steps=40, deep_batch=16,
         n_times=(64, 128, 256, 512, 1024),
     ),
     cpu=dict(
-        n_vit=12_000,
-        vit_epochs=4,
-        vit_patch=7,
-        vit_width=64,
-        vit_layers=4,
-        vit_batch=64,
-        vit_lr=3e-3,
-        vit_min_acc=0.78,
-        n_test=10_000,
-        gpt_steps=700,
-        gpt_width=64,
-        gpt_layers=2,
-        gpt_heads=4,
-        gpt_block=64,
-        gpt_batch=32,
-        gpt_lr=6e-3,
-        gpt_dropout=0.0,
-        gpt_eval_every=100,
-        deep_layers=8,
-        deep_steps=150,
-        deep_batch=32,
+        n_vit=12_000, vit_epochs=4, vit_patch=7, vit_width=64, vit_layers=4,
+        vit_batch=64, vit_lr=3e-3, vit_min_acc=0.78, n_test=10_000,
+        gpt_steps=700, gpt_width=64, gpt_layers=2, gpt_heads=4, gpt_block=64,
+        gpt_batch=32, gpt_lr=6e-3, gpt_dropout=0.0, gpt_eval_every=100,
+        kv_block=512, kv_repeats=3, deep_layers=8, deep_steps=150, deep_batch=32,
         n_times=(64, 128, 256, 512, 1024, 2048),
     ),
     gpu=dict(
-        n_vit=None,
-        vit_epochs=15,
-        vit_patch=4,
-        vit_width=128,
-        vit_layers=6,
-        vit_batch=256,
-        vit_lr=2e-3,
-        vit_min_acc=0.85,
-        n_test=10_000,
-        gpt_steps=2_000,
-        gpt_width=192,
-        gpt_layers=4,
-        gpt_heads=6,
-        gpt_block=128,
-        gpt_batch=64,
-        gpt_lr=2e-3,
-        gpt_dropout=0.2,
-        gpt_eval_every=250,
-        deep_layers=8,
-        deep_steps=600,
-        deep_batch=64,
+        n_vit=None, vit_epochs=15, vit_patch=4, vit_width=128, vit_layers=6,
+        vit_batch=256, vit_lr=2e-3, vit_min_acc=0.85, n_test=10_000,
+        gpt_steps=2_000, gpt_width=192, gpt_layers=4, gpt_heads=6, gpt_block=128,
+        gpt_batch=64, gpt_lr=2e-3, gpt_dropout=0.2, gpt_eval_every=250,
+        kv_block=1024, kv_repeats=5, deep_layers=8, deep_steps=600, deep_batch=64,
         n_times=(128, 256, 512, 1024, 2048, 4096, 8192),
     ),
 )
+# fmt: on
 cfg
 
 # %% [markdown]
@@ -202,23 +150,23 @@ cfg
 # draw 50 noisy observations of a function we know, $\sin 2x + 0.4x$, so that
 # estimates can be compared with the truth.
 
+
 # %%
-g = torch.Generator().manual_seed(0)
-x_keys = torch.sort(
-    5 * torch.rand(50, generator=g)
-).values  # (m,) observed inputs, sorted for the plots
-
-
 def truth(x):
     return torch.sin(2 * x) + 0.4 * x
 
 
-y_values = truth(x_keys) + 0.25 * torch.randn(
-    50, generator=g
-)  # (m,) noisy observations
+g = torch.Generator().manual_seed(0)
+x_keys = torch.sort(5 * torch.rand(50, generator=g)).values  # (m,) inputs, sorted
+y_values = truth(x_keys) + 0.25 * torch.randn(50, generator=g)  # (m,) noisy outputs
 x_queries = torch.linspace(0, 5, 100)  # (n,) where we predict
 
+# %% [markdown]
+# The estimator itself is two lines: scores from the distances, then a softmax
+# over the keys and a weighted sum of the values. We try three bandwidths.
 
+
+# %%
 def nadaraya_watson(xq, xk, yv, h):
     """Kernel smoothing as attention: queries (n,), keys (m,), values (m,).
 
@@ -229,6 +177,7 @@ def nadaraya_watson(xq, xk, yv, h):
     return weights @ yv, weights
 
 
+# %%
 for h in (0.02, 0.3, 2.0):
     pred, _ = nadaraya_watson(x_queries, x_keys, y_values, h)
     print(
@@ -326,13 +275,9 @@ assert gauss_gap < 1e-12, "the two forms are the same weights"
 # This is our first attention mask.
 
 # %%
-log_h = torch.tensor(
-    math.log(2.0), requires_grad=True
-)  # start from the too-smooth bandwidth
+log_h = torch.tensor(math.log(2.0), requires_grad=True)  # start too smooth
 opt = torch.optim.Adam([log_h], lr=0.05)
-not_self = ~torch.eye(
-    len(x_keys), dtype=torch.bool
-)  # (m, m): True where attending is allowed
+not_self = ~torch.eye(len(x_keys), dtype=torch.bool)  # (m, m): True = may attend
 for _ in range(300):
     scores = -((x_keys[:, None] - x_keys[None, :]) ** 2) / (2 * log_h.exp() ** 2)
     weights = torch.softmax(scores.masked_fill(~not_self, float("-inf")), dim=1)
@@ -341,9 +286,8 @@ for _ in range(300):
     loo_loss.backward()
     opt.step()
 h_learned = dlbook.report("learned bandwidth h", log_h.exp().item(), fmt=".3f")
-print(
-    f"leave-one-out squared error {loo_loss.item():.4f} (noise variance {0.25**2:.4f})"
-)
+print(f"leave-one-out squared error {loo_loss.item():.4f}", end=" ")
+print(f"(noise variance {0.25**2:.4f})")
 
 # %% tags=["remove-cell"]
 _grid = torch.linspace(0.03, 2.0, 400)
@@ -421,10 +365,8 @@ assert 0.1 < h_learned < 0.6
 # %%
 g = torch.Generator().manual_seed(1)
 for d in (4, 64, 1024):
-    q, k = (
-        torch.randn(2_000, d, generator=g),
-        torch.randn(2_000, 32, d, generator=g),
-    )  # 2,000 queries, 32 keys each
+    q = torch.randn(2_000, d, generator=g)  # 2,000 queries
+    k = torch.randn(2_000, 32, d, generator=g)  # 32 keys for each
     raw = torch.einsum("nd,nmd->nm", q, k)  # (2000, 32) scores
     top_raw = torch.softmax(raw, 1).max(1).values.mean()
     top_scaled = torch.softmax(raw / math.sqrt(d), 1).max(1).values.mean()
@@ -509,27 +451,16 @@ assert (out2[0, 1] == 0).all() and torch.isfinite(q2.grad).all()
 
 # %%
 errors = {}
-for name, kwargs in (
-    ("no mask", {}),
-    ("boolean mask", "bool"),
-    ("causal", dict(is_causal=True)),
-):
-    q, k, v = (
-        torch.randn(3, 2, 7, 16),
-        torch.randn(3, 2, 7, 16),
-        torch.randn(3, 2, 7, 16),
-    )
-    if kwargs == "bool":
+for name in ("no mask", "boolean mask", "causal"):
+    q, k, v = (torch.randn(3, 2, 7, 16) for _ in range(3))
+    mask, is_causal = None, name == "causal"
+    if name == "boolean mask":
         mask = torch.rand(3, 1, 7, 7) > 0.5
         mask[..., 0] = True  # every query may see at least one key
-        kwargs = dict(mask=mask)
-    ours, _ = scaled_dot_product_attention(q, k, v, **kwargs)
-    ref = F.scaled_dot_product_attention(
-        q, k, v, attn_mask=kwargs.get("mask"), is_causal=kwargs.get("is_causal", False)
-    )
-    errors[name] = dlbook.report(
-        f"max |ours - PyTorch| attention, {name}", (ours - ref).abs().max(), fmt=".1e"
-    )
+    ours, _ = scaled_dot_product_attention(q, k, v, mask, is_causal)
+    ref = F.scaled_dot_product_attention(q, k, v, mask, is_causal=is_causal)
+    what = f"max |ours - PyTorch| attention, {name}"
+    errors[name] = dlbook.report(what, (ours - ref).abs().max(), fmt=".1e")
 
 # %% tags=["remove-cell"]
 assert max(errors.values()) < 1e-5
@@ -555,9 +486,7 @@ assert max(errors.values()) < 1e-5
 
 # %%
 torch.manual_seed(0)
-w_q, w_k, w_v = (
-    torch.randn(32, 32) / math.sqrt(32) for _ in range(3)
-)  # random projections
+w_q, w_k, w_v = (torch.randn(32, 32) / math.sqrt(32) for _ in range(3))  # projections
 
 
 def self_attention(x, causal):
@@ -568,15 +497,10 @@ x = torch.randn(1, 10, 32)  # (B, T, D)
 x_changed = x.clone()
 x_changed[0, 5] = torch.randn(32)  # a different token at position 5
 for causal in (True, False):
-    delta = (
-        (self_attention(x, causal) - self_attention(x_changed, causal))
-        .abs()
-        .amax(-1)[0]
-    )  # (T,)
-    print(
-        f"causal={causal!s:5}: max output change per position "
-        f"{[f'{c:.0e}' for c in delta.tolist()]}"
-    )
+    delta = (self_attention(x, causal) - self_attention(x_changed, causal)).abs()
+    delta = delta.amax(-1)[0]  # (T,) the largest change at each position
+    changes = [f"{c:.0e}" for c in delta.tolist()]
+    print(f"causal={causal!s:5}: max output change per position {changes}")
     if causal:
         causal_delta = delta
 
@@ -613,11 +537,7 @@ assert (delta[:5] > 1e-3).all(), "without the mask every position sees the chang
 
 # %% tags=["dlbook:attention"]
 class MultiHeadAttention(nn.Module):
-    """H attention heads of width D/H side by side, then an output projection.
-
-    The parameters are laid out as in ``nn.MultiheadAttention``: ``in_proj``
-    stacks W_q, W_k, W_v (3D, D) and ``out_proj`` is W_o (D, D).
-    """
+    """H attention heads of width D/H side by side, then an output projection."""
 
     def __init__(self, d_model: int, n_heads: int, *, bias=True, dropout=0.0):
         super().__init__()
@@ -625,16 +545,6 @@ class MultiHeadAttention(nn.Module):
         self.d_model, self.n_heads, self.dropout = d_model, n_heads, dropout
         self.in_proj = nn.Linear(d_model, 3 * d_model, bias=bias)  # W_q, W_k, W_v
         self.out_proj = nn.Linear(d_model, d_model, bias=bias)  # W_o
-
-    def heads(self, z: torch.Tensor) -> torch.Tensor:
-        return z.unflatten(-1, (self.n_heads, -1)).transpose(1, 2)  # (B, H, T, D/H)
-
-    def project(self, x: torch.Tensor, context: torch.Tensor):
-        """Queries from x (B, T, D), keys and values from context (B, S, D)."""
-        check_tokens(x, context, self.d_model)
-        q = self.in_proj(x)[..., : self.d_model]  # (B, T, D)
-        k, v = self.in_proj(context)[..., self.d_model :].chunk(2, dim=-1)  # (B, S, D)
-        return self.heads(q), self.heads(k), self.heads(v)  # (B, H, T|S, D/H)
 
     def forward(
         self, x, context=None, *, mask=None, is_causal=False, need_weights=False
@@ -645,12 +555,37 @@ class MultiHeadAttention(nn.Module):
         else:  # PyTorch's fused kernel (FlashAttention on a GPU)
             p = self.dropout if self.training else 0.0
             out, w = F.scaled_dot_product_attention(q, k, v, mask, p, is_causal), None
-        out = out.transpose(1, 2).flatten(2)  # (B, T, D): the heads side by side
-        return self.out_proj(out), w  # (B, T, D), (B, H, T, S) or None
+        return self.out_proj(out.transpose(1, 2).flatten(2)), w  # heads side by side
 
 
 # %% [markdown]
-# The parameters are stored as in PyTorch's `nn.MultiheadAttention`, so we can
+# `forward` puts the heads' outputs side by side again, $(B, T, D)$, before
+# the output projection, and returns the weights $(B, H, T, S)$ only when
+# asked for them. It relies on two small methods, which we attach to the
+# class with `add_to_class` (as in {ref}`ch-autodiff`): `project` computes
+# queries from `x` and keys and values from the `context` (the same tokens,
+# for self-attention) with the stacked $(3D, D)$ matrix, and `heads` splits
+# the width $D$ into $H$ heads of width $D/H$, which become a batch dimension.
+
+
+# %% tags=["dlbook:attention"]
+@add_to_class(MultiHeadAttention)
+def project(self, x: torch.Tensor, context: torch.Tensor):
+    """Queries from x (B, T, D), keys and values from context (B, S, D)."""
+    check_tokens(x, context, self.d_model)
+    q = self.in_proj(x)[..., : self.d_model]  # (B, T, D)
+    k, v = self.in_proj(context)[..., self.d_model :].chunk(2, dim=-1)  # (B, S, D)
+    return self.heads(q), self.heads(k), self.heads(v)  # (B, H, T|S, D/H)
+
+
+@add_to_class(MultiHeadAttention)
+def heads(self, z: torch.Tensor) -> torch.Tensor:
+    return z.unflatten(-1, (self.n_heads, -1)).transpose(1, 2)  # (B, H, T, D/H)
+
+
+# %% [markdown]
+# The parameters are stored as in PyTorch's `nn.MultiheadAttention` (`in_proj`
+# stacks $W_q, W_k, W_v$ and `out_proj` is $W_o$), so we can
 # copy its weights into ours and compare outputs and per-head weights — with
 # and without a mask. (Beware: `nn.MultiheadAttention` marks *forbidden*
 # pairs with `True`, the opposite of `F.scaled_dot_product_attention`.)
@@ -659,28 +594,22 @@ class MultiHeadAttention(nn.Module):
 torch.manual_seed(0)
 ref = nn.MultiheadAttention(32, 4, batch_first=True).eval()
 ours = MultiHeadAttention(32, 4).eval()
-with torch.no_grad():
+with torch.no_grad():  # PyTorch's weights into our module
     ours.in_proj.weight.copy_(ref.in_proj_weight)
     ours.in_proj.bias.copy_(ref.in_proj_bias)
     ours.out_proj.load_state_dict(ref.out_proj.state_dict())
+
+# %%
 x = torch.randn(2, 10, 32)
 causal = att.causal_mask(10)
 with torch.no_grad():
     out, w = ours(x, need_weights=True)
     out_ref, w_ref = ref(x, x, x, average_attn_weights=False)
     out_m, _ = ours(x, mask=causal)
-    out_m_ref, _ = ref(
-        x, x, x, attn_mask=~causal
-    )  # True = forbidden in nn.MultiheadAttention
-mha_err = dlbook.report(
-    "max |ours - nn.MultiheadAttention|",
-    max(
-        (out - out_ref).abs().max(),
-        (w - w_ref).abs().max(),
-        (out_m - out_m_ref).abs().max(),
-    ),
-    fmt=".1e",
-)
+    out_m_ref, _ = ref(x, x, x, attn_mask=~causal)  # True = forbidden in nn.MHA
+pairs = [(out, out_ref), (w, w_ref), (out_m, out_m_ref)]
+mha_gap = max((a - b).abs().max() for a, b in pairs)
+mha_err = dlbook.report("max |ours - nn.MultiheadAttention|", mha_gap, fmt=".1e")
 
 # %% tags=["remove-cell"]
 assert mha_err < 1e-5 and w.shape == (2, 4, 10, 10)
@@ -892,11 +821,9 @@ class TransformerBlock(nn.Module):
         self.attn = MultiHeadAttention(d_model, n_heads, bias=bias, dropout=dropout)
         self.ln2 = nn.LayerNorm(d_model, bias=bias)
         hidden = mlp_ratio * d_model  # 4 D, as in the original transformer
-        self.mlp = nn.Sequential(
-            nn.Linear(d_model, hidden, bias=bias),
-            nn.GELU(),
-            nn.Linear(hidden, d_model, bias=bias),
-        )
+        up = nn.Linear(d_model, hidden, bias=bias)  # D -> 4D
+        down = nn.Linear(hidden, d_model, bias=bias)  # 4D -> D
+        self.mlp = nn.Sequential(up, nn.GELU(), down)  # each token on its own
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x, *, mask=None, is_causal=False):
@@ -925,7 +852,24 @@ print(f"block: {tuple(x.shape)} -> {tuple(block(x).shape)}, {n_block:,} paramete
 # operations per multiply–add, attention costs $4n^2d$ FLOPs and stores an
 # $n \times n$ weight matrix per head. The projections cost $8nd^2$, linear in
 # $n$, so attention dominates once $n > 2d$. We count FLOPs with PyTorch's
-# own `FlopCounterMode` and time the computation as $n$ grows.
+# own `FlopCounterMode` and time the computation as $n$ grows. A timing
+# takes the best of a few runs after a warm-up: the shortest time is the one
+# least disturbed by whatever else the machine is doing.
+
+
+# %%
+def best_time(fn, *args, repeats=3, **kwargs):
+    """The best wall-clock time of fn(*args, **kwargs) in seconds, after a warm-up."""
+    fn(*args, **kwargs)  # warm-up
+    best = math.inf
+    for _ in range(repeats):
+        synchronize(device)  # a GPU works asynchronously: let it finish first
+        t0 = time.perf_counter()
+        fn(*args, **kwargs)
+        synchronize(device)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
 
 # %%
 d = 64
@@ -936,19 +880,10 @@ for n in cfg.n_times:
         _, w = scaled_dot_product_attention(q, k, v)
     flops.append(counter.get_total_flops())
     assert w.numel() == n * n, "one weight per (query, key) pair"
-    scaled_dot_product_attention(q, k, v)  # warm-up
-    t_best = math.inf
-    for _ in range(3):
-        synchronize(device)  # a GPU works asynchronously: let it finish first
-        t0 = time.perf_counter()
-        scaled_dot_product_attention(q, k, v)
-        synchronize(device)
-        t_best = min(t_best, time.perf_counter() - t0)
-    seconds.append(t_best)
-    print(
-        f"n = {n:5}: {flops[-1] / 1e6:10.1f} MFLOP (4 n^2 d = "
-        f"{4 * n * n * d / 1e6:10.1f}), {t_best * 1e3:8.2f} ms"
-    )
+    seconds.append(best_time(scaled_dot_product_attention, q, k, v))
+    mflop, exact = flops[-1] / 1e6, 4 * n * n * d / 1e6
+    print(f"n = {n:5}: {mflop:10.1f} MFLOP (4 n^2 d = {exact:10.1f}),", end=" ")
+    print(f"{seconds[-1] * 1e3:8.2f} ms")
 
 # %% tags=["remove-cell"]
 assert flops == [4 * n * n * d for n in cfg.n_times], (
@@ -1159,6 +1094,8 @@ sched = torch.optim.lr_scheduler.OneCycleLR(
     opt, max_lr=cfg.vit_lr, total_steps=cfg.vit_epochs * len(batches), pct_start=0.1
 )
 test_batches = data.Batches(x_test, y_test, batch_size=1_000, shuffle=False)
+
+# %%
 vit_hist = fit(
     vit,
     batches,
@@ -1295,16 +1232,26 @@ class GPT(nn.Module):
         self.head = nn.Linear(d, cfg.vocab_size, bias=False)
         init_gpt(self)  # GPT-2's initialisation, and weight tying
 
-    def tokens(self, idx: torch.Tensor) -> torch.Tensor:
-        check_ids(idx, self.cfg.block_size)  # (B, T) integers, T <= block_size
-        pos = torch.arange(idx.shape[1], device=idx.device)  # (T,)
-        return self.drop(self.tok(idx) + self.pos(pos))  # (B, T, D)
 
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        x = self.tokens(idx)  # (B, T, D)
-        for block in self.blocks:
-            x = block(x, is_causal=True)
-        return self.head(self.ln(x))  # (B, T, V)
+# %% [markdown]
+# The forward pass turns the ids into tokens (embedding plus position), runs
+# the causal blocks and maps the last layer norm's output to logits:
+
+
+# %% tags=["dlbook:attention"]
+@add_to_class(GPT)
+def tokens(self, idx: torch.Tensor) -> torch.Tensor:
+    check_ids(idx, self.cfg.block_size)  # (B, T) integers, T <= block_size
+    pos = torch.arange(idx.shape[1], device=idx.device)  # (T,)
+    return self.drop(self.tok(idx) + self.pos(pos))  # (B, T, D)
+
+
+@add_to_class(GPT)
+def forward(self, idx: torch.Tensor) -> torch.Tensor:
+    x = self.tokens(idx)  # (B, T, D)
+    for block in self.blocks:
+        x = block(x, is_causal=True)
+    return self.head(self.ln(x))  # (B, T, V)
 
 
 # %% [markdown]
@@ -1357,24 +1304,20 @@ for _ in range(300):
     opt.zero_grad()
     loss.backward()
     opt.step()
+
+# %% [markdown]
+# What does it predict after each pair $a\; b$?
+
+# %%
 with torch.no_grad():
-    p_third = torch.softmax(
-        tiny(xor_seqs[:, :2])[:, 1], -1
-    )  # (4, 2): P(third token | a, b)
+    p_third = torch.softmax(tiny(xor_seqs[:, :2])[:, 1], -1)  # (4, 2): P(3rd | a, b)
 for seq, p in zip(xor_seqs.tolist(), p_third):
-    print(
-        f"{seq[0]} {seq[1]} -> predicted {p.argmax().item()} (P = {p.max():.3f}), "
-        f"XOR = {seq[2]}"
-    )
-xor_acc = dlbook.report(
-    "XOR next-token accuracy",
-    (p_third.argmax(1) == xor_seqs[:, 2]).float().mean(),
-    fmt=".2f",
-)
-print(
-    f"final loss {loss.item():.3f} (the floor, from the coin-flip second token: ln 2 "
-    f"/ 2 = {math.log(2) / 2:.3f})"
-)
+    print(f"{seq[0]} {seq[1]} -> predicted {p.argmax().item()}", end=" ")
+    print(f"(P = {p.max():.3f}), XOR = {seq[2]}")
+hits = (p_third.argmax(1) == xor_seqs[:, 2]).float().mean()
+xor_acc = dlbook.report("XOR next-token accuracy", hits, fmt=".2f")
+print(f"final loss {loss.item():.3f} (the floor, from the coin-flip", end=" ")
+print(f"second token: ln 2 / 2 = {math.log(2) / 2:.3f})")
 
 # %% tags=["remove-cell"]
 assert xor_acc == 1.0 and (p_third.argmax(1) == xor_seqs[:, 2]).all(), (
@@ -1423,7 +1366,12 @@ unigram_bpc = dlbook.report(
     fmt=".3f",
 )
 
+# %% [markdown]
+# The model is scored the same way, on consecutive windows of the validation
+# text, 256 windows at a time:
 
+
+# %%
 @torch.no_grad()
 def bits_per_char(model, ids, block, max_windows=None):
     """Mean next-character cross-entropy in bits over consecutive windows of `block`."""
@@ -1431,14 +1379,10 @@ def bits_per_char(model, ids, block, max_windows=None):
     n = (len(ids) - 1) // block
     n = n if max_windows is None else min(n, max_windows)
     x, y = ids[: n * block].view(n, block), ids[1 : n * block + 1].view(n, block)
-    total = sum(
-        F.cross_entropy(
-            model(x[i : i + 256]).float().flatten(0, 1),
-            y[i : i + 256].flatten(),
-            reduction="sum",
-        )
-        for i in range(0, n, 256)
-    )
+    total = 0
+    for i in range(0, n, 256):
+        logits = model(x[i : i + 256]).float().flatten(0, 1)  # (256 T, V)
+        total += F.cross_entropy(logits, y[i : i + 256].flatten(), reduction="sum")
     model.train()
     return (total / y.numel() / math.log(2)).item()
 
@@ -1462,6 +1406,8 @@ gpt_cfg = GPTConfig(
 )
 torch.manual_seed(0)
 gpt = GPT(gpt_cfg).to(device)
+
+# %%
 opt = torch.optim.AdamW(
     gpt.parameters(), lr=cfg.gpt_lr, betas=(0.9, 0.95), weight_decay=0.1
 )
@@ -1470,15 +1416,14 @@ sched = torch.optim.lr_scheduler.OneCycleLR(
 )
 prec = Precision(device)  # the book's one rule: bf16 / fp16 + scaler / float32
 windows = torch.Generator().manual_seed(0)
+batch_kw = dict(seq_len=cfg.gpt_block, batch_size=cfg.gpt_batch, generator=windows)
+
+# %%
 curve, t0 = {"step": [], "train": [], "validation": []}, time.perf_counter()
 for step in range(1, cfg.gpt_steps + 1):
-    x, y = text.char_windows(
-        train_ids, seq_len=cfg.gpt_block, batch_size=cfg.gpt_batch, generator=windows
-    )
-    with prec.autocast():
-        loss = F.cross_entropy(
-            gpt(x).float().flatten(0, 1), y.flatten()
-        )  # (B*T, V) vs (B*T,)
+    x, y = text.char_windows(train_ids, **batch_kw)  # (B, T) each
+    with prec.autocast():  # logits (B*T, V) against targets (B*T,)
+        loss = F.cross_entropy(gpt(x).float().flatten(0, 1), y.flatten())
     opt.zero_grad(set_to_none=True)
     prec.step(loss, opt, clip=1.0, params=gpt.parameters())
     sched.step()
@@ -1488,16 +1433,14 @@ for step in range(1, cfg.gpt_steps + 1):
         curve["step"].append(step)
         curve["train"].append(loss.item() / math.log(2))
         curve["validation"].append(val_bits)
-gpt_seconds = time.perf_counter() - t0
-print(
-    f"{sum(p.numel() for p in gpt.parameters()):,} parameters, {cfg.gpt_steps} steps "
-    f"in {gpt_seconds:.1f} s"
-)
 
 # %% [markdown]
 # The whole validation text is scored once at the end.
 
 # %%
+gpt_seconds = time.perf_counter() - t0
+print(f"{sum(p.numel() for p in gpt.parameters()):,} parameters,", end=" ")
+print(f"{cfg.gpt_steps} steps in {gpt_seconds:.1f} s")
 with prec.autocast():
     gpt_bpc = dlbook.report(
         "GPT validation bits per character",
@@ -1552,9 +1495,26 @@ for temperature in (0.5, 1.0):
 # mask keeps them from seeing the new one. A **KV cache** stores each block's
 # keys and values and feeds the model only the newest token, which attends to
 # the stored ones; the work per token then grows with the context instead of
-# its square. (The cache is why multi-query attention, Exercise 3, matters.)
-# Without cropping, the cache works while the text fits the `block_size`
-# positions of the position table.
+# its square. Without cropping, the cache works while the text fits the
+# `block_size` positions of the position table. We split the work in three:
+# one block on the new tokens, one step through all blocks, and the loop.
+
+
+# %% tags=["dlbook:attention"]
+@torch.no_grad()
+def cached_block(block, x, kv, mask=None):
+    """A pre-LN block on the new tokens x (B, T_new, D) after the cached ones.
+
+    kv: the block's cached keys and values (B, H, T_old, D/H), or None. Returns the
+    block's output and the keys and values of all tokens so far.
+    """
+    h = block.ln1(x)
+    q, k, v = block.attn.project(h, h)  # (B, H, T_new, D/H) each
+    if kv is not None:  # append the new keys and values to the stored ones
+        k, v = torch.cat([kv[0], k], 2), torch.cat([kv[1], v], 2)
+    y = F.scaled_dot_product_attention(q, k, v, mask)  # (B, H, T_new, D/H)
+    x = x + block.attn.out_proj(y.transpose(1, 2).flatten(2))
+    return x + block.mlp(block.ln2(x)), (k, v)
 
 
 # %% tags=["dlbook:attention"]
@@ -1564,21 +1524,15 @@ def cached_step(model, idx, cache: list):
 
     ``cache[i]`` holds block i's keys and values (B, H, T_old, D/H); it grows.
     """
-    start = cache[0][0].shape[2] if cache else 0  # tokens already cached
+    start, n = (cache[0][0].shape[2] if cache else 0), idx.shape[1]  # old, new
     check_ids(idx, model.cfg.block_size - start)  # the positions must fit the table
-    pos = torch.arange(start, start + idx.shape[1], device=idx.device)
-    x = model.tok(idx) + model.pos(pos)  # (B, T_new, D)
-    mask = torch.ones(idx.shape[1], start + idx.shape[1], dtype=torch.bool)
-    mask = mask.tril(start).to(idx.device)  # new token i sees keys up to start + i
+    x = model.tok(idx) + model.pos(torch.arange(start, start + n, device=idx.device))
+    mask = None  # a single new token may look at every earlier one
+    if n > 1:  # several (the prompt): new token i sees keys up to start + i
+        mask = torch.ones(n, start + n, dtype=torch.bool, device=idx.device).tril(start)
     for i, block in enumerate(model.blocks):
-        h = block.ln1(x)
-        q, k, v = block.attn.project(h, h)  # (B, H, T_new, D/H) each
-        if i < len(cache):  # prepend the stored keys and values
-            k, v = torch.cat([cache[i][0], k], 2), torch.cat([cache[i][1], v], 2)
-        cache[i : i + 1] = [(k, v)]
-        y, _ = scaled_dot_product_attention(q, k, v, mask)  # (B, H, T_new, D/H)
-        x = x + block.attn.out_proj(y.transpose(1, 2).flatten(2))
-        x = x + block.mlp(block.ln2(x))
+        x, kv = cached_block(block, x, cache[i] if i < len(cache) else None, mask)
+        cache[i : i + 1] = [kv]
     return model.head(model.ln(x))[:, -1]  # (B, V)
 
 
@@ -1594,6 +1548,13 @@ def generate_cached(model, idx, n_new, *, temperature=1.0, generator=None):
     return idx
 
 
+# %% [markdown]
+# A cached step is the block's forward pass written out for the new tokens
+# only; for one new token it needs no mask, and it calls PyTorch's fused
+# attention, as the block does. We first generate with the trained GPT until
+# its context window is full, with and without the cache, from the same
+# random generator, and count the FLOPs of greedy generation.
+
 # %%
 n_gen = cfg.gpt_block - len(prompt)  # fill the context window exactly
 runs, flop_count = {}, {}
@@ -1601,29 +1562,55 @@ for name, fn in (("without cache", generate), ("with cache", generate_cached)):
     with FlopCounterMode(display=False) as counter:
         fn(gpt, prompt[None], n_gen, temperature=0)
     flop_count[name] = counter.get_total_flops()
-    synchronize(device)
-    t0 = time.perf_counter()
-    out = fn(gpt, prompt[None], n_gen, generator=torch.Generator().manual_seed(2))
-    synchronize(device)
-    runs[name] = (out, time.perf_counter() - t0)
-    print(f"{name:>14}: {flop_count[name] / 1e6:8.1f} MFLOP, {runs[name][1]:.3f} s")
-same = torch.equal(runs["with cache"][0], runs["without cache"][0])
+    sampler = torch.Generator().manual_seed(2)
+    runs[name] = fn(gpt, prompt[None], n_gen, generator=sampler)
+    print(f"{name:>14}: {flop_count[name] / 1e6:8.1f} MFLOP")
+same = torch.equal(runs["with cache"], runs["without cache"])
 flop_ratio = flop_count["without cache"] / flop_count["with cache"]
-print(
-    f"same tokens: {same}; the cache saves a factor {flop_ratio:.1f} in FLOPs", end=""
-)
-print(f" and {runs['without cache'][1] / runs['with cache'][1]:.1f} in time")
+print(f"same tokens: {same}; the cache saves a factor {flop_ratio:.1f} in FLOPs")
 
 # %% tags=["remove-cell"]
 assert same, "cached and uncached generation must give the same tokens"
 assert flop_ratio > 4, f"the cache must save most of the work: {flop_ratio:.1f}"
 
 # %% [markdown]
-# Both give the same tokens. The FLOP count, which does not depend on the
-# machine, shows the saving; the wall-clock factor printed beside it is
-# much smaller for a model as tiny as ours, whose steps cost little more than
-# Python's overhead (it can even fall below 1 on a CPU), and grows with the
-# width and the context.
+# Both give the same tokens, and the cache saves most of the arithmetic. (On a
+# CPU the counter does not see inside PyTorch's fused attention kernel, so
+# there it counts the linear layers.) Does it
+# also save *time*? Each step of a model this small costs little more than
+# Python's overhead for calling its layers, so the saving shows once the
+# uncached passes over the window get long. We time a long continuation: an
+# untrained GPT of the same width and depth with a
+# `cfg.kv_block`-character window (the weights do not change the time),
+# filled from the same prompt, taking the best of a few runs of each.
+
+# %%
+shape = dict(n_layers=cfg.gpt_layers, n_heads=cfg.gpt_heads, d_model=cfg.gpt_width)
+torch.manual_seed(0)
+long_gpt = GPT(GPTConfig(len(vocab), cfg.kv_block, **shape)).to(device).eval()
+n_long, times = cfg.kv_block - len(prompt), {}
+for name, fn in (("without cache", generate), ("with cache", generate_cached)):
+    args = (long_gpt, prompt[None], n_long)
+    times[name] = best_time(fn, *args, temperature=0, repeats=cfg.kv_repeats)
+    per_token = times[name] / n_long * 1e3
+    print(f"{name:>14}: {n_long} tokens in {times[name]:.3f} s,", end=" ")
+    print(f"{per_token:.2f} ms per token")
+speedup = times["without cache"] / times["with cache"]
+kv_speedup = dlbook.report("KV cache wall-time speed-up", speedup, fmt=".1f")
+
+# %% tags=["remove-cell"]
+min_speedup = {"smoke": 1.5, "cpu": 2.5}.get(cfg.profile)  # CPU profiles
+if min_speedup is not None:
+    assert kv_speedup > min_speedup, f"the cache must save time: {kv_speedup:.2f}"
+
+# %% [markdown]
+# With a long context the cache pays off in wall-clock time too: the speed-up
+# printed above, which the run checks in the `smoke` and `cpu` profiles (at
+# least 1.5 and 2.5 times), even on a busy machine. Without the cache every
+# new token costs a pass over the whole window; with it, one token's pass,
+# whose attention reads the stored keys and values. The `gpu` profile only
+# reports the factor. (The cache is why multi-query attention, Exercise 3,
+# matters.)
 
 # %% [markdown]
 # At temperature 0.5 the text sticks to frequent words and repeats itself; at
@@ -1730,20 +1717,19 @@ def block_grad_norms(model: GPT) -> torch.Tensor:
     )
 
 
+# %% [markdown]
+# `train_deep` runs AdamW for `cfg.deep_steps` steps on random windows of the
+# training text and returns the loss of every step, in bits per character, and
+# the gradient norms of the first step, before any update.
+
+
 # %%
-deep = {}
-for name, cls in (
-    ("pre-LN", TransformerBlock),
-    ("post-LN", PostLNBlock),
-    ("no residual", NoResidualBlock),
-):
-    model = deep_gpt(cls)
+def train_deep(model: GPT):
     opt_deep = torch.optim.AdamW(model.parameters(), lr=3e-3, betas=(0.9, 0.95))
     gen, losses = torch.Generator().manual_seed(0), []
+    batch_kw = dict(seq_len=32, batch_size=cfg.deep_batch, generator=gen)
     for step in range(cfg.deep_steps):
-        x, y = text.char_windows(
-            train_ids, seq_len=32, batch_size=cfg.deep_batch, generator=gen
-        )
+        x, y = text.char_windows(train_ids, **batch_kw)
         loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
         opt_deep.zero_grad(set_to_none=True)
         loss.backward()
@@ -1752,9 +1738,20 @@ for name, cls in (
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt_deep.step()
         losses.append(loss.detach())  # on the device: no synchronisation per step
+    return (torch.stack(losses) / math.log(2)).cpu(), grads.cpu()
+
+
+# %%
+deep = {}
+for name, cls in (
+    ("pre-LN", TransformerBlock),
+    ("post-LN", PostLNBlock),
+    ("no residual", NoResidualBlock),
+):
+    model = deep_gpt(cls)
+    curve_bits, grads = train_deep(model)
     val = bits_per_char(model, val_ids, 32, max_windows=64)
-    curve_bits = (torch.stack(losses) / math.log(2)).cpu()
-    deep[name] = dict(curve=curve_bits, grads=grads.cpu(), val=val)
+    deep[name] = dict(curve=curve_bits, grads=grads, val=val)
     what = f"{cfg.deep_layers}-layer GPT, {name}: validation bits per character"
     dlbook.report(what, val, fmt=".3f")
     print(f"{'':>14}gradient norm per block at the start:", end=" ")
@@ -1829,44 +1826,29 @@ def attention_on_graph(q, k, v, src, dst):
 
     q, k (n, d), v (n, d_v); src, dst (E,) edge lists -> (n, d_v).
     """
-    score = (q[dst] * k[src]).sum(-1) / math.sqrt(
-        q.shape[-1]
-    )  # (E,) one score per edge
-    score = (
-        score - score.max()
-    ).exp()  # (E,) unnormalised kernel values (a shift cancels below)
-    norm = torch.zeros(len(q)).index_add_(
-        0, dst, score
-    )  # (n,) sum over each node's incoming edges
-    return torch.zeros(len(q), v.shape[1]).index_add_(
-        0, dst, (score / norm[dst])[:, None] * v[src]
-    )
+    score = (q[dst] * k[src]).sum(-1) / math.sqrt(q.shape[-1])  # (E,) one per edge
+    score = (score - score.max()).exp()  # (E,) kernel values (a shift cancels below)
+    norm = torch.zeros(len(q)).index_add_(0, dst, score)  # (n,) sum over in-edges
+    message = (score / norm[dst])[:, None] * v[src]  # (E, d_v) weighted values
+    return torch.zeros(len(q), v.shape[1]).index_add_(0, dst, message)
 
 
+# %% [markdown]
+# On eight random tokens, the complete graph (with self-loops) must give
+# self-attention and the causal graph causal attention:
+
+# %%
 n = 8
 q, k, v = torch.randn(n, 16), torch.randn(n, 16), torch.randn(n, 16)
-dst_all, src_all = torch.cartesian_prod(
-    torch.arange(n), torch.arange(n)
-).T  # complete graph with self-loops
+dst_all, src_all = torch.cartesian_prod(torch.arange(n), torch.arange(n)).T  # all
 keep = src_all <= dst_all  # causal graph: edges from earlier (or the same) tokens only
-gnn_err = max(
-    (
-        attention_on_graph(q, k, v, src_all, dst_all)
-        - scaled_dot_product_attention(q, k, v)[0]
-    )
-    .abs()
-    .max(),
-    (
-        attention_on_graph(q, k, v, src_all[keep], dst_all[keep])
-        - scaled_dot_product_attention(q, k, v, is_causal=True)[0]
-    )
-    .abs()
-    .max(),
-)
-print(
-    f"edges: complete {len(src_all)} = n^2, causal {int(keep.sum())} = n(n+1)/2; "
-    f"max |graph - dense| = {gnn_err:.1e}"
-)
+graph = attention_on_graph(q, k, v, src_all, dst_all)
+graph_causal = attention_on_graph(q, k, v, src_all[keep], dst_all[keep])
+dense = scaled_dot_product_attention(q, k, v)[0]
+dense_causal = scaled_dot_product_attention(q, k, v, is_causal=True)[0]
+gnn_err = max((graph - dense).abs().max(), (graph_causal - dense_causal).abs().max())
+print(f"edges: complete {len(src_all)} = n^2, causal {int(keep.sum())} = n(n+1)/2;")
+print(f"max |graph - dense| = {gnn_err:.1e}")
 
 # %% tags=["remove-cell"]
 assert gnn_err < 1e-5 and len(src_all) == n * n and keep.sum() == n * (n + 1) // 2
@@ -1998,13 +1980,14 @@ class MultiQueryAttention(nn.Module):
     def forward(self, x, is_causal=False):
         b, t, d = x.shape
         q = self.q(x).view(b, t, self.h, self.dh).transpose(1, 2)  # (B, H, T, dh)
-        k, v = self.kv(x)[:, None].chunk(
-            2, dim=-1
-        )  # (B, 1, T, dh): broadcast over the heads
+        k, v = self.kv(x)[:, None].chunk(2, dim=-1)  # (B, 1, T, dh): for every head
         y, _ = scaled_dot_product_attention(q, k, v, is_causal=is_causal)
         return self.out(y.transpose(1, 2).reshape(b, t, d))
 
 
+# %% tags=["hide-cell"] mystnb={"code_prompt_hide": "Hide solution", "code_prompt_show": "Solution"}
+# The check: copy the shared key and value heads into every head of a
+# multi-head attention, and compare outputs and parameter counts.
 torch.manual_seed(0)
 D, H = 64, 8
 mqa, mha = MultiQueryAttention(D, H).eval(), MultiHeadAttention(D, H).eval()
@@ -2018,14 +2001,10 @@ with torch.no_grad():  # MHA with every key/value head a copy of the shared one
     mha.out_proj.load_state_dict(mqa.out.state_dict())
     x = torch.randn(2, 10, D)
     mqa_err = (mqa(x, is_causal=True) - mha(x, is_causal=True)[0]).abs().max()
-n_mqa, n_mha = (
-    sum(p.numel() for p in mqa.parameters()),
-    sum(p.numel() for p in mha.parameters()),
-)
+n_mqa, n_mha = (sum(p.numel() for p in m.parameters()) for m in (mqa, mha))
 print(
     f"parameters: MQA {n_mqa:,} vs MHA {n_mha:,}; cached numbers per token: "
-    f"{2 * D // H} vs {2 * D}; "
-    f"max |MQA - tied MHA| = {mqa_err:.1e}"
+    f"{2 * D // H} vs {2 * D}; max |MQA - tied MHA| = {mqa_err:.1e}"
 )
 assert mqa_err < 1e-5
 assert n_mqa == 2 * (D * D + D) + 2 * (D * D // H + D // H) and n_mha == 4 * (D * D + D)

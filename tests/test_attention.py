@@ -316,3 +316,22 @@ def test_kv_cache_generates_the_same_tokens_with_less_work(temperature):
     torch.testing.assert_close(logits, gpt(prompt)[:, -1], atol=1e-5, rtol=1e-5)
     with pytest.raises(ValueError, match="block_size"):
         att.generate_cached(gpt, prompt, 37)
+
+
+def test_kv_cache_in_chunks_matches_the_full_forward_pass():
+    torch.manual_seed(0)
+    cfg = att.GPTConfig(vocab_size=11, block_size=40, n_layers=2, d_model=32, n_heads=4)
+    gpt = att.GPT(cfg).eval()
+    ids = torch.randint(0, 11, (2, 12))
+    full = gpt(ids)  # (B, T, V)
+    cache = []
+    for lo, hi in ((0, 5), (5, 6), (6, 12)):  # a prompt, one token, then several
+        logits = att.cached_step(gpt, ids[:, lo:hi], cache)
+        torch.testing.assert_close(logits, full[:, hi - 1], atol=1e-5, rtol=1e-5)
+        assert [k.shape[2] for k, _ in cache] == [hi] * cfg.n_layers
+    # one block on a fresh cache is the block's causal forward pass
+    x = torch.randn(2, 7, 32)
+    block = gpt.blocks[0]
+    y, (k, v) = att.cached_block(block, x, None, att.causal_mask(7))
+    torch.testing.assert_close(y, block(x, is_causal=True), atol=1e-5, rtol=1e-5)
+    assert k.shape == v.shape == (2, 4, 7, 8)

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlbook import check
+from dlbook.engine import add_to_class
 
 
 def causal_mask(
@@ -156,11 +157,7 @@ def check_tokens(x: torch.Tensor, context: torch.Tensor, d_model: int) -> None:
 
 
 class MultiHeadAttention(nn.Module):
-    """H attention heads of width D/H side by side, then an output projection.
-
-    The parameters are laid out as in ``nn.MultiheadAttention``: ``in_proj``
-    stacks W_q, W_k, W_v (3D, D) and ``out_proj`` is W_o (D, D).
-    """
+    """H attention heads of width D/H side by side, then an output projection."""
 
     def __init__(self, d_model: int, n_heads: int, *, bias=True, dropout=0.0):
         super().__init__()
@@ -168,16 +165,6 @@ class MultiHeadAttention(nn.Module):
         self.d_model, self.n_heads, self.dropout = d_model, n_heads, dropout
         self.in_proj = nn.Linear(d_model, 3 * d_model, bias=bias)  # W_q, W_k, W_v
         self.out_proj = nn.Linear(d_model, d_model, bias=bias)  # W_o
-
-    def heads(self, z: torch.Tensor) -> torch.Tensor:
-        return z.unflatten(-1, (self.n_heads, -1)).transpose(1, 2)  # (B, H, T, D/H)
-
-    def project(self, x: torch.Tensor, context: torch.Tensor):
-        """Queries from x (B, T, D), keys and values from context (B, S, D)."""
-        check_tokens(x, context, self.d_model)
-        q = self.in_proj(x)[..., : self.d_model]  # (B, T, D)
-        k, v = self.in_proj(context)[..., self.d_model :].chunk(2, dim=-1)  # (B, S, D)
-        return self.heads(q), self.heads(k), self.heads(v)  # (B, H, T|S, D/H)
 
     def forward(
         self, x, context=None, *, mask=None, is_causal=False, need_weights=False
@@ -188,8 +175,21 @@ class MultiHeadAttention(nn.Module):
         else:  # PyTorch's fused kernel (FlashAttention on a GPU)
             p = self.dropout if self.training else 0.0
             out, w = F.scaled_dot_product_attention(q, k, v, mask, p, is_causal), None
-        out = out.transpose(1, 2).flatten(2)  # (B, T, D): the heads side by side
-        return self.out_proj(out), w  # (B, T, D), (B, H, T, S) or None
+        return self.out_proj(out.transpose(1, 2).flatten(2)), w  # heads side by side
+
+
+@add_to_class(MultiHeadAttention)
+def project(self, x: torch.Tensor, context: torch.Tensor):
+    """Queries from x (B, T, D), keys and values from context (B, S, D)."""
+    check_tokens(x, context, self.d_model)
+    q = self.in_proj(x)[..., : self.d_model]  # (B, T, D)
+    k, v = self.in_proj(context)[..., self.d_model :].chunk(2, dim=-1)  # (B, S, D)
+    return self.heads(q), self.heads(k), self.heads(v)  # (B, H, T|S, D/H)
+
+
+@add_to_class(MultiHeadAttention)
+def heads(self, z: torch.Tensor) -> torch.Tensor:
+    return z.unflatten(-1, (self.n_heads, -1)).transpose(1, 2)  # (B, H, T, D/H)
 
 
 class TransformerBlock(nn.Module):
@@ -201,11 +201,9 @@ class TransformerBlock(nn.Module):
         self.attn = MultiHeadAttention(d_model, n_heads, bias=bias, dropout=dropout)
         self.ln2 = nn.LayerNorm(d_model, bias=bias)
         hidden = mlp_ratio * d_model  # 4 D, as in the original transformer
-        self.mlp = nn.Sequential(
-            nn.Linear(d_model, hidden, bias=bias),
-            nn.GELU(),
-            nn.Linear(hidden, d_model, bias=bias),
-        )
+        up = nn.Linear(d_model, hidden, bias=bias)  # D -> 4D
+        down = nn.Linear(hidden, d_model, bias=bias)  # 4D -> D
+        self.mlp = nn.Sequential(up, nn.GELU(), down)  # each token on its own
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x, *, mask=None, is_causal=False):
@@ -414,16 +412,20 @@ class GPT(nn.Module):
         self.head = nn.Linear(d, cfg.vocab_size, bias=False)
         init_gpt(self)  # GPT-2's initialisation, and weight tying
 
-    def tokens(self, idx: torch.Tensor) -> torch.Tensor:
-        check_ids(idx, self.cfg.block_size)  # (B, T) integers, T <= block_size
-        pos = torch.arange(idx.shape[1], device=idx.device)  # (T,)
-        return self.drop(self.tok(idx) + self.pos(pos))  # (B, T, D)
 
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        x = self.tokens(idx)  # (B, T, D)
-        for block in self.blocks:
-            x = block(x, is_causal=True)
-        return self.head(self.ln(x))  # (B, T, V)
+@add_to_class(GPT)
+def tokens(self, idx: torch.Tensor) -> torch.Tensor:
+    check_ids(idx, self.cfg.block_size)  # (B, T) integers, T <= block_size
+    pos = torch.arange(idx.shape[1], device=idx.device)  # (T,)
+    return self.drop(self.tok(idx) + self.pos(pos))  # (B, T, D)
+
+
+@add_to_class(GPT)
+def forward(self, idx: torch.Tensor) -> torch.Tensor:
+    x = self.tokens(idx)  # (B, T, D)
+    for block in self.blocks:
+        x = block(x, is_causal=True)
+    return self.head(self.ln(x))  # (B, T, V)
 
 
 def sample_next(logits, temperature=1.0, generator=None):
@@ -446,26 +448,36 @@ def generate(model, idx, n_new, *, temperature=1.0, generator=None):
 
 
 @torch.no_grad()
+def cached_block(block, x, kv, mask=None):
+    """A pre-LN block on the new tokens x (B, T_new, D) after the cached ones.
+
+    kv: the block's cached keys and values (B, H, T_old, D/H), or None. Returns the
+    block's output and the keys and values of all tokens so far.
+    """
+    h = block.ln1(x)
+    q, k, v = block.attn.project(h, h)  # (B, H, T_new, D/H) each
+    if kv is not None:  # append the new keys and values to the stored ones
+        k, v = torch.cat([kv[0], k], 2), torch.cat([kv[1], v], 2)
+    y = F.scaled_dot_product_attention(q, k, v, mask)  # (B, H, T_new, D/H)
+    x = x + block.attn.out_proj(y.transpose(1, 2).flatten(2))
+    return x + block.mlp(block.ln2(x)), (k, v)
+
+
+@torch.no_grad()
 def cached_step(model, idx, cache: list):
     """Next-token logits (B, V) after idx (B, T_new), which follows the cached tokens.
 
     ``cache[i]`` holds block i's keys and values (B, H, T_old, D/H); it grows.
     """
-    start = cache[0][0].shape[2] if cache else 0  # tokens already cached
+    start, n = (cache[0][0].shape[2] if cache else 0), idx.shape[1]  # old, new
     check_ids(idx, model.cfg.block_size - start)  # the positions must fit the table
-    pos = torch.arange(start, start + idx.shape[1], device=idx.device)
-    x = model.tok(idx) + model.pos(pos)  # (B, T_new, D)
-    mask = torch.ones(idx.shape[1], start + idx.shape[1], dtype=torch.bool)
-    mask = mask.tril(start).to(idx.device)  # new token i sees keys up to start + i
+    x = model.tok(idx) + model.pos(torch.arange(start, start + n, device=idx.device))
+    mask = None  # a single new token may look at every earlier one
+    if n > 1:  # several (the prompt): new token i sees keys up to start + i
+        mask = torch.ones(n, start + n, dtype=torch.bool, device=idx.device).tril(start)
     for i, block in enumerate(model.blocks):
-        h = block.ln1(x)
-        q, k, v = block.attn.project(h, h)  # (B, H, T_new, D/H) each
-        if i < len(cache):  # prepend the stored keys and values
-            k, v = torch.cat([cache[i][0], k], 2), torch.cat([cache[i][1], v], 2)
-        cache[i : i + 1] = [(k, v)]
-        y, _ = scaled_dot_product_attention(q, k, v, mask)  # (B, H, T_new, D/H)
-        x = x + block.attn.out_proj(y.transpose(1, 2).flatten(2))
-        x = x + block.mlp(block.ln2(x))
+        x, kv = cached_block(block, x, cache[i] if i < len(cache) else None, mask)
+        cache[i : i + 1] = [kv]
     return model.head(model.ln(x))[:, -1]  # (B, V)
 
 
