@@ -63,7 +63,8 @@ device = session.device
 # %% [markdown]
 # Every experiment here is small; the profiles (see {ref}`ch-setup`) change how
 # many Fashion-MNIST images the last sections train on, for how long, and how
-# finely the loss landscape is sampled.
+# finely the loss landscape is sampled; `check_steps` is the length of the race
+# against `torch.optim`.
 
 # %%
 import math
@@ -73,53 +74,26 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlbook import check, data, plot
+from dlbook.engine import add_to_class
 from dlbook.init import check_choice, check_module
 from dlbook.optim import EarlyStopping, FromScratch
 from dlbook.train import evaluate, fit
 
-# n_*: training images (None: all); *_epochs: epochs; grid: points per axis of the
-# 2-D landscape; check_steps: steps of the race against torch.optim
-cfg = dlbook.config(
-    smoke=dict(
-        check_steps=100,
-        n_sched=2_000,
-        sched_epochs=4,
-        n_ax=1_000,
-        ax_epochs=1,
-        n_land=3_000,
-        land_epochs=4,
-        n_eval=500,
-        grid=11,
-        n_es=1_000,
-        es_max_epochs=40,
-    ),
-    cpu=dict(
-        check_steps=200,
-        n_sched=5_000,
-        sched_epochs=8,
-        n_ax=3_000,
-        ax_epochs=3,
-        n_land=20_000,
-        land_epochs=8,
-        n_eval=2_000,
-        grid=25,
-        n_es=2_000,
-        es_max_epochs=60,
-    ),
-    gpu=dict(
-        check_steps=200,  # as in cpu: the race runs in float64 on the CPU
-        n_sched=20_000,
-        sched_epochs=15,
-        n_ax=20_000,
-        ax_epochs=8,
-        n_land=None,
-        land_epochs=15,
-        n_eval=5_000,
-        grid=41,
-        n_es=2_000,
-        es_max_epochs=100,
-    ),
+# %%
+# fmt: off
+cfg = dlbook.config(  # n_*: training images (None: all); grid: landscape points/axis
+    smoke=dict(check_steps=100, n_sched=2_000, sched_epochs=4, n_ax=1_000,
+               ax_epochs=1, n_land=3_000, land_epochs=4, n_eval=500, grid=11,
+               n_es=1_000, es_max_epochs=40),
+    cpu=dict(check_steps=200, n_sched=5_000, sched_epochs=8, n_ax=3_000,
+             ax_epochs=3, n_land=20_000, land_epochs=8, n_eval=2_000, grid=25,
+             n_es=2_000, es_max_epochs=60),
+    gpu=dict(check_steps=200,  # as in cpu: the race runs in float64 on the CPU
+             n_sched=20_000, sched_epochs=15, n_ax=20_000, ax_epochs=8,
+             n_land=None, land_epochs=15, n_eval=5_000, grid=41,
+             n_es=2_000, es_max_epochs=100),
 )
+# fmt: on
 cfg
 
 # %% [markdown]
@@ -372,18 +346,27 @@ class Adam(FromScratch):
         hyper = dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps)
         super().__init__(params, hyper | dict(weight_decay=0.0, amsgrad=False) | kw)
 
-    def update(self, theta, g, group, state):
-        if not state:  # step count and the two moments, all starting at 0
-            state.update(k=0, m1=torch.zeros_like(theta), m2=torch.zeros_like(theta))
-        b1, b2, m1, m2 = group["beta1"], group["beta2"], state["m1"], state["m2"]
-        state["k"] += 1
-        m1.mul_(b1).add_((1 - b1) * g)  # mean of g
-        m2.mul_(b2).add_((1 - b2) * g * g)  # mean of g (.) g
-        if group["amsgrad"]:  # divide by the largest m2 seen so far
-            m2 = state["m2_max"] = torch.maximum(state.get("m2_max", m2), m2)
-        k = state["k"]
-        m1_hat, m2_hat = m1 / (1 - b1**k), m2 / (1 - b2**k)  # bias corrections
-        theta.add_(m1_hat / (m2_hat.sqrt() + group["eps"]), alpha=-group["lr"])
+
+# %% [markdown]
+# The update keeps a step count and the two moments in `state`. As in
+# {ref}`ch-autodiff`, `add_to_class` attaches the function to the class as its
+# `update` method:
+
+
+# %% tags=["dlbook:optim"]
+@add_to_class(Adam)
+def update(self, theta, g, group, state):
+    if not state:  # step count and the two moments, all starting at 0
+        state.update(k=0, m1=torch.zeros_like(theta), m2=torch.zeros_like(theta))
+    b1, b2, m1, m2 = group["beta1"], group["beta2"], state["m1"], state["m2"]
+    state["k"] += 1
+    m1.mul_(b1).add_((1 - b1) * g)  # mean of g
+    m2.mul_(b2).add_((1 - b2) * g * g)  # mean of g (.) g
+    if group["amsgrad"]:  # divide by the largest m2 seen so far
+        m2 = state["m2_max"] = torch.maximum(state.get("m2_max", m2), m2)
+    k = state["k"]
+    m1_hat, m2_hat = m1 / (1 - b1**k), m2 / (1 - b2**k)  # bias corrections
+    theta.add_(m1_hat / (m2_hat.sqrt() + group["eps"]), alpha=-group["lr"])
 
 
 # %% [markdown]
@@ -415,15 +398,19 @@ class AdamW(Adam):
 # our class and one with PyTorch's, on the same mini-batches, and record the
 # largest difference between their parameters over all steps. We work in
 # double precision so that a real discrepancy cannot hide behind round-off.
-# Each pair is ours next to the `torch.optim` call that should reproduce it
-# (note the different names: PyTorch's `momentum` is our $\beta$, RMSprop's
-# `alpha` our $\beta_2$).
 
 # %%
 digits = data.load_digits()
 x_dig = digits.x.flatten(1).double()  # (1797, 64) pixel values 0..16
 x_dig = (x_dig - x_dig.mean(0)) / (x_dig.std(0) + 1e-3)  # standardized inputs
 y_dig = digits.y
+
+# %% [markdown]
+# Each pair is ours next to the `torch.optim` call that should reproduce it.
+# First the three gradient-descent methods; note that PyTorch's `momentum` is
+# our $\beta$:
+
+# %%
 T = torch.optim
 PAIRS = {  # name: (ours, PyTorch's), each a function of the parameters
     "SGD": (
@@ -438,12 +425,28 @@ PAIRS = {  # name: (ours, PyTorch's), each a function of the parameters
         lambda p: Nesterov(p, lr=0.05, beta=0.9),
         lambda p: T.SGD(p, lr=0.05, momentum=0.9, nesterov=True),
     ),
+}
+
+# %% [markdown]
+# Then the three that give each coordinate its own step size (RMSprop's
+# `alpha` is our $\beta_2$):
+
+# %%
+PAIRS |= {
     "AdaGrad": (lambda p: AdaGrad(p, lr=0.05), lambda p: T.Adagrad(p, lr=0.05)),
     "RMSProp": (
         lambda p: RMSProp(p, lr=1e-3, beta2=0.99),
         lambda p: T.RMSprop(p, lr=1e-3, alpha=0.99),
     ),
     "AdaDelta": (lambda p: AdaDelta(p), lambda p: T.Adadelta(p)),
+}
+
+# %% [markdown]
+# Finally Adam and AdamW, each with weight decay: Adam adds it to the gradient
+# (as SGD above does), AdamW decouples it.
+
+# %%
+PAIRS |= {
     "Adam": (
         lambda p: Adam(p, lr=1e-3, weight_decay=1e-3),
         lambda p: T.Adam(p, lr=1e-3, weight_decay=1e-3),
@@ -455,8 +458,8 @@ PAIRS = {  # name: (ours, PyTorch's), each a function of the parameters
 }
 
 # %% [markdown]
-# The race itself: every step, both copies see the same batch, compute their
-# gradients and update; then we measure the gap.
+# The race needs the network and two small helpers: one training step, and the
+# largest gap between the parameters of two networks.
 
 
 # %%
@@ -465,6 +468,26 @@ def digits_mlp(seed: int = 0) -> nn.Module:
     return nn.Sequential(nn.Linear(64, 32), nn.Tanh(), nn.Linear(32, 10)).double()
 
 
+def train_step(model, opt, xb, yb) -> float:
+    opt.zero_grad()
+    loss = F.cross_entropy(model(xb), yb)
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
+def param_gap(a: nn.Module, b: nn.Module) -> float:
+    """Largest |difference| between corresponding parameters of a and b."""
+    pairs = zip(a.parameters(), b.parameters())
+    return max((p - q).abs().max().item() for p, q in pairs)
+
+
+# %% [markdown]
+# The race itself: every step, both copies see the same batch, compute their
+# gradients and update; then we measure the gap.
+
+
+# %%
 def race(make_ours, make_theirs, steps: int):
     """Train two identical MLPs with two optimizers; our losses, largest gap."""
     ours, theirs = digits_mlp(), digits_mlp()
@@ -472,17 +495,10 @@ def race(make_ours, make_theirs, steps: int):
     batches, losses, gap = data.Batches(x_dig, y_dig, batch_size=64, seed=0), [], 0.0
     while len(losses) < steps:
         for xb, yb in batches:
-            for model, opt in zip((ours, theirs), opts):
-                opt.zero_grad()
-                loss = F.cross_entropy(model(xb), yb)
-                loss.backward()
-                opt.step()
-            losses.append(loss.item())  # the two losses agree, as we are about to see
-            diffs = [
-                (a - b).abs().max()
-                for a, b in zip(ours.parameters(), theirs.parameters())
-            ]
-            gap = max(gap, max(diffs).item())
+            loss = train_step(ours, opts[0], xb, yb)  # our optimizer's loss
+            train_step(theirs, opts[1], xb, yb)
+            losses.append(loss)
+            gap = max(gap, param_gap(ours, theirs))
             if len(losses) == steps:
                 break
     return losses, gap
@@ -551,8 +567,7 @@ assert all(max(tail[n] for n in best3) < tail[m] for m in tail if m not in best3
 # $\mathbf{m}_2 = (1-\beta_2^t)\,g^2$: early on they are far too small,
 # $\mathbf{m}_2$ much more so, because $\beta_2$ is closer to 1. Dividing by
 # $1-\beta^t$ makes both exact. We compute the step Adam takes, in units of
-# $\gamma$, with and without the correction over 5,000 steps, and then let our
-# `Adam` take the same steps.
+# $\gamma$, with and without the correction over 5,000 steps.
 
 # %%
 beta1, beta2, g = 0.9, 0.999, 0.5  # a constant gradient g
@@ -564,6 +579,12 @@ at = (1, 10, 200, 1_000, 3_000, 5_000)
 print("t:                     ", at)
 print("step / lr, uncorrected:", [round(step_raw[i - 1].item(), 3) for i in at])
 print("step / lr, corrected:  ", [round(step_hat[i - 1].item(), 3) for i in at])
+
+# %% [markdown]
+# Our `Adam` should take exactly the corrected steps. We give it the same
+# constant gradient for five steps and measure how far it moves each time:
+
+# %%
 theta = torch.zeros(1, dtype=torch.float64, requires_grad=True)
 adam, moves = Adam([theta], lr=0.01, eps=1e-12), []
 for _ in range(5):
@@ -623,9 +644,7 @@ plot.show(fig)
 
 
 # %%
-def online_problem(
-    amsgrad: bool, C: float = 3.0, steps: int = 3000, lr: float = 0.5
-) -> float:
+def online_problem(amsgrad: bool, C=3.0, steps=3000, lr=0.5) -> float:
     theta = torch.zeros(1, dtype=torch.float64, requires_grad=True)
     opt = Adam([theta], lr=lr, beta1=0.0, beta2=1 / (1 + C**2), amsgrad=amsgrad)
     for t in range(1, steps + 1):
@@ -688,37 +707,44 @@ def trajectory(f, make_opt, start, steps: int) -> torch.Tensor:
 
 
 # %% [markdown]
-# The learning rates: for the quadratic, the momentum methods use
-# $\gamma = 0.035$, $\beta = 0.5$; for Rosenbrock, whose curvature reaches a few
-# thousand on the valley walls, the plain gradient methods need $\gamma \approx 10^{-3}$.
+# For the quadratic, the momentum methods use $\gamma = 0.035$ and
+# $\beta = 0.5$:
 
 # %%
-SETTINGS = {  # name: (optimizer for the quadratic, optimizer for Rosenbrock)
-    "SGD": (lambda p: SGD(p, lr=0.035), lambda p: SGD(p, lr=1.5e-3)),
-    "Momentum": (
-        lambda p: Momentum(p, lr=0.035, beta=0.5),
-        lambda p: Momentum(p, lr=1e-3, beta=0.9),
-    ),
-    "Nesterov": (
-        lambda p: Nesterov(p, lr=0.035, beta=0.5),
-        lambda p: Nesterov(p, lr=1e-3, beta=0.9),
-    ),
-    "AdaGrad": (lambda p: AdaGrad(p, lr=1.5), lambda p: AdaGrad(p, lr=0.5)),
-    "RMSProp": (
-        lambda p: RMSProp(p, lr=0.15, beta2=0.9),
-        lambda p: RMSProp(p, lr=3e-3),
-    ),
-    "Adam": (
-        lambda p: Adam(p, lr=0.5, beta2=0.99),
-        lambda p: Adam(p, lr=0.05, beta2=0.99),
-    ),
+FOR_QUADRATIC = {  # name: a function of the parameters that makes the optimizer
+    "SGD": lambda p: SGD(p, lr=0.035),
+    "Momentum": lambda p: Momentum(p, lr=0.035, beta=0.5),
+    "Nesterov": lambda p: Nesterov(p, lr=0.035, beta=0.5),
+    "AdaGrad": lambda p: AdaGrad(p, lr=1.5),
+    "RMSProp": lambda p: RMSProp(p, lr=0.15, beta2=0.9),
+    "Adam": lambda p: Adam(p, lr=0.5, beta2=0.99),
 }
+
+# %% [markdown]
+# Rosenbrock's curvature reaches a few thousand on the valley walls, so there
+# the plain gradient methods need $\gamma \approx 10^{-3}$:
+
+# %%
+FOR_ROSENBROCK = {  # the same six optimizers, tuned for Rosenbrock
+    "SGD": lambda p: SGD(p, lr=1.5e-3),
+    "Momentum": lambda p: Momentum(p, lr=1e-3, beta=0.9),
+    "Nesterov": lambda p: Nesterov(p, lr=1e-3, beta=0.9),
+    "AdaGrad": lambda p: AdaGrad(p, lr=0.5),
+    "RMSProp": lambda p: RMSProp(p, lr=3e-3),
+    "Adam": lambda p: Adam(p, lr=0.05, beta2=0.99),
+}
+
+# %% [markdown]
+# Each optimizer then runs 60 steps on the quadratic and 1000 on Rosenbrock,
+# from fixed starting points:
+
+# %%
 paths = {
     name: (
-        trajectory(quadratic, q, [-8.0, 1.5], 60),
-        trajectory(rosenbrock, r, [-1.5, 2.0], 1000),
+        trajectory(quadratic, FOR_QUADRATIC[name], [-8.0, 1.5], 60),
+        trajectory(rosenbrock, FOR_ROSENBROCK[name], [-1.5, 2.0], 1000),
     )
-    for name, (q, r) in SETTINGS.items()
+    for name in FOR_QUADRATIC
 }
 for name, (pq, pr) in paths.items():
     print(
@@ -804,6 +830,13 @@ plot.show(fig)
 
 # %%
 S = torch.optim.lr_scheduler
+
+
+def warmup_cosine(o):  # a linear ramp over 10 epochs, then cosine over the rest
+    ramp = S.LinearLR(o, start_factor=0.01, total_iters=10)
+    return S.SequentialLR(o, [ramp, S.CosineAnnealingLR(o, T_max=90)], milestones=[10])
+
+
 SCHEDULES = {
     "step": lambda o: S.StepLR(o, step_size=25, gamma=0.5),
     "exponential": lambda o: S.ExponentialLR(o, gamma=0.96),
@@ -812,17 +845,16 @@ SCHEDULES = {
     "one-cycle": lambda o: S.OneCycleLR(
         o, max_lr=0.1, total_steps=100, cycle_momentum=False
     ),
-    "warm-up + cosine": lambda o: S.SequentialLR(
-        o,
-        [
-            S.LinearLR(o, start_factor=0.01, total_iters=10),
-            S.CosineAnnealingLR(o, T_max=90),
-        ],
-        milestones=[10],
-    ),
+    "warm-up + cosine": warmup_cosine,
 }
 
 
+# %% [markdown]
+# To see a schedule we step it 100 times with a dummy optimizer and record the
+# learning rate it sets before each step.
+
+
+# %%
 def lr_curve(make_scheduler, epochs: int = 100, lr: float = 0.1) -> list[float]:
     opt = SGD([torch.zeros(1, requires_grad=True)], lr=lr)  # a dummy parameter
     scheduler, lrs = make_scheduler(opt), []
@@ -916,6 +948,10 @@ def train_scheduled(make_scheduler):
     )
 
 
+# %% [markdown]
+# Each schedule trains the same network from the same initial weights:
+
+# %%
 sched_hist = {name: train_scheduled(make) for name, make in IN_TRAINING.items()}
 for name, h in sched_hist.items():
     print(
@@ -969,22 +1005,23 @@ plot.show(fig)
 # chains at once, with autograd.
 
 # %%
-n = 100_000
-w = torch.randn(
-    3, n, dtype=torch.float64, requires_grad=True
-)  # w1, w2, w3 of n independent chains
+n = 100_000  # independent chains
+w = torch.randn(3, n, dtype=torch.float64, requires_grad=True)  # w1, w2, w3 per chain
 x = torch.randn(n, dtype=torch.float64)
 u1 = w[0] * x
 u3 = w[1] * torch.sigmoid(u1)
 u5 = w[2] * torch.sigmoid(u3)
-torch.sigmoid(
-    u5
-).sum().backward()  # chains are independent: one backward gives every dy/dw
+# the chains are independent: one backward pass gives every dy/dw
+torch.sigmoid(u5).sum().backward()
+
+# %% [markdown]
+# By hand, the derivative is the product of the three slopes with the weights
+# and the input:
+
+# %%
 dsig = lambda u: torch.sigmoid(u) * (1 - torch.sigmoid(u))  # noqa: E731
 factors = torch.stack([dsig(u1), dsig(u3), dsig(u5)]).detach()  # (3, n)
-by_hand = (
-    dsig(u5) * w[2] * dsig(u3) * w[1] * dsig(u1) * x
-).detach()  # equation (eq-sigmoid-chain)
+by_hand = (dsig(u5) * w[2] * dsig(u3) * w[1] * dsig(u1) * x).detach()
 ratio = (w.grad[0].abs() / w.grad[2].abs()).median()
 print(
     f"largest sigmoid slope {factors.max():.6f}; "
@@ -1066,10 +1103,7 @@ def init_std(weight, scheme, *, mode="fan_in", gain=1.0):
 
 # %% [markdown]
 # Drawing is then one call on the tensor, from $\mathcal N(0, \sigma^2)$ or
-# from the uniform distribution with the same variance; `init_model_` does it
-# for every linear and convolutional layer of a network and sets the biases to
-# zero. (`dlbook.init` also names the usual combinations, `lecun_normal_`,
-# `xavier_uniform_`, `he_normal_` and so on, each one call of `_draw_`.)
+# from the uniform distribution with the same variance:
 
 
 # %% tags=["dlbook:init"]
@@ -1083,6 +1117,14 @@ def _draw_(weight, std, dist="normal", generator=None):
         return weight.uniform_(-bound, bound, generator=generator)
 
 
+# %% [markdown]
+# `init_model_` draws the weights of every linear and convolutional layer of a
+# network and sets the biases to zero. (`dlbook.init` also names the usual
+# combinations, `lecun_normal_`, `xavier_uniform_`, `he_normal_` and so on,
+# each one call of `_draw_`.)
+
+
+# %% tags=["dlbook:init"]
 def init_model_(model, scheme, *, dist="normal", mode="fan_in", generator=None):
     """Initialize every Linear and Conv weight of model with scheme; zero the biases."""
     kinds = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -1109,34 +1151,33 @@ def same_draw(ours, theirs, shape) -> bool:
     return torch.equal(a, b)
 
 
+def ours(scheme, dist="normal", mode="fan_in"):
+    """Our draw for scheme, as a function of the weight tensor w."""
+    return lambda w: _draw_(w, init_std(w, scheme, mode=mode), dist)
+
+
 conv_w = nn.Conv2d(16, 32, kernel_size=3).weight
 print(
     f"Conv2d(16, 32, 3): weight {tuple(conv_w.shape)}, (fan_in, fan_out) = "
     f"{fans(conv_w)}, He std {init_std(conv_w, 'he'):.4f}"
 )
+
+# %% [markdown]
+# Each of our draws next to PyTorch's, compared on both weights:
+
+# %%
 kaiming = nn.init.kaiming_normal_
 checks = {  # ours, PyTorch's
-    "LeCun normal": (
-        lambda w: _draw_(w, init_std(w, "lecun")),
-        lambda w: kaiming(w, nonlinearity="linear"),
-    ),
-    "Xavier uniform": (
-        lambda w: _draw_(w, init_std(w, "xavier"), "uniform"),
-        nn.init.xavier_uniform_,
-    ),
-    "He normal": (
-        lambda w: _draw_(w, init_std(w, "he")),
-        lambda w: kaiming(w, nonlinearity="relu"),
-    ),
+    "LeCun normal": (ours("lecun"), lambda w: kaiming(w, nonlinearity="linear")),
+    "Xavier uniform": (ours("xavier", "uniform"), nn.init.xavier_uniform_),
+    "He normal": (ours("he"), lambda w: kaiming(w, nonlinearity="relu")),
     "He uniform, fan_out": (
-        lambda w: _draw_(w, init_std(w, "he", mode="fan_out"), "uniform"),
+        ours("he", "uniform", "fan_out"),
         lambda w: nn.init.kaiming_uniform_(w, mode="fan_out", nonlinearity="relu"),
     ),
 }
-same = {
-    name: same_draw(o, t, (64, 32)) and same_draw(o, t, tuple(conv_w.shape))
-    for name, (o, t) in checks.items()
-}
+shapes = (64, 32), tuple(conv_w.shape)  # a Linear and a Conv2d weight
+same = {k: all(same_draw(o, t, s) for s in shapes) for k, (o, t) in checks.items()}
 print("identical to torch.nn.init:", same)
 
 # %% tags=["remove-cell"]
@@ -1157,12 +1198,8 @@ assert abs(init_std(conv_w, "he") - math.sqrt(2 / 144)) < 1e-15
 # %%
 depth, nets, n_x, width = 50, 8, 32, 256
 g = torch.Generator().manual_seed(0)
-x0 = torch.randn(
-    nets, n_x, width, generator=g
-)  # 8 networks x 32 inputs, each x ~ N(0, I)
-Z = torch.randn(
-    depth, nets, width, width, generator=g
-)  # shared N(0, 1) weights, scaled below
+x0 = torch.randn(nets, n_x, width, generator=g)  # 8 nets x 32 inputs, x ~ N(0, I)
+Z = torch.randn(depth, nets, width, width, generator=g)  # N(0, 1), scaled below
 square = torch.empty(width, width)
 SIGMAS = {
     "N(0, 0.01²)": 0.01,
@@ -1170,7 +1207,12 @@ SIGMAS = {
     **{name: init_std(square, name.lower()) for name in ("LeCun", "Xavier", "He")},
 }
 
+# %% [markdown]
+# Each network multiplies by its layer's $\sigma Z_\ell$ and applies the
+# activation, fifty times:
 
+
+# %%
 def activation_rms(sigma: float, act) -> list[float]:
     """RMS of the pre-activations z = W h at each layer, W = sigma Z; (depth,)."""
     h, rms = x0, []
@@ -1186,12 +1228,8 @@ stats = {
     for act_name, act in (("ReLU", torch.relu), ("tanh", torch.tanh))
 }
 for act_name, per_init in stats.items():
-    print(
-        f"{act_name} RMS at layer 1 / 10 / 50 ->",
-        "; ".join(
-            f"{k} {v[0]:.2g} / {v[9]:.2g} / {v[-1]:.2g}" for k, v in per_init.items()
-        ),
-    )
+    at = [f"{k} {v[0]:.2g} / {v[9]:.2g} / {v[-1]:.2g}" for k, v in per_init.items()]
+    print(f"{act_name} RMS at layer 1 / 10 / 50 ->", "; ".join(at))
 
 # %% tags=["remove-cell"]
 he = stats["ReLU"]["He"]
@@ -1260,22 +1298,24 @@ x_batch = (x_batch - x_batch.mean()) / x_batch.std()
 y_batch = train_set.y[:256].to(device)
 
 
-def layer_grad_norms(
-    act: type[nn.Module], scheme: str, depth: int = 20, width: int = 128
-) -> list[float]:
+def layer_grad_norms(act, scheme, depth=20, width=128) -> list[float]:
+    """Gradient norm of each hidden layer's weights on (x_batch, y_batch)."""
     torch.manual_seed(0)
     sizes = [784] + [width] * depth
-    net = nn.Sequential(
-        *[m for i in range(depth) for m in (nn.Linear(sizes[i], sizes[i + 1]), act())],
-        nn.Linear(width, 10),
-    )
+    layers = [m for a, b in zip(sizes, sizes[1:]) for m in (nn.Linear(a, b), act())]
+    net = nn.Sequential(*layers, nn.Linear(width, 10))
     init_model_(net.to(device), scheme)
     F.cross_entropy(net(x_batch), y_batch).backward()
-    return [m.weight.grad.norm().item() for m in net if isinstance(m, nn.Linear)][
-        :-1
-    ]  # hidden layers
+    hidden = [m for m in net if isinstance(m, nn.Linear)][:-1]  # not the output layer
+    return [m.weight.grad.norm().item() for m in hidden]
 
 
+# %% [markdown]
+# Both networks see the same batch. We print the norms of the first and the
+# last hidden layer's gradients, and the mean factor by which the sigmoid
+# network's gradient shrinks per layer:
+
+# %%
 grad_norms = {
     "sigmoid, Xavier": layer_grad_norms(nn.Sigmoid, "xavier"),
     "ReLU, He": layer_grad_norms(nn.ReLU, "he"),
@@ -1350,6 +1390,10 @@ def ax_mlp(act, scheme, depth=10, width=128):
     return net
 
 
+# %% [markdown]
+# Two measurements: the share of dead units, as defined above,
+
+
 # %%
 def dead_fraction(net) -> float:
     """Share of hidden units with slope < 1e-3 on every probe image."""
@@ -1364,6 +1408,12 @@ def dead_fraction(net) -> float:
     return torch.stack(dead).mean().item()
 
 
+# %% [markdown]
+# and the gradients of the hidden layers' weights on one batch, taken before
+# training starts:
+
+
+# %%
 def grads_at_init(net) -> list[torch.Tensor]:
     xb, yb = next(iter(ax_train))
     net.zero_grad()
@@ -1467,30 +1517,29 @@ if cfg.profile != "smoke":
 # trained by full-batch gradient descent:
 
 # %%
-x_d, y_d = (
-    x_dig[:600].float(),
-    y_dig[:600],
-)  # 600 standardized digits from above, (600, 64)
+x_d, y_d = x_dig[:600].float(), y_dig[:600]  # 600 standardized digits, (600, 64)
 
 
-def train_steps(
-    model, x, y, steps: int = 200, lr: float = 0.5, loss_fn=F.cross_entropy, clip=None
-):
+def train_steps(model, x, y, steps=200, lr=0.5, loss_fn=F.cross_entropy, clip=None):
     """Full-batch gradient descent; returns the loss at every step."""
     opt, losses = SGD(model.parameters(), lr=lr), []
     for _ in range(steps):
         loss = loss_fn(model(x), y)
         opt.zero_grad()
         loss.backward()
-        if clip is not None:
-            nn.utils.clip_grad_norm_(
-                model.parameters(), clip
-            )  # rescale g so that ||g|| <= clip
+        if clip is not None:  # rescale g so that ||g|| <= clip
+            nn.utils.clip_grad_norm_(model.parameters(), clip)
         opt.step()
         losses.append(loss.item())
     return losses
 
 
+# %% [markdown]
+# The first and the third use a sigmoid network with one hidden layer; each
+# cause keeps the losses of a stalled run and of its fix:
+
+
+# %%
 def sigmoid_mlp(seed: int = 0, width: int = 64) -> nn.Module:
     torch.manual_seed(seed)
     return nn.Sequential(nn.Linear(64, width), nn.Sigmoid(), nn.Linear(width, 10))
@@ -1508,20 +1557,22 @@ stalls = {}  # cause -> {"stalled": losses, "fixed": losses}
 # every image never moves its weights.
 
 # %%
-x_raw = digits.x[:600].flatten(1).float() * (
-    255 / 16
-)  # as if stored as 8-bit images, 0..255
+x_raw = digits.x[:600].flatten(1).float() * (255 / 16)  # as 8-bit images, 0..255
 stalls["input scaling"] = {
     "stalled": train_steps(sigmoid_mlp(width=16), x_raw, y_d),
     "fixed": train_steps(sigmoid_mlp(width=16), x_d, y_d),
 }
+
+# %% [markdown]
+# For the pixels that are 0 in every image we train a network for 20 steps and
+# measure how far each pixel's outgoing weights have moved:
+
+# %%
 m = sigmoid_mlp()
 w_before = m[0].weight.detach().clone()
 train_steps(m, x_raw / 255, y_d, steps=20)
 dead_pixels = (x_raw == 0).all(0)
-moved = (
-    (m[0].weight.detach() - w_before).abs().amax(0)
-)  # (64,) largest change per input pixel
+moved = (m[0].weight.detach() - w_before).abs().amax(0)  # (64,) largest, per pixel
 print(
     f"{int(dead_pixels.sum())} pixels are 0 in every image; their weights moved "
     "by at most "
@@ -1536,16 +1587,11 @@ print(
 
 
 # %%
-def deep_mlp(
-    act: type[nn.Module], scheme: str, depth: int = 8, width: int = 32
-) -> nn.Module:
+def deep_mlp(act, scheme, depth=8, width=32) -> nn.Module:
     torch.manual_seed(0)
     sizes = [64] + [width] * depth
-    net = nn.Sequential(
-        *[m for i in range(depth) for m in (nn.Linear(sizes[i], sizes[i + 1]), act())],
-        nn.Linear(width, 10),
-    )
-    return init_model_(net, scheme)
+    layers = [m for a, b in zip(sizes, sizes[1:]) for m in (nn.Linear(a, b), act())]
+    return init_model_(nn.Sequential(*layers, nn.Linear(width, 10)), scheme)
 
 
 stalls["saturating units"] = {
@@ -1601,10 +1647,8 @@ stalls["exploding gradients"] = {
     "stalled": train_steps(big_relu_net(), x_d, y_d, steps=100, lr=0.05),
     "fixed": train_steps(big_relu_net(), x_d, y_d, steps=100, lr=0.05, clip=1.0),
 }
-print(
-    "without clipping, losses at steps 1-5:",
-    [f"{v:.3g}" for v in stalls["exploding gradients"]["stalled"][:5]],
-)
+first5 = [f"{v:.3g}" for v in stalls["exploding gradients"]["stalled"][:5]]
+print("without clipping, losses at steps 1-5:", first5)
 
 # %% [markdown]
 # **5. Output activation.** The output unit must be able to produce the
@@ -1622,14 +1666,16 @@ def regressor(output: nn.Module) -> nn.Module:
     return nn.Sequential(nn.Linear(1, 32), nn.Tanh(), nn.Linear(32, 1), output)
 
 
+mse = dict(steps=1000, lr=0.1, loss_fn=F.mse_loss)  # squared error, 1000 steps
 stalls["output activation"] = {
-    "stalled": train_steps(
-        regressor(nn.Sigmoid()), x_r, y_r, steps=1000, lr=0.1, loss_fn=F.mse_loss
-    ),
-    "fixed": train_steps(
-        regressor(nn.Identity()), x_r, y_r, steps=1000, lr=0.1, loss_fn=F.mse_loss
-    ),
+    "stalled": train_steps(regressor(nn.Sigmoid()), x_r, y_r, **mse),
+    "fixed": train_steps(regressor(nn.Identity()), x_r, y_r, **mse),
 }
+
+# %% [markdown]
+# The final losses of all five, stalled and fixed:
+
+# %%
 for cause, runs in stalls.items():
     print(
         f"{cause:>20}: final loss stalled {runs['stalled'][-1]:.3g}, "
@@ -1705,15 +1751,19 @@ def two_minima(th):
     )
 
 
-ends = {}
+# %% [markdown]
+# Plain gradient descent runs from the same start at a small and at a large
+# learning rate; at each end point we also measure how much the loss rises
+# when the parameter is shifted a little either way:
+
+# %%
+ends, shift = {}, torch.tensor([-0.2, 0.2])
 for lr in (0.01, 0.3):
     th = trajectory(
         lambda p: two_minima(p[0]), lambda p, lr=lr: SGD(p, lr=lr), [-0.8], 300
     )
     ends[lr] = th[-1, 0]
-    rise = (
-        two_minima(ends[lr] + torch.tensor([-0.2, 0.2])) - two_minima(ends[lr])
-    ).mean()
+    rise = (two_minima(ends[lr] + shift) - two_minima(ends[lr])).mean()
     print(
         f"lr {lr}: ends at theta = {ends[lr]:.3f}, loss {two_minima(ends[lr]):.3f}; "
         f"a shift of ±0.2 raises it by {rise:.3f}"
@@ -1749,22 +1799,20 @@ assert two_minima(ends[0.01]) < two_minima(ends[0.3])
 sub = data.subset(train_set, cfg.n_land)
 x_land = data.to_float(sub.x).flatten(1).to(device)  # (N, 784)
 y_land = sub.y.to(device)
-test_b = data.Batches(
-    data.to_float(test_set.x).flatten(1).to(device),
-    test_set.y.to(device),
-    batch_size=2_000,
-    shuffle=False,
-)
+x_te, y_te = data.to_float(test_set.x).flatten(1).to(device), test_set.y.to(device)
+test_b = data.Batches(x_te, y_te, batch_size=2_000, shuffle=False)
+
+# %% [markdown]
+# The network is an MLP with two hidden layers of ReLU units:
+
+# %%
 torch.manual_seed(0)
 mlp = nn.Sequential(
     nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10)
 ).to(device)
-hist = fit(
-    mlp,
-    data.Batches(x_land, y_land, batch_size=128, seed=0),
-    epochs=cfg.land_epochs,
-    optimizer=Adam(mlp.parameters(), lr=2e-3),
-)
+land_train = data.Batches(x_land, y_land, batch_size=128, seed=0)
+opt = Adam(mlp.parameters(), lr=2e-3)
+hist = fit(mlp, land_train, epochs=cfg.land_epochs, optimizer=opt)
 land_acc = dlbook.report(
     "landscape MLP test accuracy", evaluate(mlp, test_b)[1], fmt=".4f"
 )
@@ -1775,10 +1823,15 @@ assert hist.train_loss[-1] < 0.7 * hist.train_loss[0]
 assert land_acc > (0.82 if cfg.profile != "smoke" else 0.75)
 
 # %% [markdown]
-# The direction and the slices:
+# A filter-normalized random direction, one tensor per parameter:
 
 
 # %%
+def row_norms(t: torch.Tensor) -> torch.Tensor:
+    """The norm of each row t[i], shaped to broadcast against t."""
+    return t.flatten(1).norm(dim=1).view(-1, *[1] * (t.ndim - 1))
+
+
 def filter_normalized_direction(model: nn.Module, seed: int) -> list[torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     dirs = []
@@ -1787,13 +1840,17 @@ def filter_normalized_direction(model: nn.Module, seed: int) -> list[torch.Tenso
         if p.ndim == 1:
             d.zero_()  # biases: left out
         else:  # each row (a unit's incoming weights) gets the norm of that row of p
-            d *= p.detach().flatten(1).norm(dim=1).view(
-                -1, *[1] * (p.ndim - 1)
-            ) / d.flatten(1).norm(dim=1).view(-1, *[1] * (p.ndim - 1))
+            d *= row_norms(p.detach()) / row_norms(d)
         dirs.append(d)
     return dirs
 
 
+# %% [markdown]
+# The loss at $\theta^\ast + \sum_i \alpha_i\mathbf d_i$ is computed by
+# writing those weights into the model:
+
+
+# %%
 @torch.no_grad()
 def loss_at(model, base, dirs_and_steps, x, y) -> float:
     for p, p0, *ds in zip(model.parameters(), base, *[d for d, _ in dirs_and_steps]):
@@ -1803,8 +1860,7 @@ def loss_at(model, base, dirs_and_steps, x, y) -> float:
 
 # %% [markdown]
 # We evaluate the training loss on `cfg.n_eval` examples along three random
-# filter-normalized directions, and over the plane of two of them, then put the
-# trained weights back.
+# filter-normalized directions,
 
 # %%
 base = [p.detach().clone() for p in mlp.parameters()]
@@ -1817,6 +1873,16 @@ slices = {
     ]
     for i, d in enumerate((d1, d2, d3))
 }
+print(
+    f"loss at the trained weights {slices['direction 1'][20]:.3f}; at alpha = ±1: "
+    + ", ".join(f"{s[0]:.2f}/{s[-1]:.2f}" for s in slices.values())
+)
+
+# %% [markdown]
+# and over the plane of the first two, on a grid of `cfg.grid` points per
+# axis; the last call puts the trained weights back.
+
+# %%
 grid = torch.linspace(-1, 1, cfg.grid)
 surface = torch.tensor(
     [
@@ -1825,10 +1891,6 @@ surface = torch.tensor(
     ]
 )  # (grid, grid): rows = direction 2
 loss_at(mlp, base, [(d1, 0.0)], x_ev, y_ev)  # restore the trained weights
-print(
-    f"loss at the trained weights {slices['direction 1'][20]:.3f}; at alpha = ±1: "
-    + ", ".join(f"{s[0]:.2f}/{s[-1]:.2f}" for s in slices.values())
-)
 
 # %% tags=["remove-cell"]
 center = slices["direction 1"][20]
@@ -1888,25 +1950,24 @@ plot.show(fig)
 # An MLP with two hidden layers of 256 units, trained on only `cfg.n_es`
 # Fashion-MNIST images, overfits quickly. The 5,000 held-out training images
 # of the schedule runs serve as the validation set, which decides when to
-# stop; the test split is kept for the one final measurement. `fit` trains one epoch at a time.
+# stop; the test split is kept for the one final measurement.
 
 # %%
 es_train = data.Batches(*pick(perm[: cfg.n_es]), batch_size=64, seed=0)
 es_val = held_out  # the 5,000 held-out training images of the schedule runs
-x_te, y_te = data.to_float(test_set.x).flatten(1).to(device), test_set.y.to(device)
-es_test = data.Batches(x_te, y_te, batch_size=2_500, shuffle=False)
+es_test = data.Batches(x_te, y_te, batch_size=2_500, shuffle=False)  # the test split
+
+# %% [markdown]
+# The training loop calls `fit` for one epoch at a time and asks the stopper
+# after each epoch whether to go on:
 
 
+# %%
 def train_early(patience: int):
     """Train until EarlyStopping says stop; return the stopper, curves and model."""
     torch.manual_seed(0)
-    net = nn.Sequential(
-        nn.Linear(784, 256),
-        nn.ReLU(),
-        nn.Linear(256, 256),
-        nn.ReLU(),
-        nn.Linear(256, 10),
-    ).to(device)
+    layers = (nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU())
+    net = nn.Sequential(*layers, nn.Linear(256, 10)).to(device)
     opt, stopper = Adam(net.parameters(), lr=1e-3), EarlyStopping(patience=patience)
     curves = {"train": [], "validation": []}
     for _ in range(cfg.es_max_epochs):
@@ -2006,25 +2067,17 @@ plot.show(fig)
 # %% tags=["hide-cell"] mystnb={"code_prompt_hide": "Hide solution", "code_prompt_show": "Solution"}
 # Solution to Exercise 1
 kappa = 25.0
-lr_star, beta_star = (
-    4 / (math.sqrt(kappa) + 1) ** 2,
-    ((math.sqrt(kappa) - 1) / (math.sqrt(kappa) + 1)) ** 2,
-)
+lr_star = 4 / (math.sqrt(kappa) + 1) ** 2
+beta_star = ((math.sqrt(kappa) - 1) / (math.sqrt(kappa) + 1)) ** 2
 betas = [0.0, 0.2, 0.3, beta_star, 0.6, 0.8, 0.9]
-final = {
-    b: quadratic(
-        trajectory(
-            quadratic,
-            lambda p, b=b: Momentum(p, lr=lr_star, beta=b),
-            [-8.0, 1.5],
-            60,
-        )[-1]
-    ).item()
-    for b in betas
-}
-gd = quadratic(
-    trajectory(quadratic, lambda p: SGD(p, lr=2 / 26), [-8.0, 1.5], 60)[-1]
-).item()
+
+
+def loss_at_60(make_opt) -> float:
+    return quadratic(trajectory(quadratic, make_opt, [-8.0, 1.5], 60)[-1]).item()
+
+
+final = {b: loss_at_60(lambda p, b=b: Momentum(p, lr=lr_star, beta=b)) for b in betas}
+gd = loss_at_60(lambda p: SGD(p, lr=2 / 26))
 print(
     f"beta* = {beta_star:.3f}; loss after 60 steps: "
     + ", ".join(f"beta {b:.3f}: {v:.1e}" for b, v in final.items())

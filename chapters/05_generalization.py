@@ -73,6 +73,7 @@ device = session.device
 # %%
 import time
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -82,44 +83,21 @@ from dlbook.regularization import beta_draw, check_batch_norm, check_mixup
 from dlbook.regularization import generator_device
 from dlbook.train import evaluate, fit
 
+# %%
+# fmt: off
 cfg = dlbook.config(  # n_*: training examples; *_epochs, *_steps: training length
-    smoke=dict(
-        wd_steps=50,
-        n_bn=3_000,
-        bn_epochs=1,
-        n_dd=200,
-        n_dd_test=1_000,
-        n_small=1_000,
-        small_epochs=12,
-        n_rand=500,
-        rand_epochs=20,
-        n_test=1_000,
-    ),
-    cpu=dict(
-        wd_steps=200,
-        n_bn=20_000,
-        bn_epochs=2,
-        n_dd=600,
-        n_dd_test=2_000,
-        n_small=2_000,
-        small_epochs=25,
-        n_rand=1_000,
-        rand_epochs=60,
-        n_test=2_000,
-    ),
-    gpu=dict(
-        wd_steps=200,  # as in cpu: float64 on the CPU in every profile
-        n_bn=60_000,
-        bn_epochs=5,
-        n_dd=4_000,
-        n_dd_test=10_000,
-        n_small=2_000,
-        small_epochs=40,
-        n_rand=2_000,
-        rand_epochs=100,
-        n_test=10_000,
-    ),
+    smoke=dict(wd_steps=50, n_bn=3_000, bn_epochs=1, n_dd=200, n_dd_test=1_000,
+               n_small=1_000, small_epochs=12, n_rand=500, rand_epochs=20,
+               n_test=1_000),
+    cpu=dict(wd_steps=200, n_bn=20_000, bn_epochs=2, n_dd=600, n_dd_test=2_000,
+             n_small=2_000, small_epochs=25, n_rand=1_000, rand_epochs=60,
+             n_test=2_000),
+    gpu=dict(wd_steps=200,  # as in cpu: float64 on the CPU in every profile
+             n_bn=60_000, bn_epochs=5, n_dd=4_000, n_dd_test=10_000,
+             n_small=2_000, small_epochs=40, n_rand=2_000, rand_epochs=100,
+             n_test=10_000),
 )
+# fmt: on
 cfg
 
 # %% [markdown]
@@ -144,17 +122,14 @@ cfg
 # fitted to the test data.
 
 # %%
-import numpy as np
-
 gen = torch.Generator().manual_seed(0)
 
 
 def toy_curve(n: int):
     """n noisy samples of 1.5 sin(pi x) on [-1, 1]: x (n,), t (n,) in float64."""
     x = torch.rand(n, generator=gen, dtype=torch.float64) * 2 - 1
-    return x, 1.5 * torch.sin(torch.pi * x) + 0.3 * torch.randn(
-        n, generator=gen, dtype=torch.float64
-    )
+    noise = 0.3 * torch.randn(n, generator=gen, dtype=torch.float64)
+    return x, 1.5 * torch.sin(torch.pi * x) + noise
 
 
 def legendre_features(x: torch.Tensor, degree: int) -> torch.Tensor:
@@ -162,18 +137,24 @@ def legendre_features(x: torch.Tensor, degree: int) -> torch.Tensor:
     return torch.from_numpy(np.polynomial.legendre.legvander(x.numpy(), degree))
 
 
-(x_p, t_p), (x_pv, t_pv), (x_pt, t_pt) = (
-    toy_curve(30),
-    toy_curve(30),
-    toy_curve(1_000),
-)  # train / val / test
+# %% [markdown]
+# We draw small training and validation sets and a large test set; each
+# degree is fitted by least squares on the training set
+
+# %%
+# training, validation and test data
+(x_p, t_p), (x_pv, t_pv), (x_pt, t_pt) = toy_curve(30), toy_curve(30), toy_curve(1_000)
 degrees = list(range(0, 16))
 poly_w = {
     k: torch.linalg.lstsq(legendre_features(x_p, k), t_p[:, None]).solution
     for k in degrees
 }
 
+# %% [markdown]
+# and scored by its mean squared error on the validation set:
 
+
+# %%
 def poly_mse(k, x, t):
     return ((legendre_features(x, k) @ poly_w[k])[:, 0] - t).pow(2).mean().item()
 
@@ -183,8 +164,7 @@ val_mse = [poly_mse(k, x_pv, t_pv) for k in degrees]
 best_k = degrees[int(np.argmin(val_mse))]
 print(
     f"degree chosen on the validation set: {best_k}; its test MSE "
-    f"{poly_mse(best_k, x_pt, t_pt):.3f} "
-    f"(noise variance 0.09)"
+    f"{poly_mse(best_k, x_pt, t_pt):.3f} (noise variance 0.09)"
 )
 
 # %% tags=["remove-cell"]
@@ -257,9 +237,8 @@ plot.show(fig)
 # $1-\eta\lambda$. This is why optimizers take a `weight_decay` argument
 # instead of asking us to change the loss. Let us check the equivalence on a
 # small MLP trained on Fashion-MNIST {cite}`xiao2017fashion`, in float64 so
-# that "equal" can mean equal to rounding error. The helper trains a fresh
-# copy of the same network on the same mini-batches, either with the
-# penalty added to the loss or with the optimizer's `weight_decay`.
+# that "equal" can mean equal to rounding error. We need a small subset of the
+# images and the penalty {eq}`eq-l2-penalty` as a function of the network:
 
 # %%
 train_set, test_set = data.load_fashion_mnist("train"), data.load_fashion_mnist("test")
@@ -268,29 +247,40 @@ x_wd, y_wd = data.to_float(wd_sub.x).flatten(1).double(), wd_sub.y  # (512, 784)
 lam = 1e-2
 
 
+def l2_penalty(net: nn.Module) -> torch.Tensor:
+    """(lam / 2) times the squared norm of all the parameters."""
+    return lam / 2 * sum(p.pow(2).sum() for p in net.parameters())
+
+
+# %% [markdown]
+# The helper trains a fresh copy of the same network on the same mini-batches,
+# either with the penalty added to the loss or with the optimizer's
+# `weight_decay`:
+
+
+# %%
 def train_wd(make_opt, penalty: bool, steps: int = cfg.wd_steps) -> torch.Tensor:
     """Train a fixed-init MLP on fixed batches; all its parameters as one vector."""
     torch.manual_seed(1)
     net = nn.Sequential(nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 10)).double()
-    opt, batches, step = (
-        make_opt(net.parameters()),
-        data.Batches(x_wd, y_wd, batch_size=64, seed=0),
-        0,
-    )
+    opt, step = make_opt(net.parameters()), 0
+    batches = data.Batches(x_wd, y_wd, batch_size=64, seed=0)
     while step < steps:
         for xb, yb in batches:
-            loss = F.cross_entropy(net(xb), yb)
-            if penalty:
-                loss = loss + lam / 2 * sum(
-                    p.pow(2).sum() for p in net.parameters()
-                )  # (eq-l2-penalty)
+            loss = F.cross_entropy(net(xb), yb) + (l2_penalty(net) if penalty else 0.0)
             opt.zero_grad()
             loss.backward()
             opt.step()
             step += 1
+            if step == steps:
+                break
     return nn.utils.parameters_to_vector(net.parameters()).detach()
 
 
+# %% [markdown]
+# With SGD, the penalty in the loss against the optimizer's `weight_decay`:
+
+# %%
 sgd_l2 = train_wd(lambda ps: torch.optim.SGD(ps, lr=0.1), penalty=True)
 sgd_wd = train_wd(
     lambda ps: torch.optim.SGD(ps, lr=0.1, weight_decay=lam), penalty=False
@@ -335,6 +325,10 @@ class ShrinkThenAdam(torch.optim.Adam):
         return super().step(closure)
 
 
+# %% [markdown]
+# The three others, each compared with Adam plus the L2 penalty in the loss:
+
+# %%
 adam_l2 = train_wd(lambda ps: torch.optim.Adam(ps, lr=1e-3), penalty=True)
 adam_wd = train_wd(
     lambda ps: torch.optim.Adam(ps, lr=1e-3, weight_decay=lam), penalty=False
@@ -343,11 +337,8 @@ adamw = train_wd(
     lambda ps: torch.optim.AdamW(ps, lr=1e-3, weight_decay=lam), penalty=False
 )
 adamw_hand = train_wd(lambda ps: ShrinkThenAdam(ps, lr=1e-3), penalty=False)
-for name, v in {
-    "Adam(weight_decay)": adam_wd,
-    "AdamW": adamw,
-    "shrink + Adam": adamw_hand,
-}.items():
+others = {"Adam(weight_decay)": adam_wd, "AdamW": adamw, "shrink + Adam": adamw_hand}
+for name, v in others.items():
     print(f"max |Adam + L2 penalty - {name}| = {(adam_l2 - v).abs().max():.1e}")
 print(f"max |AdamW - shrink + Adam| = {(adamw - adamw_hand).abs().max():.1e}")
 
@@ -435,18 +426,14 @@ h = torch.rand(20_000, 100) + 0.5  # positive activations, so zeros mean "droppe
 p_drop = 0.3
 for layer in (Dropout(p_drop), nn.Dropout(p_drop)):
     out = layer.train()(h)
-    kept = out != 0
+    kept, name = out != 0, type(layer).__module__.split(".")[0]
     print(
-        f"{type(layer).__module__.split('.')[0]:>6}: keep rate "
-        f"{kept.float().mean():.4f} (1 - p = {1 - p_drop}), "
+        f"{name:>6}: keep rate {kept.float().mean():.4f} (1 - p = {1 - p_drop}), "
         f"kept units scaled by {(out[kept] / h[kept]).mean():.4f} (1/(1-p) = "
-        f"{1 / (1 - p_drop):.4f}), "
-        f"mean {out.mean():.4f} vs {h.mean():.4f}; eval identity: "
-        f"{torch.equal(layer.eval()(h), h)}"
+        f"{1 / (1 - p_drop):.4f}), mean {out.mean():.4f} vs {h.mean():.4f}; "
+        f"eval identity: {torch.equal(layer.eval()(h), h)}"
     )
-drop_mean_ratio = Dropout(p_drop).train()(h).mean(0) / h.mean(
-    0
-)  # (100,) per-unit E[h'] / h
+drop_mean_ratio = Dropout(p_drop).train()(h).mean(0) / h.mean(0)  # (100,) E[h'] / h
 
 # %% tags=["remove-cell"]
 assert abs(drop_mean_ratio.mean().item() - 1) < 0.01, (
@@ -484,21 +471,20 @@ assert torch.equal(Dropout(p_drop).eval()(h), h)
 torch.manual_seed(0)
 x_mc = torch.rand(80, 1) * 2 - 1  # (80, 1) inputs in [-1, 1]
 t_mc = torch.sin(3 * x_mc) + 0.1 * torch.randn_like(x_mc)
-mc_net = nn.Sequential(
-    nn.Linear(1, 128),
-    nn.ReLU(),
-    Dropout(0.1),
-    nn.Linear(128, 128),
-    nn.ReLU(),
-    Dropout(0.1),
-    nn.Linear(128, 1),
-)
+hidden = lambda n_in: [nn.Linear(n_in, 128), nn.ReLU(), Dropout(0.1)]  # noqa: E731
+mc_net = nn.Sequential(*hidden(1), *hidden(128), nn.Linear(128, 1))
 opt = torch.optim.AdamW(mc_net.parameters(), lr=3e-3, weight_decay=1e-4)
 for _ in range(400):  # full-batch training with dropout on, in every profile
     loss = F.mse_loss(mc_net(x_mc), t_mc)
     opt.zero_grad()
     loss.backward()
     opt.step()
+
+# %% [markdown]
+# After training we measure the fit with dropout off, then switch dropout back
+# on and sample many forward passes over the wider interval:
+
+# %%
 x_grid = torch.linspace(-3, 3, 241)[:, None]  # (241, 1)
 with torch.no_grad():
     fit_mse = F.mse_loss(mc_net.eval()(x_mc), t_mc).item()  # dropout off
@@ -588,8 +574,20 @@ plot.show(fig)
 # normalized with the biased one. And `momentum` is the weight of the **new**
 # batch value, the opposite of the momentum of an optimizer, where
 # $\beta = 0.9$ is the weight of the *old* velocity: PyTorch's default
-# `momentum=0.1` corresponds to an optimizer-style $\beta = 0.9$. Our
-# implementation normalizes over every dimension except the channel
+# `momentum=0.1` corresponds to an optimizer-style $\beta = 0.9$. In code,
+# {eq}`eq-bn-running` is two in-place updates:
+
+
+# %% tags=["dlbook:regularization"]
+def update_running_stats_(running_mean, running_var, mean, var, n, momentum):
+    """running <- (1 - momentum) running + momentum new; the variance unbiased."""
+    with torch.no_grad():  # the running estimates are buffers, not trained
+        running_mean.mul_(1 - momentum).add_(momentum * mean)
+        running_var.mul_(1 - momentum).add_(momentum * var * n / (n - 1))
+
+
+# %% [markdown]
+# Our implementation normalizes over every dimension except the channel
 # dimension 1, so the same code serves a linear layer's output (N, C) and a
 # convolution's output (N, C, H, W):
 
@@ -605,9 +603,7 @@ def batch_norm(
     if training:
         n = x.numel() // x.shape[1]  # values per channel
         mean, var = x.mean(dims), x.var(dims, correction=0)  # (C,), biased
-        with torch.no_grad():  # running <- (1 - momentum) running + momentum new
-            running_mean.mul_(1 - momentum).add_(momentum * mean)
-            running_var.mul_(1 - momentum).add_(momentum * var * n / (n - 1))
+        update_running_stats_(running_mean, running_var, mean, var, n, momentum)
     else:
         mean, var = running_mean, running_var
     x_hat = (x - mean.reshape(shape)) / torch.sqrt(var.reshape(shape) + eps)
@@ -647,9 +643,8 @@ class BatchNorm(nn.Module):
 
 # %%
 fc = nn.Linear(784, 200, bias=False)
-img1, img2 = (
-    data.to_float(train_set.x[i : i + 64]).flatten(1) for i in (0, 64)
-)  # two batches (64, 784)
+# two batches, (64, 784) each
+img1, img2 = (data.to_float(train_set.x[i : i + 64]).flatten(1) for i in (0, 64))
 z1, z2 = fc(img1).detach(), fc(img2).detach()  # (64, 200) pre-activations
 ours, ref = BatchNorm(200, momentum=0.1), nn.BatchNorm1d(200, momentum=0.1)
 for m in (ours, ref):
@@ -671,18 +666,27 @@ print(
 
 # %%
 mom = 0.1
-mean_hand = (1 - mom) * ((1 - mom) * 0 + mom * z1.mean(0)) + mom * z2.mean(0)
-var_hand = (1 - mom) * ((1 - mom) * 1 + mom * z1.var(0, correction=1)) + mom * z2.var(
-    0, correction=1
-)
+
+
+def by_hand(stat, start):
+    """The running estimate of stat after the batches z1 and z2, from start."""
+    return (1 - mom) * ((1 - mom) * start + mom * stat(z1)) + mom * stat(z2)
+
+
+mean_hand = by_hand(lambda z: z.mean(0), 0)
 print(
     f"running mean: max |ours - torch| = "
     f"{(ours.running_mean - ref.running_mean).abs().max():.1e}, "
     f"|torch - formula| = {(ref.running_mean - mean_hand).abs().max():.1e}"
 )
-var_biased = (1 - mom) * ((1 - mom) * 1 + mom * z1.var(0, correction=0)) + mom * z2.var(
-    0, correction=0
-)
+
+# %% [markdown]
+# For the variance we write the formula twice, with the unbiased batch
+# variance of {eq}`eq-bn-running` and with the biased one:
+
+# %%
+var_hand = by_hand(lambda z: z.var(0, correction=1), 1)
+var_biased = by_hand(lambda z: z.var(0, correction=0), 1)
 print(
     f"running var:  max |ours - torch| = "
     f"{(ours.running_var - ref.running_var).abs().max():.1e}, "
@@ -703,8 +707,7 @@ assert torch.allclose(ref.running_mean, mean_hand, atol=1e-6) and torch.allclose
 # Both match the formula with the unbiased variance and miss it with the
 # biased one. Next the gradients: we backpropagate an arbitrary loss through
 # both layers and compare the gradients on $\gamma$ (`weight` in PyTorch)
-# and $\beta$ (`bias`). Then we switch to eval mode and feed a third batch:
-# the running estimates are used and no longer updated.
+# and $\beta$ (`bias`).
 
 # %%
 w_loss = torch.randn(64, 200)
@@ -715,18 +718,22 @@ print(
     f"{(ours.gamma.grad - ref.weight.grad).abs().max():.1e}; "
     f"grad beta: {(ours.beta.grad - ref.bias.grad).abs().max():.1e}"
 )
+
+# %% [markdown]
+# Then we switch to eval mode and feed a third batch: the running estimates
+# are used and no longer updated.
+
+# %%
 ours.eval()
 ref.eval()
 z3 = fc(data.to_float(train_set.x[128:192]).flatten(1)).detach()
 running_before = ref.running_mean.clone()
 o3, r3 = ours(z3), ref(z3)
-expected3 = (z3 - ref.running_mean) / torch.sqrt(
-    ref.running_var + ref.eps
-) * ref.weight + ref.bias
+x_hat3 = (z3 - ref.running_mean) / torch.sqrt(ref.running_var + ref.eps)
+expected3 = x_hat3 * ref.weight + ref.bias  # the formula with the running stats
 print(
     f"eval: max |ours - torch| = {(o3 - r3).abs().max():.1e}, |torch - running-stat "
-    f"formula| = "
-    f"{(r3 - expected3).abs().max():.1e}, running mean unchanged: "
+    f"formula| = {(r3 - expected3).abs().max():.1e}, running mean unchanged: "
     f"{torch.equal(running_before, ref.running_mean)}"
 )
 
@@ -824,14 +831,17 @@ def deep_mlp(bn: bool, width: int = 128, depth: int = 5) -> nn.Sequential:
 
 bn_sub = data.subset(train_set, cfg.n_bn, seed=2)
 x_bn, y_bn = data.to_float(bn_sub.x).to(device), bn_sub.y.to(device)
-test_b = data.Batches(
-    data.to_float(test_set.x[: cfg.n_test]).to(device),
-    test_set.y[: cfg.n_test].to(device),
-    batch_size=2_000,
-    shuffle=False,
-)
-bn_runs = {}
-for use_bn in (False, True):
+x_t, y_t = data.to_float(test_set.x[: cfg.n_test]), test_set.y[: cfg.n_test]
+test_b = data.Batches(x_t.to(device), y_t.to(device), batch_size=2_000, shuffle=False)
+
+# %% [markdown]
+# Each network trains with plain SGD from the same seed, on the same
+# mini-batches:
+
+
+# %%
+def train_bn(use_bn: bool):
+    """Train deep_mlp(use_bn) with SGD; the loss at every step, the test accuracy."""
     torch.manual_seed(3)
     net, step_losses = deep_mlp(use_bn).to(device), []
     opt = torch.optim.SGD(net.parameters(), lr=0.05)
@@ -842,10 +852,15 @@ for use_bn in (False, True):
             loss.backward()
             opt.step()
             step_losses.append(loss.item())
-    bn_runs["with BN" if use_bn else "without BN"] = (
-        step_losses,
-        evaluate(net, test_b)[1],
-    )
+    return step_losses, evaluate(net, test_b)[1]
+
+
+# %% [markdown]
+# We train the network without and with batch norm and compare the last
+# training losses and the test accuracy:
+
+# %%
+bn_runs = {k: train_bn(b) for k, b in (("without BN", False), ("with BN", True))}
 for name, (losses, acc) in bn_runs.items():
     print(
         f"{name:>10}: mean loss over the last 50 steps {np.mean(losses[-50:]):.3f}, "
@@ -903,10 +918,15 @@ augment = v2.Compose(
         v2.RandomErasing(p=0.5, scale=(0.02, 0.1), value=0),
     ]
 )
+
+# %% [markdown]
+# We apply it to a few training images, several times each, and then once to
+# a whole batch of images in a single call:
+
+# %%
 originals = train_set.x[:6, None]  # (6, 1, 28, 28) uint8
-augmented = torch.stack(
-    [augment(img) for img in originals for _ in range(7)]
-)  # (42, 1, 28, 28): 7 per image
+# (42, 1, 28, 28): 7 random versions of each image
+augmented = torch.stack([augment(img) for img in originals for _ in range(7)])
 print(f"augmented batch {tuple(augmented.shape)}, dtype {augmented.dtype}")
 flipper = v2.RandomHorizontalFlip()  # one call on a whole batch (64, 1, 28, 28):
 batch64 = train_set.x[:64, None]
@@ -1003,6 +1023,11 @@ def mix_eight(seed0: int = 0):
     return mixed, torch.cat([ym[:2] for _, ym, _ in out]), [lm for *_, lm in out]
 
 
+# %% [markdown]
+# We call it twice, the second time after reseeding the global random number
+# generator, to see that only the generators passed in decide the draws:
+
+# %%
 mixed, soft, lam_mix = mix_eight()
 torch.manual_seed(123)  # the global RNG must not matter: the generators decide
 again = mix_eight()
@@ -1054,27 +1079,39 @@ perm_s = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(
 x_flat = data.to_float(train_set.x).flatten(1)  # (60000, 784)
 x_s, y_s = x_flat[perm_s[: cfg.n_small]].to(device), train_set.y[perm_s[: cfg.n_small]]
 y_s = y_s.to(device)
-val_s = data.Batches(
-    x_flat[perm_s[-2000:]].to(device),
-    train_set.y[perm_s[-2000:]].to(device),
-    batch_size=1_000,
-    shuffle=False,
-)
+x_v, y_v = x_flat[perm_s[-2000:]].to(device), train_set.y[perm_s[-2000:]].to(device)
+val_s = data.Batches(x_v, y_v, batch_size=1_000, shuffle=False)
 train_eval_s = data.Batches(x_s, y_s, batch_size=1_000, shuffle=False)
 
 
 def small_mlp(p: float = 0.0) -> nn.Sequential:
     torch.manual_seed(0)
     drop = [Dropout(p)] if p else []
-    return nn.Sequential(
-        nn.Linear(784, 256),
-        nn.ReLU(),
-        *drop,
-        nn.Linear(256, 256),
-        nn.ReLU(),
-        *drop,
-        nn.Linear(256, 10),
-    ).to(device)
+    layers = [nn.Linear(784, 256), nn.ReLU(), *drop, nn.Linear(256, 256), nn.ReLU()]
+    return nn.Sequential(*layers, *drop, nn.Linear(256, 10)).to(device)
+
+
+# %% [markdown]
+# One epoch on the small set, with the per-image augmentation or mixup when
+# asked for:
+
+
+# %%
+def small_epoch(net, opt, epoch, g_aug, augment=False, mix=False):
+    net.train()
+    for xb, yb in data.Batches(x_s, y_s, batch_size=64, seed=epoch):
+        xb = augment_images(xb, g_aug) if augment else xb
+        if mix:  # soft targets (N, 10); cross-entropy accepts them
+            xb, yb, _ = mixup(xb, yb, alpha=0.4, num_classes=10, generator=g_aug)
+        loss = F.cross_entropy(net(xb), yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+# %% [markdown]
+# A run trains a fresh network for `cfg.small_epochs` such epochs and measures
+# both accuracies after each:
 
 
 # %%
@@ -1083,15 +1120,7 @@ def train_small(p=0.0, wd=0.0, augment=False, mix=False) -> dict:
     net, g_aug = small_mlp(p), torch.Generator().manual_seed(10)
     opt, acc = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=wd), {}
     for epoch in range(cfg.small_epochs):
-        net.train()
-        for xb, yb in data.Batches(x_s, y_s, batch_size=64, seed=epoch):
-            xb = augment_images(xb, g_aug) if augment else xb
-            if mix:  # soft targets (N, 10); cross-entropy accepts them
-                xb, yb, _ = mixup(xb, yb, alpha=0.4, num_classes=10, generator=g_aug)
-            loss = F.cross_entropy(net(xb), yb)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+        small_epoch(net, opt, epoch, g_aug, augment, mix)
         for name, b in (("train", train_eval_s), ("val", val_s)):
             acc.setdefault(name, []).append(evaluate(net, b)[1])
     return acc
@@ -1167,59 +1196,56 @@ plot.show(fig)
 # %%
 rand_sub = data.subset(train_set, cfg.n_rand, seed=4)
 x_r = data.to_float(rand_sub.x).flatten(1).to(device)  # (n_rand, 784)
-y_true, y_random, g_rand = (
-    rand_sub.y.to(device),
-    torch.empty_like(rand_sub.y),
-    torch.Generator().manual_seed(5),
-)
-for k in range(
-    10
-):  # within each true class, every random label equally often, in random order
+y_true, g_rand = rand_sub.y.to(device), torch.Generator().manual_seed(5)
+y_random = torch.empty_like(rand_sub.y)
+for k in range(10):  # within each true class, every random label equally often
     idx = (rand_sub.y == k).nonzero()[:, 0]
-    y_random[idx] = (torch.arange(len(idx)) % 10)[
-        torch.randperm(len(idx), generator=g_rand)
-    ]
+    order = torch.randperm(len(idx), generator=g_rand)  # in random order
+    y_random[idx] = (torch.arange(len(idx)) % 10)[order]
 y_random = y_random.to(device)
-test_flat = data.Batches(
-    data.to_float(test_set.x[: cfg.n_test]).flatten(1).to(device),
-    test_set.y[: cfg.n_test].to(device),
-    batch_size=2_000,
-    shuffle=False,
-)
+
+# %% [markdown]
+# The three runs, and the test images on which each is measured after every
+# epoch:
+
+# %%
+x_tf = x_t.flatten(1).to(device)  # the test images of the batch-norm runs, flattened
+test_flat = data.Batches(x_tf, y_t.to(device), batch_size=2_000, shuffle=False)
 P_RAND, WD_RAND = 0.2, 0.5  # dropout p; weight decay as in the small-data runs
 RAND_RUNS = {  # name: (labels, dropout p, weight decay)
     "true labels": (y_true, 0.0, 0.0),
     "random labels": (y_random, 0.0, 0.0),
     "random, regularized": (y_random, P_RAND, WD_RAND),
 }
-rand_hist, fitted = {}, {}
-for name, (labels, p, wd) in RAND_RUNS.items():
+
+
+def rand_mlp(p: float, wd: float):
+    """The network, with dropout p, and its AdamW optimizer, with weight decay wd."""
     torch.manual_seed(6)
     drop = [Dropout(p)] if p else []
-    mlp = nn.Sequential(
-        nn.Linear(784, 512),
-        nn.ReLU(),
-        *drop,
-        nn.Linear(512, 512),
-        nn.ReLU(),
-        *drop,
-        nn.Linear(512, 10),
-    ).to(device)
-    opt = torch.optim.AdamW(mlp.parameters(), lr=1e-3, weight_decay=wd)
+    layers = [nn.Linear(784, 512), nn.ReLU(), *drop, nn.Linear(512, 512), nn.ReLU()]
+    mlp = nn.Sequential(*layers, *drop, nn.Linear(512, 10)).to(device)
+    return mlp, torch.optim.AdamW(mlp.parameters(), lr=1e-3, weight_decay=wd)
+
+
+# %% [markdown]
+# Each run trains for `cfg.rand_epochs` epochs:
+
+# %%
+rand_hist, fitted = {}, {}
+for name, (labels, p, wd) in RAND_RUNS.items():
+    mlp, opt = rand_mlp(p, wd)
     batches = data.Batches(x_r, labels, batch_size=128, seed=0)
     rand_hist[name] = fit(
         mlp, batches, epochs=cfg.rand_epochs, optimizer=opt, val=test_flat, desc=name
     )
     fitted[name] = evaluate(mlp, batches)[1]  # eval mode: dropout off
-    print(
-        f"{name:>19}: train accuracy {fitted[name]:.4f}, "
-        f"test accuracy {rand_hist[name].val_acc[-1]:.4f}"
-    )
-rand_train_acc = dlbook.report(
-    "random labels: train accuracy", fitted["random labels"], fmt=".4f"
-)
+    acc_tr, acc_te = fitted[name], rand_hist[name].val_acc[-1]
+    print(f"{name:>19}: train accuracy {acc_tr:.4f}, test accuracy {acc_te:.4f}")
+rl = "random labels"
+rand_train_acc = dlbook.report(f"{rl}: train accuracy", fitted[rl], fmt=".4f")
 rand_test_acc = dlbook.report(
-    "random labels: test accuracy", rand_hist["random labels"].val_acc[-1], fmt=".4f"
+    f"{rl}: test accuracy", rand_hist[rl].val_acc[-1], fmt=".4f"
 )
 
 # %% tags=["remove-cell"]
@@ -1302,9 +1328,8 @@ plot.show(fig)
 # %%
 g_lin = torch.Generator().manual_seed(7)
 N, d = 30, 200
-X = torch.randn(
-    N, d, generator=g_lin, dtype=torch.float64
-)  # (N, d): fewer examples than parameters
+# (N, d): fewer examples than parameters
+X = torch.randn(N, d, generator=g_lin, dtype=torch.float64)
 t_lin = torch.randn(N, generator=g_lin, dtype=torch.float64)
 
 
@@ -1316,6 +1341,11 @@ def gradient_descent(w0: torch.Tensor, steps: int = 3_000) -> torch.Tensor:
     return w
 
 
+# %% [markdown]
+# We run it from zero and from a random $\mathbf{w}_0$, and compare with the
+# closed forms:
+
+# %%
 w_star = X.T @ torch.linalg.solve(X @ X.T, t_lin)  # minimum-norm interpolant
 P = X.T @ torch.linalg.solve(X @ X.T, X)  # (d, d) projection onto the row space of X
 w_from_zero = gradient_descent(torch.zeros(d, dtype=torch.float64))
@@ -1379,74 +1409,49 @@ assert (X @ w_from_w0 - t_lin).abs().max() < 1e-10 and w_from_w0.norm() > w_star
 # `cfg.n_dd` images so that it runs on a CPU.
 
 # %%
-dd_device = (
-    device if device.type == "cuda" else torch.device("cpu")
-)  # Apple's MPS has no float64
-dd_train, dd_test = (
-    data.subset(train_set, cfg.n_dd, seed=8),
-    data.subset(test_set, cfg.n_dd_test, seed=8),
-)
-x_dd, x_dd_test = (
-    data.to_float(dd_train.x).flatten(1).to(dd_device),
-    data.to_float(dd_test.x).flatten(1).to(dd_device),
-)
-x_dd, x_dd_test = (
-    x_dd - x_dd.mean(0),
-    x_dd_test - x_dd.mean(0),
-)  # centre with the training mean
-T_dd, y_dd_test = (
-    F.one_hot(dd_train.y, 10).double().to(dd_device),
-    dd_test.y.to(dd_device),
-)
+dd_device = device if device.type == "cuda" else torch.device("cpu")  # MPS: no float64
+dd_train = data.subset(train_set, cfg.n_dd, seed=8)
+dd_test = data.subset(test_set, cfg.n_dd_test, seed=8)
+x_dd = data.to_float(dd_train.x).flatten(1).to(dd_device)
+x_dd_test = data.to_float(dd_test.x).flatten(1).to(dd_device)
+x_dd, x_dd_test = x_dd - x_dd.mean(0), x_dd_test - x_dd.mean(0)  # the training mean
+T_dd = F.one_hot(dd_train.y, 10).double().to(dd_device)  # (n, 10) one-hot targets
+y_dd_test = dd_test.y.to(dd_device)
+
+# %% [markdown]
+# One model: draw the random layer, compute the features and solve for $B$
+# through the smaller Gram matrix.
 
 
+# %%
 def random_features(p: int, seed: int = 0):
     """Test MSE, test error, training MSE of the min-norm model with p features."""
-    W = (
-        torch.randn(784, p, generator=torch.Generator().manual_seed(seed)).to(dd_device)
-        / 784**0.5
-    )
-    phi, phi_test = (
-        torch.relu(x_dd @ W).double(),
-        torch.relu(x_dd_test @ W).double(),
-    )  # (n, p), (n_test, p)
+    g = torch.Generator().manual_seed(seed)
+    W = torch.randn(784, p, generator=g).to(dd_device) / 784**0.5
+    phi = torch.relu(x_dd @ W).double()  # (n, p)
+    phi_test = torch.relu(x_dd_test @ W).double()  # (n_test, p)
     if p < len(phi):
         B = torch.linalg.pinv(phi.T @ phi, hermitian=True) @ (phi.T @ T_dd)  # (p, 10)
     else:
         B = phi.T @ (torch.linalg.pinv(phi @ phi.T, hermitian=True) @ T_dd)
     out = phi_test @ B
     test_mse = (out - F.one_hot(y_dd_test, 10).double()).pow(2).sum(1).mean().item()
-    return (
-        test_mse,
-        (out.argmax(1) != y_dd_test).float().mean().item(),
-        (phi @ B - T_dd).pow(2).sum(1).mean().item(),
-    )
+    test_err = (out.argmax(1) != y_dd_test).float().mean().item()
+    return test_mse, test_err, (phi @ B - T_dd).pow(2).sum(1).mean().item()
 
 
-ratios = [
-    0.1,
-    0.2,
-    0.4,
-    0.6,
-    0.8,
-    0.9,
-    0.95,
-    1.0,
-    1.05,
-    1.1,
-    1.25,
-    1.5,
-    2.0,
-    3.0,
-    5.0,
-    10.0,
-]
+# %% [markdown]
+# The sweep, with $p/n$ from well below to well above the threshold:
+
+# %%
+ratios = [0.1, 0.2, 0.4, 0.6, 0.8, 0.9, 0.95, 1.0]  # p / n up to the threshold
+ratios += [1.05, 1.1, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0]  # and beyond it
 t0 = time.perf_counter()
 dd = {r: random_features(round(r * cfg.n_dd)) for r in ratios}
+best_below = min(dd[r][1] for r in ratios if r < 1)  # the best model with p < n
 print(
     f"{len(ratios)} models in {time.perf_counter() - t0:.1f} s; best test error with "
-    f"p < n "
-    f"{min(dd[r][1] for r in ratios if r < 1):.3f}, with p = 10 n {dd[10.0][1]:.3f}"
+    f"p < n {best_below:.3f}, with p = 10 n {dd[10.0][1]:.3f}"
 )
 for r in (0.2, 1.0, 10.0):
     print(

@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from dlbook import check
+from dlbook.engine import add_to_class
 
 Params = Iterable[torch.Tensor] | Iterable[dict[str, Any]]
 
@@ -216,18 +217,20 @@ class Adam(FromScratch):
         hyper = dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps)
         super().__init__(params, hyper | dict(weight_decay=0.0, amsgrad=False) | kw)
 
-    def update(self, theta, g, group, state):
-        if not state:  # step count and the two moments, all starting at 0
-            state.update(k=0, m1=torch.zeros_like(theta), m2=torch.zeros_like(theta))
-        b1, b2, m1, m2 = group["beta1"], group["beta2"], state["m1"], state["m2"]
-        state["k"] += 1
-        m1.mul_(b1).add_((1 - b1) * g)  # mean of g
-        m2.mul_(b2).add_((1 - b2) * g * g)  # mean of g (.) g
-        if group["amsgrad"]:  # divide by the largest m2 seen so far
-            m2 = state["m2_max"] = torch.maximum(state.get("m2_max", m2), m2)
-        k = state["k"]
-        m1_hat, m2_hat = m1 / (1 - b1**k), m2 / (1 - b2**k)  # bias corrections
-        theta.add_(m1_hat / (m2_hat.sqrt() + group["eps"]), alpha=-group["lr"])
+
+@add_to_class(Adam)
+def update(self, theta, g, group, state):
+    if not state:  # step count and the two moments, all starting at 0
+        state.update(k=0, m1=torch.zeros_like(theta), m2=torch.zeros_like(theta))
+    b1, b2, m1, m2 = group["beta1"], group["beta2"], state["m1"], state["m2"]
+    state["k"] += 1
+    m1.mul_(b1).add_((1 - b1) * g)  # mean of g
+    m2.mul_(b2).add_((1 - b2) * g * g)  # mean of g (.) g
+    if group["amsgrad"]:  # divide by the largest m2 seen so far
+        m2 = state["m2_max"] = torch.maximum(state.get("m2_max", m2), m2)
+    k = state["k"]
+    m1_hat, m2_hat = m1 / (1 - b1**k), m2 / (1 - b2**k)  # bias corrections
+    theta.add_(m1_hat / (m2_hat.sqrt() + group["eps"]), alpha=-group["lr"])
 
 
 class AdamW(Adam):

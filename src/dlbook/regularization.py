@@ -103,6 +103,13 @@ class Dropout(nn.Module):
         return dropout(x, self.p, self.training)  # model.train() / .eval() set it
 
 
+def update_running_stats_(running_mean, running_var, mean, var, n, momentum):
+    """running <- (1 - momentum) running + momentum new; the variance unbiased."""
+    with torch.no_grad():  # the running estimates are buffers, not trained
+        running_mean.mul_(1 - momentum).add_(momentum * mean)
+        running_var.mul_(1 - momentum).add_(momentum * var * n / (n - 1))
+
+
 def batch_norm(
     x, gamma, beta, running_mean, running_var, *, training, momentum=0.1, eps=1e-5
 ):
@@ -113,9 +120,7 @@ def batch_norm(
     if training:
         n = x.numel() // x.shape[1]  # values per channel
         mean, var = x.mean(dims), x.var(dims, correction=0)  # (C,), biased
-        with torch.no_grad():  # running <- (1 - momentum) running + momentum new
-            running_mean.mul_(1 - momentum).add_(momentum * mean)
-            running_var.mul_(1 - momentum).add_(momentum * var * n / (n - 1))
+        update_running_stats_(running_mean, running_var, mean, var, n, momentum)
     else:
         mean, var = running_mean, running_var
     x_hat = (x - mean.reshape(shape)) / torch.sqrt(var.reshape(shape) + eps)
