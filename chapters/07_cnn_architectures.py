@@ -64,7 +64,8 @@ device = session.device
 # The big ImageNet networks are only built and counted, never trained: their
 # parameters are created on PyTorch's `meta` device, which records shapes
 # without allocating memory. What is trained — LeNet-5, plain and residual
-# nets, a fast ResNet and a small ensemble — grows with the profile.
+# nets, a fast ResNet, small NiN, Inception and ResNet nets and a small
+# ensemble — grows with the profile.
 
 # %%
 import time
@@ -76,75 +77,36 @@ from torch import nn
 
 from dlbook import check, cnn, data, plot
 from dlbook.cnn import check_variant, shortcut
+from dlbook.engine import add_to_class
 from dlbook.setup import synchronize
 
-# n_*: training images used (None: all 60,000); *_epochs: passes over them
+# %% [markdown]
+# The sizes of every experiment come from one call, grouped by section:
+# `n_*` is the number of training images used (`None`: all 60,000) and
+# `*_epochs` the passes over them. A T4-class GPU (compute capability < 8)
+# would need well over ten minutes for the full gpu sizes (`python -m
+# dlbook.budget` estimates it from counted FLOPs); `small_gpu` gives it a third
+# of the images for the ablation and the architecture comparison, and half the
+# 32x32 epochs.
+
+# %%
 cfg = dlbook.config(
-    smoke=dict(
-        n_lenet=2_000,
-        lenet_epochs=1,
-        n_depth=640,
-        depth_epochs=2,
-        depth_blocks=5,
-        n_fast=1_500,
-        fast_widths=(8, 16, 32, 64),
-        fast_epochs=2,
-        fast_batch=64,
-        n_abl=600,
-        abl_epochs=2,
-        abl_widths=(8, 16, 32, 64),
-        n_cifar=800,
-        cifar_epochs=2,
-        n_ens=800,
-        ens_widths=(8, 16, 32, 64),
-        ens_epochs=2,
-        n_test=1_000,
-    ),
-    cpu=dict(
-        n_lenet=12_000,
-        lenet_epochs=2,
-        n_depth=3_000,
-        depth_epochs=2,
-        depth_blocks=5,
-        n_fast=6_000,
-        fast_widths=(16, 32, 64, 128),
-        fast_epochs=3,
-        fast_batch=64,
-        n_abl=3_000,
-        abl_epochs=3,
-        abl_widths=(16, 32, 64, 128),
-        n_cifar=2_000,
-        cifar_epochs=2,
-        n_ens=2_500,
-        ens_widths=(8, 16, 32, 64),
-        ens_epochs=3,
-        n_test=5_000,
-    ),
-    gpu=dict(
-        n_lenet=None,
-        lenet_epochs=4,
-        n_depth=20_000,
-        depth_epochs=4,
-        depth_blocks=5,
-        n_fast=None,
-        fast_widths=(64, 128, 256, 512),
-        fast_epochs=18,
-        fast_batch=512,
-        n_abl=None,
-        abl_epochs=8,
-        abl_widths=(64, 128, 256, 512),
-        n_cifar=None,
-        cifar_epochs=10,
-        n_ens=None,
-        ens_widths=(32, 64, 128, 256),
-        ens_epochs=6,
-        n_test=10_000,
-    ),
-    # A T4-class GPU (compute capability < 8) would need ~14 min for the full
-    # gpu sizes (python -m dlbook.budget); a third of the ablation's images and
-    # half the 32x32 epochs bring it to ~8 min.
-    small_gpu=dict(n_abl=20_000, cifar_epochs=5),
-)
+    smoke=dict(n_lenet=2_000, lenet_epochs=1, n_depth=640, depth_epochs=2,
+        n_fast=1_500, fast_widths=(8, 16, 32, 64), fast_epochs=2, fast_batch=64,
+        n_abl=600, abl_epochs=2, abl_widths=(8, 16, 32, 64), depth_blocks=5,
+        n_arch=600, arch_epochs=2, arch_width=16, n_cifar=800, cifar_epochs=2,
+        n_ens=800, ens_widths=(8, 16, 32, 64), ens_epochs=2, n_test=1_000),
+    cpu=dict(n_lenet=12_000, lenet_epochs=2, n_depth=3_000, depth_epochs=2,
+        n_fast=6_000, fast_widths=(16, 32, 64, 128), fast_epochs=3, fast_batch=64,
+        n_abl=3_000, abl_epochs=3, abl_widths=(16, 32, 64, 128), depth_blocks=5,
+        n_arch=3_000, arch_epochs=3, arch_width=32, n_cifar=2_000, cifar_epochs=2,
+        n_ens=2_500, ens_widths=(8, 16, 32, 64), ens_epochs=3, n_test=5_000),
+    gpu=dict(n_lenet=None, lenet_epochs=4, n_depth=20_000, depth_epochs=4,
+        n_fast=None, fast_widths=(64, 128, 256, 512), fast_epochs=24, fast_batch=512,
+        n_abl=None, abl_epochs=8, abl_widths=(64, 128, 256, 512), depth_blocks=5,
+        n_arch=None, arch_epochs=8, arch_width=64, n_cifar=None, cifar_epochs=10,
+        n_ens=None, ens_widths=(32, 64, 128, 256), ens_epochs=6, n_test=10_000),
+    small_gpu=dict(n_abl=20_000, cifar_epochs=5, n_arch=20_000))  # fmt: skip
 cfg
 
 # %% [markdown]
@@ -219,22 +181,13 @@ for name, net in lenets.items():
     counts = cnn.count_parameters(net)
     shape = tuple(net(x_one).shape)
     print(f"LeNet-5 ({name}): output {shape}, {counts['total']:,} parameters")
-c1, c3, c5 = (
-    lenets["modern"].features[0],
-    lenets["modern"].features[3],
-    lenets["modern"].head[0],
-)
-print(
-    "C1, C3, C5 parameters:",
-    [sum(p.numel() for p in m.parameters()) for m in (c1, c3, c5)],
-)
+modern = lenets["modern"]
+c1, c3, c5 = modern.features[0], modern.features[3], modern.head[0]
+n_c = [sum(p.numel() for p in m.parameters()) for m in (c1, c3, c5)]
+print("C1, C3, C5 parameters:", n_c)
 
 # %% tags=["remove-cell"]
-assert [sum(p.numel() for p in m.parameters()) for m in (c1, c3, c5)] == [
-    156,
-    2_416,
-    48_120,
-]
+assert n_c == [156, 2_416, 48_120]
 assert all(cnn.count_parameters(n)["total"] == 61_706 for n in lenets.values())
 assert all(n(x_one).shape == (8, 10) for n in lenets.values())
 
@@ -250,16 +203,18 @@ from dlbook.train import evaluate, fit
 x_le, y_le = prepare(train_set, cfg.n_lenet, standardize=False)
 x_test01 = x_test * std + mean  # the test images in [0, 1]
 test_batches = data.Batches(x_test01, y_test, batch_size=1_000, shuffle=False)
+
+# %% [markdown]
+# Both variants start from the same seed and see the same mini-batches in the
+# same order, so the activation and the pooling are the only differences:
+
+# %%
 lenet_acc = {}
 for name, net in lenets.items():
     torch.manual_seed(0)
-    hist = fit(
-        net,
-        data.Batches(x_le, y_le, batch_size=32, seed=0),
-        epochs=cfg.lenet_epochs,
-        optimizer=torch.optim.Adam(net.parameters(), lr=2e-3),
-        progress=False,
-    )
+    adam = torch.optim.Adam(net.parameters(), lr=2e-3)
+    batches = data.Batches(x_le, y_le, batch_size=32, seed=0)
+    hist = fit(net, batches, epochs=cfg.lenet_epochs, optimizer=adam, progress=False)
     lenet_acc[name] = evaluate(net, test_batches)[1]
     loss_end = hist.train_loss[-1]
     print(f"{name:>8}: final training loss {loss_end:.3f}, {hist.total_s:.1f} s")
@@ -289,23 +244,17 @@ if cfg.profile != "smoke":
 # %%
 lenet = lenets["modern"].eval()
 left_img, right_img = x_test01[0], x_test01[1]  # (1, 28, 28) each
-pair = torch.cat([left_img, torch.zeros(1, 28, 4, device=device), right_img], dim=-1)[
-    None
-]  # (1, 1, 28, 60)
+black = torch.zeros(1, 28, 4, device=device)  # the 4-pixel gap
+pair = torch.cat([left_img, black, right_img], dim=-1)[None]  # (1, 1, 28, 60)
 with torch.no_grad():
     scores = lenet.score_map(pair)  # (1, 10, 1, 9)
-    left, right = (
-        lenet(left_img[None]).argmax().item(),
-        lenet(right_img[None]).argmax().item(),
-    )
-names = [test_set.classes[k] for k in scores[0, :, 0].argmax(0).tolist()]
-print(
-    f"score map {tuple(scores.shape)}; predicted class per window, "
-    f"left to right:\n{names}"
-)
-print(
-    f"on the single images: {test_set.classes[left]!r} and {test_set.classes[right]!r}"
-)
+    left = lenet(left_img[None]).argmax().item()
+    right = lenet(right_img[None]).argmax().item()
+classes = test_set.classes
+names = [classes[k] for k in scores[0, :, 0].argmax(0).tolist()]
+print(f"score map {tuple(scores.shape)}; predicted class per window, left to right:")
+print(names)
+print(f"on the single images: {classes[left]!r} and {classes[right]!r}")
 
 # %% tags=["remove-cell"]
 assert scores.shape == (1, 10, 1, 9)
@@ -356,19 +305,20 @@ with torch.no_grad():
 # nothing is downloaded):
 
 # %%
+tv = torchvision.models
+# fmt: off
 with torch.device("meta"):
-    ours = {
-        "AlexNet": cnn.AlexNet(),
-        "VGG-11": cnn.VGG(11),
-        "VGG-16": cnn.VGG(16),
-        "VGG-19": cnn.VGG(19),
-    }
-    theirs = {
-        "AlexNet": torchvision.models.alexnet(weights=None),
-        "VGG-11": torchvision.models.vgg11(weights=None),
-        "VGG-16": torchvision.models.vgg16(weights=None),
-        "VGG-19": torchvision.models.vgg19(weights=None),
-    }
+    ours = {"AlexNet": cnn.AlexNet(), "VGG-11": cnn.VGG(11), "VGG-16": cnn.VGG(16),
+            "VGG-19": cnn.VGG(19)}
+    theirs = {"AlexNet": tv.alexnet(weights=None), "VGG-11": tv.vgg11(weights=None),
+              "VGG-16": tv.vgg16(weights=None), "VGG-19": tv.vgg19(weights=None)}
+# fmt: on
+
+# %% [markdown]
+# Each of our networks in `ours` has its `torchvision` twin in `theirs`; the
+# table counts both:
+
+# %%
 counts = {name: cnn.count_parameters(m) for name, m in ours.items()}
 tv_counts = {name: sum(p.numel() for p in m.parameters()) for name, m in theirs.items()}
 head = ("conv", "linear", "total", "linear %", "torchvision")
@@ -438,11 +388,8 @@ assert all(net(x_meta).shape == (2, 1000) for net in ours.values())
 # The models are `torchvision`'s, without weights.
 
 # %%
-from torch.utils.flop_counter import FlopCounterMode
-
-
-def compute_profile(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[int, float]]:
-    """(MACs, activation MiB) of each top-level child of `model` for the input x."""
+def activation_mib(model: nn.Module, x: torch.Tensor) -> dict[str, float]:
+    """MiB of float32 layer outputs in each top-level child of `model`, for input x."""
     acts: dict[str, int] = {}
 
     def record(part):  # a hook adding a layer's output size to its part's total
@@ -453,30 +400,45 @@ def compute_profile(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[int, f
         for n, m in model.named_modules()
         if not list(m.children()) and not getattr(m, "inplace", False)
     ]  # every layer, except in-place ReLUs, which store nothing new
-    with FlopCounterMode(display=False) as counter:
-        model(x)
+    model(x)
     for h in hooks:
         h.remove()
+    return {part: 4 * acts.get(part, 0) / 2**20 for part, _ in model.named_children()}
+
+
+# %% [markdown]
+# The counter reports FLOPs per module path (`VGG.features`, ...); half of
+# them are the MACs of that part.
+
+# %%
+from torch.utils.flop_counter import FlopCounterMode
+
+
+def compute_profile(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[int, float]]:
+    """(MACs, activation MiB) of each top-level child of `model` for the input x."""
+    with FlopCounterMode(display=False) as counter:
+        model(x)
     flops, root = counter.get_flop_counts(), type(model).__name__
-    return {
-        part: (sum(flops.get(f"{root}.{part}", {}).values()) // 2, 4 * n / 2**20)
-        for part, n in ((p, acts.get(p, 0)) for p, _ in model.named_children())
-    }
+    mib = activation_mib(model, x)
+    macs = {p: sum(flops.get(f"{root}.{p}", {}).values()) // 2 for p in mib}
+    return {part: (macs[part], mib[part]) for part in mib}
 
 
+# %% [markdown]
+# We profile AlexNet and VGG-16 from the table above and `torchvision`'s
+# ResNet-50, which comes later in this chapter, on one 224x224 image:
+
+# %%
 x_img = torch.empty(1, 3, 224, 224, device="meta")
 with torch.device("meta"):
     tv_resnet50 = torchvision.models.resnet50(weights=None)
-profiles = {
-    "AlexNet": compute_profile(theirs["AlexNet"], x_img),
-    "VGG-16": compute_profile(theirs["VGG-16"], x_img),
-    "ResNet-50": compute_profile(tv_resnet50, x_img),
-}
+profiled = {"AlexNet": theirs["AlexNet"], "VGG-16": theirs["VGG-16"],
+            "ResNet-50": tv_resnet50}  # fmt: skip
+profiles = {name: compute_profile(m, x_img) for name, m in profiled.items()}
 print(f"{'':10} {'part':>10} {'parameters':>12} {'MACs':>15} {'activations':>12}")
 for name, prof in profiles.items():
-    model = theirs.get(name, tv_resnet50)
     for child, (macs, mib) in prof.items():
-        n_par = sum(p.numel() for p in getattr(model, child).parameters())
+        n_par = sum(p.numel() for p in getattr(profiled[name], child).parameters())
         if macs or n_par:
             print(f"{name:10} {child:>10} {n_par:>12,} {macs:>15,} {mib:>9.2f} MiB")
 
@@ -536,13 +498,17 @@ def alexnet_two_gpu(num_classes: int = 1000) -> nn.Sequential:
     )  # fmt: skip
 
 
+# %% [markdown]
+# Built on the `meta` device, it can be compared layer by layer with
+# `torchvision`'s version:
+
+# %%
 with torch.device("meta"):
     alex_2012 = alexnet_two_gpu()
 n_2012 = sum(p.numel() for p in alex_2012.parameters())
+tv_alexnet = theirs["AlexNet"].modules()
 layers_2012 = [m for m in alex_2012 if isinstance(m, (nn.Conv2d, nn.Linear))]
-layers_tv = [
-    m for m in theirs["AlexNet"].modules() if isinstance(m, (nn.Conv2d, nn.Linear))
-]
+layers_tv = [m for m in tv_alexnet if isinstance(m, (nn.Conv2d, nn.Linear))]
 print(f"{'layer':>6} {'2012 (two GPUs)':>16} {'torchvision':>12} {'difference':>11}")
 for k, (a, b) in enumerate(zip(layers_2012, layers_tv)):
     pa, pb = (sum(p.numel() for p in m.parameters()) for m in (a, b))
@@ -694,24 +660,20 @@ assert cnn.count_parameters(googlenet)["total"] < counts["AlexNet"]["total"] / 8
 class BasicBlock(nn.Module):
     """Two 3x3 convolutions and a shortcut: (N, in, H, W) -> (N, out, H/s, W/s)."""
 
-    def __init__(
-        self, in_channels, out_channels, stride=1, *, variant="v1.5", se=False
-    ):
+    def __init__(self, in_channels, out_channels, stride=1, *, variant="v1.5",
+                 se=False):  # fmt: skip
         super().__init__()
         self.variant = check_variant(variant)  # v1 and v1.5 are the same here
-        v2 = variant == "v2"  # pre-activation: bn1 normalizes the block's input
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(in_channels if v2 else out_channels)
+        self.bn1 = nn.BatchNorm2d(in_channels if variant == "v2" else out_channels)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(out_channels)
         self.se = SEBlock(out_channels) if se else nn.Identity()
         self.shortcut = shortcut(in_channels, out_channels, stride, variant)
 
     def forward(self, x):
-        if self.variant == "v2":  # pre-activation: BN-ReLU-conv, nothing after the sum
-            pre = F.relu(self.bn1(x))
-            skip = x if isinstance(self.shortcut, nn.Identity) else self.shortcut(pre)
-            return self.se(self.conv2(F.relu(self.bn2(self.conv1(pre))))) + skip
+        if self.variant == "v2":  # pre-activation (bn1 sees the input): see below
+            return self.forward_v2(x)
         out = F.relu(self.bn1(self.conv1(x)))  # (N, out, H/s, W/s)
         out = self.se(self.bn2(self.conv2(out)))  # the residual F(x)
         return F.relu(out + self.shortcut(x))
@@ -731,34 +693,40 @@ class BasicBlock(nn.Module):
 # *training* loss of every mini-batch.
 
 # %%
-x_dep, y_dep = prepare(train_set, cfg.n_depth, seed=1)
-x_dep = F.avg_pool2d(x_dep, 2)  # (n, 1, 14, 14)
-depth_runs = {
-    "plain, 8 layers": (1, False),
-    f"plain, {6 * cfg.depth_blocks + 2} layers": (cfg.depth_blocks, False),
-    f"residual, {6 * cfg.depth_blocks + 2} layers": (cfg.depth_blocks, True),
-}
-depth_curves = {}
-for name, (blocks, residual) in depth_runs.items():
-    torch.manual_seed(0)
-    net = cnn.DepthNet(blocks, residual=residual, width=8).to(device)
+def training_losses(net: nn.Module, batches, epochs: int) -> list[float]:
+    """Train net with SGD and momentum; the loss of every mini-batch, in order."""
     opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
-    batches, losses = (
-        data.Batches(x_dep, y_dep, batch_size=64, seed=0),
-        [],
-    )  # same order for every net
-    for _ in range(cfg.depth_epochs):
+    losses = []
+    for _ in range(epochs):
         for xb, yb in batches:
             loss = F.cross_entropy(net(xb), yb)
             opt.zero_grad()
             loss.backward()
             opt.step()
             losses.append(loss.item())
-    depth_curves[name] = losses
-    print(
-        f"{name:>20}: mean training loss over the last quarter "
-        f"{sum(losses[-len(losses) // 4 :]) * 4 / len(losses):.3f}"
-    )
+    return losses
+
+
+# %% [markdown]
+# The three nets start from the same seed and see the mini-batches in the same
+# order:
+
+# %%
+x_dep, y_dep = prepare(train_set, cfg.n_depth, seed=1)
+x_dep = F.avg_pool2d(x_dep, 2)  # (n, 1, 14, 14)
+deep = 6 * cfg.depth_blocks + 2  # weight layers
+depth_runs = {"plain, 8 layers": (1, False),
+              f"plain, {deep} layers": (cfg.depth_blocks, False),
+              f"residual, {deep} layers": (cfg.depth_blocks, True)}  # fmt: skip
+depth_curves = {}
+for name, (blocks, residual) in depth_runs.items():
+    torch.manual_seed(0)
+    net = cnn.DepthNet(blocks, residual=residual, width=8).to(device)
+    batches = data.Batches(x_dep, y_dep, batch_size=64, seed=0)  # same order
+    losses = depth_curves[name] = training_losses(net, batches, cfg.depth_epochs)
+    last = losses[-len(losses) // 4 :]
+    print(f"{name:>20}: mean training loss over the last quarter "
+          f"{sum(last) * 4 / len(losses):.3f}")  # fmt: skip
 
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Training cross-entropy per step (means over windows of steps) of a shallow plain net, a deep plain net and a deep residual net of the same depth, trained identically.", "name": "fig-cnn-architectures-depth"}, "image": {"alt": "Three falling loss curves: the deep plain net stays highest, the deep residual net ends lowest, close to or below the shallow plain net."}}
@@ -847,26 +815,31 @@ class Bottleneck(nn.Module):
         super().__init__()
         self.variant = check_variant(variant)
         s1, s3 = (stride, 1) if variant == "v1" else (1, stride)  # v1: on conv1
-        v2 = variant == "v2"  # pre-activation: each BN normalizes a conv's input
         self.conv1 = nn.Conv2d(in_channels, width, 1, stride=s1, bias=False)
-        self.bn1 = nn.BatchNorm2d(in_channels if v2 else width)
+        self.bn1 = nn.BatchNorm2d(in_channels if variant == "v2" else width)
         self.conv2 = nn.Conv2d(width, width, 3, s3, 1, groups=groups, bias=False)
         self.bn2 = nn.BatchNorm2d(width)
         self.conv3 = nn.Conv2d(width, out_channels, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(width if v2 else out_channels)
+        self.bn3 = nn.BatchNorm2d(width if variant == "v2" else out_channels)
         self.se = SEBlock(out_channels) if se else nn.Identity()
         self.shortcut = shortcut(in_channels, out_channels, stride, variant)
 
-    def forward(self, x):
-        if self.variant == "v2":  # pre-activation
-            pre = F.relu(self.bn1(x))
-            skip = x if isinstance(self.shortcut, nn.Identity) else self.shortcut(pre)
-            out = self.conv2(F.relu(self.bn2(self.conv1(pre))))
-            return self.se(self.conv3(F.relu(self.bn3(out)))) + skip
-        out = F.relu(self.bn1(self.conv1(x)))  # (N, width, H/s1, W/s1)
-        out = F.relu(self.bn2(self.conv2(out)))  # (N, width, H/s, W/s)
-        out = self.se(self.bn3(self.conv3(out)))  # (N, out, H/s, W/s)
-        return F.relu(out + self.shortcut(x))
+
+# %% [markdown]
+# Its forward pass is the basic block's with one more convolution: two
+# convolutions followed by batch norm and ReLU, the third by batch norm only,
+# the shortcut added before the last ReLU.
+
+
+# %% tags=["dlbook:cnn"]
+@add_to_class(Bottleneck)
+def forward(self, x):
+    if self.variant == "v2":  # pre-activation: see below
+        return self.forward_v2(x)
+    out = F.relu(self.bn1(self.conv1(x)))  # (N, width, H/s1, W/s1)
+    out = F.relu(self.bn2(self.conv2(out)))  # (N, width, H/s, W/s)
+    out = self.se(self.bn3(self.conv3(out)))  # (N, out, H/s, W/s)
+    return F.relu(out + self.shortcut(x))
 
 
 # %% [markdown]
@@ -877,25 +850,18 @@ class Bottleneck(nn.Module):
 
 # %%
 resnet_check = {}
-for depth, tv_builder in (
-    (18, torchvision.models.resnet18),
-    (50, torchvision.models.resnet50),
-):
+for depth, tv_builder in ((18, tv.resnet18), (50, tv.resnet50)):
     ours_rn, theirs_rn = cnn.resnet(depth).eval(), tv_builder(weights=None).eval()
-    ours_rn.load_state_dict(
-        dict(zip(ours_rn.state_dict(), theirs_rn.state_dict().values()))
-    )
+    weights = theirs_rn.state_dict().values()  # in the same order as ours
+    ours_rn.load_state_dict(dict(zip(ours_rn.state_dict(), weights)))
     x_small = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         diff = (ours_rn(x_small) - theirs_rn(x_small)).abs().max().item()
-    resnet_check[depth] = (
-        cnn.count_parameters(ours_rn),
-        sum(p.numel() for p in theirs_rn.parameters()),
-        diff,
-    )
+    n_theirs = sum(p.numel() for p in theirs_rn.parameters())
+    resnet_check[depth] = (cnn.count_parameters(ours_rn), n_theirs, diff)
     print(
         f"ResNet-{depth}: {resnet_check[depth][0]['total']:,} parameters (torchvision "
-        f"{resnet_check[depth][1]:,}), max |ours - torchvision| = {diff:.1e}"
+        f"{n_theirs:,}), max |ours - torchvision| = {diff:.1e}"
     )
 
 # %% tags=["remove-cell"]
@@ -984,7 +950,26 @@ assert read["v1"] == 0.25 and read["v1.5"] == 1.0
 # stack of blocks is the identity plus corrections, and the signal from any
 # block reaches any later one unchanged. Zeroing every block's last
 # convolution shows the difference: v2 blocks become exactly the identity,
-# v1 blocks still apply a ReLU.
+# v1 blocks still apply a ReLU. Both kinds of block share one pre-activation
+# forward pass; only the bottleneck has a third convolution:
+
+
+# %% tags=["dlbook:cnn"]
+@add_to_class(BasicBlock)
+@add_to_class(Bottleneck)
+def forward_v2(self, x):
+    """The v2 block: BN-ReLU-conv steps, and nothing after the sum."""
+    pre = F.relu(self.bn1(x))
+    skip = x if isinstance(self.shortcut, nn.Identity) else self.shortcut(pre)
+    out = self.conv2(F.relu(self.bn2(self.conv1(pre))))
+    if hasattr(self, "conv3"):  # a bottleneck
+        out = self.conv3(F.relu(self.bn3(out)))
+    return self.se(out) + skip
+
+
+# %% [markdown]
+# Four v1.5 blocks and four v2 blocks, each with its last convolution set to
+# zero, on the same input:
 
 # %%
 torch.manual_seed(0)
@@ -1043,10 +1028,7 @@ x_rx = torch.randn(4, 256, 14, 14)
 with torch.no_grad():
     diff_train = (grouped(x_rx) - paths(x_rx)).abs().max().item()
     diff_eval = (grouped.eval()(x_rx) - paths.eval()(x_rx)).abs().max().item()
-n_grouped, n_paths = (
-    cnn.count_parameters(grouped)["total"],
-    cnn.count_parameters(paths)["total"],
-)
+n_grouped, n_paths = (cnn.count_parameters(m)["total"] for m in (grouped, paths))
 print(
     f"{len(paths.paths)} paths; max difference: train mode {diff_train:.1e}, "
     f"eval mode {diff_eval:.1e}"
@@ -1120,10 +1102,8 @@ class SEBlock(nn.Module):
 
     def __init__(self, channels, reduction=16):
         super().__init__()
-        check.positive(channels, "channels", integer=True)
-        hidden = max(
-            channels // check.positive(reduction, "reduction", integer=True), 1
-        )
+        c = check.positive(channels, "channels", integer=True)
+        hidden = max(c // check.positive(reduction, "reduction", integer=True), 1)
         self.excite = nn.Sequential(  # (N, C, 1, 1) -> (N, C, 1, 1)
             nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True),
             nn.Conv2d(hidden, channels, 1), nn.Sigmoid(),
@@ -1147,15 +1127,14 @@ u = torch.randn(4, 64, 14, 14)
 gates = se.gates(u)
 print(
     f"input {tuple(u.shape)} -> gates {tuple(gates.shape)} "
-    f"in ({gates.min():.2f}, {gates.max():.2f}) "
-    f"-> output {tuple(se(u).shape)}"
+    f"in ({gates.min():.2f}, {gates.max():.2f}) -> output {tuple(se(u).shape)}"
 )
 with torch.device("meta"):
     se_resnet = cnn.resnet(50, se=True)
-extra = cnn.count_parameters(se_resnet)["total"] / resnet_check[50][0]["total"] - 1
+n_se = cnn.count_parameters(se_resnet)["total"]
+extra = n_se / resnet_check[50][0]["total"] - 1
 print(
-    f"SE-ResNet-50: {cnn.count_parameters(se_resnet)['total']:,} parameters "
-    f"(+{extra:.1%}), "
+    f"SE-ResNet-50: {n_se:,} parameters (+{extra:.1%}), "
     f"logits {tuple(se_resnet(x_meta).shape)}"
 )
 
@@ -1220,64 +1199,89 @@ def augment(x: torch.Tensor) -> torch.Tensor:
     dy, dx = torch.randint(0, 5, (2, n, 1, 1), device=x.device)
     rows = (dy + torch.arange(h, device=x.device)[:, None]).expand(n, h, w)  # (N, H, W)
     cols = (dx + torch.arange(w, device=x.device)[None, :]).expand(n, h, w)
-    x = padded[torch.arange(n, device=x.device)[:, None, None], :, rows, cols].permute(
-        0, 3, 1, 2
-    )
+    image = torch.arange(n, device=x.device)[:, None, None]
+    x = padded[image, :, rows, cols].permute(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W)
     return x.contiguous(memory_format=torch.channels_last) if session.amp_dtype else x
 
 
 # %% [markdown]
 # The shifts are drawn per image and applied with one indexing operation, so
-# augmentation costs next to nothing on a GPU. Now the loop itself:
+# augmentation costs next to nothing on a GPU. `fast_batches` draws the
+# recipe's mini-batches from the tensors on the device, `loader_batches` the
+# usual way, with a `DataLoader` over a `TensorDataset` in host memory (the
+# baseline of the ablation below); one training step is autocast forward,
+# scaled backward and optimizer step.
 
 
 # %%
-def train_fast(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    *,
-    epochs: int,
-    batch_size: int,
-    lr: float = 0.2,
-    seed: int = 0,
-    one_cycle: bool = True,
-    smoothing: float = 0.1,
-    augmented: bool = True,
-    low: torch.dtype | None = session.amp_dtype,
-) -> float:
-    """Train model on (x, y), both on the device; returns the training time in s.
+def fast_batches(x, y, batch_size: int, *, seed: int = 0, augmented: bool = True):
+    """Shuffled mini-batches of the device tensors (x, y), optionally augmented."""
+    return data.Batches(x, y, batch_size=batch_size, seed=seed, drop_last=True,
+                        transform=augment if augmented else None)  # fmt: skip
 
-    `low` is the 16-bit type for autocast (None: float32); the flags switch the
-    recipe's ingredients off one at a time, for the ablation below.
-    """
-    if low is not None:
-        model = model.to(memory_format=torch.channels_last)
-    scaler = torch.amp.GradScaler("cuda", enabled=low is torch.float16)
-    batches = data.Batches(
-        x, y, batch_size=batch_size, seed=seed, drop_last=True,
-        transform=augment if augmented else None,
-    )  # fmt: skip
+
+def loader_batches(x, y, batch_size: int, *, seed: int = 0):
+    """The usual pipeline: a shuffling DataLoader over a TensorDataset on the host."""
+    dataset = torch.utils.data.TensorDataset(x.cpu(), y.cpu())
+    g = torch.Generator().manual_seed(seed)
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, shuffle=True, drop_last=True, generator=g
+    )
+
+
+# %% [markdown]
+# One training step autocasts the forward pass to the 16-bit type (or not),
+# and lets the gradient scaler handle the backward pass and the update:
+
+
+# %%
+def train_step(model, xb, yb, opt, scaler, low, smoothing: float) -> None:
+    """One step: forward under autocast to `low` (None: float32), backward, update."""
+    with torch.autocast(device.type, dtype=low, enabled=low is not None):
+        loss = F.cross_entropy(model(xb), yb, label_smoothing=smoothing)
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()  # the loss times s (a no-op unless float16)
+    scaler.step(opt)  # unscales the gradients; skips the step if they overflowed
+    scaler.update()
+
+
+# %% [markdown]
+# The optimizer is SGD with Nesterov momentum and weight decay; its learning
+# rate follows the one-cycle schedule, or stays constant for the baseline:
+
+
+# %%
+def sgd(model: nn.Module, lr: float, steps: int, one_cycle: bool = True):
+    """Nesterov SGD with weight decay, and a one-cycle (or constant) schedule."""
     opt = torch.optim.SGD(
         model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=5e-4
     )
-    total = epochs * len(batches)
-    sched = (
-        torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=total, pct_start=0.25)
-        if one_cycle
-        else torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)  # constant
-    )
-    model.train()
+    if not one_cycle:  # a constant learning rate
+        return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+    cycle = torch.optim.lr_scheduler.OneCycleLR
+    return opt, cycle(opt, lr, total_steps=steps, pct_start=0.25)
+
+
+# %% [markdown]
+# `train_fast` puts these together; its flags switch the recipe's ingredients
+# off one at a time, for the ablation below. Batches that come from the host
+# are copied to the device inside the loop (for device tensors `.to` does
+# nothing).
+
+
+# %%
+def train_fast(model: nn.Module, batches, *, epochs: int, lr: float = 0.2,
+               one_cycle: bool = True, smoothing: float = 0.1,
+               low: torch.dtype | None = session.amp_dtype) -> float:  # fmt: skip
+    """Train model on the mini-batches (xb, yb); returns the training time in s."""
+    model = (model.to(memory_format=torch.channels_last) if low else model).train()
+    scaler = torch.amp.GradScaler("cuda", enabled=low is torch.float16)
+    opt, sched = sgd(model, lr, epochs * len(batches), one_cycle)
     synchronize(device)
     t0 = time.perf_counter()
     for _ in range(epochs):
         for xb, yb in batches:
-            with torch.autocast(device.type, dtype=low, enabled=low is not None):
-                loss = F.cross_entropy(model(xb), yb, label_smoothing=smoothing)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
+            train_step(model, xb.to(device), yb.to(device), opt, scaler, low, smoothing)
             sched.step()
     synchronize(device)
     return time.perf_counter() - t0
@@ -1294,9 +1298,8 @@ def train_fast(
 
 # %%
 @torch.no_grad()
-def predict_proba(
-    model: nn.Module, x: torch.Tensor, *, flip: bool = False, batch_size: int = 1_000
-) -> torch.Tensor:
+def predict_proba(model: nn.Module, x: torch.Tensor, *, flip: bool = False,
+                  batch_size: int = 1_000) -> torch.Tensor:  # fmt: skip
     """Class probabilities (N, K) of images x (N, C, H, W), optionally with flip TTA."""
     model.eval()
     low, out = session.amp_dtype, []  # 16-bit type of this GPU, or None (float32)
@@ -1311,6 +1314,12 @@ def predict_proba(
     return torch.cat(out)
 
 
+# %% [markdown]
+# The accuracy of such probabilities is the fraction of images whose most
+# probable class is the true one:
+
+
+# %%
 def accuracy(p: torch.Tensor, y: torch.Tensor) -> float:
     return (p.argmax(1) == y).float().mean().item()
 
@@ -1324,44 +1333,34 @@ def accuracy(p: torch.Tensor, y: torch.Tensor) -> float:
 x_fast, y_fast = prepare(train_set, cfg.n_fast)
 torch.manual_seed(0)
 fast_net = cnn.SmallResNet(cfg.fast_widths).to(device)
-fast_seconds = train_fast(
-    fast_net, x_fast, y_fast, epochs=cfg.fast_epochs, batch_size=cfg.fast_batch
-)
-p_plain, p_tta = (
-    predict_proba(fast_net, x_test),
-    predict_proba(fast_net, x_test, flip=True),
-)
-print(
-    f"{cnn.count_parameters(fast_net)['total']:,} parameters, "
-    f"{len(x_fast):,} training images, "
-    f"{cfg.fast_epochs} epochs"
-)
+batches = fast_batches(x_fast, y_fast, cfg.fast_batch)
+fast_seconds = train_fast(fast_net, batches, epochs=cfg.fast_epochs)
+acc_plain = accuracy(predict_proba(fast_net, x_test), y_test)
+acc_flip = accuracy(predict_proba(fast_net, x_test, flip=True), y_test)
+n_fast_par = cnn.count_parameters(fast_net)["total"]
+print(f"{n_fast_par:,} parameters, {len(x_fast):,} training images, "
+      f"{cfg.fast_epochs} epochs")  # fmt: skip
 dlbook.report("fast ResNet training time", fast_seconds, fmt=".1f", unit="s")
-fast_acc = dlbook.report(
-    "fast ResNet test accuracy", accuracy(p_plain, y_test), fmt=".4f"
-)
+fast_acc = dlbook.report("fast ResNet test accuracy", acc_plain, fmt=".4f")
 fast_acc_tta = dlbook.report(
-    "fast ResNet test accuracy with flip TTA", accuracy(p_tta, y_test), fmt=".4f"
+    "fast ResNet test accuracy with flip TTA", acc_flip, fmt=".4f"
 )
 
 # %% tags=["remove-cell"]
 assert fast_acc > 0.6, "the fast ResNet must learn well above chance"
 if cfg.profile == "gpu":
     assert fast_acc_tta >= fast_acc, "on a well-trained net flip TTA must not hurt"
-if (
-    cfg.profile == "gpu"
-):  # the target of the gpu profile: >= 94% within 60 s of training on an H100
-    print(
-        f"gpu target (>= 0.94 within 60 s on an H100): "
-        f"accuracy {fast_acc_tta:.4f}, {fast_seconds:.1f} s"
-    )
-    assert fast_acc_tta >= 0.94, (
-        "the gpu profile's fast ResNet must reach 94% test accuracy"
-    )
-    if device.type == "cuda" and torch.cuda.get_device_capability() >= (
-        9,
-        0,
-    ):  # H100 or newer
+    # The gpu target: >= 94% with flip TTA within 60 s of training on an H100.
+    # Why 94%: it is the mark the CIFAR-10 speed records race to (airbench's
+    # "94"), and a ResNet-9 trained to convergence on Fashion-MNIST ends a
+    # little above it, so it says "trained well", not "state of the art". With
+    # 18 epochs no run had shown it; 24 epochs (about 22 s of an H100 by
+    # `python -m dlbook.budget`) aim at ~95%, with the 60 s limit still far off.
+    print(f"gpu target (>= 0.94 within 60 s on an H100): "
+          f"accuracy {fast_acc_tta:.4f}, {fast_seconds:.1f} s")  # fmt: skip
+    assert fast_acc_tta >= 0.94, "the gpu profile's fast ResNet must reach 94%"
+    h100 = device.type == "cuda" and torch.cuda.get_device_capability() >= (9, 0)
+    if h100:  # H100 or newer
         assert fast_seconds <= 60, "on an H100 the fast ResNet must train within 60 s"
 
 # %% [markdown]
@@ -1377,20 +1376,23 @@ if (
 #
 # ### Which ingredient buys what: an ablation
 #
-# A recipe is only convincing with its baseline. We start from plain float32
-# training with a constant learning rate (0.1, the average of the one-cycle
-# schedule below), no label smoothing and no augmentation, and add the
-# ingredients one at a time, each row a fresh `SmallResNet` trained with the
-# same seed on the same `cfg.n_abl` images for `cfg.abl_epochs` epochs; the
-# last row adds flip TTA to the last model. All rows keep the data on the
-# device (the in-memory batches of `data.Batches`; on a CPU there is no
-# host-to-device copy to save). Mixed precision and `channels_last` get a
-# row only where the device has tensor cores (CUDA). Besides the wall time
-# and the examples per second we count the FLOPs of one training step with
-# `FlopCounterMode` (forward and backward) and report the achieved FLOP/s
-# and, on a GPU we know, its fraction of the device's dense 16-bit
-# tensor-core peak from the vendor's data sheet. For a CPU we assume no
-# peak: it depends on the model, its vector units and its clock.
+# A recipe is only convincing with its baseline. Ours is what a learner
+# writes first: a `DataLoader` over a `TensorDataset` in host memory
+# (`shuffle=True`), each mini-batch copied to the device in the loop, plain
+# float32 and a constant learning rate (0.1, the average of the one-cycle
+# schedule below), no label smoothing and no augmentation. The next row keeps
+# the data in one tensor on the device and indexes it with a random
+# permutation (`data.Batches`; on a CPU this saves the per-example work of the
+# loader, not a copy), and then we add the other ingredients one at a time.
+# Each row is a fresh `SmallResNet` trained with the same seed on the same
+# `cfg.n_abl` images for `cfg.abl_epochs` epochs; the last row adds flip TTA
+# to the last model. Mixed precision and `channels_last` get a row only where
+# the device has tensor cores (CUDA). Besides the wall time and the examples
+# per second we count the FLOPs of one training step with `FlopCounterMode`
+# (forward and backward) and report the achieved FLOP/s and, on a GPU we know,
+# its fraction of the device's dense 16-bit tensor-core peak from the vendor's
+# data sheet. For a CPU we assume no peak: it depends on the model, its vector
+# units and its clock.
 
 # %%
 PEAK_16BIT = {  # dense bf16/fp16 tensor-core FLOP/s, from NVIDIA's data sheets
@@ -1399,15 +1401,6 @@ PEAK_16BIT = {  # dense bf16/fp16 tensor-core FLOP/s, from NVIDIA's data sheets
 gpu_name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
 peak = next((v for k, v in PEAK_16BIT.items() if k in gpu_name), None)
 x_abl, y_abl = prepare(train_set, cfg.n_abl, seed=3)
-plain = dict(smoothing=0.0, augmented=False, low=None)
-rows = [
-    ("float32, constant lr", dict(plain, lr=0.1, one_cycle=False)),
-    ("+ one-cycle schedule", plain),
-    ("+ label smoothing", dict(augmented=False, low=None)),
-    ("+ flips and shifts", dict(low=None)),
-]
-if session.amp_dtype is not None:
-    rows.append((f"+ channels_last, {session.amp_dtype}".replace("torch.", ""), {}))
 net_f = cnn.SmallResNet(cfg.abl_widths).to(device).train()
 with FlopCounterMode(display=False) as counter:
     F.cross_entropy(net_f(x_abl[:64]), y_abl[:64]).backward()
@@ -1415,26 +1408,55 @@ flops_per_example = counter.get_total_flops() / 64  # forward + backward
 peak_text = "none" if peak is None else f"{peak / 1e12:.0f} TFLOP/s"
 print(f"{flops_per_example / 1e6:.1f} MFLOP per training example; peak: {peak_text}")
 
+# %% [markdown]
+# Each row names where its mini-batches come from (`"loader"`, `"memory"`, or
+# `"augmented"` in memory) and the options of `train_fast`:
+
 # %%
-ablation = {}
-for name, kw in rows:
+plain = dict(smoothing=0.0, low=None)
+constant = dict(plain, lr=0.1, one_cycle=False)
+rows = [
+    ("DataLoader, fp32, const lr", "loader", constant),
+    ("+ in-memory batches", "memory", constant),
+    ("+ one-cycle schedule", "memory", plain),
+    ("+ label smoothing", "memory", dict(low=None)),
+    ("+ flips and shifts", "augmented", dict(low=None)),
+]
+if session.amp_dtype is not None:
+    amp_name = f"+ channels_last, {session.amp_dtype}".replace("torch.", "")
+    rows.append((amp_name, "augmented", {}))
+
+# %% [markdown]
+# Every row starts from the same seed; only its batches and options differ:
+
+# %%
+ablation, bs = {}, cfg.fast_batch
+for name, source, kw in rows:
     torch.manual_seed(0)
     net_a = cnn.SmallResNet(cfg.abl_widths).to(device)
-    bs = cfg.fast_batch
-    secs = train_fast(net_a, x_abl, y_abl, epochs=cfg.abl_epochs, batch_size=bs, **kw)
+    if source == "loader":
+        batches = loader_batches(x_abl, y_abl, bs)
+    else:
+        batches = fast_batches(x_abl, y_abl, bs, augmented=source == "augmented")
+    secs = train_fast(net_a, batches, epochs=cfg.abl_epochs, **kw)
     seen = cfg.abl_epochs * (len(x_abl) // bs) * bs  # whole batches only
     ablation[name] = (secs, seen / secs, accuracy(predict_proba(net_a, x_test), y_test))
 acc_tta = accuracy(predict_proba(net_a, x_test, flip=True), y_test)
 ablation["+ flip TTA"] = (0.0, float("nan"), acc_tta)  # no training: same model
+
+# %% [markdown]
+# The table gives each row's wall time, its throughput and the test accuracy:
+
+# %%
 cols = ("seconds", "examples/s", "test acc", "TFLOP/s", "of peak")
-print(f"{'':22} {cols[0]:>7} {cols[1]:>10} {cols[2]:>8} {cols[3]:>7} {cols[4]:>7}")
+print(f"{'':26} {cols[0]:>7} {cols[1]:>10} {cols[2]:>8} {cols[3]:>7} {cols[4]:>7}")
 for name, (secs, rate, acc) in ablation.items():
     tflops = flops_per_example * rate / 1e12
     frac = "" if peak is None or rate != rate else f"{tflops * 1e12 / peak:.1%}"
-    print(f"{name:22} {secs:7.1f} {rate:10.0f} {acc:8.4f} {tflops:7.3f} {frac:>7}")
+    print(f"{name:26} {secs:7.1f} {rate:10.0f} {acc:8.4f} {tflops:7.3f} {frac:>7}")
 
-# %% tags=["hide-input"] mystnb={"figure": {"caption": "The training-fast ablation: test accuracy (left) and training throughput (right) as the ingredients are added one at a time, from plain float32 with a constant learning rate.", "name": "fig-cnn-architectures-ablation"}, "image": {"alt": "Two horizontal bar charts with one bar per recipe row: test accuracy on the left, training examples per second on the right."}}
-fig, axes = plot.subplots(1, 2, width=7, height=2.8)
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "The training-fast ablation: test accuracy (left) and training throughput (right) as the ingredients are added one at a time, from a DataLoader in float32 with a constant learning rate.", "name": "fig-cnn-architectures-ablation"}, "image": {"alt": "Two horizontal bar charts with one bar per recipe row, from the DataLoader baseline to flip TTA: test accuracy on the left, training examples per second on the right."}}
+fig, axes = plot.subplots(1, 2, width=7, height=3.0)
 names = list(ablation)
 axes[0].barh(names[::-1], [a for *_, a in ablation.values()][::-1], color="C0")
 accs = [a for *_, a in ablation.values()]
@@ -1449,30 +1471,41 @@ plot.show(fig)
 accs = [a for *_, a in ablation.values()]
 assert min(accs) > 0.3, "every row must learn (chance is 0.1)"
 if cfg.profile == "gpu":
+    rate_loader = ablation["DataLoader, fp32, const lr"][1]
+    rate_memory = ablation["+ in-memory batches"][1]
+    assert rate_memory > 1.5 * rate_loader, "on a GPU the loader must be the bottleneck"
     assert accs[-1] > accs[0] + 0.01, "the full recipe must beat the plain baseline"
 
 # %% [markdown]
 # {numref}`fig-cnn-architectures-ablation` and the table show each
-# ingredient's effect at this budget. In the `gpu` profile, with all 60,000
-# images and 8 epochs, the full recipe must beat the plain baseline
-# (checked). At the small budgets of the `smoke` and `cpu` profiles single
-# rows can go either way, and augmentation can even cost accuracy: it makes
-# every epoch harder and pays off only when there are epochs enough to learn
-# the harder task. That is why the speed records tune each ingredient at
-# their own budget, on many seeds. The record recipes add more that we
-# leave out: airbench {cite}`jordan2024airbench` whitens the first layer's
-# input patches, keeps an exponential moving average of the weights, tests
-# on translated as well as mirrored copies and scales the learning rate with
-# the batch size. On a GPU, the mixed-precision row usually multiplies the
-# examples per second; its fraction of the peak, printed above, shows how
-# far even a fast small net stays from what the hardware can do (small
-# convolutions and batch norm are limited by memory traffic, not by
+# ingredient's effect at this budget. The first two rows train the same net
+# on the same images and differ only in where the mini-batches come from. The
+# `DataLoader` indexes the dataset one example at a time, collates the
+# examples into a batch in Python and copies it to the device; on a GPU, where
+# a step of the small net takes milliseconds, that pipeline is the bottleneck,
+# and the `gpu` profile checks that the in-memory batches train clearly
+# faster. On a CPU the convolutions themselves dominate and the gap is
+# smaller: the examples per second above show how much it is here. In the
+# `gpu` profile, with all 60,000 images and 8 epochs, the full recipe must
+# also beat the baseline in accuracy (checked). At the small budgets of the
+# `smoke` and `cpu` profiles single rows can go either way, and augmentation
+# can even cost accuracy: it makes every epoch harder and pays off only when
+# there are epochs enough to learn the harder task. That is why the speed
+# records tune each ingredient at their own budget, on many seeds. The record
+# recipes add more that we leave out: airbench {cite}`jordan2024airbench`
+# whitens the first layer's input patches, keeps an exponential moving average
+# of the weights, tests on translated as well as mirrored copies and scales the
+# learning rate with the batch size. On a GPU, the mixed-precision row usually
+# multiplies the examples per second; its fraction of the peak, printed above,
+# shows how far even a fast small net stays from what the hardware can do
+# (small convolutions and batch norm are limited by memory traffic, not by
 # arithmetic).
 #
 # The same recipe is what the speed records use on CIFAR-10. When CIFAR-10 is
 # not on this machine (and this book never downloads it silently), the loader
 # says so and substitutes Fashion-MNIST resized to 32x32 with three channels;
-# the printed name tells which data the numbers are for.
+# the printed name tells which data the numbers are for. Each channel is
+# standardised with the mean and standard deviation of the training subset:
 
 # %%
 cifar_train = data.load_with_fallback("CIFAR-10", "train")
@@ -1482,20 +1515,21 @@ c_mean = data.to_float(sub.x).mean((0, 2, 3), keepdim=True)
 c_std = data.to_float(sub.x).std((0, 2, 3), keepdim=True)
 xc_tr, yc_tr = ((data.to_float(sub.x) - c_mean) / c_std).to(device), sub.y.to(device)
 c_sub = data.subset(cifar_test, cfg.n_test)
-xc_te, yc_te = (
-    ((data.to_float(c_sub.x) - c_mean) / c_std).to(device),
-    c_sub.y.to(device),
-)
+xc_te = ((data.to_float(c_sub.x) - c_mean) / c_std).to(device)
+yc_te = c_sub.y.to(device)
+print(f"data: {cifar_train.name}; images {tuple(xc_tr.shape)}")
+
+# %% [markdown]
+# The net is `SmallResNet` with three input channels, trained exactly as
+# before:
+
+# %%
 torch.manual_seed(0)
 cifar_net = cnn.SmallResNet(cfg.fast_widths, in_channels=3).to(device)
-cifar_seconds = train_fast(
-    cifar_net, xc_tr, yc_tr, epochs=cfg.cifar_epochs, batch_size=cfg.fast_batch
-)
+batches = fast_batches(xc_tr, yc_tr, cfg.fast_batch)
+cifar_seconds = train_fast(cifar_net, batches, epochs=cfg.cifar_epochs)
 cifar_acc = accuracy(predict_proba(cifar_net, xc_te, flip=True), yc_te)
-print(
-    f"data: {cifar_train.name}; images {tuple(xc_tr.shape)}; "
-    f"{cifar_seconds:.1f} s of training"
-)
+print(f"{cifar_seconds:.1f} s of training")
 cifar_acc = dlbook.report(
     f"fast ResNet on {cifar_train.name}: test accuracy with flip TTA",
     cifar_acc,
@@ -1508,6 +1542,117 @@ assert xc_tr.shape[1:] == (3, 32, 32) and cifar_acc > 0.3, (
 )
 if cfg.profile == "gpu":  # 50,000 images, 10 epochs: the recipe must really work
     assert cifar_acc > 0.9, f"the fast ResNet must reach 90% on {cifar_train.name}"
+
+# %% [markdown]
+# ### Three architectures, one recipe
+#
+# Is the recipe tied to the ResNet? We train small versions of three of the
+# chapter's families with exactly the same `train_fast` and mini-batches, on
+# the same `cfg.n_arch` Fashion-MNIST images, at about the same number of
+# parameters (set by one width, `cfg.arch_width`). The NiN is three
+# `nin_block`s. `cnn.NiN`, like the original, has no batch normalisation and
+# ends with a ReLU on its class maps; such a net wants a small learning rate
+# and many epochs, not this recipe's short run at a peak of 0.2. So this one
+# puts batch norm after each block (as the ResNet has after every
+# convolution) and lets a final 1x1 convolution, without ReLU, give the class
+# maps that global average pooling turns into logits.
+
+
+# %%
+def small_nin(width: int, num_classes: int = 10) -> nn.Sequential:
+    """NiN for 28x28 images, batch-normalised: (N, 1, 28, 28) -> (N, num_classes)."""
+    w = width
+    return nn.Sequential(
+        nin_block(1, w, 5, padding=2), nn.BatchNorm2d(w), nn.MaxPool2d(3, 2, 1),
+        nin_block(w, w, 5, padding=2), nn.BatchNorm2d(w), nn.MaxPool2d(3, 2, 1),
+        nin_block(w, w, 3, padding=1), nn.BatchNorm2d(w),  # (N, w, 7, 7)
+        nn.Conv2d(w, num_classes, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+    )  # fmt: skip
+
+
+# %% [markdown]
+# The GoogLeNet-style net is a stem convolution and two batch-normalised
+# `cnn.Inception` modules, each doubling the channels, with global average
+# pooling and one linear layer; the ResNet is `cnn.SmallResNet` with narrow
+# widths.
+
+
+# %%
+def small_inception(width: int, num_classes: int = 10) -> nn.Sequential:
+    """A GoogLeNet for 28x28 images: stem, two Inception modules, pooling, linear."""
+    w, q = width, width // 4
+    return nn.Sequential(
+        nn.Conv2d(1, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(),
+        nn.MaxPool2d(2),  # (N, w, 14, 14)
+        cnn.Inception(w, 2 * q, (2 * q, w), (q // 2, q), q, batch_norm=True),
+        nn.MaxPool2d(2),  # (N, 2w, 7, 7)
+        cnn.Inception(2 * w, w, (w, 2 * w), (q, 2 * q), 2 * q, batch_norm=True),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4 * w, num_classes),
+    )  # fmt: skip
+
+
+# %% [markdown]
+# One width sets all three nets; the ResNet's four stages get a quarter, a
+# half and twice the full width:
+
+# %%
+w = cfg.arch_width
+families = {"NiN": lambda: small_nin(w), "Inception": lambda: small_inception(w),
+            "ResNet": lambda: cnn.SmallResNet((w // 4, w // 2, w, w))}  # fmt: skip
+x_arch, y_arch = prepare(train_set, cfg.n_arch, seed=4)
+
+# %% [markdown]
+# Besides the time and the test accuracy, the table lists the FLOPs of one
+# training example (forward and backward, counted on a fresh copy of the net):
+
+# %%
+arch = {}
+for name, make in families.items():
+    torch.manual_seed(0)
+    net = make().to(device)
+    batches = fast_batches(x_arch, y_arch, cfg.fast_batch)
+    secs = train_fast(net, batches, epochs=cfg.arch_epochs)
+    acc = accuracy(predict_proba(net, x_test), y_test)
+    with FlopCounterMode(display=False) as counter:
+        F.cross_entropy(make().to(device)(x_arch[:8]), y_arch[:8]).backward()
+    flop = counter.get_total_flops() / 8
+    arch[name] = (cnn.count_parameters(net)["total"], flop, secs, acc)
+print(f"{'':10} {'parameters':>10} {'MFLOP/ex':>8} {'seconds':>8} {'test acc':>8}")
+for name, (n_par, flop, secs, acc) in arch.items():
+    print(f"{name:10} {n_par:>10,} {flop / 1e6:8.1f} {secs:8.1f} {acc:8.4f}")
+
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Small NiN, Inception and ResNet nets of about the same number of parameters, trained with the same recipe on the same images: test accuracy against training time.", "name": "fig-cnn-architectures-families"}, "image": {"alt": "A scatter plot with three labelled points, NiN, Inception and ResNet, test accuracy on the vertical axis and training seconds on the horizontal axis."}}
+fig, ax = plot.subplots(width=7, height=3.2)
+for k, (name, (n_par, _, secs, acc)) in enumerate(arch.items()):
+    ax.scatter([secs], [acc], s=60, color=f"C{k}")
+    ax.annotate(f"{name} ({n_par / 1e3:.0f}k)", (secs, acc), xytext=(6, 4),
+                textcoords="offset points")  # fmt: skip
+ax.axhline(0.1, color="0.6", ls=":", label="chance")
+ax.set(xlabel="training time (s)", ylabel="test accuracy")
+ax.legend(loc="lower right")
+plot.show(fig)
+
+# %% tags=["remove-cell"]
+n_pars = [n for n, *_ in arch.values()]
+assert max(n_pars) < 1.3 * min(n_pars), "the three nets must be of similar size"
+arch_flop = {name: flop for name, (_, flop, *_) in arch.items()}
+assert arch_flop["NiN"] > 2 * max(arch_flop["Inception"], arch_flop["ResNet"])
+arch_acc = {name: acc for name, (*_, acc) in arch.items()}
+assert max(arch_acc.values()) > 0.2, "at least one family must learn, even in smoke"
+if cfg.profile != "smoke":
+    assert min(arch_acc.values()) > 0.6, "each family far above chance (0.1)"
+
+# %% [markdown]
+# At the `cpu` and `gpu` sizes all three learn with the recipe unchanged, far
+# above the 10% of chance (checked; at the tiny `smoke` sizes the NiN may not
+# get going), with about the same number of parameters
+# ({numref}`fig-cnn-architectures-families`). Their ordering in accuracy is
+# not something to read much into: it changes with the width, the number of
+# epochs and the seed, and the table is one run. What the table does show is
+# that parameters are not computation: a convolution on a 14x14 map costs four
+# times the multiply-adds of the same convolution on a 7x7 map, and our NiN,
+# which keeps its full width and 5x5 kernels at high resolution, needs more
+# than twice the FLOPs per example of either other net (checked).
 
 # %% [markdown]
 # ## Ensembles and test-time augmentation
@@ -1528,18 +1673,17 @@ member_probs = []
 for seed in range(3):
     torch.manual_seed(seed)
     member = cnn.SmallResNet(cfg.ens_widths).to(device)
-    train_fast(
-        member,
-        x_ens,
-        y_ens,
-        epochs=cfg.ens_epochs,
-        batch_size=cfg.fast_batch,
-        seed=seed,
-    )
+    batches = fast_batches(x_ens, y_ens, cfg.fast_batch, seed=seed)
+    train_fast(member, batches, epochs=cfg.ens_epochs)
     member_probs.append(predict_proba(member, x_test))
 ensemble_p = torch.stack(member_probs).mean(0)
 
+# %% [markdown]
+# We compare the members and the ensemble by accuracy and by the test
+# cross-entropy of their averaged probabilities:
 
+
+# %%
 def nll(p: torch.Tensor, y: torch.Tensor) -> float:
     return -p[torch.arange(len(y)), y].clamp_min(1e-12).log().mean().item()
 
@@ -1592,8 +1736,11 @@ if cfg.profile == "gpu":
 #   convolution; SENet reweights channels with gates computed from the whole
 #   image {eq}`eq-se`.
 # - A small ResNet trains fast with data on the device, mixed precision,
-#   label smoothing, a one-cycle schedule and flip TTA; ensembles and TTA buy
-#   accuracy with extra computation.
+#   label smoothing, a one-cycle schedule and flip TTA; the ablation measures
+#   each ingredient against a plain `DataLoader` baseline. The same recipe
+#   trains small NiN and Inception nets too, and equal parameter counts can
+#   hide very different computation. Ensembles and TTA buy accuracy with
+#   extra computation.
 #
 # ## Exercises
 #

@@ -116,6 +116,22 @@ def test_block_shapes(variant):
     assert cnn.Bottleneck(16, 8, 16, variant=variant)(x).shape == (2, 16, 8, 8)
 
 
+@pytest.mark.parametrize("kind", ["basic", "bottleneck"])
+def test_v2_block_with_zero_last_conv_is_the_identity(kind):
+    torch.manual_seed(0)
+    if kind == "basic":
+        block = cnn.BasicBlock(16, 16, variant="v2").eval()
+        last = block.conv2
+    else:
+        block = cnn.Bottleneck(16, 4, 16, variant="v2").eval()
+        last = block.conv3
+    nn.init.zeros_(last.weight)  # the residual branch is 0: only the shortcut
+    x = torch.randn(2, 16, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(block(x), x)
+        assert torch.equal(block.forward_v2(x), x)
+
+
 def test_v1_downsampling_reads_a_quarter_of_the_pixels():
     fractions = {}
     for variant in ("v1", "v1.5"):

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlbook import check
+from dlbook.engine import add_to_class
 
 __all__ = [
     "VGG_CONFIGS",
@@ -530,10 +531,8 @@ class SEBlock(nn.Module):
 
     def __init__(self, channels, reduction=16):
         super().__init__()
-        check.positive(channels, "channels", integer=True)
-        hidden = max(
-            channels // check.positive(reduction, "reduction", integer=True), 1
-        )
+        c = check.positive(channels, "channels", integer=True)
+        hidden = max(c // check.positive(reduction, "reduction", integer=True), 1)
         self.excite = nn.Sequential(  # (N, C, 1, 1) -> (N, C, 1, 1)
             nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True),
             nn.Conv2d(hidden, channels, 1), nn.Sigmoid(),
@@ -572,24 +571,20 @@ def shortcut(
 class BasicBlock(nn.Module):
     """Two 3x3 convolutions and a shortcut: (N, in, H, W) -> (N, out, H/s, W/s)."""
 
-    def __init__(
-        self, in_channels, out_channels, stride=1, *, variant="v1.5", se=False
-    ):
+    def __init__(self, in_channels, out_channels, stride=1, *, variant="v1.5",
+                 se=False):  # fmt: skip
         super().__init__()
         self.variant = check_variant(variant)  # v1 and v1.5 are the same here
-        v2 = variant == "v2"  # pre-activation: bn1 normalizes the block's input
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(in_channels if v2 else out_channels)
+        self.bn1 = nn.BatchNorm2d(in_channels if variant == "v2" else out_channels)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(out_channels)
         self.se = SEBlock(out_channels) if se else nn.Identity()
         self.shortcut = shortcut(in_channels, out_channels, stride, variant)
 
     def forward(self, x):
-        if self.variant == "v2":  # pre-activation: BN-ReLU-conv, nothing after the sum
-            pre = F.relu(self.bn1(x))
-            skip = x if isinstance(self.shortcut, nn.Identity) else self.shortcut(pre)
-            return self.se(self.conv2(F.relu(self.bn2(self.conv1(pre))))) + skip
+        if self.variant == "v2":  # pre-activation (bn1 sees the input): see below
+            return self.forward_v2(x)
         out = F.relu(self.bn1(self.conv1(x)))  # (N, out, H/s, W/s)
         out = self.se(self.bn2(self.conv2(out)))  # the residual F(x)
         return F.relu(out + self.shortcut(x))
@@ -603,26 +598,14 @@ class Bottleneck(nn.Module):
         super().__init__()
         self.variant = check_variant(variant)
         s1, s3 = (stride, 1) if variant == "v1" else (1, stride)  # v1: on conv1
-        v2 = variant == "v2"  # pre-activation: each BN normalizes a conv's input
         self.conv1 = nn.Conv2d(in_channels, width, 1, stride=s1, bias=False)
-        self.bn1 = nn.BatchNorm2d(in_channels if v2 else width)
+        self.bn1 = nn.BatchNorm2d(in_channels if variant == "v2" else width)
         self.conv2 = nn.Conv2d(width, width, 3, s3, 1, groups=groups, bias=False)
         self.bn2 = nn.BatchNorm2d(width)
         self.conv3 = nn.Conv2d(width, out_channels, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(width if v2 else out_channels)
+        self.bn3 = nn.BatchNorm2d(width if variant == "v2" else out_channels)
         self.se = SEBlock(out_channels) if se else nn.Identity()
         self.shortcut = shortcut(in_channels, out_channels, stride, variant)
-
-    def forward(self, x):
-        if self.variant == "v2":  # pre-activation
-            pre = F.relu(self.bn1(x))
-            skip = x if isinstance(self.shortcut, nn.Identity) else self.shortcut(pre)
-            out = self.conv2(F.relu(self.bn2(self.conv1(pre))))
-            return self.se(self.conv3(F.relu(self.bn3(out)))) + skip
-        out = F.relu(self.bn1(self.conv1(x)))  # (N, width, H/s1, W/s1)
-        out = F.relu(self.bn2(self.conv2(out)))  # (N, width, H/s, W/s)
-        out = self.se(self.bn3(self.conv3(out)))  # (N, out, H/s, W/s)
-        return F.relu(out + self.shortcut(x))
 
 
 RESNET_LAYERS: dict[int, tuple[str, tuple[int, int, int, int]]] = {
@@ -971,3 +954,25 @@ class SmallResNet(nn.Module):
         x = self.layer3(x)
         x = x + self.res3(x)
         return self.logit_scale * self.fc(torch.amax(x, dim=(2, 3)))
+
+
+@add_to_class(Bottleneck)
+def forward(self, x):
+    if self.variant == "v2":  # pre-activation: see below
+        return self.forward_v2(x)
+    out = F.relu(self.bn1(self.conv1(x)))  # (N, width, H/s1, W/s1)
+    out = F.relu(self.bn2(self.conv2(out)))  # (N, width, H/s, W/s)
+    out = self.se(self.bn3(self.conv3(out)))  # (N, out, H/s, W/s)
+    return F.relu(out + self.shortcut(x))
+
+
+@add_to_class(BasicBlock)
+@add_to_class(Bottleneck)
+def forward_v2(self, x):
+    """The v2 block: BN-ReLU-conv steps, and nothing after the sum."""
+    pre = F.relu(self.bn1(x))
+    skip = x if isinstance(self.shortcut, nn.Identity) else self.shortcut(pre)
+    out = self.conv2(F.relu(self.bn2(self.conv1(pre))))
+    if hasattr(self, "conv3"):  # a bottleneck
+        out = self.conv3(F.relu(self.bn3(out)))
+    return self.se(out) + skip
