@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlbook import gan
+from dlbook.train import Precision
 
 
 def _models(conditional: bool, width: int = 8, z_dim: int = 12):
@@ -86,6 +87,21 @@ def test_train_step_losses_match_pytorch_bce():
     torch.testing.assert_close(out["d_loss"], d_loss.detach(), rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(out["g_loss"], g_loss.detach(), rtol=1e-4, atol=1e-5)
     assert 0 < out["d_real"] < 1 and 0 < out["d_fake"] < 1
+
+
+def test_discriminator_step_updates_only_d():
+    G, D = _models(False)
+    opt_d = torch.optim.SGD(D.parameters(), lr=0.1)
+    g_before = [p.detach().clone() for p in G.parameters()]
+    d_before = [p.detach().clone() for p in D.parameters()]
+    x = torch.rand(8, 1, 28, 28) * 2 - 1
+    prec = Precision(x.device, enabled=False)
+    d_loss, real, fake = gan.discriminator_step(G, D, opt_d, x, prec=prec)
+    assert real.shape == fake.shape == (8,)
+    torch.testing.assert_close(d_loss, gan.discriminator_loss(real, fake))
+    assert all(torch.equal(a, b) for a, b in zip(g_before, G.parameters()))
+    assert all(p.grad is None for p in G.parameters())  # the fakes were detached
+    assert any(not torch.equal(a, b) for a, b in zip(d_before, D.parameters()))
 
 
 def test_bad_inputs_raise():

@@ -268,20 +268,27 @@ def generator_loss(fake: torch.Tensor) -> torch.Tensor:
     return F.softplus(-fake).mean()
 
 
+def discriminator_step(G, D, opt_d, x_real, cond=(), *, prec):
+    """Update D on a real and a detached fake batch; returns its loss and logits."""
+    z = torch.randn(len(x_real), G.z_dim, device=x_real.device)
+    with prec.autocast():
+        real = D(x_real, *cond).float()  # (B,) logits
+        fake = D(G(z, *cond).detach(), *cond).float()  # (B,), G held fixed
+        d_loss = discriminator_loss(real, fake)
+    opt_d.zero_grad(set_to_none=True)
+    prec.step(d_loss, opt_d, update=False)  # the loss scale is updated after G's step
+    return d_loss, real, fake
+
+
 def train_step(G, D, opt_g, opt_d, x_real, y=None, *, prec=None):
     """One alternating update, first D then G; returns the losses and mean D's."""
     cond = check_players(G, D, x_real, y)  # (y,) for conditional models, else ()
     prec = prec or Precision(x_real.device, enabled=False)  # plain float32
     G.train(), D.train()
-    z1, z2 = torch.randn(2, len(x_real), G.z_dim, device=x_real.device)
-    with prec.autocast():
-        real = D(x_real, *cond).float()  # (B,) logits
-        fake = D(G(z1, *cond).detach(), *cond).float()  # (B,), G held fixed
-        d_loss = discriminator_loss(real, fake)
-    opt_d.zero_grad(set_to_none=True)
-    prec.step(d_loss, opt_d, update=False)
-    with prec.autocast():  # fresh noise; the gradient flows through D into G
-        g_loss = generator_loss(D(G(z2, *cond), *cond).float())
+    d_loss, real, fake = discriminator_step(G, D, opt_d, x_real, cond, prec=prec)
+    z = torch.randn(len(x_real), G.z_dim, device=x_real.device)  # fresh noise
+    with prec.autocast():  # the gradient flows through D into G
+        g_loss = generator_loss(D(G(z, *cond), *cond).float())
     opt_g.zero_grad(set_to_none=True)
     prec.step(g_loss, opt_g)
     p_real, p_fake = real.sigmoid().mean(), fake.sigmoid().mean()
