@@ -85,9 +85,10 @@ from dlbook.setup import synchronize
 # `n_*` is the number of training images used (`None`: all 60,000) and
 # `*_epochs` the passes over them. A T4-class GPU (compute capability < 8)
 # would need well over ten minutes for the full gpu sizes (`python -m
-# dlbook.budget` estimates it from counted FLOPs); `small_gpu` gives it a third
-# of the images for the ablation and the architecture comparison, and half the
-# 32x32 epochs.
+# dlbook.budget` estimates it from counted FLOPs); `small_gpu` gives it a sixth
+# of the images for the ablation (five of its rows train in float32, which a T4
+# runs at an eighth of its float16 rate), a third for the architecture
+# comparison, and half the 32x32 epochs.
 
 # %%
 cfg = dlbook.config(
@@ -106,7 +107,7 @@ cfg = dlbook.config(
         n_abl=None, abl_epochs=8, abl_widths=(64, 128, 256, 512), depth_blocks=5,
         n_arch=None, arch_epochs=8, arch_width=64, n_cifar=None, cifar_epochs=10,
         n_ens=None, ens_widths=(32, 64, 128, 256), ens_epochs=6, n_test=10_000),
-    small_gpu=dict(n_abl=20_000, cifar_epochs=5, n_arch=20_000))  # fmt: skip
+    small_gpu=dict(n_abl=10_000, cifar_epochs=5, n_arch=20_000))  # fmt: skip
 cfg
 
 # %% [markdown]
