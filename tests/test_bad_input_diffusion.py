@@ -197,6 +197,34 @@ def eps_model(x, t, y):
             TypeError,
             "nn.Module",
         ),
+        (
+            lambda: diff.train_denoiser(
+                diff.MLPDenoiser(), torch.zeros(4, 2), None, steps=1, progress=False
+            ),
+            TypeError,
+            "sched must be",
+        ),
+        (
+            lambda: diff.train_denoiser(
+                diff.MLPDenoiser(), torch.zeros(4, 2), None, steps=1, loss_fn="fm"
+            ),
+            TypeError,
+            "loss_fn must be callable",
+        ),
+        (
+            lambda: diff.train_denoiser(
+                diff.MLPDenoiser(),
+                torch.zeros(4, 2),
+                None,
+                steps=1,
+                y=torch.zeros(4, dtype=torch.long),
+                p_uncond=0.1,
+                num_classes=1,
+                loss_fn=lambda m, x0, y, g: diff.fm_loss(m, x0, g),
+            ),
+            ValueError,
+            "p_uncond",
+        ),
     ],
 )
 def test_bad_input_is_refused(call, error, match):

@@ -404,3 +404,20 @@ def test_train_denoiser_uses_the_book_precision(monkeypatch):
     )
     assert made == [("cpu", True)] and len(losses) == 3
     assert not ema.training and all(not p.requires_grad for p in ema.parameters())
+
+
+def test_train_denoiser_with_a_custom_loss_fn():
+    """loss_fn replaces the ε-loss: called on each batch with its labels and the
+    generator, no schedule needed; the result is the EMA model as before."""
+    x, y, calls = torch.randn(32, 2), torch.arange(32) % 4, []
+
+    def loss_fn(model, x0, y_b, generator):
+        calls.append((x0.shape, y_b.shape, isinstance(generator, torch.Generator)))
+        return diff.fm_loss(model, x0, generator)
+
+    model = diff.MLPDenoiser(dim=2, hidden=8, depth=1)
+    ema, losses = diff.train_denoiser(
+        model, x, None, y=y, steps=4, batch_size=8, loss_fn=loss_fn, progress=False
+    )
+    assert calls == [((8, 2), (8,), True)] * 4 and len(losses) == 4
+    assert all(not p.requires_grad for p in ema.parameters())

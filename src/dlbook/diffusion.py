@@ -311,20 +311,16 @@ def ddim_sample(
 ):
     """DDIM from the noise x_T on `steps` evenly spaced times (eta = 0: no noise)."""
     check_sampler(x_T, sched, y, clip, eta)
-    x, times = x_T, ddim_times(sched.T, steps)
+    x, times, dev = x_T, ddim_times(sched.T, steps), x_T.device
     abars = torch.cat([sched.alpha_bars[times], sched.alpha_bars.new_ones(1)])
     for k, i in enumerate(times):  # abars[k + 1]: ᾱ of the next time (1 at the end)
-        t = torch.full((len(x),), i, device=x.device)  # (B,) int64
+        t = torch.full((len(x),), i, device=dev)  # (B,) int64
         eps = model(x, t, y).to(x.dtype)  # float32 under autocast
         x0 = predict_x0(x, eps, abars[k], clip)
         if clip is not None:  # the noise that matches the clamped x̂_0
             eps = (x - abars[k].sqrt() * x0) / (1 - abars[k]).sqrt()
         noisy = eta > 0 and k + 1 < len(times)  # no fresh noise at the last step
-        z = (
-            torch.randn(x.shape, device=x.device, generator=generator)
-            if noisy
-            else None
-        )
+        z = torch.randn(x.shape, device=dev, generator=generator) if noisy else None
         x = ddim_step(x0, eps, abars[k], abars[k + 1], eta, z)
     return x
 
@@ -377,7 +373,7 @@ class EMA:
 def train_denoiser(
     model: nn.Module,
     x: torch.Tensor,
-    sched: Schedule,
+    sched: Schedule | None,
     *,
     y: torch.Tensor | None = None,
     steps: int,
@@ -390,13 +386,14 @@ def train_denoiser(
     seed: int = 0,
     amp: bool = False,
     progress: bool = True,
+    loss_fn: Callable[..., torch.Tensor] | None = None,
 ) -> tuple[nn.Module, list[float]]:
-    """Train a noise model with the ε-loss: AdamW, warm-up, cosine decay, weight EMA.
+    """Train a model with the ε-loss or ``loss_fn``: AdamW, warm-up, cosine decay, EMA.
 
     Args:
         model: the noise model (on the device of ``x``).
         x: training data ``(N, …)`` scaled to about [-1, 1], on the training device.
-        sched: the schedule (same device).
+        sched: the schedule (same device); ``None`` only with ``loss_fn``.
         y: labels ``(N,)`` for a conditional model.
         steps: optimizer steps; each draws a random batch of ``batch_size``.
         lr, warmup: peak learning rate and its linear warm-up length.
@@ -407,6 +404,10 @@ def train_denoiser(
             (bfloat16 on compute capability 8+, float16 with a gradient scaler
             on 7.x, float32 elsewhere).
         progress: show a progress bar (on stderr).
+        loss_fn: another objective, called as ``loss_fn(model, x0, y, generator)``
+            on each batch (``y`` is ``None`` without labels), e.g. a wrapper of
+            :func:`fm_loss` for flow matching; ``None``: :func:`eps_loss` with
+            the label dropout above (which a custom loss must not ask for).
 
     Returns:
         The EMA model (eval mode) and the loss of every step.
@@ -417,7 +418,11 @@ def train_denoiser(
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     check.tensor(x, "x", floating=True)
     check.nonempty(x, "x")
-    if not isinstance(sched, Schedule):
+    if loss_fn is not None and not callable(loss_fn):
+        raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
+    if loss_fn is not None and p_uncond > 0:
+        raise ValueError("p_uncond is the ε-loss's label dropout; with loss_fn use 0")
+    if loss_fn is None and not isinstance(sched, Schedule):
         raise TypeError(f"sched must be a diffusion.Schedule, got {type(sched)}")
     check.positive(steps, "steps", integer=True)
     check.positive(batch_size, "batch_size", integer=True)
@@ -447,16 +452,20 @@ def train_denoiser(
     bar = progress_bar(steps, "denoiser", disable=not progress)  # DLBOOK_PROGRESS=0
     for _ in range(steps):
         idx = torch.randint(0, len(x), (batch_size,), device=dev, generator=g)
+        y_b = None if y is None else y[idx]
         with prec.autocast():
-            loss = eps_loss(
-                model,
-                x[idx],
-                sched,
-                None if y is None else y[idx],
-                p_uncond=p_uncond,
-                num_classes=num_classes,
-                generator=g,
-            )
+            if loss_fn is not None:
+                loss = loss_fn(model, x[idx], y_b, g)
+            else:
+                loss = eps_loss(
+                    model,
+                    x[idx],
+                    sched,
+                    y_b,
+                    p_uncond=p_uncond,
+                    num_classes=num_classes,
+                    generator=g,
+                )
         opt.zero_grad(set_to_none=True)
         prec.step(loss, opt)
         sched_lr.step()

@@ -14,6 +14,7 @@ from torch import nn
 
 from dlbook import check
 from dlbook.diffusion import check_even, timestep_embedding
+from dlbook.engine import add_to_class
 
 
 class ResBlock(nn.Module):
@@ -30,11 +31,13 @@ class ResBlock(nn.Module):
         self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
         self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
 
-    def forward(self, x, emb):  # x: (B, c_in, H, W), emb: (B, emb_dim)
-        h = self.conv1(F.silu(self.norm1(x)))  # (B, c_out, H, W)
-        h = h + self.emb(emb)[:, :, None, None]  # the same shift at every pixel
-        h = self.conv2(F.silu(self.norm2(h)))
-        return h + self.skip(x)  # (B, c_out, H, W)
+
+@add_to_class(ResBlock)
+def forward(self, x, emb):  # x: (B, c_in, H, W), emb: (B, emb_dim)
+    h = self.conv1(F.silu(self.norm1(x)))  # (B, c_out, H, W)
+    h = h + self.emb(emb)[:, :, None, None]  # the same shift at every pixel
+    h = self.conv2(F.silu(self.norm2(h)))
+    return h + self.skip(x)  # (B, c_out, H, W)
 
 
 class UNet(nn.Module):
