@@ -285,3 +285,34 @@ def test_references_are_a_markdown_cell(py):
     assert any(
         c.cell_type == "markdown" and "{bibliography}" in c.source for c in cells
     ), f"{py.name}: put `# %% [markdown]` before `# ## References`"
+
+
+# A visible code cell is read on the page: at most ~15 non-blank lines, so a
+# learner sees one idea per cell (MAX_VISIBLE is the hard ceiling). Cells whose
+# code is hidden (hide-input plots, remove-cell checks) and collapsed solutions
+# may be longer, up to MAX_HIDDEN.
+MAX_VISIBLE = 18
+MAX_HIDDEN = 30
+HIDDEN_TAGS = {"remove-cell", "remove-input", "hide-input", "hide-cell"}
+
+
+def _cell_lengths(py):
+    for c in _code_cells(py):
+        n = sum(1 for line in c.source.splitlines() if line.strip())
+        hidden = bool(HIDDEN_TAGS & set(c.metadata.get("tags", [])))
+        yield n, hidden, c.source
+
+
+@pytest.mark.parametrize("py", CHAPTERS, ids=lambda p: p.stem)
+def test_code_cells_are_short(py):
+    setup = jupytext.read(CHAPTERS[0]).cells[1].source  # the shared setup cell
+    too_long = [
+        (n, src.strip().splitlines()[0])
+        for n, hidden, src in _cell_lengths(py)
+        if n > (MAX_HIDDEN if hidden else MAX_VISIBLE) and src != setup
+    ]
+    assert not too_long, (
+        f"{py.name}: {len(too_long)} code cells are too long (non-blank lines, "
+        f"visible ≤ {MAX_VISIBLE}, hidden ≤ {MAX_HIDDEN}); split each into a "
+        f"definition cell and a cell that uses it: {too_long[:5]}"
+    )
