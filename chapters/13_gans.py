@@ -669,7 +669,7 @@ plot.show(fig)
 # connected noise — the printed
 # fraction near a mode is under a half, against the data's 1, and its MMD²
 # stays well above the level of two data samples (both asserted) — but it
-# reaches every region of the ring
+# spreads round the ring, over the modes counted above,
 # instead of chasing a clump. Other remedies attack the same dynamics from
 # different sides: unrolling the discriminator's future updates
 # {cite}`metz2017unrolled`, or replacing the Jensen–Shannon game by the
