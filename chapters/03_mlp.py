@@ -1366,7 +1366,7 @@ assert single_err[-1] < 0.1
 # excess kurtosis shows what does change with width: a single unit gives a
 # very non-Gaussian output, and the kurtosis falls roughly like $1/q$ towards
 # the Gaussian value 0, until it drowns in Monte Carlo noise (its standard
-# error, $\sqrt{24/n}$ for $n$ Gaussian samples, is printed below). The kernel of one network's hidden layer converges to
+# error, $\sqrt{24/n}$ for $n$ Gaussian samples, is printed above). The kernel of one network's hidden layer converges to
 # $K$ like $1/\sqrt{q}$. {numref}`fig-mlp-gp` shows random functions drawn from narrow
 # and wide networks and the two convergence measures.
 

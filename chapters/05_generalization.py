@@ -874,7 +874,7 @@ assert bn_runs["with BN"][1] > 0.6, (
     "the BN network must learn Fashion-MNIST well above chance"
 )
 
-# %% tags=["hide-input"] mystnb={"figure": {"caption": "Training loss of a six-layer MLP with and without batch normalization, same initialization and batches (moving average of 20 steps).", "name": "fig-generalization-bn-speed"}, "image": {"alt": "The curve with batch norm lies below the one without from the first steps on."}}
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Training loss of a six-layer MLP with and without batch normalization, same initialization and batches (moving average of 20 steps).", "name": "fig-generalization-bn-speed"}, "image": {"alt": "Two falling training-loss curves; the one with batch norm ends lower."}}
 fig, ax = plot.subplots(width=7, height=3.4)
 for name, (losses, _) in bn_runs.items():
     smooth = np.convolve(losses, np.ones(20) / 20, mode="valid")
@@ -891,8 +891,8 @@ plot.show(fig)
 # With the same learning rate and initialization the BN network's loss
 # ({numref}`fig-generalization-bn-speed`)
 # falls faster (the mean loss of the last 50 steps is lower, which the run
-# checks); in the plotted curves the plain network lags from the first
-# steps, while its signal struggles through five layers. Two costs come with BN: a network's
+# checks), while the plain network's signal struggles through five layers.
+# Two costs come with BN: a network's
 # output for one example now depends on the other examples in its batch
 # (which hurts with very small batches), and train and eval modes differ —
 # one more reason never to forget `model.eval()`.
