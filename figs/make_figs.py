@@ -2084,13 +2084,13 @@ def vae() -> Canvas:
     c.text(0.55, y - 0.52, "$\\mathbf{x}$", fs=FS)
     _trapezoid(c, 1.05, 2.2, y, 1.2, 0.7, "encoder\n$q_\\phi$")
     c.arrow(xb.r, (1.05, y))
-    mu = c.box(2.7, y + 0.38, 0.62, 0.34, "$\\boldsymbol{\\mu}$", "hidden")
+    mu = c.box(2.7, y + 0.38, 0.62, 0.34, "$\\mathbf{\\mu}$", "hidden")
     lv = c.box(
         2.7,
         y - 0.38,
         0.62,
         0.34,
-        "$\\log\\boldsymbol{\\sigma}^2$",
+        "$\\log\\mathbf{\\sigma}^2$",
         "hidden",
         fs=FS_SMALL,
     )
@@ -2101,8 +2101,8 @@ def vae() -> Canvas:
         y,
         1.2,
         0.5,
-        "$\\mathbf{z} = \\boldsymbol{\\mu} + "
-        "\\boldsymbol{\\sigma}\\odot\\boldsymbol{\\epsilon}$",
+        "$\\mathbf{z} = \\mathbf{\\mu} + "
+        "\\mathbf{\\sigma}\\odot\\mathbf{\\epsilon}$",
         "op",
         fs=FS_SMALL,
     )
@@ -2113,7 +2113,7 @@ def vae() -> Canvas:
         3.4,
         1.2,
         0.34,
-        "$\\boldsymbol{\\epsilon}\\sim\\mathcal{N}(0, I)$",
+        "$\\mathbf{\\epsilon}\\sim\\mathcal{N}(0, I)$",
         "noise",
         fs=FS_SMALL,
     )
@@ -2138,8 +2138,8 @@ def vae() -> Canvas:
         1.2,
         2.3,
         0.42,
-        "KL($\\mathcal{N}(\\boldsymbol{\\mu}, "
-        "\\boldsymbol{\\sigma}^2)\\,\\|\\,\\mathcal{N}(0, I)$)",
+        "KL($\\mathcal{N}(\\mathbf{\\mu}, "
+        "\\mathbf{\\sigma}^2)\\,\\|\\,\\mathcal{N}(0, I)$)",
         "output",
         fs=FS_SMALL,
     )
@@ -2154,7 +2154,7 @@ def vae() -> Canvas:
     c.text(
         kl.x - 0.32,
         (kl.t[1] + lv.b[1]) / 2,
-        "to $\\boldsymbol{\\mu}$ and\n$\\log\\boldsymbol{\\sigma}^2$",
+        "to $\\mathbf{\\mu}$ and\n$\\log\\mathbf{\\sigma}^2$",
         fs=FS_SMALL,
         color=GRAD,
         ha="right",

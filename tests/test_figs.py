@@ -33,15 +33,30 @@ def make_figs():
     return _load_make_figs()
 
 
+def _pinned(package: str) -> str | None:
+    text = (ROOT / "constraints.txt").read_text(encoding="utf-8")
+    found = re.search(rf"^{package}==(\S+)", text, re.M)
+    return found.group(1) if found else None
+
+
 def test_committed_svgs_are_what_the_generator_draws(make_figs, tmp_path):
+    """Every diagram draws on any supported matplotlib; byte for byte on the pinned one.
+
+    The committed SVGs are drawn with the matplotlib of constraints.txt; another
+    release writes different bytes (paths, ids) for the same drawing.
+    """
+    import matplotlib
+
     fresh = {p.name: p.read_bytes() for p in make_figs.render_all(tmp_path)}
     committed = {p.name: p.read_bytes() for p in FIGS.glob("*.svg")}
     missing = sorted(set(fresh) - set(committed))
-    stale = sorted(n for n in fresh if n in committed and committed[n] != fresh[n])
     orphans = sorted(set(committed) - set(fresh))
     assert not missing, f"not committed (run python figs/make_figs.py): {missing}"
-    assert not stale, f"stale, regenerate with python figs/make_figs.py: {stale}"
     assert not orphans, f"SVGs in figs/ that no diagram function draws: {orphans}"
+    if matplotlib.__version__ != _pinned("matplotlib"):
+        return  # drawn without error; the bytes belong to the pinned release
+    stale = sorted(n for n in fresh if n in committed and committed[n] != fresh[n])
+    assert not stale, f"stale, regenerate with python figs/make_figs.py: {stale}"
 
 
 def test_generator_is_deterministic(make_figs, tmp_path):
