@@ -415,14 +415,35 @@ def activation_mib(model: nn.Module, x: torch.Tensor) -> dict[str, float]:
 from torch.utils.flop_counter import FlopCounterMode
 
 
+def macs_per_child(model: nn.Module, x: torch.Tensor) -> dict[str, int]:
+    """Multiply-adds (FLOPs / 2) of each top-level child of `model` for the input x."""
+    counter, macs, start = FlopCounterMode(display=False), {}, {}
+
+    def before(name):  # the running FLOP total as the child starts
+        return lambda *_: start.update({name: counter.get_total_flops()})
+
+    def after(name):  # what the child added to it
+        done = lambda: (counter.get_total_flops() - start[name]) // 2  # noqa: E731
+        return lambda *_: macs.update({name: macs.get(name, 0) + done()})
+
+    children = list(model.named_children())
+    hooks = [c.register_forward_pre_hook(before(n)) for n, c in children]
+    hooks += [c.register_forward_hook(after(n)) for n, c in children]
+    with counter:
+        model(x)
+    for h in hooks:
+        h.remove()
+    return macs
+
+
+# %% [markdown]
+# A part's profile is its multiply-adds and the memory of its layers' outputs:
+
+# %%
 def compute_profile(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[int, float]]:
     """(MACs, activation MiB) of each top-level child of `model` for the input x."""
-    with FlopCounterMode(display=False) as counter:
-        model(x)
-    flops, root = counter.get_flop_counts(), type(model).__name__
-    mib = activation_mib(model, x)
-    macs = {p: sum(flops.get(f"{root}.{p}", {}).values()) // 2 for p in mib}
-    return {part: (macs[part], mib[part]) for part in mib}
+    macs, mib = macs_per_child(model, x), activation_mib(model, x)
+    return {part: (macs.get(part, 0), mib[part]) for part in mib}
 
 
 # %% [markdown]
