@@ -163,7 +163,8 @@ def markdown_table(records: Sequence[dict[str, Any]]) -> str:
         res = "; ".join(f"{k} = {_fmt(v)}" for k, v in r["results"].items()) or "—"
         status = "" if r["returncode"] == 0 else " (FAILED)"
         lines.append(
-            f"| {r['chapter']}{status} | {r['profile']} | {r['device']} | {r['wall_s']:.1f} | {res} "
+            f"| {r['chapter']}{status} | {r['profile']} | {r['device']} "
+            f"| {r['wall_s']:.1f} | {res} "
             f"| {r['date'][:10]} |"
         )
     return "\n".join(lines) + "\n"
@@ -192,7 +193,8 @@ def load_records(paths: Sequence[str | os.PathLike]) -> list[dict[str, Any]]:
             isinstance(r, dict) and "chapter" in r for r in data
         ):
             raise ValueError(
-                f"{p} is not a list of bench records (write it with python -m dlbook.bench --json)"
+                f"{p} is not a list of bench records "
+                "(write it with python -m dlbook.bench --json)"
             )
         records.extend(data)
     return records
@@ -357,7 +359,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         records.append(rec)
         status = "ok" if rec["returncode"] == 0 else f"FAILED ({rec['returncode']})"
         print(
-            f"{rec['chapter']}: {rec['profile']} on {rec['device']}: {rec['wall_s']:.1f} s, {status}",
+            f"{rec['chapter']}: {rec['profile']} on {rec['device']}: "
+            f"{rec['wall_s']:.1f} s, {status}",
             flush=True,
         )
         if rec["returncode"] != 0:

@@ -754,8 +754,8 @@ def ch07(cfg: dict) -> list[Work]:
               cfg["abl_epochs"], b, fp32=False),
         stage("NiN, Inception, ResNet (as 3 NiNs)", arch, _n(cfg["n_arch"], FASHION),
               cfg["arch_epochs"], b, 3, fp32=False),
-        stage("32x32 RGB ResNet", rgb, _n(cfg["n_cifar"], 50_000), cfg["cifar_epochs"], b,
-              fp32=False),
+        stage("32x32 RGB ResNet", rgb, _n(cfg["n_cifar"], 50_000),
+              cfg["cifar_epochs"], b, fp32=False),
         stage("ensemble (3 members)", ens, _n(cfg["n_ens"], FASHION), cfg["ens_epochs"],
               b, 3, fp32=False),
     ]  # fmt: skip
@@ -772,27 +772,19 @@ def ch14(cfg: dict) -> list[Work]:
     train = train_cost(unet, x, t, y)
     fwd = forward_cost(unet, x, t, y)
     grid = 10 * cfg["n_per_class"]
+    amp = functools.partial(steps_stage, fp32=False)  # the chapter trains with AMP
     return [
-        steps_stage("U-Net training", train, cfg["img_steps"], cfg["batch"], 1, False),
-        steps_stage("DDPM sampling, 24 images", fwd, cfg["T"], 24, 1, False),
-        steps_stage("DDIM sampling, twice", fwd, 2 * cfg["ddim_steps"], 24, 1, False),
+        amp("U-Net training", train, cfg["img_steps"], cfg["batch"]),
+        amp("DDPM sampling, 24 images", fwd, cfg["T"], 24),
+        amp("DDIM sampling, twice", fwd, 2 * cfg["ddim_steps"], 24),
         # w = 0 and w = cfg.w; guidance evaluates the conditional and the
         # unconditional prediction in one batch of twice the size
-        steps_stage(
-            "DDIM per class, w = 0 and w",
-            fwd,
-            2 * cfg["ddim_steps"],
-            2 * grid,
-            1,
-            False,
-        ),
-        steps_stage("flow-matching U-Net training", train, cfg["fm_steps"], cfg["batch"],
-                    1, False),
+        amp("DDIM per class, w = 0 and w", fwd, 2 * cfg["ddim_steps"], 2 * grid),
+        amp("flow-matching U-Net training", train, cfg["fm_steps"], cfg["batch"]),
         # flow (Euler), DDIM eta = 0 and eta = 1 at 10 evaluations, and flow and
         # DDIM eta = 1 at ddim_steps (eta = 0 there reuses the w = 0 samples)
-        steps_stage("flow vs DDIM at equal evaluations", fwd, 30 + 2 * cfg["ddim_steps"],
-                    grid, 1, False),
-    ]  # fmt: skip
+        amp("flow vs DDIM, equal evaluations", fwd, 30 + 2 * cfg["ddim_steps"], grid),
+    ]
 
 
 ESTIMATES: dict[str, Callable[[dict], list[Work]]] = {
@@ -830,7 +822,10 @@ def estimate(chapter: str, small: bool = False) -> list[Work]:
 
 
 def totals(chapter: str) -> dict[str, float]:
-    """Estimated seconds of ``chapter``'s gpu profile per GPU (T4s at small-GPU sizes)."""
+    """Estimated seconds of ``chapter``'s gpu profile per GPU.
+
+    The T4 columns use the chapter's small-GPU sizes.
+    """
     big, small = estimate(chapter), estimate(chapter, small=True)
     return {
         g.name: sum(w.seconds(g) for w in (big if g is H100 else small)) for g in GPUS
