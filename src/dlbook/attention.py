@@ -1,4 +1,5 @@
-"""Attention and transformers: scaled dot-product attention, multi-head attention, a pre-LN block, ViT and GPT.
+"""Attention and transformers: scaled dot-product attention, multi-head attention, a
+pre-LN block, ViT and GPT.
 
 Chapter 10 writes scaled dot-product attention out in full and then uses the
 versions here. Everything follows the notation of the chapter: queries ``q``,
@@ -136,7 +137,8 @@ def sinusoidal_positions(
     """
     if n_positions < 1 or d_model < 2 or d_model % 2:
         raise ValueError(
-            f"need n_positions >= 1 and an even d_model >= 2, got {n_positions}, {d_model}"
+            f"need n_positions >= 1 and an even d_model >= 2, got {n_positions}, "
+            f"{d_model}"
         )
     t = torch.arange(n_positions, dtype=torch.float32)[:, None]  # (T, 1)
     freq = base ** (
@@ -233,7 +235,8 @@ def check_heads(d_model: int, n_heads: int) -> None:
 
 
 def _init_weights(module: nn.Module, std: float = 0.02) -> None:
-    """GPT-2's initialisation of linear and embedding layers: N(0, std²) weights, zero biases."""
+    """GPT-2's initialisation of linear and embedding layers: N(0, std²) weights, zero
+    biases."""
     if isinstance(module, (nn.Linear, nn.Embedding)):
         nn.init.normal_(module.weight, 0.0, std)
         if getattr(module, "bias", None) is not None:
@@ -256,7 +259,8 @@ def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
         or images.shape[-2] % patch_size
     ):
         raise ValueError(
-            f"patchify expects (B, C, H, W) images with H and W multiples of {patch_size}, "
+            "patchify expects (B, C, H, W) images with H and W multiples of "
+            f"{patch_size}, "
             f"got {tuple(images.shape)}"
         )
     return F.unfold(images, kernel_size=patch_size, stride=patch_size).transpose(1, 2)
@@ -267,7 +271,8 @@ class ViTConfig:
     """A small vision transformer; the defaults suit 28x28 grey images."""
 
     image_size: int = 28  # Fashion-MNIST's side
-    patch_size: int = 4  # 7x7 = 49 patches: fine enough for attention maps, only 50 tokens to attend over
+    # 7x7 = 49 patches: fine enough for attention maps, only 50 tokens to attend over
+    patch_size: int = 4
     in_channels: int = 1  # grey images
     n_classes: int = 10  # Fashion-MNIST's classes
     d_model: int = 64  # token width; 49 pixels per patch need few dimensions
@@ -292,7 +297,8 @@ class ViTConfig:
 
 
 class ViT(nn.Module):
-    """A vision transformer: patch embeddings, a class token, learned positions, pre-LN blocks.
+    """A vision transformer: patch embeddings, a class token, learned positions, pre-LN
+    blocks.
 
     Args:
         cfg: the :class:`ViTConfig`.
@@ -316,7 +322,8 @@ class ViT(nn.Module):
         nn.init.trunc_normal_(self.pos, std=0.02)
 
     def tokens(self, images: torch.Tensor) -> torch.Tensor:
-        """Images ``(B, C, H, W)`` -> the input tokens ``(B, 1 + N, D)``, class token first."""
+        """Images ``(B, C, H, W)`` -> the input tokens ``(B, 1 + N, D)``, class token
+        first."""
         c = self.cfg
         if images.ndim != 4 or tuple(images.shape[1:]) != (
             c.in_channels,
@@ -324,7 +331,8 @@ class ViT(nn.Module):
             c.image_size,
         ):
             raise ValueError(
-                f"expected images (B, {c.in_channels}, {c.image_size}, {c.image_size}), "
+                f"expected images (B, {c.in_channels}, {c.image_size}, "
+                f"{c.image_size}), "
                 f"got {tuple(images.shape)}"
             )
         x = self.embed(patchify(images, c.patch_size))  # (B, N, D)
@@ -340,7 +348,8 @@ class ViT(nn.Module):
 
     @torch.no_grad()
     def attention_maps(self, images: torch.Tensor) -> torch.Tensor:
-        """Every layer's attention weights: ``(L, B, H, 1 + N, 1 + N)``; token 0 is the class token."""
+        """Every layer's attention weights: ``(L, B, H, 1 + N, 1 + N)``; token 0 is the
+        class token."""
         x, maps = self.tokens(images), []
         for block in self.blocks:
             maps.append(block_attention_weights(block, x))
@@ -513,7 +522,8 @@ def show_attention(
     title: str = "",
     colorbar: bool = True,
 ) -> None:
-    """Draw an attention matrix ``(T, S)`` as a heatmap: row ``i`` is where query ``i`` looks.
+    """Draw an attention matrix ``(T, S)`` as a heatmap: row ``i`` is where query ``i``
+    looks.
 
     Args:
         weights: ``(T, S)``, e.g. one head of one example.
@@ -522,7 +532,8 @@ def show_attention(
     w = torch.as_tensor(weights).detach().float().cpu()
     if w.ndim != 2:
         raise ValueError(
-            f"show_attention draws one (T, S) matrix, got shape {tuple(w.shape)}; pick a head"
+            f"show_attention draws one (T, S) matrix, got shape {tuple(w.shape)}; pick "
+            "a head"
         )
     im = ax.imshow(
         w.numpy(), cmap="viridis", vmin=0.0, aspect="auto", interpolation="nearest"

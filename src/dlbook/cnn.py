@@ -7,7 +7,8 @@ shape (N, C, H, W); every classifier returns logits of shape (N, num_classes).
 
 Contents, in the order of the chapter:
 
-- :class:`LeNet5` (``"original"``: tanh + average pooling, ``"modern"``: ReLU + max pooling);
+- :class:`LeNet5` (``"original"``: tanh + average pooling, ``"modern"``: ReLU + max
+  pooling);
 - :class:`AlexNet` (the one-GPU layout of torchvision, 61,100,840 parameters);
 - :class:`VGG` with :data:`VGG_CONFIGS` 11/13/16/19;
 - :func:`nin_block` and :class:`NiN` (1x1 convolutions, global average pooling);
@@ -54,7 +55,8 @@ __all__ = [
 
 
 def count_parameters(model: nn.Module) -> dict[str, int]:
-    """Number of trainable parameters of ``model``, split by the kind of layer that owns them.
+    """Number of trainable parameters of ``model``, split by the kind of layer that owns
+    them.
 
     Returns:
         ``{"conv": ..., "linear": ..., "other": ..., "total": ...}``; ``"other"``
@@ -87,11 +89,12 @@ def _check_images(x: torch.Tensor, in_channels: int, name: str) -> None:
     check.tensor(x, "x", floating=True)
     if x.ndim != 4 or x.shape[1] != in_channels:
         raise ValueError(
-            f"{name} expects images of shape (N, {in_channels}, H, W); got {tuple(x.shape)}"
+            f"{name} expects images of shape (N, {in_channels}, H, W); got "
+            f"{tuple(x.shape)}"
         )
 
 
-# --- LeNet-5 -------------------------------------------------------------------------------------------------------
+# --- LeNet-5 --------------------------------------------------------------------------
 
 
 class LeNet5(nn.Module):
@@ -145,26 +148,30 @@ class LeNet5(nn.Module):
         _check_images(x, self.in_channels, "LeNet5")
         if min(x.shape[-2:]) < 28:
             raise ValueError(
-                f"LeNet5 needs images of at least 28x28 pixels, got {tuple(x.shape[-2:])}"
+                "LeNet5 needs images of at least 28x28 pixels, got "
+                f"{tuple(x.shape[-2:])}"
             )
         return self.head(self.features(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits (N, num_classes) of 28x28 images (N, C, 28, 28); use :meth:`score_map` for larger ones."""
+        """Logits (N, num_classes) of 28x28 images (N, C, 28, 28); use :meth:`score_map`
+        for larger ones."""
         scores = self.score_map(x)
         if scores.shape[-2:] != (1, 1):
             raise ValueError(
-                f"LeNet5.forward expects 28x28 images, got {tuple(x.shape[-2:])}; a larger image "
+                f"LeNet5.forward expects 28x28 images, got {tuple(x.shape[-2:])}; a "
+                "larger image "
                 f"gives a map of scores: call score_map(x) instead"
             )
         return scores.flatten(1)
 
 
-# --- AlexNet and VGG ------------------------------------------------------------------------------------------------
+# --- AlexNet and VGG ------------------------------------------------------------------
 
 
 class AlexNet(nn.Module):
-    """AlexNet in its one-GPU form (64, 192, 384, 256, 256 filters), as in ``torchvision.models.alexnet``.
+    """AlexNet in its one-GPU form (64, 192, 384, 256, 256 filters), as in
+    ``torchvision.models.alexnet``.
 
     No local response normalisation and no split across two GPUs. For 224x224
     images, ``features`` gives (N, 256, 6, 6); the adaptive pooling makes the
@@ -257,11 +264,13 @@ VGG_CONFIGS: dict[int, tuple[int | str, ...]] = {
         "M",
     ),
 }
-"""VGG's configurations A (11), B (13), D (16) and E (19): 3x3 convolutions' widths, "M" for 2x2 max pooling."""
+"""VGG's configurations A (11), B (13), D (16) and E (19): 3x3 convolutions' widths, "M"
+for 2x2 max pooling."""
 
 
 class VGG(nn.Module):
-    """VGG: stacks of 3x3 convolutions (padding 1) and 2x2 max pooling, then three linear layers.
+    """VGG: stacks of 3x3 convolutions (padding 1) and 2x2 max pooling, then three
+    linear layers.
 
     Args:
         config: a depth in :data:`VGG_CONFIGS` or a sequence of widths and ``"M"``.
@@ -269,7 +278,8 @@ class VGG(nn.Module):
         in_channels: image channels.
         batch_norm: add batch normalisation after every convolution.
         hidden: width of the two hidden linear layers (4096 in the paper).
-        pool_size: side of the adaptive average pooling before the classifier (7 for 224x224 images).
+        pool_size: side of the adaptive average pooling before the classifier (7 for
+            224x224 images).
         dropout: dropout probability in the classifier.
     """
 
@@ -327,12 +337,13 @@ class VGG(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, C, H, W) -> (N, num_classes); H and W at least 2**(number of poolings)."""
+        """(N, C, H, W) -> (N, num_classes); H and W at least 2**(number of
+        poolings)."""
         _check_images(x, self.in_channels, "VGG")
         return self.classifier(self.pool(self.features(x)).flatten(1))
 
 
-# --- Network in network and GoogLeNet ------------------------------------------------------------------------------
+# --- Network in network and GoogLeNet -------------------------------------------------
 
 
 def nin_block(in_channels, out_channels, kernel_size, stride=1, padding=0):
@@ -346,7 +357,8 @@ def nin_block(in_channels, out_channels, kernel_size, stride=1, padding=0):
 
 
 class NiN(nn.Module):
-    """Network in network for small images: three mlpconv blocks and global average pooling, no linear layer.
+    """Network in network for small images: three mlpconv blocks and global average
+    pooling, no linear layer.
 
     The last block has one channel per class; averaging each channel over the
     image gives the logits, so the net accepts any image size.
@@ -413,7 +425,8 @@ def _conv_bn_relu(
 
 
 class Inception(nn.Module):
-    """The Inception module of GoogLeNet: four parallel branches, concatenated along the channels.
+    """The Inception module of GoogLeNet: four parallel branches, concatenated along the
+    channels.
 
     Branches: 1x1 conv (``c1``); 1x1 reduce then 3x3 (``c3 = (reduce, out)``);
     1x1 reduce then 5x5 (``c5 = (reduce, out)``); 3x3 max pool then 1x1 (``pool_proj``).
@@ -457,7 +470,8 @@ class Inception(nn.Module):
         )
 
 
-GOOGLENET_INCEPTIONS = {  # name: (c1, (3x3 reduce, 3x3), (5x5 reduce, 5x5), pool proj), Table 1 of the paper
+# name: (c1, (3x3 reduce, 3x3), (5x5 reduce, 5x5), pool proj), Table 1 of the paper
+GOOGLENET_INCEPTIONS = {
     "3a": (64, (96, 128), (16, 32), 32),
     "3b": (128, (128, 192), (32, 96), 64),
     "4a": (192, (96, 208), (16, 48), 64),
@@ -523,7 +537,7 @@ class GoogLeNet(nn.Module):
         return self.head(self.features(x))
 
 
-# --- ResNet, ResNeXt, SENet ------------------------------------------------------------------------------------------
+# --- ResNet, ResNeXt, SENet -----------------------------------------------------------
 
 
 class SEBlock(nn.Module):
@@ -559,7 +573,8 @@ def check_variant(variant: str) -> str:
 def shortcut(
     in_channels: int, out_channels: int, stride: int, variant: str
 ) -> nn.Module:
-    """Identity when shapes agree, else a strided 1x1 projection (with BN, except in v2)."""
+    """Identity when shapes agree, else a strided 1x1 projection (with BN, except in
+    v2)."""
     if stride == 1 and in_channels == out_channels:
         return nn.Identity()
     conv = nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False)
@@ -723,7 +738,8 @@ def resnet(
     num_classes: int = 1000,
     in_channels: int = 3,
 ) -> ResNet:
-    """ResNet-18/34/50/101/152 (and ResNeXt / SE variants) by depth; see :class:`ResNet`."""
+    """ResNet-18/34/50/101/152 (and ResNeXt / SE variants) by depth; see
+    :class:`ResNet`."""
     if depth not in RESNET_LAYERS:
         raise ValueError(f"depth must be one of {sorted(RESNET_LAYERS)}, got {depth}")
     block, layers = RESNET_LAYERS[depth]
@@ -740,7 +756,8 @@ def resnet(
 
 
 class SplitTransformMerge(nn.Module):
-    """The ResNeXt block written as ``cardinality`` explicit paths whose outputs are summed.
+    """The ResNeXt block written as ``cardinality`` explicit paths whose outputs are
+    summed.
 
     Path k: 1x1 conv (in -> d), BN, ReLU, 3x3 conv (d -> d), BN, ReLU, 1x1 conv
     (d -> out). The paths' outputs are summed, batch-normalised and added to the
@@ -762,7 +779,8 @@ class SplitTransformMerge(nn.Module):
         _sizes(in_channels=in_channels, out_channels=out_channels, stride=stride)
         if cardinality < 1 or path_width < 1:
             raise ValueError(
-                f"cardinality and path_width must be positive, got {cardinality}, {path_width}"
+                f"cardinality and path_width must be positive, got {cardinality}, "
+                f"{path_width}"
             )
         self.paths = nn.ModuleList(
             nn.Sequential(
@@ -790,7 +808,8 @@ class SplitTransformMerge(nn.Module):
     @classmethod
     @torch.no_grad()
     def from_grouped(cls, block: Bottleneck) -> SplitTransformMerge:
-        """The explicit-path form of a grouped bottleneck, with the same weights (and BN statistics)."""
+        """The explicit-path form of a grouped bottleneck, with the same weights (and BN
+        statistics)."""
         is_bottleneck = all(hasattr(block, n) for n in ("conv1", "conv2", "conv3"))
         if not is_bottleneck or getattr(block, "variant", None) != "v1.5":
             raise ValueError("from_grouped needs a Bottleneck with variant='v1.5'")
@@ -821,7 +840,7 @@ class SplitTransformMerge(nn.Module):
         return new
 
 
-# --- small nets for 28x28 / 32x32 images ------------------------------------------------------------------------------
+# --- small nets for 28x28 / 32x32 images ----------------------------------------------
 
 
 class _DepthBlock(nn.Module):
@@ -849,7 +868,8 @@ class _DepthBlock(nn.Module):
 
 
 class DepthNet(nn.Module):
-    """Plain or residual networks of a chosen depth for small images (the CIFAR nets of He et al.).
+    """Plain or residual networks of a chosen depth for small images (the CIFAR nets of
+    He et al.).
 
     A 3x3 stem convolution, then three stages of ``blocks_per_stage`` blocks of
     two 3x3 convolutions each, at ``width``, ``2 width`` and ``4 width`` channels
@@ -896,7 +916,8 @@ class DepthNet(nn.Module):
 
 
 class SmallResNet(nn.Module):
-    """A fast ResNet for 28x28 or 32x32 images, in the style of the CIFAR-10 speed-record nets.
+    """A fast ResNet for 28x28 or 32x32 images, in the style of the CIFAR-10
+    speed-record nets.
 
     Stem: 3x3 conv-BN-ReLU at ``widths[0]``. Then three stages; each has a
     3x3 conv-BN-ReLU to ``widths[i]`` and a 2x2 max pool (halving H and W),

@@ -53,16 +53,26 @@ CIFAR10_CLASSES: tuple[str, ...] = (
 # SHA-256 of the *uncompressed* IDX files (the .gz wrappers differ between
 # mirrors and Debian's package, the contents do not).
 FASHION_MNIST_SHA256 = {
-    "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-    "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-    "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-    "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+    "train-images-idx3-ubyte": (
+        "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"
+    ),
+    "train-labels-idx1-ubyte": (
+        "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"
+    ),
+    "t10k-images-idx3-ubyte": (
+        "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"
+    ),
+    "t10k-labels-idx1-ubyte": (
+        "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"
+    ),
 }
 FASHION_SYSTEM_DIRS = ("/usr/share/datasets/fashion-mnist",)
 FASHION_HOWTO = (
-    "On Debian/Ubuntu run `sudo apt-get install dataset-fashion-mnist`; elsewhere download the four "
+    "On Debian/Ubuntu run `sudo apt-get install dataset-fashion-mnist`; elsewhere "
+    "download the four "
     "files from https://github.com/zalandoresearch/fashion-mnist (data/fashion) into "
-    "$DLBOOK_DATA/fashion-mnist/, or run with network access so torchvision can fetch them."
+    "$DLBOOK_DATA/fashion-mnist/, or run with network access so torchvision can fetch "
+    "them."
 )
 
 
@@ -75,14 +85,16 @@ class ChecksumError(RuntimeError):
 
 
 def data_home() -> Path:
-    """The directory of downloaded and cached data: ``$DLBOOK_DATA`` or ``~/.cache/dlbook``."""
+    """The directory of downloaded and cached data: ``$DLBOOK_DATA`` or
+    ``~/.cache/dlbook``."""
     return Path(
         os.environ.get(DATA_ENV) or Path.home() / ".cache" / "dlbook"
     ).expanduser()
 
 
 def _network_ok(host: str = "github.com", timeout: float = 3.0) -> bool:
-    """True when a TCP connection to ``host`` opens quickly (downloads are worth trying)."""
+    """True when a TCP connection to ``host`` opens quickly (downloads are worth
+    trying)."""
     if os.environ.get(OFFLINE_ENV, "") not in ("", "0"):
         return False
     try:
@@ -126,7 +138,8 @@ def read_idx(path: str | os.PathLike, sha256: str | None = None) -> np.ndarray:
         got = hashlib.sha256(raw).hexdigest()
         if got != sha256:
             raise ChecksumError(
-                f"{path} is corrupt or not the published file (SHA-256 {got[:12]}…, expected "
+                f"{path} is corrupt or not the published file (SHA-256 {got[:12]}…, "
+                "expected "
                 f"{sha256[:12]}…). Delete it and get it again: {FASHION_HOWTO}"
             )
     return _parse_idx(raw, path)
@@ -239,12 +252,15 @@ def _torchvision_set(cls_name: str, split: str, download: bool | None) -> ImageS
             except Exception as err:
                 raise DatasetNotFoundError(
                     f"{cls_name} is not in {root} and the download failed ({err}). "
-                    f"Set ${DATA_ENV} to a directory holding torchvision's {cls_name} files."
+                    f"Set ${DATA_ENV} to a directory holding torchvision's {cls_name} "
+                    "files."
                 ) from err
         else:
             raise DatasetNotFoundError(
-                f"{cls_name} ({split}) is not in {root} and the network is unreachable.\n"
-                f"Run once with network access, or copy torchvision's {cls_name} files there "
+                f"{cls_name} ({split}) is not in {root} and the network is "
+                "unreachable.\n"
+                f"Run once with network access, or copy torchvision's {cls_name} files "
+                "there "
                 f"(or point ${DATA_ENV} at a directory that has them)."
             ) from None
     x = torch.as_tensor(np.asarray(ds.data))
@@ -254,14 +270,16 @@ def _torchvision_set(cls_name: str, split: str, download: bool | None) -> ImageS
 
 
 def load_mnist(split: str = "train", *, download: bool | None = None) -> ImageSet:
-    """Load MNIST (x: (N, 28, 28) uint8) from torchvision's layout under ``$DLBOOK_DATA``."""
+    """Load MNIST (x: (N, 28, 28) uint8) from torchvision's layout under
+    ``$DLBOOK_DATA``."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     return _torchvision_set("MNIST", split, download)
 
 
 def load_cifar10(split: str = "train", *, download: bool | None = None) -> ImageSet:
-    """Load CIFAR-10 (x: (N, 32, 32, 3) uint8) from torchvision's layout under ``$DLBOOK_DATA``."""
+    """Load CIFAR-10 (x: (N, 32, 32, 3) uint8) from torchvision's layout under
+    ``$DLBOOK_DATA``."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     return _torchvision_set("CIFAR10", split, download)
@@ -409,7 +427,8 @@ def load_text(name: str = "northanger_abbey") -> str:
     raw = _read_maybe_gz(path)
     if hashlib.sha256(raw).hexdigest() != sha:
         raise ChecksumError(
-            f"{path} is corrupt (SHA-256 mismatch); reinstall dlbook to get a clean copy."
+            f"{path} is corrupt (SHA-256 mismatch); reinstall dlbook to get a clean "
+            "copy."
         )
     return raw.decode("utf-8")
 
@@ -497,7 +516,8 @@ def gaussian_classes(
     cov = torch.as_tensor(cov, dtype=torch.float32)
     if means.ndim != 2 or cov.shape != (means.shape[1], means.shape[1]):
         raise ValueError(
-            f"means must be (K, D) and cov (D, D); got {tuple(means.shape)} and {tuple(cov.shape)}"
+            f"means must be (K, D) and cov (D, D); got {tuple(means.shape)} and "
+            f"{tuple(cov.shape)}"
         )
     k = means.shape[0]
     priors = (
@@ -533,7 +553,8 @@ def two_moons(
 def spirals(
     n: int = 300, *, classes: int = 3, noise: float = 0.2, seed: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Interleaved spiral arms, one per class. Returns ``x`` (n, 2), ``y`` (n,) int64."""
+    """Interleaved spiral arms, one per class. Returns ``x`` (n, 2), ``y`` (n,)
+    int64."""
     if classes < 2:
         raise ValueError(f"spirals need at least 2 classes, got {classes}")
     g = _gen(seed)
@@ -584,7 +605,8 @@ class Batches:
         sizes = {len(t) for t in tensors}
         if len(sizes) != 1:
             raise ValueError(
-                f"all tensors need the same first dimension; got {[len(t) for t in tensors]}"
+                "all tensors need the same first dimension; got "
+                f"{[len(t) for t in tensors]}"
             )
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
@@ -647,7 +669,8 @@ def to_float(x: torch.Tensor, *, channel_dim: bool = True) -> torch.Tensor:
 def subset(
     ds: ImageSet, n: int | None, *, seed: int = 0, stratified: bool = True
 ) -> ImageSet:
-    """The first ``n`` examples of a random (class-balanced) order; ``None`` keeps all."""
+    """The first ``n`` examples of a random (class-balanced) order; ``None`` keeps
+    all."""
     if n is None or n >= len(ds):
         return ds
     if n < 1:

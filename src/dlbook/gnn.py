@@ -144,7 +144,8 @@ def _check_features(x: torch.Tensor, name: str = "x") -> None:
 
 
 def check_graph(x: torch.Tensor, edge_index: torch.Tensor) -> None:
-    """Check node features ``x (N, F)`` and an edge index ``(2, E)`` over their N nodes."""
+    """Check node features ``x (N, F)`` and an edge index ``(2, E)`` over their N
+    nodes."""
     _check_features(x)
     check_edge_index(edge_index, x.shape[0])
 
@@ -159,7 +160,8 @@ def adjacency(
         num_nodes: N.
 
     Returns:
-        A (N, N) with ``A[i, j]`` = the number of edges ``j -> i`` (symmetric for an undirected graph).
+        A (N, N) with ``A[i, j]`` = the number of edges ``j -> i`` (symmetric for an
+        undirected graph).
     """
     check_edge_index(edge_index, num_nodes)
     src, dst = edge_index
@@ -170,7 +172,8 @@ def adjacency(
 
 
 def edge_index_from_adjacency(adj: torch.Tensor) -> torch.Tensor:
-    """The (2, E) edge index of the nonzero entries of an adjacency matrix (N, N), ``A[i, j] != 0`` -> edge ``j -> i``."""
+    """The (2, E) edge index of the nonzero entries of an adjacency matrix (N, N),
+    ``A[i, j] != 0`` -> edge ``j -> i``."""
     if adj.ndim != 2 or adj.shape[0] != adj.shape[1]:
         raise ValueError(
             f"an adjacency matrix must be square (N, N), got {tuple(adj.shape)}"
@@ -206,14 +209,16 @@ def degree(
 
 
 def add_self_loops(edge_index: torch.Tensor, num_nodes: int) -> torch.Tensor:
-    """Append one edge ``i -> i`` per node, like ``A + I`` (existing loops are kept). Returns (2, E + N)."""
+    """Append one edge ``i -> i`` per node, like ``A + I`` (existing loops are kept).
+    Returns (2, E + N)."""
     check_edge_index(edge_index, num_nodes)
     loops = torch.arange(num_nodes, device=edge_index.device).expand(2, num_nodes)
     return torch.cat([edge_index, loops], dim=1)
 
 
 def to_undirected(edge_index: torch.Tensor, num_nodes: int) -> torch.Tensor:
-    """Add the reverse of every edge and drop duplicates; the columns come out sorted. Returns (2, E')."""
+    """Add the reverse of every edge and drop duplicates; the columns come out sorted.
+    Returns (2, E')."""
     check_edge_index(edge_index, num_nodes)
     both = torch.cat([edge_index, edge_index.flip(0)], dim=1)
     return torch.unique(both, dim=1)
@@ -239,7 +244,8 @@ def path_graph(n: int) -> torch.Tensor:
 
 
 def complete_graph(n: int, *, self_loops: bool = True) -> torch.Tensor:
-    """Every ordered pair ``j -> i`` of n nodes (with ``i -> i`` when ``self_loops``), as (2, E)."""
+    """Every ordered pair ``j -> i`` of n nodes (with ``i -> i`` when ``self_loops``),
+    as (2, E)."""
     _check_num_nodes(n)
     src, dst = torch.meshgrid(
         torch.arange(n), torch.arange(n), indexing="xy"
@@ -249,7 +255,8 @@ def complete_graph(n: int, *, self_loops: bool = True) -> torch.Tensor:
 
 
 def knn_graph(points: torch.Tensor, k: int) -> torch.Tensor:
-    """Edges ``j -> i`` from each point's k nearest neighbours (Euclidean, itself excluded).
+    """Edges ``j -> i`` from each point's k nearest neighbours (Euclidean, itself
+    excluded).
 
     Args:
         points: (N, D) coordinates or features.
@@ -276,7 +283,8 @@ def stochastic_block_model(
     *,
     generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """A random undirected graph with communities (Holland et al.'s stochastic block model).
+    """A random undirected graph with communities (Holland et al.'s stochastic block
+    model).
 
     Two nodes are joined with probability ``p_in`` when they are in the same
     community and ``p_out`` otherwise, independently.
@@ -313,7 +321,8 @@ def permute_graph(
     """Renumber the nodes: new node ``k`` is old node ``perm[k]``.
 
     Returns:
-        ``(x[perm], edge_index renumbered)``; the graph is the same, only its node order changes.
+        ``(x[perm], edge_index renumbered)``; the graph is the same, only its node order
+        changes.
     """
     n = x.shape[0]
     check_edge_index(edge_index, n)
@@ -333,7 +342,8 @@ class Graph:
     Attributes:
         x: node features (N, F).
         edge_index: (2, E) edges ``j -> i``.
-        y: a label: () or (1,) per graph, (N,) per node, or (G,) for a batch of G graphs.
+        y: a label: () or (1,) per graph, (N,) per node, or (G,) for a batch of G
+            graphs.
         batch: (N,) the graph each node belongs to; ``None`` for a single graph.
         num_graphs: G.
     """
@@ -391,7 +401,8 @@ def batch_graphs(graphs: Sequence[Graph]) -> Graph:
     widths = {g.x.shape[1:] for g in graphs}
     if len(widths) > 1:
         raise ValueError(
-            f"all graphs need node features of the same width, got {sorted(map(tuple, widths))}"
+            "all graphs need node features of the same width, got "
+            f"{sorted(map(tuple, widths))}"
         )
     sizes = torch.tensor([g.num_nodes for g in graphs])
     offsets = torch.cumsum(sizes, 0) - sizes  # (G,) first node of each graph
@@ -410,14 +421,15 @@ def batch_graphs(graphs: Sequence[Graph]) -> Graph:
     return Graph(torch.cat([g.x for g in graphs]), edge_index, y, batch, len(graphs))
 
 
-# ----------------------------------------------------------------------------- aggregation
+# ------------------------------------------------------------------------- aggregation
 
 
 def _check_index(src: torch.Tensor, index: torch.Tensor, num_nodes: int) -> None:
     _check_num_nodes(num_nodes)
     if index.ndim != 1 or index.shape[0] != src.shape[0]:
         raise ValueError(
-            f"index must be (E,) with one target per row of src {tuple(src.shape)}, got "
+            f"index must be (E,) with one target per row of src {tuple(src.shape)}, "
+            "got "
             f"{tuple(index.shape)}"
         )
     if _range_checked(index) and (index.min() < 0 or index.max() >= num_nodes):
@@ -428,7 +440,8 @@ def _check_index(src: torch.Tensor, index: torch.Tensor, num_nodes: int) -> None
 
 
 def scatter_sum(src: torch.Tensor, index: torch.Tensor, num_nodes: int) -> torch.Tensor:
-    """Sum the rows of ``src`` (E, ...) that share a target: ``out[i] = sum_{e: index[e] = i} src[e]``. Returns (N, ...)."""
+    """Sum the rows of ``src`` (E, ...) that share a target:
+    ``out[i] = sum_{e: index[e] = i} src[e]``. Returns (N, ...)."""
     _check_index(src, index, num_nodes)
     out = src.new_zeros((num_nodes,) + src.shape[1:])
     return out.index_add_(0, index, src)
@@ -437,14 +450,16 @@ def scatter_sum(src: torch.Tensor, index: torch.Tensor, num_nodes: int) -> torch
 def scatter_mean(
     src: torch.Tensor, index: torch.Tensor, num_nodes: int
 ) -> torch.Tensor:
-    """Mean of the rows of ``src`` (E, ...) per target; 0 for targets without rows. Returns (N, ...)."""
+    """Mean of the rows of ``src`` (E, ...) per target; 0 for targets without rows.
+    Returns (N, ...)."""
     total = scatter_sum(src, index, num_nodes)
     count = degree(index, num_nodes, dtype=src.dtype).clamp(min=1)
     return total / count.reshape((-1,) + (1,) * (src.ndim - 1))
 
 
 def scatter_max(src: torch.Tensor, index: torch.Tensor, num_nodes: int) -> torch.Tensor:
-    """Elementwise maximum of the rows of ``src`` (E, ...) per target; 0 for targets without rows. Returns (N, ...)."""
+    """Elementwise maximum of the rows of ``src`` (E, ...) per target; 0 for targets
+    without rows. Returns (N, ...)."""
     _check_index(src, index, num_nodes)
     out = src.new_zeros((num_nodes,) + src.shape[1:])
     idx = index.reshape((-1,) + (1,) * (src.ndim - 1)).expand_as(src)
@@ -461,7 +476,8 @@ def segment_softmax(
         index: (E,) the target node of each edge.
 
     Returns:
-        Weights of the shape of ``scores`` that sum to 1 over the edges entering each node.
+        Weights of the shape of ``scores`` that sum to 1 over the edges entering each
+        node.
     """
     _check_index(scores, index, num_nodes)
     idx = index.reshape((-1,) + (1,) * (scores.ndim - 1)).expand_as(scores)
@@ -517,7 +533,8 @@ def check_choice(value, name: str, choices) -> None:
 
 
 def gcn_norm_dense(adj: torch.Tensor) -> torch.Tensor:
-    """Kipf and Welling's propagation matrix D^{-1/2} (A + I) D^{-1/2}, D the degrees of A + I.
+    """Kipf and Welling's propagation matrix D^{-1/2} (A + I) D^{-1/2}, D the degrees of
+    A + I.
 
     Args:
         adj: (N, N) adjacency matrix.
@@ -575,7 +592,8 @@ def gcn_conv_dense(
     _check_layer_args(x, weight, bias)
     if adj.shape != (x.shape[0], x.shape[0]):
         raise ValueError(
-            f"adj must be (N, N) = ({x.shape[0]}, {x.shape[0]}) for x {tuple(x.shape)}, got "
+            f"adj must be (N, N) = ({x.shape[0]}, {x.shape[0]}) for x "
+            f"{tuple(x.shape)}, got "
             f"{tuple(adj.shape)}"
         )
     out = gcn_norm_dense(adj) @ (x @ weight)
@@ -610,7 +628,8 @@ class GCNConv(nn.Module):
 
 
 class GINConv(nn.Module):
-    """A graph isomorphism network layer (Xu et al. 2019): h_i' = MLP((1 + eps) h_i + sum_{j -> i} h_j)."""
+    """A graph isomorphism network layer (Xu et al. 2019): h_i' = MLP((1 + eps) h_i +
+    sum_{j -> i} h_j)."""
 
     def __init__(
         self, mlp: nn.Module, *, eps: float = 0.0, train_eps: bool = False
@@ -709,7 +728,8 @@ class GATConv(nn.Module):
     def attention(
         self, x: torch.Tensor, edge_index: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Transformed features (N, H, F_out), the edge index with self-loops (2, E + N) and alpha (E + N, H)."""
+        """Transformed features (N, H, F_out), the edge index with self-loops (2, E + N)
+        and alpha (E + N, H)."""
         _check_features(x)
         n = x.shape[0]
         edge_index = add_self_loops(edge_index, n)
@@ -725,7 +745,8 @@ class GATConv(nn.Module):
         return h, edge_index, segment_softmax(e, dst, n)
 
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
-        """x (N, F_in), edge_index (2, E) -> (N, H * F_out), or (N, F_out) when ``concat=False``."""
+        """x (N, F_in), edge_index (2, E) -> (N, H * F_out), or (N, F_out) when
+        ``concat=False``."""
         h, (src, dst), alpha = self.attention(x, edge_index)
         out = scatter_sum(alpha[..., None] * h[src], dst, x.shape[0])  # (N, H, F_out)
         out = out.reshape(x.shape[0], -1) if self.concat else out.mean(dim=1)
@@ -744,7 +765,8 @@ def circular_layout(n: int) -> torch.Tensor:
 def spring_layout(
     edge_index: torch.Tensor, num_nodes: int, *, iterations: int = 200, seed: int = 0
 ) -> torch.Tensor:
-    """Node positions from a force-directed layout (Fruchterman and Reingold's spring model).
+    """Node positions from a force-directed layout (Fruchterman and Reingold's spring
+    model).
 
     Every pair of nodes repels with force k^2/d, every edge pulls with d^2/k;
     the step size cools linearly. O(N^2) per iteration: for graphs of up to a

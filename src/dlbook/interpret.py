@@ -81,7 +81,8 @@ _targets = targets
 
 
 class eval_mode:  # noqa: N801 (used like a function: with eval_mode(model): ...)
-    """Context manager: ``model`` in eval mode, its training flag restored afterwards."""
+    """Context manager: ``model`` in eval mode, its training flag restored
+    afterwards."""
 
     def __init__(self, model: nn.Module) -> None:
         if not isinstance(model, nn.Module):

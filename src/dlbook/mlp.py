@@ -3,7 +3,8 @@
 Chapter 3 (``ch-mlp``) writes out the sigmoid, the softmax and its Jacobian,
 the cross-entropy, the multi-class hinge and ``MLP`` in cells tagged
 ``dlbook:mlp``; the definitions here are the same text
-(``python -m dlbook.export``). Later chapters import them. Every activation comes with its derivative in
+(``python -m dlbook.export``). Later chapters import them. Every activation comes with
+its derivative in
 closed form (``DERIVATIVES``), and every function that PyTorch also provides
 is checked against it in ``tests/test_mlp.py``:
 
@@ -46,7 +47,8 @@ def identity(z: torch.Tensor) -> torch.Tensor:
 
 
 def step(z: torch.Tensor) -> torch.Tensor:
-    """The threshold unit: 1 where z >= 0, else 0. Its derivative is 0 almost everywhere."""
+    """The threshold unit: 1 where z >= 0, else 0. Its derivative is 0 almost
+    everywhere."""
     return (check.tensor(z, "z") >= 0).to(z.dtype)
 
 
@@ -57,12 +59,14 @@ def sigmoid(z):
 
 
 def tanh(z: torch.Tensor) -> torch.Tensor:
-    """The hyperbolic tangent, a sigmoid rescaled to (-1, 1): tanh(z) = 2 sigmoid(2z) - 1."""
+    """The hyperbolic tangent, a sigmoid rescaled to (-1, 1): tanh(z) = 2 sigmoid(2z) -
+    1."""
     return 2 * sigmoid(2 * check.tensor(z, "z", floating=True)) - 1
 
 
 def arctan(z: torch.Tensor) -> torch.Tensor:
-    """The inverse tangent, a sigmoid-shaped function with values in (-pi/2, pi/2) and heavy tails."""
+    """The inverse tangent, a sigmoid-shaped function with values in (-pi/2, pi/2) and
+    heavy tails."""
     return torch.atan(check.tensor(z, "z", floating=True))
 
 
@@ -72,7 +76,8 @@ def relu(z: torch.Tensor) -> torch.Tensor:
 
 
 def leaky_relu(z: torch.Tensor, slope: float = 0.01) -> torch.Tensor:
-    """max(z, slope * z) for 0 <= slope <= 1: a ReLU that keeps a small gradient for z < 0."""
+    """max(z, slope * z) for 0 <= slope <= 1: a ReLU that keeps a small gradient for z <
+    0."""
     check.probability(slope, "slope")
     return torch.where(check.tensor(z, "z") >= 0, z, slope * z)
 
@@ -99,7 +104,8 @@ def _prelu_alpha(z: torch.Tensor, alpha: torch.Tensor | float) -> torch.Tensor:
 
 
 def prelu(z: torch.Tensor, alpha: torch.Tensor | float) -> torch.Tensor:
-    """The parametric ReLU: z for z >= 0 and alpha * z below, with learned slope(s) alpha.
+    """The parametric ReLU: z for z >= 0 and alpha * z below, with learned slope(s)
+    alpha.
 
     Args:
         z: pre-activations (N, C, ...) or any shape when alpha is a number.
@@ -126,7 +132,8 @@ def softplus(z: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
 
 
 def maxout(z: torch.Tensor, pieces: int) -> torch.Tensor:
-    """Maxout: the maximum over groups of ``pieces`` consecutive entries of the last dimension.
+    """Maxout: the maximum over groups of ``pieces`` consecutive entries of the last
+    dimension.
 
     A maxout unit computes max_k (w_k^T x + b_k); a linear layer with
     ``units * pieces`` outputs followed by ``maxout(., pieces)`` gives ``units``
@@ -146,7 +153,8 @@ def maxout(z: torch.Tensor, pieces: int) -> torch.Tensor:
     check.tensor(z, "z")
     if z.ndim == 0 or z.shape[-1] % pieces:
         raise ValueError(
-            f"the last dimension ({tuple(z.shape)}) must be a multiple of pieces={pieces}"
+            f"the last dimension ({tuple(z.shape)}) must be a multiple of "
+            f"pieces={pieces}"
         )
     return z.unflatten(-1, (z.shape[-1] // pieces, pieces)).amax(-1)
 
@@ -190,16 +198,19 @@ DERIVATIVES: dict[str, Callable[..., torch.Tensor]] = {
         beta * z
     ),  # the derivative of softplus is the sigmoid
 }
-"""The closed-form derivative f'(z) of each activation, element-wise (same keyword arguments)."""
+"""The closed-form derivative f'(z) of each activation, element-wise (same keyword
+arguments)."""
 
 
 def activation(name: str) -> Callable[..., torch.Tensor]:
-    """The activation function called ``name`` (one of ``ACTIVATIONS``), with a helpful error."""
+    """The activation function called ``name`` (one of ``ACTIVATIONS``), with a helpful
+    error."""
     if not isinstance(name, str):
         raise TypeError(f"an activation name must be a str, got {type(name).__name__}")
     if name not in ACTIVATIONS:
         raise ValueError(
-            f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)} (or 'maxout')"
+            f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)} (or "
+            "'maxout')"
         )
     return ACTIVATIONS[name]
 
@@ -237,7 +248,8 @@ def _check_pair(pred: torch.Tensor, target: torch.Tensor) -> None:
     check.tensor(target, "the target")
     if pred.shape != target.shape:
         raise ValueError(
-            f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} must have the same shape"
+            f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} must "
+            "have the same shape"
         )
 
 
@@ -275,18 +287,21 @@ def _check_signs(scores: torch.Tensor, targets: torch.Tensor) -> None:
     _check_pair(scores, targets)
     if not ((targets == 1) | (targets == -1)).all():
         raise ValueError(
-            "binary margin losses need targets in {-1, +1}; use 2 * y - 1 for labels y in {0, 1}"
+            "binary margin losses need targets in {-1, +1}; use 2 * y - 1 for labels "
+            "y in {0, 1}"
         )
 
 
 def squared_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean of (pred - target)^2 over all entries (as F.mse_loss). pred, target: same shape."""
+    """Mean of (pred - target)^2 over all entries (as F.mse_loss). pred, target: same
+    shape."""
     _check_pair(pred, target)
     return ((pred - target) ** 2).mean()
 
 
 def absolute_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean of |pred - target| over all entries, the L1 loss (as F.l1_loss). pred, target: same shape."""
+    """Mean of |pred - target| over all entries, the L1 loss (as F.l1_loss). pred,
+    target: same shape."""
     _check_pair(pred, target)
     return (pred - target).abs().mean()
 
@@ -311,7 +326,8 @@ def multiclass_hinge(scores, labels, *, power=1, margin=1.0):
 def one_vs_all_hinge(
     scores: torch.Tensor, labels: torch.Tensor, *, power: int = 1, margin: float = 1.0
 ) -> torch.Tensor:
-    """One-vs-all hinge: mean over examples of sum_j max(0, margin - t_j s_j)^power, t = +1 for the label, else -1.
+    """One-vs-all hinge: mean over examples of sum_j max(0, margin - t_j s_j)^power,
+    t = +1 for the label, else -1.
 
     power=2 gives the squared hinge, power=3 the cubed hinge.
 
@@ -329,13 +345,15 @@ def one_vs_all_hinge(
 def binary_hinge(
     scores: torch.Tensor, targets: torch.Tensor, *, power: int = 1, margin: float = 1.0
 ) -> torch.Tensor:
-    """Mean of max(0, margin - t s)^power for one score s (N,) per example and targets t (N,) in {-1, +1}."""
+    """Mean of max(0, margin - t s)^power for one score s (N,) per example and targets t
+    (N,) in {-1, +1}."""
     _check_signs(scores, targets)
     return ((margin - targets * scores).clamp_min(0) ** power).mean()
 
 
 def logistic_loss(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean of log(1 + exp(-t s)) for scores (N,) and targets (N,) in {-1, +1} (as F.soft_margin_loss)."""
+    """Mean of log(1 + exp(-t s)) for scores (N,) and targets (N,) in {-1, +1} (as
+    F.soft_margin_loss)."""
     _check_signs(scores, targets)
     return softplus(-targets * scores).mean()
 
@@ -350,13 +368,15 @@ def _probs_onehot(
 
 
 def expectation_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean over examples of ||y - softmax(s)||_1 (y one-hot). scores (N, K), labels (N,)."""
+    """Mean over examples of ||y - softmax(s)||_1 (y one-hot). scores (N, K), labels
+    (N,)."""
     p, y = _probs_onehot(scores, labels)
     return (y - p).abs().sum(1).mean()
 
 
 def brier_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean over examples of ||y - softmax(s)||_2^2, the "regularised expectation" or Brier score."""
+    """Mean over examples of ||y - softmax(s)||_2^2, the "regularised expectation" or
+    Brier score."""
     p, y = _probs_onehot(scores, labels)
     return ((y - p) ** 2).sum(1).mean()
 
@@ -375,14 +395,16 @@ def squared_log_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor
 
 
 def tanimoto_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean over examples of 1 - <p, y> / (||p||^2 + ||y||^2 - <p, y>), p = softmax(s), y one-hot."""
+    """Mean over examples of 1 - <p, y> / (||p||^2 + ||y||^2 - <p, y>), p = softmax(s),
+    y one-hot."""
     p, y = _probs_onehot(scores, labels)
     dot = (p * y).sum(1)
     return (1 - dot / ((p**2).sum(1) + (y**2).sum(1) - dot)).mean()
 
 
 def cauchy_schwarz_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean over examples of -log(<p, y> / (||p|| ||y||)), the Cauchy-Schwarz divergence of p = softmax(s) and y."""
+    """Mean over examples of -log(<p, y> / (||p|| ||y||)), the Cauchy-Schwarz divergence
+    of p = softmax(s) and y."""
     p, y = _probs_onehot(scores, labels)
     return -torch.log((p * y).sum(1) / (p.norm(dim=1) * y.norm(dim=1))).mean()
 
@@ -402,14 +424,16 @@ CLASSIFICATION_LOSSES: dict[
     "cubed hinge": lambda s, y: one_vs_all_hinge(s, y, power=3),
     "multi-class hinge": multiclass_hinge,
 }
-"""Losses of (scores (N, K), labels (N,)) by name; each is >= 0 and 0 only for a perfect prediction."""
+"""Losses of (scores (N, K), labels (N,)) by name; each is >= 0 and 0 only for a perfect
+prediction."""
 
 
 # --- the network ----------------------------------------------------------------------
 
 
 class Maxout(nn.Module):
-    """Maxout over groups of ``pieces`` consecutive features: (N, units * pieces) -> (N, units)."""
+    """Maxout over groups of ``pieces`` consecutive features: (N, units * pieces) -> (N,
+    units)."""
 
     def __init__(self, pieces: int = 2) -> None:
         super().__init__()
@@ -453,11 +477,13 @@ HIDDEN_ACTIVATIONS = (
     "softplus",
     "maxout",
 )
-"""The activations :class:`MLP` accepts between its layers (the step function has no useful gradient)."""
+"""The activations :class:`MLP` accepts between its layers (the step function has no
+useful gradient)."""
 
 
 def activation_layer(name: str, units: int) -> nn.Module:
-    """PyTorch's module for the activation ``name`` after a layer of ``units`` units (PReLU: one slope per unit)."""
+    """PyTorch's module for the activation ``name`` after a layer of ``units`` units
+    (PReLU: one slope per unit)."""
     modules: dict[str, Callable[[], nn.Module]] = {
         "identity": nn.Identity,
         "sigmoid": nn.Sigmoid,
@@ -472,12 +498,14 @@ def activation_layer(name: str, units: int) -> nn.Module:
     check.positive(units, "units", integer=True)
     if name == "step":
         raise ValueError(
-            "the step function has derivative 0 almost everywhere, so gradient descent cannot train "
+            "the step function has derivative 0 almost everywhere, so gradient "
+            "descent cannot train "
             "it; use 'sigmoid' (its smooth version) or 'relu'"
         )
     if name not in modules:
         raise ValueError(
-            f"unknown activation {name!r}; choose one of {', '.join(HIDDEN_ACTIVATIONS)}"
+            f"unknown activation {name!r}; choose one of "
+            f"{', '.join(HIDDEN_ACTIVATIONS)}"
         )
     return modules[name]()
 
@@ -508,7 +536,8 @@ def check_mlp(sizes: Sequence[int], activation: str, dropout: float) -> list[int
 def hidden_layer(
     n_in: int, n_out: int, activation: str, maxout_pieces: int = 2
 ) -> list[nn.Module]:
-    """A hidden layer of :class:`MLP`: ``[Linear, activation]`` (maxout: wider Linear)."""
+    """A hidden layer of :class:`MLP`: ``[Linear, activation]`` (maxout: wider
+    Linear)."""
     check.positive(n_in, "n_in", integer=True)
     check.positive(n_out, "n_out", integer=True)
     if activation == "maxout":
@@ -535,9 +564,11 @@ class MLP(nn.Sequential):
 def n_parameters(
     sizes: Sequence[int], activation: str = "relu", *, maxout_pieces: int = 2
 ) -> int:
-    """The number of parameters of ``MLP(sizes, activation)``: sum over layers of (n_in + 1) n_out.
+    """The number of parameters of ``MLP(sizes, activation)``: sum over layers
+    of (n_in + 1) n_out.
 
-    Maxout layers have ``maxout_pieces`` times as many affine outputs; PReLU adds one slope per hidden unit.
+    Maxout layers have ``maxout_pieces`` times as many affine outputs; PReLU adds one
+    slope per hidden unit.
     """
     sizes = check_mlp(sizes, activation, 0.0)
     check.positive(maxout_pieces, "maxout_pieces", integer=True)

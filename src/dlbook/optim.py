@@ -286,7 +286,8 @@ class EarlyStopping:
         check.number(min_delta, "min_delta", low=0.0)
         if mode not in ("min", "max"):
             raise ValueError(
-                f"mode must be 'min' (for a loss) or 'max' (for an accuracy), got {mode!r}"
+                "mode must be 'min' (for a loss) or 'max' (for an accuracy), got "
+                f"{mode!r}"
             )
         self.patience, self.min_delta, self.mode = patience, float(min_delta), mode
         self.best: float | None = None

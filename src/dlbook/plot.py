@@ -189,7 +189,8 @@ def curves(
 
 
 def history(axes, hist, *, title: str = "") -> None:
-    """Loss (left axis) and accuracy (right axis) per epoch of a :class:`dlbook.train.History`."""
+    """Loss (left axis) and accuracy (right axis) per epoch of a
+    :class:`dlbook.train.History`."""
     ax1, ax2 = axes
     curves(
         ax1,
@@ -232,7 +233,8 @@ def image_grid(
         x = x[..., 0]
     if x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[-1] != 3) or len(x) == 0:
         raise ValueError(
-            f"image_grid expects (N, H, W) or (N, H, W, 3) images, got {tuple(images.shape)}"
+            "image_grid expects (N, H, W) or (N, H, W, 3) images, got "
+            f"{tuple(images.shape)}"
         )
     x = x.float()
     lo, hi = vrange if vrange is not None else (float(x.min()), float(x.max()))
@@ -282,7 +284,8 @@ def scatter_classes(
     x, y = torch.as_tensor(x).cpu(), torch.as_tensor(y).cpu()
     if x.ndim != 2 or x.shape[1] != 2 or y.shape != (x.shape[0],):
         raise ValueError(
-            f"scatter_classes expects x (N, 2) and y (N,), got {tuple(x.shape)} and {tuple(y.shape)}"
+            f"scatter_classes expects x (N, 2) and y (N,), got {tuple(x.shape)} and "
+            f"{tuple(y.shape)}"
         )
     for k in y.unique().tolist():
         m = y == k

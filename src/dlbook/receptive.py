@@ -73,7 +73,8 @@ def erf_std(gain: float) -> float:
 
 
 def nlgp_covariance(d: int, xi: float, gain: float) -> torch.Tensor:
-    """Exact covariance (d, d) of :func:`nlgp`: (2/pi) asin(2 g^2 C / (1 + 2 g^2)) / Z^2."""
+    """Exact covariance (d, d) of :func:`nlgp`: (2/pi) asin(2 g^2 C / (1 + 2 g^2)) /
+    Z^2."""
     check.positive(gain, "gain")
     c = ring_covariance(d, xi)
     return (
@@ -99,9 +100,11 @@ def matched_gp(
 
 
 def ipr(w: torch.Tensor) -> torch.Tensor:
-    """Inverse participation ratio of each row of w (K, D): sum w^4 / (sum w^2)^2, in [1/D, 1].
+    """Inverse participation ratio of each row of w (K, D): sum w^4 / (sum w^2)^2, in
+    [1/D, 1].
 
-    1/D for a weight vector spread evenly over all inputs, 1 for one concentrated on a single input.
+    1/D for a weight vector spread evenly over all inputs, 1 for one concentrated on a
+    single input.
     """
     check.tensor(w, "w", floating=True)
     if w.ndim == 1:

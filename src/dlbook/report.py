@@ -28,7 +28,8 @@ def _plain(value: Any) -> Any:
             return str(value)
         return value
     raise TypeError(
-        f"report() takes a number, a string, a bool or a 0-d tensor, got {type(value).__name__}; "
+        "report() takes a number, a string, a bool or a 0-d tensor, got "
+        f"{type(value).__name__}; "
         "report each number of a collection separately"
     )
 

@@ -112,7 +112,8 @@ class Cell(nn.Module):
         return state
 
     def zero_state(self, batch: int, like: torch.Tensor) -> State:
-        """Zeros for ``batch`` sequences on ``like``'s device and dtype (LSTM: a pair)."""
+        """Zeros for ``batch`` sequences on ``like``'s device and dtype (LSTM: a
+        pair)."""
         h = like.new_zeros(batch, self.hidden_size)
         return (h, h.clone()) if self.kind == "lstm" else h
 
@@ -165,7 +166,8 @@ _CELLS: dict[str, type[Cell]] = {"rnn": RNNCell, "gru": GRUCell, "lstm": LSTMCel
 
 
 class Recurrent(nn.Module):
-    """A stack of recurrent layers run over whole sequences, with ``nn.RNN``'s interface.
+    """A stack of recurrent layers run over whole sequences, with ``nn.RNN``'s
+    interface.
 
     Args:
         kind: ``"rnn"``, ``"gru"`` or ``"lstm"``, or a :class:`Cell` subclass
@@ -221,7 +223,8 @@ class Recurrent(nn.Module):
             )
         if self.kind != "lstm" and isinstance(state, tuple):
             raise TypeError(
-                f"a {self.kind.upper()}'s initial state is one tensor h0 (L, B, H), got "
+                f"a {self.kind.upper()}'s initial state is one tensor h0 (L, B, H), "
+                "got "
                 f"a tuple of {len(state)} (an LSTM's (h0, c0)?); pass h0 alone"
             )
         parts = state if self.kind == "lstm" else (state,)

@@ -35,7 +35,8 @@ class CharVocab:
         unknown = sorted(set(text) - index.keys())
         if unknown:
             raise ValueError(
-                f"characters not in the vocabulary: {unknown!r}; build the vocabulary from a "
+                f"characters not in the vocabulary: {unknown!r}; build the vocabulary "
+                "from a "
                 "text that contains them"
             )
         return torch.tensor([index[c] for c in text], dtype=torch.int64)
@@ -144,7 +145,8 @@ def generate(
     """
     if prompt.ndim != 1 or len(prompt) == 0:
         raise ValueError(
-            f"prompt must be a non-empty 1-D tensor of ids, got shape {tuple(prompt.shape)}"
+            "prompt must be a non-empty 1-D tensor of ids, got shape "
+            f"{tuple(prompt.shape)}"
         )
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0, got {temperature}")
